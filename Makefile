@@ -1,0 +1,79 @@
+# Wharf — build, run, test. `make run` and `make test` install what is missing first.
+CC      ?= cc
+BUILD   ?= build
+PKGS    := yaml-0.1 json-c libcurl openssl libpcre2-8 hiredis
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+           -Wshadow -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt
+
+ifeq ($(SANITIZER),address)
+BUILD   := build/asan
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIBSRC  := $(wildcard lib/*.c storage/*.c storage/drivers/*.c handlers/*.c fcgi/*.c) \
+           $(filter-out admin/main.c,$(wildcard admin/*.c))
+LIBOBJ  := $(LIBSRC:%.c=$(BUILD)/obj/%.o)
+UNITSRC := $(wildcard tests/unit/test_*.c)
+UNITBIN := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%)
+SUITEBIN := $(BUILD)/tests/driver_suite
+
+.PHONY: all deps run test unit e2e bench clean format check-format asan
+all: $(BUILD)/wharf
+
+deps:
+	@admin/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libwharf.a: $(LIBOBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/wharf: $(BUILD)/obj/admin/main.o $(BUILD)/libwharf.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libwharf.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libwharf.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+$(SUITEBIN): tests/storage/driver_suite.c $(BUILD)/libwharf.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libwharf.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+.PHONY: tests-bin
+tests-bin: $(UNITBIN) $(if $(wildcard tests/storage/driver_suite.c),$(SUITEBIN))
+
+# make run: install what is missing, build, serve http://127.0.0.1:5000 (nginx + wharf, ./data)
+run: deps all
+	@admin/run.sh
+
+# make test: install what is missing, build, run unit, driver and end-to-end tests
+test: deps-test all tests-bin
+	@BUILD=$(BUILD) tests/run.sh
+
+unit: all tests-bin
+	@BUILD=$(BUILD) tests/run.sh unit
+
+e2e: all
+	@BUILD=$(BUILD) tests/run.sh e2e
+
+bench: deps all
+	@tests/bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(LIBOBJ:.o=.d)
+
+.PHONY: deps-test
+deps-test:
+	@admin/deps.sh test

@@ -1,0 +1,43 @@
+#!/bin/sh
+# Install what Wharf needs to build, run and test, only when absent (Debian 12).
+# Idempotent: a second run installs nothing and does not touch apt at all.
+set -e
+need=""
+chk_cmd() { command -v "$1" >/dev/null 2>&1 || need="$need $2"; }
+chk_pc() { pkg-config --exists "$1" 2>/dev/null || need="$need $2"; }
+chk_file() { [ -e "$1" ] || need="$need $2"; }
+
+chk_cmd cc gcc
+chk_cmd make make
+chk_cmd pkg-config pkg-config
+chk_file /usr/include/fcgiapp.h libfcgi-dev
+chk_pc yaml-0.1 libyaml-dev
+chk_pc openssl libssl-dev
+chk_pc json-c libjson-c-dev
+chk_pc libcurl libcurl4-openssl-dev
+chk_pc hiredis libhiredis-dev
+chk_file /usr/include/crypt.h libcrypt-dev
+chk_pc libpcre2-8 libpcre2-dev
+chk_pc cmocka libcmocka-dev
+chk_cmd nginx nginx-light
+chk_cmd curl curl
+chk_cmd python3 python3
+if [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ]; then
+    chk_cmd skopeo skopeo
+    chk_cmd podman podman
+    chk_cmd buildah buildah
+    chk_cmd dockerd docker.io
+    chk_cmd docker-registry docker-registry
+    chk_cmd spawn-fcgi spawn-fcgi
+    chk_cmd jq jq
+    chk_cmd valgrind valgrind
+    chk_cmd newuidmap uidmap
+fi
+[ -z "$need" ] && exit 0
+echo "deps: installing$need" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq || true
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null

@@ -1,0 +1,651 @@
+/* pool.c — the prefork FastCGI pool: master (socket, spawn, reap, reload,
+ * drain) and the worker accept loop.
+ *
+ * Signals: the master's handlers only set flags and write a byte into a
+ * self-pipe its poll() waits on. A worker's SIGTERM handler sets a flag and
+ * closes the worker's copy of the listening socket, so a worker blocked in
+ * accept (or about to enter it) returns at once, while a request in flight
+ * (its own connection fd) completes; handlers are installed without
+ * SA_RESTART and requests use FCGI_FAIL_ACCEPT_ON_INTR, so libfcgi returns
+ * -EINTR instead of retrying. Signals are blocked across fork() so a child
+ * never runs the master's handlers. */
+#include "pool.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../handlers/app.h"
+#include "../lib/arena.h"
+#include "../lib/config.h"
+#include "../lib/err.h"
+#include "../lib/log.h"
+#include "transport.h"
+
+/* Abnormal worker exits tolerated per second before respawns pause. */
+#define CRASH_LIMIT 5
+/* Exit status of a worker that could not start (app_new failed). */
+#define WORKER_START_FAILED 3
+
+/* ---- signal state ---------------------------------------------------- */
+
+static volatile sig_atomic_t m_term, m_hup;
+static int self_pipe[2] = {-1, -1};
+
+static volatile sig_atomic_t w_stop, w_reload;
+static volatile sig_atomic_t w_listen_fd = -1;
+
+static void master_on_signal(int sig)
+{
+    int saved = errno;
+    if (sig == SIGTERM || sig == SIGINT)
+        m_term = 1;
+    else if (sig == SIGHUP)
+        m_hup = 1;
+    if (self_pipe[1] >= 0) {
+        ssize_t w = write(self_pipe[1], "x", 1);
+        (void)w; /* full pipe: a wake-up is already pending */
+    }
+    errno = saved;
+}
+
+static void worker_on_signal(int sig)
+{
+    int saved = errno;
+    if (sig == SIGHUP) {
+        w_reload = 1;
+    } else {
+        w_stop = 1;
+        int fd = w_listen_fd;
+        if (fd >= 0) {
+            w_listen_fd = -1;
+            close(fd); /* our copy only: the master and siblings keep theirs */
+        }
+    }
+    errno = saved;
+}
+
+static void set_handler(int sig, void (*fn)(int), int flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sa.sa_flags = flags;
+    sigfillset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+/* In a worker: stop on TERM/INT/USR1, reload on HUP only when single. */
+static void worker_signals(int single)
+{
+    set_handler(SIGTERM, worker_on_signal, 0);
+    set_handler(SIGINT, worker_on_signal, 0);
+    set_handler(SIGUSR1, worker_on_signal, 0);
+    set_handler(SIGHUP, single ? worker_on_signal : SIG_IGN, 0);
+    set_handler(SIGPIPE, SIG_IGN, 0);
+    set_handler(SIGCHLD, SIG_DFL, 0);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- listening socket ------------------------------------------------ */
+
+const char *pool_listen_unix_path(const char *listen)
+{
+    if (!listen) return NULL;
+    if (strncmp(listen, "unix:", 5) == 0) return listen + 5;
+    if (listen[0] == '/') return listen;
+    return NULL;
+}
+
+int pool_fd_is_listener(int fd)
+{
+    int v = 0;
+    socklen_t len = sizeof v;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0) return 0;
+    return v != 0;
+}
+
+/* A socket file nobody answers on is stale; one that answers is in use. */
+static int unix_path_prepare(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : WERR_IO;
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "%s exists and is not a socket", path);
+        return WERR_EXISTS;
+    }
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return WERR_IO;
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    int live = connect(s, (struct sockaddr *)&sun, sizeof sun) == 0;
+    close(s);
+    if (live) {
+        snprintf(err, errlen, "%s is in use by a running server", path);
+        return WERR_EXISTS;
+    }
+    if (unlink(path) != 0 && errno != ENOENT) {
+        snprintf(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
+        return WERR_IO;
+    }
+    return 0;
+}
+
+int pool_listen_open(const char *listen, int backlog, int mode, int *fd, char *err, size_t errlen)
+{
+    const char *path = pool_listen_unix_path(listen);
+    *fd = -1;
+    if (!listen || !*listen) {
+        snprintf(err, errlen, "fastcgi.listen: empty address");
+        return WERR_INVALID;
+    }
+    if (path) {
+        /* libfcgi takes any address with ':' for host:port. */
+        if (!*path || strchr(path, ':') ||
+            strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            snprintf(err, errlen, "fastcgi.listen: unusable unix socket path %s", path);
+            return WERR_INVALID;
+        }
+        int rc = unix_path_prepare(path, err, errlen);
+        if (rc != 0) {
+            if (!*err) snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            return rc;
+        }
+    } else if (!strchr(listen, ':')) {
+        snprintf(err, errlen, "fastcgi.listen: %s is neither unix:/path, /path nor host:port",
+                 listen);
+        return WERR_INVALID;
+    }
+    int s = FCGX_OpenSocket(path ? path : listen, backlog > 0 ? backlog : 1024);
+    if (s < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", listen,
+                 errno ? strerror(errno) : "failed");
+        return WERR_IO;
+    }
+    if (path && chmod(path, (mode_t)mode) != 0) {
+        snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+        close(s);
+        unlink(path);
+        return WERR_IO;
+    }
+    *fd = s;
+    return 0;
+}
+
+/* ---- worker ---------------------------------------------------------- */
+
+/* single mode: re-read the config and rebuild the app; keep the old on error. */
+static void single_reload(const struct pool_opts *o, struct config **cfg, struct app **app)
+{
+    struct config *ncfg = NULL;
+    struct app *napp = NULL;
+    char err[1024];
+    if (config_load(o->config_path, o->envp, &ncfg, err, sizeof err) != 0) {
+        log_error("reload: %s; keeping the running configuration", err);
+        return;
+    }
+    if (app_new(ncfg, &napp, err, sizeof err) != 0) {
+        log_error("reload: %s; keeping the running configuration", err);
+        config_free(ncfg);
+        return;
+    }
+    app_free(*app);
+    config_free(*cfg);
+    *cfg = ncfg;
+    *app = napp;
+    log_init((enum log_level)ncfg->log_level, ncfg->log_json, ncfg->log_file);
+    log_info("reload: configuration reloaded");
+}
+
+/* The accept loop. Returns the exit status: 0 when stopped or recycled. */
+static int worker_loop(const struct pool_opts *o, struct config **cfg, struct app **app, int fd,
+                       int single)
+{
+    FCGX_Request fr;
+    long served = 0;
+    int status = 0;
+    if (FCGX_InitRequest(&fr, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+        log_error("worker: cannot initialise a FastCGI request");
+        return 1;
+    }
+    struct arena *a = arena_new();
+    while (!w_stop) {
+        if (w_reload) {
+            w_reload = 0;
+            if (single) single_reload(o, cfg, app);
+            continue;
+        }
+        /* spawn-fcgi/mod_fcgid do not respawn a recycled single process. */
+        long max = single ? 0 : (*cfg)->max_requests;
+        if (max > 0 && served >= max) {
+            log_info("worker: served %ld requests, recycling", served);
+            break;
+        }
+        int rc = FCGX_Accept_r(&fr);
+        if (rc < 0) {
+            if (w_stop) break;
+            if (rc == -EINTR) continue;
+            if (rc == -EBADF || rc == -ENOTSOCK || rc == -EINVAL) {
+                log_error("worker: accept: %s", strerror(-rc));
+                status = 1;
+                break;
+            }
+            /* EMFILE, ENOBUFS...: transient; do not spin. */
+            log_error("worker: accept: %s", rc > -4096 ? strerror(-rc) : "libfcgi error");
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        struct http_io io;
+        transport_fcgi_io(&io, &fr);
+        if (transport_handle(*app, a, &io) != 0)
+            log_debug("worker: response not fully written (client gone)");
+        /* Unread body records are discarded by libfcgi when it closes the
+         * connection; the next request is a new connection. */
+        FCGX_Finish_r(&fr);
+        arena_reset(a);
+        served++;
+    }
+    FCGX_Finish_r(&fr);
+    arena_free(a);
+    log_info("worker: exiting after %ld requests", served);
+    return status;
+}
+
+/* Body of a forked pool worker (never returns). */
+static void worker_child(const struct pool_opts *o, struct config *cfg, int fd, unsigned gen,
+                         pid_t master)
+{
+    if (self_pipe[0] >= 0) close(self_pipe[0]);
+    if (self_pipe[1] >= 0) close(self_pipe[1]);
+    self_pipe[0] = self_pipe[1] = -1;
+    m_term = m_hup = 0;
+    w_stop = w_reload = 0;
+    w_listen_fd = fd;
+    worker_signals(0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* a master killed by -9 takes us along */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (getppid() != master) _exit(0); /* the master died before prctl */
+
+    log_info("worker started (generation %u)", gen);
+    struct app *app = NULL;
+    char err[1024];
+    if (app_new(cfg, &app, err, sizeof err) != 0) {
+        log_error("worker: cannot start: %s", err);
+        _exit(WORKER_START_FAILED);
+    }
+    int status = worker_loop(o, &cfg, &app, fd, 0);
+    app_free(app);
+    _exit(status);
+}
+
+/* ---- master ---------------------------------------------------------- */
+
+struct worker {
+    pid_t pid;
+    unsigned gen;
+    double deadline; /* SIGKILL after this (retired workers); 0 = none */
+    int killed;
+};
+
+struct pool {
+    const struct pool_opts *o;
+    struct config *cfg;
+    int fd;
+    char *unix_path; /* socket we created and remove at exit; NULL if none */
+    unsigned gen;
+    struct worker *w;
+    size_t nw, capw;
+    int stopping;
+    double crash_window;
+    int crashes;
+    int throttled_logged;
+};
+
+static size_t count_current(const struct pool *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->nw; i++)
+        if (p->w[i].gen == p->gen) n++;
+    return n;
+}
+
+static int spawn_one(struct pool *p)
+{
+    if (p->nw == p->capw) {
+        size_t cap = p->capw ? p->capw * 2 : 16;
+        struct worker *nw = realloc(p->w, cap * sizeof *nw);
+        if (!nw) return WERR_NOMEM;
+        p->w = nw;
+        p->capw = cap;
+    }
+    sigset_t all, old;
+    pid_t master = getpid();
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) worker_child(p->o, p->cfg, p->fd, p->gen, master);
+    int saved = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        log_error("fork: %s", strerror(saved));
+        return WERR_IO;
+    }
+    p->w[p->nw++] = (struct worker){.pid = pid, .gen = p->gen};
+    return 0;
+}
+
+/* Start missing workers of the current generation; *wait_ms shrinks when a
+ * crash-loop pause must end. */
+static void spawn_missing(struct pool *p, int *wait_ms)
+{
+    double t = now_s();
+    if (t - p->crash_window >= 1.0) {
+        p->crash_window = t;
+        p->crashes = 0;
+        p->throttled_logged = 0;
+    }
+    size_t have = count_current(p);
+    size_t want = p->cfg->workers > 0 ? (size_t)p->cfg->workers : 1;
+    if (have >= want) return;
+    if (p->crashes >= CRASH_LIMIT) {
+        if (!p->throttled_logged)
+            log_error("workers are crashing (%d in 1s): pausing respawn", p->crashes);
+        p->throttled_logged = 1;
+        int ms = (int)((p->crash_window + 1.0 - t) * 1000) + 1;
+        if (ms < *wait_ms || *wait_ms < 0) *wait_ms = ms;
+        return;
+    }
+    for (; have < want; have++) {
+        if (spawn_one(p) != 0) {
+            p->crashes = CRASH_LIMIT; /* fork failed: retry after the pause */
+            if (*wait_ms < 0 || *wait_ms > 1000) *wait_ms = 1000;
+            return;
+        }
+    }
+}
+
+static void reap(struct pool *p)
+{
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        size_t i;
+        for (i = 0; i < p->nw; i++)
+            if (p->w[i].pid == pid) break;
+        if (i == p->nw) continue;
+        struct worker w = p->w[i];
+        p->w[i] = p->w[--p->nw];
+        int abnormal = 1;
+        if (WIFSIGNALED(st)) {
+            int sig = WTERMSIG(st);
+            if (w.killed)
+                log_warn("worker %d killed after the drain timeout", (int)pid);
+            else
+                log_error("worker %d killed by signal %d (%s)", (int)pid, sig, strsignal(sig));
+        } else if (WIFEXITED(st) && WEXITSTATUS(st) != 0) {
+            log_error("worker %d exited with status %d%s", (int)pid, WEXITSTATUS(st),
+                      WEXITSTATUS(st) == WORKER_START_FAILED ? " (could not start)" : "");
+        } else {
+            abnormal = 0;
+            log_info("worker %d exited", (int)pid);
+        }
+        if (abnormal && w.gen == p->gen && !p->stopping) p->crashes++;
+    }
+}
+
+/* retire: SIGTERM the old generation (all: every worker) and give each until
+ * deadline to finish its request in flight. */
+static void retire(struct pool *p, int all, double deadline)
+{
+    for (size_t i = 0; i < p->nw; i++) {
+        struct worker *w = &p->w[i];
+        if (!all && w->gen == p->gen) continue;
+        if (w->deadline == 0) kill(w->pid, SIGTERM);
+        if (w->deadline == 0 || deadline < w->deadline) w->deadline = deadline;
+    }
+}
+
+static void enforce_deadlines(struct pool *p, int *wait_ms)
+{
+    double t = now_s();
+    for (size_t i = 0; i < p->nw; i++) {
+        struct worker *w = &p->w[i];
+        if (w->deadline <= 0 || w->killed) continue;
+        if (t >= w->deadline) {
+            log_warn("worker %d still busy after the drain timeout: SIGKILL", (int)w->pid);
+            kill(w->pid, SIGKILL);
+            w->killed = 1;
+        } else {
+            int ms = (int)((w->deadline - t) * 1000) + 1;
+            if (*wait_ms < 0 || ms < *wait_ms) *wait_ms = ms;
+        }
+    }
+}
+
+static void close_listener(struct pool *p)
+{
+    if (p->fd >= 0 && p->o->inherit_fd < 0) close(p->fd);
+    p->fd = -1;
+    if (p->unix_path) {
+        unlink(p->unix_path);
+        free(p->unix_path);
+        p->unix_path = NULL;
+    }
+}
+
+static void begin_stop(struct pool *p)
+{
+    p->stopping = 1;
+    double drain = p->cfg->draintimeout > 0 ? (double)p->cfg->draintimeout : 0;
+    log_info("shutting down: draining %zu workers (up to %.0fs)", p->nw, drain);
+    /* Refuse new connections now; workers keep their own copies. */
+    close_listener(p);
+    retire(p, 1, now_s() + drain);
+}
+
+static int same_listen(const char *a, const char *b)
+{
+    const char *pa = pool_listen_unix_path(a), *pb = pool_listen_unix_path(b);
+    if (pa && pb) return strcmp(pa, pb) == 0;
+    return strcmp(a, b) == 0;
+}
+
+static void reload(struct pool *p)
+{
+    struct config *ncfg = NULL;
+    char err[1024];
+    err[0] = 0;
+    if (config_load(p->o->config_path, p->o->envp, &ncfg, err, sizeof err) != 0) {
+        log_error("reload: %s; keeping the running configuration", err);
+        return;
+    }
+    int nfd = p->fd;
+    char *npath = NULL;
+    int reopen = p->o->inherit_fd < 0 && !same_listen(ncfg->listen, p->cfg->listen);
+    if (reopen) {
+        err[0] = 0;
+        if (pool_listen_open(ncfg->listen, ncfg->backlog, ncfg->socket_mode, &nfd, err,
+                             sizeof err) != 0) {
+            log_error("reload: %s; keeping the running configuration", err);
+            config_free(ncfg);
+            return;
+        }
+        const char *up = pool_listen_unix_path(ncfg->listen);
+        if (up) npath = strdup(up);
+    } else if (p->unix_path && ncfg->socket_mode != p->cfg->socket_mode) {
+        if (chmod(p->unix_path, (mode_t)ncfg->socket_mode) != 0)
+            log_warn("reload: chmod %s: %s", p->unix_path, strerror(errno));
+    }
+    if (log_init((enum log_level)ncfg->log_level, ncfg->log_json, ncfg->log_file) != 0)
+        log_warn("reload: cannot open log file %s", ncfg->log_file);
+    if (reopen) {
+        close_listener(p);
+        p->fd = nfd;
+        p->unix_path = npath;
+        log_info("reload: now listening on %s", ncfg->listen);
+    }
+    config_free(p->cfg);
+    p->cfg = ncfg;
+    p->gen++;
+    p->crashes = 0;
+    int wait_ms = -1;
+    spawn_missing(p, &wait_ms); /* new generation first, then retire the old */
+    retire(p, 0, now_s() + (double)(ncfg->draintimeout > 0 ? ncfg->draintimeout : 0));
+    log_info("reload: configuration reloaded, %d workers (generation %u)", ncfg->workers, p->gen);
+}
+
+static int write_pidfile(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return WERR_INVALID;
+    FILE *f = fopen(tmp, "w");
+    if (!f) return WERR_IO;
+    fprintf(f, "%d\n", (int)getpid());
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return WERR_IO;
+    }
+    return 0;
+}
+
+static int master_run(const struct pool_opts *o, struct config *cfg)
+{
+    struct pool p;
+    memset(&p, 0, sizeof p);
+    p.o = o;
+    p.cfg = cfg;
+    p.fd = -1;
+    int status = 1;
+    char err[1024];
+    int pidfile_written = 0;
+
+    if (pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        log_error("pipe: %s", strerror(errno));
+        goto out;
+    }
+    set_handler(SIGTERM, master_on_signal, SA_RESTART);
+    set_handler(SIGINT, master_on_signal, SA_RESTART);
+    set_handler(SIGHUP, master_on_signal, SA_RESTART);
+    set_handler(SIGCHLD, master_on_signal, SA_RESTART | SA_NOCLDSTOP);
+    set_handler(SIGPIPE, SIG_IGN, 0);
+    set_handler(SIGUSR1, SIG_IGN, 0);
+    set_handler(SIGUSR2, SIG_IGN, 0);
+
+    if (o->inherit_fd >= 0) {
+        p.fd = o->inherit_fd;
+    } else {
+        err[0] = 0;
+        if (pool_listen_open(cfg->listen, cfg->backlog, cfg->socket_mode, &p.fd, err, sizeof err) !=
+            0) {
+            log_error("%s", err);
+            goto out;
+        }
+        const char *up = pool_listen_unix_path(cfg->listen);
+        if (up) p.unix_path = strdup(up);
+    }
+    if (cfg->pidfile && *cfg->pidfile) {
+        if (write_pidfile(cfg->pidfile) != 0) {
+            log_error("cannot write pidfile %s: %s", cfg->pidfile, strerror(errno));
+            goto out;
+        }
+        pidfile_written = 1;
+    }
+    log_info("master %d: listening on %s, %d workers", (int)getpid(),
+             o->inherit_fd >= 0 ? "inherited socket" : cfg->listen, cfg->workers);
+
+    for (;;) {
+        char drain[64];
+        while (read(self_pipe[0], drain, sizeof drain) > 0) {
+        }
+        int wait_ms = -1;
+        reap(&p);
+        if (m_term && !p.stopping) begin_stop(&p);
+        if (m_hup) {
+            m_hup = 0;
+            if (!p.stopping) reload(&p);
+        }
+        if (!p.stopping) spawn_missing(&p, &wait_ms);
+        enforce_deadlines(&p, &wait_ms);
+        if (p.stopping && p.nw == 0) break;
+        struct pollfd pfd = {.fd = self_pipe[0], .events = POLLIN};
+        if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR) {
+            log_error("poll: %s", strerror(errno));
+            break;
+        }
+    }
+    log_info("master %d: stopped", (int)getpid());
+    status = 0;
+out:
+    close_listener(&p);
+    if (pidfile_written) unlink(p.cfg->pidfile);
+    free(p.w);
+    for (int i = 0; i < 2; i++)
+        if (self_pipe[i] >= 0) close(self_pipe[i]);
+    self_pipe[0] = self_pipe[1] = -1;
+    config_free(p.cfg);
+    return status;
+}
+
+static int single_run(const struct pool_opts *o, struct config *cfg)
+{
+    struct app *app = NULL;
+    char err[1024];
+    w_stop = w_reload = 0;
+    w_listen_fd = o->inherit_fd;
+    worker_signals(1);
+    log_info("worker started (single process on an inherited socket)");
+    if (app_new(cfg, &app, err, sizeof err) != 0) {
+        log_error("cannot start: %s", err);
+        config_free(cfg);
+        return 1;
+    }
+    int status = worker_loop(o, &cfg, &app, o->inherit_fd, 1);
+    app_free(app);
+    config_free(cfg);
+    return status;
+}
+
+int pool_serve(const struct pool_opts *o)
+{
+    struct config *cfg = NULL;
+    char err[1024];
+    err[0] = 0;
+    /* Our dispositions first: FCGX_Init only installs its own SIGPIPE and
+     * SIGUSR1 handlers where the disposition is still the default. */
+    set_handler(SIGPIPE, SIG_IGN, 0);
+    if (FCGX_Init() != 0) {
+        log_error("FCGX_Init failed");
+        return 1;
+    }
+    if (config_load(o->config_path, o->envp, &cfg, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    if (log_init((enum log_level)cfg->log_level, cfg->log_json, cfg->log_file) != 0)
+        log_warn("cannot open log file %s: logging to stderr", cfg->log_file);
+    if (o->single && o->inherit_fd >= 0) return single_run(o, cfg);
+    return master_run(o, cfg);
+}

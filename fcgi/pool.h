@@ -1,0 +1,45 @@
+/* pool.h — `wharf serve`: the FastCGI process pool.
+ *
+ * A master opens fastcgi.listen (or takes a listening socket already on fd 0,
+ * as spawn-fcgi and mod_fcgid hand it), forks fastcgi.workers children that
+ * each accept and serve one request at a time, respawns children that die
+ * (crash loops are rate-limited), recycles a child after fastcgi.maxrequests.
+ * Signals to the master: SIGTERM/SIGINT drain (requests in flight finish, at
+ * most fastcgi.draintimeout seconds) and exit 0; SIGHUP re-reads the config,
+ * keeps the old one when the new is invalid, else starts new workers and
+ * retires the old ones gracefully (a changed listen address is reopened).
+ * Workers build their struct app after fork, never in the master. */
+#ifndef WHARF_POOL_H
+#define WHARF_POOL_H
+
+#include <stddef.h>
+
+struct pool_opts {
+    const char *config_path; /* NULL: defaults + REGISTRY_* from envp only */
+    char *const *envp;       /* environment for REGISTRY_* overrides (e.g. environ) */
+    int inherit_fd;          /* -1: open fastcgi.listen; >= 0: serve this listening socket */
+    int single;              /* 1: no master, one accept loop in this process (spawn-fcgi
+                                -F N, mod_fcgid); SIGHUP then reloads in-process */
+};
+
+/* pool_serve: run the pool (or the single loop) until SIGTERM/SIGINT/SIGUSR1.
+ * Start-up errors (bad config, socket in use, pidfile) are logged to stderr.
+ * Returns the process exit status: 0 after a clean drain, 1 on start-up error. */
+int pool_serve(const struct pool_opts *o);
+
+/* pool_fd_is_listener: 1 when fd is a listening socket (spawn-fcgi hands one
+ * on fd 0), else 0. */
+int pool_fd_is_listener(int fd);
+
+/* pool_listen_open: open a FastCGI listening socket on listen ("unix:/path",
+ * "/path", "host:port" or ":port") with backlog; a unix socket gets mode
+ * (e.g. 0666) and a stale socket file is removed first (a live one is an
+ * error). *fd receives the socket. Returns 0, or WERR_INVALID (bad address),
+ * WERR_EXISTS (in use / a non-socket file is there), WERR_IO; err is filled. */
+int pool_listen_open(const char *listen, int backlog, int mode, int *fd, char *err, size_t errlen);
+
+/* pool_listen_unix_path: the filesystem path of a unix listen address (a
+ * pointer into listen), or NULL for TCP. */
+const char *pool_listen_unix_path(const char *listen);
+
+#endif

@@ -1,0 +1,204 @@
+#include "router.h"
+
+#include "../handlers/handlers.h"
+#include "../lib/digest.h"
+#include "../lib/err.h"
+#include "../lib/log.h"
+#include "../lib/names.h"
+
+#include <string.h>
+
+enum route_kind { R_BASE, R_CATALOG, R_TAGS, R_MANIFEST, R_BLOB, R_UPLOADS, R_UPLOAD, R_COUNT };
+enum route_ref { REF_NONE, REF_MANIFEST, REF_DIGEST, REF_UUID };
+enum route_action { ACT_NONE, ACT_PULL, ACT_PUSH, ACT_DELETE, ACT_CATALOG };
+#define F_WRITE 1  /* refused in read-only mode */
+#define F_DELETE 2 /* needs storage.delete.enabled */
+
+struct route {
+    enum route_kind kind;
+    const char *method;
+    handler_fn fn;
+    enum route_action action;
+    int flags;
+};
+
+/* The one route table: method + path shape → handler and required action. */
+static const struct route routes[] = {
+    {R_BASE, "GET", h_base, ACT_NONE, 0},
+    {R_BASE, "HEAD", h_base, ACT_NONE, 0},
+    {R_CATALOG, "GET", h_catalog, ACT_CATALOG, 0},
+    {R_TAGS, "GET", h_tags_list, ACT_PULL, 0},
+    {R_MANIFEST, "GET", h_manifest_get, ACT_PULL, 0},
+    {R_MANIFEST, "HEAD", h_manifest_get, ACT_PULL, 0},
+    {R_MANIFEST, "PUT", h_manifest_put, ACT_PUSH, F_WRITE},
+    {R_MANIFEST, "DELETE", h_manifest_delete, ACT_DELETE, F_WRITE | F_DELETE},
+    {R_BLOB, "GET", h_blob_get, ACT_PULL, 0},
+    {R_BLOB, "HEAD", h_blob_get, ACT_PULL, 0},
+    {R_BLOB, "DELETE", h_blob_delete, ACT_DELETE, F_WRITE | F_DELETE},
+    {R_UPLOADS, "POST", h_upload_start, ACT_PUSH, F_WRITE},
+    {R_UPLOAD, "GET", h_upload_status, ACT_PUSH, 0},
+    {R_UPLOAD, "PATCH", h_upload_patch, ACT_PUSH, F_WRITE},
+    {R_UPLOAD, "PUT", h_upload_put, ACT_PUSH, F_WRITE},
+    {R_UPLOAD, "DELETE", h_upload_cancel, ACT_PUSH, F_WRITE},
+};
+
+static const enum route_ref kind_ref[R_COUNT] = {
+    [R_MANIFEST] = REF_MANIFEST, [R_BLOB] = REF_DIGEST, [R_UPLOAD] = REF_UUID};
+
+/* ends_with_component: does s[0..n) end with "/<suffix>" ? */
+static int split_last(const char *rest, const char *marker, const char **name_end,
+                      const char **tail)
+{
+    /* find the last occurrence of marker whose tail has no '/' */
+    const char *best = NULL, *p = rest;
+    size_t ml = strlen(marker);
+    while ((p = strstr(p, marker)) != NULL) {
+        best = p;
+        p++;
+    }
+    if (!best || best == rest) return 0;
+    if (strchr(best + ml, '/')) return 0;
+    *name_end = best;
+    *tail = best + ml;
+    return 1;
+}
+
+/* match: classify path; sets name and ref (arena) */
+static int match(struct request *req, enum route_kind *kind, const char **name, const char **ref)
+{
+    const char *p = req->path;
+    if (strcmp(p, "/v2/") == 0 || strcmp(p, "/v2") == 0) {
+        *kind = R_BASE;
+        return 0;
+    }
+    if (strncmp(p, "/v2/", 4) != 0) return WERR_NOTFOUND;
+    const char *rest = p + 4;
+    if (strcmp(rest, "_catalog") == 0) {
+        *kind = R_CATALOG;
+        return 0;
+    }
+    const char *ne, *tail;
+    size_t rl = strlen(rest);
+    if (rl > 10 && strcmp(rest + rl - 10, "/tags/list") == 0) {
+        *kind = R_TAGS;
+        *name = arena_strndup(req->arena, rest, rl - 10);
+        return 0;
+    }
+    if (split_last(rest, "/blobs/uploads/", &ne, &tail)) {
+        *kind = *tail ? R_UPLOAD : R_UPLOADS;
+        *name = arena_strndup(req->arena, rest, (size_t)(ne - rest));
+        *ref = tail;
+        return 0;
+    }
+    if (split_last(rest, "/blobs/", &ne, &tail) && *tail) {
+        *kind = R_BLOB;
+        *name = arena_strndup(req->arena, rest, (size_t)(ne - rest));
+        *ref = tail;
+        return 0;
+    }
+    if (split_last(rest, "/manifests/", &ne, &tail) && *tail) {
+        *kind = R_MANIFEST;
+        *name = arena_strndup(req->arena, rest, (size_t)(ne - rest));
+        *ref = tail;
+        return 0;
+    }
+    return WERR_NOTFOUND;
+}
+
+static void common_headers(struct app *app, struct request *req, struct response *res)
+{
+    response_header(res, req->arena, "Docker-Distribution-API-Version", "registry/2.0");
+    const struct config *cfg = app->cfg;
+    for (size_t i = 0; cfg && i < cfg->nheaders; i++)
+        for (size_t j = 0; j < cfg->headers[i].nvalues; j++)
+            response_header(res, req->arena, cfg->headers[i].name, cfg->headers[i].values[j]);
+}
+
+static void dispatch(struct app *app, struct request *req, struct response *res)
+{
+    enum route_kind kind;
+    const char *name = NULL, *ref = NULL;
+    if (match(req, &kind, &name, &ref) != 0) {
+        error_reply(req, res, 404, "NOT_FOUND", "no such route", NULL);
+        return;
+    }
+    const struct route *rt = NULL;
+    int path_known = 0;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (routes[i].kind != kind) continue;
+        path_known = 1;
+        if (strcmp(routes[i].method, req->method) == 0) {
+            rt = &routes[i];
+            break;
+        }
+    }
+    if (!rt) {
+        (void)path_known;
+        error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported",
+                    arena_printf(req->arena, "method %s not allowed here", req->method));
+        return;
+    }
+    const struct config *cfg = app->cfg;
+    if (name) {
+        int nrc = name_valid(name, cfg->name_max);
+        if (nrc) {
+            error_reply(req, res, 400, "NAME_INVALID", "invalid repository name", name);
+            return;
+        }
+    }
+    if (ref) {
+        switch (kind_ref[kind]) {
+        case REF_DIGEST:
+            if (digest_parse(ref, NULL, NULL) != 0) {
+                error_reply(req, res, 400, "DIGEST_INVALID",
+                            "provided digest did not match uploaded content", ref);
+                return;
+            }
+            break;
+        case REF_MANIFEST:
+            if (strchr(ref, ':')) {
+                if (digest_parse(ref, NULL, NULL) != 0) {
+                    error_reply(req, res, 400, "DIGEST_INVALID", "invalid digest", ref);
+                    return;
+                }
+            } else if (tag_valid(ref, cfg->tag_max) != 0) {
+                if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "DELETE") == 0)
+                    error_reply(req, res, 400, "TAG_INVALID", "manifest tag did not match URI",
+                                ref);
+                else
+                    error_reply(req, res, 404, "MANIFEST_UNKNOWN", "manifest unknown", ref);
+                return;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    if ((rt->flags & F_WRITE) && cfg->readonly) {
+        error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported",
+                    "the registry is in read-only mode");
+        return;
+    }
+    if ((rt->flags & F_DELETE) && !cfg->delete_enabled) {
+        error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported",
+                    "deletes are disabled (storage.delete.enabled)");
+        return;
+    }
+    req->name = name;
+    req->ref = ref;
+    req->route = (void *)rt;
+    rt->fn(app, req, res);
+}
+
+void router_handle(struct app *app, struct request *req, struct response *res)
+{
+    common_headers(app, req, res);
+    if (req->content_length == -2) {
+        error_reply(req, res, 400, "SIZE_INVALID", "invalid Content-Length", NULL);
+        return;
+    }
+    dispatch(app, req, res);
+    if (log_enabled(LOG_INFO))
+        log_info("%s %s \"%s %s%s%s\" %d", req->remote_addr, req->host, req->method, req->path,
+                 *req->query ? "?" : "", req->query, res->status);
+}

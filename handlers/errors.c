@@ -1,0 +1,74 @@
+#include "handlers.h"
+
+#include "../lib/err.h"
+#include "../lib/log.h"
+
+#include <string.h>
+
+char *json_string(struct arena *a, const char *s)
+{
+    size_t n = strlen(s);
+    char *out = arena_alloc(a, n * 6 + 3), *o = out;
+    *o++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c < 0x20) {
+            static const char hx[] = "0123456789abcdef";
+            memcpy(o, "\\u00", 4);
+            o[4] = hx[c >> 4];
+            o[5] = hx[c & 15];
+            o += 6;
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    *o = 0;
+    return out;
+}
+
+void error_reply(struct request *req, struct response *res, int status, const char *code,
+                 const char *message, const char *detail)
+{
+    struct arena *a = req->arena;
+    res->status = status;
+    res->body_kind = BODY_NONE;
+    res->reader = NULL;
+    char *body = arena_printf(a, "{\"errors\":[{\"code\":%s,\"message\":%s,\"detail\":%s}]}\n",
+                              json_string(a, code), json_string(a, message),
+                              detail ? json_string(a, detail) : "null");
+    response_body(res, body, strlen(body), "application/json; charset=utf-8", a);
+}
+
+void error_storage(struct request *req, struct response *res, int werr)
+{
+    switch (werr) {
+    case WERR_DENIED:
+        error_reply(req, res, 403, "DENIED", "requested access to the resource is denied", NULL);
+        return;
+    case WERR_TOOBIG:
+        error_reply(req, res, 413, "SIZE_INVALID", "content too large", NULL);
+        return;
+    case WERR_UNSUPPORTED:
+        error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported", NULL);
+        return;
+    default:
+        log_error("%s %s: storage error: %s", req->method, req->path, werr_str(werr));
+        error_reply(req, res, 500, "UNKNOWN", "unknown error", NULL);
+    }
+}
+
+const char *url_for_path(struct app *app, struct request *req, const char *path)
+{
+    if (app->cfg && app->cfg->relativeurls) return path;
+    if (app->cfg && app->cfg->http_host && *app->cfg->http_host) {
+        const char *h = app->cfg->http_host;
+        size_t n = strlen(h);
+        return arena_printf(req->arena, "%.*s%s", (int)(n && h[n - 1] == '/' ? n - 1 : n), h,
+                            path);
+    }
+    return arena_printf(req->arena, "%s://%s%s", req->scheme, req->host, path);
+}

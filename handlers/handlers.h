@@ -1,0 +1,36 @@
+/* handlers.h — the API handlers the router calls, and the helpers they share.
+ * A handler fills res completely; it never calls libfcgi and never frees
+ * (everything is on req->arena). */
+#ifndef WHARF_HANDLERS_H
+#define WHARF_HANDLERS_H
+
+#include "../fcgi/http.h"
+#include "app.h"
+
+typedef void (*handler_fn)(struct app *app, struct request *req, struct response *res);
+
+void h_base(struct app *app, struct request *req, struct response *res);
+void h_catalog(struct app *app, struct request *req, struct response *res);
+void h_tags_list(struct app *app, struct request *req, struct response *res);
+void h_manifest_get(struct app *app, struct request *req, struct response *res);
+void h_manifest_put(struct app *app, struct request *req, struct response *res);
+void h_manifest_delete(struct app *app, struct request *req, struct response *res);
+void h_blob_get(struct app *app, struct request *req, struct response *res);
+void h_blob_delete(struct app *app, struct request *req, struct response *res);
+void h_upload_start(struct app *app, struct request *req, struct response *res);
+void h_upload_patch(struct app *app, struct request *req, struct response *res);
+void h_upload_put(struct app *app, struct request *req, struct response *res);
+void h_upload_status(struct app *app, struct request *req, struct response *res);
+void h_upload_cancel(struct app *app, struct request *req, struct response *res);
+
+/* error_reply: status + the spec's {"errors":[{code,message,detail}]} (detail may be NULL). */
+void error_reply(struct request *req, struct response *res, int status, const char *code,
+                 const char *message, const char *detail);
+/* error_storage: map a storage failure that no handler-specific code covers. */
+void error_storage(struct request *req, struct response *res, int werr);
+/* url_for_path: absolute (or relative, per http.relativeurls) URL of a registry path. */
+const char *url_for_path(struct app *app, struct request *req, const char *path);
+/* json_string: s quoted and escaped for JSON (arena). */
+char *json_string(struct arena *a, const char *s);
+
+#endif

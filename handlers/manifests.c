@@ -1,0 +1,187 @@
+/* /v2/<name>/manifests/<reference>: GET, HEAD, PUT, DELETE */
+#include "handlers.h"
+
+#include "../lib/err.h"
+#include "../lib/names.h"
+#include "../storage/manifest.h"
+#include "../storage/registry.h"
+
+#include <json-c/json.h>
+#include <string.h>
+#include <strings.h>
+
+/* accepts: does the Accept header list media type mt (or a wildcard)? */
+static int accepts(const char *accept, const char *mt)
+{
+    if (!accept || !*accept) return 1;
+    size_t ml = strlen(mt);
+    const char *p = accept;
+    int any_manifest_type = 0;
+    while (*p) {
+        while (*p == ' ' || *p == ',') p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ';') e++;
+        size_t l = (size_t)(e - p);
+        while (l && p[l - 1] == ' ') l--;
+        if ((l == ml && strncasecmp(p, mt, ml) == 0) || (l == 3 && !strncmp(p, "*/*", 3)))
+            return 1;
+        char one[128];
+        if (l < sizeof one) {
+            memcpy(one, p, l);
+            one[l] = 0;
+            if (manifest_kind_of(one) != MF_UNKNOWN) any_manifest_type = 1;
+        }
+        while (*e && *e != ',') e++;
+        p = e;
+    }
+    /* an Accept header naming no manifest type at all is no preference */
+    return !any_manifest_type;
+}
+
+/* For a client that cannot take an index (by tag), serve its linux/amd64 image as
+ * the reference registry does. Returns 0 and replaces body/digest/mt, or an error. */
+static int pick_platform(struct app *app, struct request *req, const char *accept, char **body,
+                         size_t *len, char *digest, const char **mt)
+{
+    struct manifest_info mi;
+    const char *detail;
+    if (manifest_parse(req->arena, *body, *len, *mt, &mi, &detail) != 0) return WERR_NOTFOUND;
+    for (size_t i = 0; i < mi.nrefs; i++) {
+        const struct descriptor *d = &mi.refs[i];
+        if (!d->os || !d->arch || strcmp(d->os, "linux") || strcmp(d->arch, "amd64")) continue;
+        if (!accepts(accept, d->media_type)) continue;
+        return registry_manifest_get(app->reg, req->arena, req->name, d->digest, body, len,
+                                     digest, mt);
+    }
+    return WERR_NOTFOUND;
+}
+
+void h_manifest_get(struct app *app, struct request *req, struct response *res)
+{
+    char *body;
+    size_t len;
+    char digest[DIGEST_MAX_STR];
+    const char *mt;
+    int rc = registry_manifest_get(app->reg, req->arena, req->name, req->ref, &body, &len, digest,
+                                   &mt);
+    if (rc == 0 && manifest_is_index(manifest_kind_of(mt)) && !strchr(req->ref, ':')) {
+        const char *accept = request_header(req, "Accept");
+        if (!accepts(accept, mt)) rc = pick_platform(app, req, accept, &body, &len, digest, &mt);
+    }
+    if (rc == WERR_NOTFOUND || rc == WERR_INVALID) {
+        error_reply(req, res, 404, "MANIFEST_UNKNOWN", "manifest unknown", req->ref);
+        return;
+    }
+    if (rc) {
+        error_storage(req, res, rc);
+        return;
+    }
+    response_header(res, req->arena, "Docker-Content-Digest", digest);
+    response_headerf(res, req->arena, "Etag", "\"%s\"", digest);
+    const char *inm = request_header(req, "If-None-Match");
+    if (inm && strstr(inm, digest)) {
+        res->status = 304;
+        return;
+    }
+    response_body(res, body, len, mt, req->arena);
+}
+
+/* read the whole body, bounded by max: WERR_TOOBIG past it */
+static int read_body(struct request *req, size_t max, char **out, size_t *len)
+{
+    if (req->content_length > (int64_t)max) return WERR_TOOBIG;
+    struct buf b;
+    buf_init(&b, max);
+    buf_arena(&b, req->arena);
+    char chunk[16384];
+    for (;;) {
+        ssize_t n = request_read(req, chunk, sizeof chunk);
+        if (n < 0) return WERR_IO;
+        if (n == 0) break;
+        int rc = buf_append(&b, chunk, (size_t)n);
+        if (rc) return rc;
+    }
+    *out = b.data ? b.data : "";
+    *len = b.len;
+    return 0;
+}
+
+void h_manifest_put(struct app *app, struct request *req, struct response *res)
+{
+    const struct config *cfg = app->cfg;
+    if (!strchr(req->ref, ':')) {
+        int trc = tag_valid(req->ref, cfg->tag_max);
+        if (trc) {
+            error_reply(req, res, 400, "TAG_INVALID", "manifest tag did not match URI", req->ref);
+            return;
+        }
+    }
+    char *body;
+    size_t len;
+    int rc = read_body(req, cfg->manifest_max, &body, &len);
+    if (rc == WERR_TOOBIG) {
+        error_reply(req, res, 413, "MANIFEST_INVALID", "manifest invalid",
+                    arena_printf(req->arena, "manifest exceeds the %zu-byte limit",
+                                 cfg->manifest_max));
+        return;
+    }
+    if (rc) {
+        error_reply(req, res, 400, "MANIFEST_INVALID", "manifest invalid", "body not received");
+        return;
+    }
+    char digest[DIGEST_MAX_STR];
+    const char *detail = NULL;
+    rc = registry_manifest_put(app->reg, req->arena, req->name, req->ref, body, len,
+                               request_header(req, "Content-Type"), digest, &detail);
+    switch (rc) {
+    case 0:
+        break;
+    case WERR_INVALID:
+    case WERR_UNSUPPORTED:
+        error_reply(req, res, 400, "MANIFEST_INVALID", "manifest invalid", detail);
+        return;
+    case WERR_NOTFOUND:
+        error_reply(req, res, 400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry", detail);
+        return;
+    case WERR_DIGEST:
+        error_reply(req, res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content",
+                    detail);
+        return;
+    default:
+        error_storage(req, res, rc);
+        return;
+    }
+    res->status = 201;
+    response_header(res, req->arena, "Location",
+                    url_for_path(app, req,
+                                 arena_printf(req->arena, "/v2/%s/manifests/%s", req->name,
+                                              digest)));
+    response_header(res, req->arena, "Docker-Content-Digest", digest);
+    res->content_length = 0;
+}
+
+void h_manifest_delete(struct app *app, struct request *req, struct response *res)
+{
+    int rc;
+    if (strchr(req->ref, ':')) {
+        rc = registry_manifest_delete(app->reg, req->arena, req->name, req->ref);
+    } else {
+        /* deleting a tag removes only the tag */
+        char *body;
+        size_t len;
+        char digest[DIGEST_MAX_STR];
+        rc = registry_manifest_get(app->reg, req->arena, req->name, req->ref, &body, &len, digest,
+                                   NULL);
+        if (rc == 0) rc = registry_tag_delete(app->reg, req->arena, req->name, req->ref);
+    }
+    if (rc == WERR_NOTFOUND || rc == WERR_INVALID) {
+        error_reply(req, res, 404, "MANIFEST_UNKNOWN", "manifest unknown", req->ref);
+        return;
+    }
+    if (rc) {
+        error_storage(req, res, rc);
+        return;
+    }
+    res->status = 202;
+    res->content_length = 0;
+}

@@ -1,0 +1,225 @@
+/* /v2/<name>/blobs/uploads/[<uuid>]: POST, PATCH, PUT, GET, DELETE */
+#include "handlers.h"
+
+#include "../lib/err.h"
+#include "../lib/httprange.h"
+#include "../lib/log.h"
+#include "../lib/names.h"
+#include "../storage/registry.h"
+
+#include <string.h>
+
+static ssize_t body_reader(void *ctx, void *buf, size_t n)
+{
+    return request_read(ctx, buf, n);
+}
+
+static void upload_headers(struct app *app, struct request *req, struct response *res,
+                           const struct upload *u)
+{
+    struct arena *a = req->arena;
+    response_header(res, a, "Location",
+                    url_for_path(app, req,
+                                 arena_printf(a, "/v2/%s/blobs/uploads/%s", req->name, u->uuid)));
+    response_header(res, a, "Docker-Upload-UUID", u->uuid);
+    response_headerf(res, a, "Range", "0-%lld", (long long)(u->offset > 0 ? u->offset - 1 : 0));
+    res->content_length = 0;
+}
+
+static void blob_created(struct app *app, struct request *req, struct response *res,
+                         const char *digest)
+{
+    res->status = 201;
+    response_header(res, req->arena, "Location",
+                    url_for_path(app, req,
+                                 arena_printf(req->arena, "/v2/%s/blobs/%s", req->name, digest)));
+    response_header(res, req->arena, "Docker-Content-Digest", digest);
+    res->content_length = 0;
+}
+
+static int has_body(struct request *req)
+{
+    return req->content_length != 0;
+}
+
+/* append the request body to u, checking Content-Range against the upload's
+ * offset first. Returns 0 or it has written the error reply. */
+static int append_body(struct app *app, struct request *req, struct response *res,
+                       struct upload *u)
+{
+    int64_t max = req->content_length >= 0 ? req->content_length : -1;
+    const char *cr = request_header(req, "Content-Range");
+    if (cr) {
+        int64_t start, end;
+        if (content_range_parse(cr, &start, &end) != 0) {
+            error_reply(req, res, 400, "BLOB_UPLOAD_INVALID", "blob upload invalid",
+                        "malformed Content-Range");
+            return -1;
+        }
+        if (start != u->offset) {
+            res->status = 416;
+            upload_headers(app, req, res, u);
+            error_reply(req, res, 416, "BLOB_UPLOAD_INVALID", "blob upload invalid",
+                        "Content-Range does not start at the upload's current offset");
+            return -1;
+        }
+        if (max >= 0 && max != end - start + 1) {
+            error_reply(req, res, 400, "BLOB_UPLOAD_INVALID", "blob upload invalid",
+                        "Content-Range and Content-Length disagree");
+            return -1;
+        }
+        max = end - start + 1;
+    }
+    if (req->content_length == -2) {
+        error_reply(req, res, 400, "SIZE_INVALID", "provided length did not match content length",
+                    NULL);
+        return -1;
+    }
+    int rc = registry_upload_append(app->reg, req->arena, u, body_reader, req, max);
+    if (rc == WERR_TOOBIG) {
+        error_reply(req, res, 400, "SIZE_INVALID", "provided length did not match content length",
+                    NULL);
+        return -1;
+    }
+    if (rc == WERR_IO && max >= 0) {
+        log_warn("upload %s: body broke off at %lld bytes", u->uuid, (long long)u->offset);
+        error_reply(req, res, 400, "BLOB_UPLOAD_INVALID", "blob upload invalid",
+                    "the request body ended early");
+        return -1;
+    }
+    if (rc == WERR_IO) {
+        error_reply(req, res, 400, "BLOB_UPLOAD_INVALID", "blob upload invalid",
+                    "the request body could not be read");
+        return -1;
+    }
+    if (rc) {
+        error_storage(req, res, rc);
+        return -1;
+    }
+    return 0;
+}
+
+static int commit(struct app *app, struct request *req, struct response *res, struct upload *u,
+                  const char *digest)
+{
+    struct blob_desc bd;
+    int rc = registry_upload_commit(app->reg, req->arena, u, digest, &bd);
+    if (rc == WERR_DIGEST || rc == WERR_INVALID) {
+        error_reply(req, res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content",
+                    digest);
+        return -1;
+    }
+    if (rc == WERR_UNSUPPORTED) {
+        error_reply(req, res, 400, "DIGEST_INVALID", "unsupported digest algorithm", digest);
+        return -1;
+    }
+    if (rc) {
+        error_storage(req, res, rc);
+        return -1;
+    }
+    blob_created(app, req, res, bd.digest);
+    return 0;
+}
+
+static int check_digest(struct request *req, struct response *res, const char *digest)
+{
+    if (!digest || digest_parse(digest, NULL, NULL) != 0) {
+        error_reply(req, res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content",
+                    digest ? digest : "digest parameter missing");
+        return -1;
+    }
+    return 0;
+}
+
+void h_upload_start(struct app *app, struct request *req, struct response *res)
+{
+    struct arena *a = req->arena;
+    const char *mount = request_query(req, "mount");
+    const char *from = request_query(req, "from");
+    if (mount && from && digest_parse(mount, NULL, NULL) == 0 &&
+        name_valid(from, app->cfg->name_max) == 0) {
+        struct blob_desc bd;
+        if (registry_blob_mount(app->reg, a, req->name, from, mount, &bd) == 0) {
+            blob_created(app, req, res, bd.digest);
+            return;
+        }
+        /* not mountable: fall back to a normal upload session */
+    }
+    const char *digest = request_query(req, "digest");
+    if (digest && check_digest(req, res, digest)) return;
+    struct upload *u;
+    int rc = registry_upload_start(app->reg, a, req->name, &u);
+    if (rc) {
+        error_storage(req, res, rc);
+        return;
+    }
+    if (digest) {
+        /* monolithic upload: POST ?digest= with the whole blob as the body */
+        if (append_body(app, req, res, u) != 0) {
+            registry_upload_cancel(app->reg, a, u);
+            return;
+        }
+        commit(app, req, res, u, digest);
+        return;
+    }
+    res->status = 202;
+    upload_headers(app, req, res, u);
+}
+
+static int open_upload(struct app *app, struct request *req, struct response *res,
+                       struct upload **u)
+{
+    int rc = uuid_valid(req->ref) == 0
+                 ? registry_upload_open(app->reg, req->arena, req->name, req->ref, u)
+                 : WERR_NOTFOUND;
+    if (rc == WERR_NOTFOUND) {
+        error_reply(req, res, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry",
+                    req->ref);
+        return -1;
+    }
+    if (rc) {
+        error_storage(req, res, rc);
+        return -1;
+    }
+    return 0;
+}
+
+void h_upload_patch(struct app *app, struct request *req, struct response *res)
+{
+    struct upload *u;
+    if (open_upload(app, req, res, &u)) return;
+    if (append_body(app, req, res, u) != 0) return;
+    res->status = 202;
+    upload_headers(app, req, res, u);
+}
+
+void h_upload_put(struct app *app, struct request *req, struct response *res)
+{
+    const char *digest = request_query(req, "digest");
+    if (check_digest(req, res, digest)) return;
+    struct upload *u;
+    if (open_upload(app, req, res, &u)) return;
+    if (has_body(req) && append_body(app, req, res, u) != 0) return;
+    commit(app, req, res, u, digest);
+}
+
+void h_upload_status(struct app *app, struct request *req, struct response *res)
+{
+    struct upload *u;
+    if (open_upload(app, req, res, &u)) return;
+    res->status = 204;
+    upload_headers(app, req, res, u);
+}
+
+void h_upload_cancel(struct app *app, struct request *req, struct response *res)
+{
+    struct upload *u;
+    if (open_upload(app, req, res, &u)) return;
+    int rc = registry_upload_cancel(app->reg, req->arena, u);
+    if (rc) {
+        error_storage(req, res, rc);
+        return;
+    }
+    res->status = 204;
+    res->content_length = 0;
+}

@@ -1,0 +1,1555 @@
+/* config.c — config.yml (the reference registry's schema, version 0.1) plus
+ * REGISTRY_<PATH> environment overrides into a struct config.
+ *
+ * Three steps, like h2o's configurator:
+ *   1. libyaml events -> a small tree (struct ynode) that keeps line numbers.
+ *      Bounded: 1 MiB of input, nesting depth, node count; aliases refused
+ *      (no billion laughs), one document only.
+ *   2. Environment overrides are merged into that tree, in lexical order of
+ *      the variable names as the reference does (so REGISTRY_STORAGE is
+ *      applied before REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY). Each value
+ *      is parsed as a YAML document, like the reference's yaml.Unmarshal of
+ *      the payload, and the nodes it creates remember the variable's name.
+ *   3. One table-driven walk applies the schema: unknown keys, reference keys
+ *      Wharf does not support yet, wrong types and bad values all stop with
+ *      "[file:line] key.path: reason" or "[env] REGISTRY_X: reason". */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "err.h"
+#include "log.h"
+
+#define CONFIG_MAX_BYTES (1024 * 1024)
+#define CONFIG_MAX_DEPTH 32
+#define CONFIG_MAX_NODES 100000
+#define CONFIG_MAX_KEYS 4096 /* children of one mapping or sequence */
+#define CONFIG_MAX_PATH 512  /* a dotted key path; longer ones are truncated in messages */
+#define ENV_PREFIX "REGISTRY_"
+
+/* ---------------------------------------------------------------- tree */
+
+enum ytype { Y_SCALAR, Y_MAP, Y_SEQ };
+
+struct ynode {
+    enum ytype type;
+    char *key;        /* key in the parent mapping, or NULL */
+    char *val;        /* scalar text */
+    int plain;        /* plain (unquoted, untagged) scalar: may be bool/int/null */
+    int line;         /* 1-based line of the value */
+    int key_line;     /* 1-based line of the key */
+    const char *env;  /* variable this node came from (owned by the loader), or NULL */
+    struct ynode **kids;
+    size_t nkids, cap;
+};
+
+static void ynode_free(struct ynode *n)
+{
+    if (!n) return;
+    for (size_t i = 0; i < n->nkids; i++)
+        ynode_free(n->kids[i]);
+    free(n->kids);
+    free(n->key);
+    free(n->val);
+    free(n);
+}
+
+static struct ynode *ynode_new(enum ytype t, int line, const char *env)
+{
+    struct ynode *n = calloc(1, sizeof(*n));
+    if (!n) return NULL;
+    n->type = t;
+    n->line = n->key_line = line;
+    n->env = env;
+    return n;
+}
+
+static int ynode_add(struct ynode *parent, struct ynode *kid)
+{
+    if (parent->nkids == parent->cap) {
+        size_t ncap = parent->cap ? parent->cap * 2 : 4;
+        struct ynode **k = realloc(parent->kids, ncap * sizeof(*k));
+        if (!k) return WERR_NOMEM;
+        parent->kids = k;
+        parent->cap = ncap;
+    }
+    parent->kids[parent->nkids++] = kid;
+    return 0;
+}
+
+static int is_null(const struct ynode *n)
+{
+    if (!n) return 1;
+    if (n->type != Y_SCALAR || !n->plain) return 0;
+    const char *v = n->val;
+    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+           !strcmp(v, "NULL");
+}
+
+static struct ynode *map_get(const struct ynode *m, const char *key, int nocase)
+{
+    if (!m || m->type != Y_MAP) return NULL;
+    for (size_t i = 0; i < m->nkids; i++)
+        if (nocase ? !strcasecmp(m->kids[i]->key, key) : !strcmp(m->kids[i]->key, key))
+            return m->kids[i];
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- loader */
+
+struct loader {
+    struct config *c;
+    const char *file; /* file name for messages, or NULL */
+    char *err;
+    size_t errlen;
+    size_t nodes;   /* nodes created so far (bound) */
+    char **envnames; /* owned names of applied REGISTRY_* variables */
+    size_t nenv;
+    int have_driver;
+    int version_set;
+};
+
+/* env_name_of: "REGISTRY_" + path uppercased with '.' -> '_' into out. */
+static void env_name_of(const char *path, char *out, size_t outlen)
+{
+    size_t i = 0, p = strlen(ENV_PREFIX);
+    if (outlen <= p) {
+        if (outlen) out[0] = '\0';
+        return;
+    }
+    memcpy(out, ENV_PREFIX, p);
+    for (i = 0; path[i] && p + 1 < outlen; i++)
+        out[p++] = path[i] == '.' ? '_' : (char)toupper((unsigned char)path[i]);
+    out[p] = '\0';
+}
+
+/* fail: write the message for node n (NULL: no location) and return WERR_INVALID.
+ * at_key selects the key's line (unknown/unsupported keys) over the value's. */
+static int fail(struct loader *L, const struct ynode *n, int at_key, const char *path,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int fail(struct loader *L, const struct ynode *n, int at_key, const char *path,
+                const char *fmt, ...)
+{
+    char loc[CONFIG_MAX_PATH + 64], reason[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    if (!path) path = "";
+    if (n && n->env) {
+        char own[CONFIG_MAX_PATH + 16];
+        env_name_of(path, own, sizeof(own));
+        /* "[env] REGISTRY_X: reason" when the variable names this key itself,
+         * else also the key path inside the value it set */
+        if (!*path || !strcasecmp(own, n->env))
+            snprintf(loc, sizeof(loc), "[env] %s", n->env);
+        else
+            snprintf(loc, sizeof(loc), "[env] %s: %s", n->env, path);
+    } else if (L->file) {
+        int line = n ? (at_key ? n->key_line : n->line) : 1;
+        if (*path)
+            snprintf(loc, sizeof(loc), "[%s:%d] %s", L->file, line, path);
+        else
+            snprintf(loc, sizeof(loc), "[%s:%d]", L->file, line);
+    } else {
+        snprintf(loc, sizeof(loc), "[env]%s%s", *path ? " " : "", path);
+    }
+    if (L->err && L->errlen) snprintf(L->err, L->errlen, "%s: %s", loc, reason);
+    return WERR_INVALID;
+}
+
+/* ---------------------------------------------------------------- YAML -> tree */
+
+static int yaml_fail(struct loader *L, const char *env, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int yaml_fail(struct loader *L, const char *env, int line, const char *fmt, ...)
+{
+    char reason[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    if (!L->err || !L->errlen) return WERR_INVALID;
+    if (env)
+        snprintf(L->err, L->errlen, "[env] %s: %s", env, reason);
+    else
+        snprintf(L->err, L->errlen, "[%s:%d] %s", L->file ? L->file : "config", line, reason);
+    return WERR_INVALID;
+}
+
+/* parse_yaml: buf (len bytes) into a tree; *out is NULL for an empty stream.
+ * env names the variable the text came from (NULL: the file). */
+static int parse_yaml(struct loader *L, const char *buf, size_t len, const char *env,
+                      struct ynode **out)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    struct ynode *stack[CONFIG_MAX_DEPTH + 1];
+    int depth = 0, docs = 0, done = 0, rc = 0;
+    struct ynode *root = NULL;
+    char *pending = NULL; /* a mapping key waiting for its value */
+    int pending_line = 0;
+
+    *out = NULL;
+    if (!yaml_parser_initialize(&p)) return WERR_NOMEM;
+    yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+    while (!done) {
+        if (!yaml_parser_parse(&p, &ev)) {
+            rc = yaml_fail(L, env, (int)p.problem_mark.line + 1, "YAML syntax error: %s%s%s",
+                           p.problem ? p.problem : "invalid input", p.context ? " " : "",
+                           p.context ? p.context : "");
+            goto out;
+        }
+        int line = (int)ev.start_mark.line + 1;
+        struct ynode *n = NULL;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = 1;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1) rc = yaml_fail(L, env, line, "only one YAML document is allowed");
+            break;
+        case YAML_ALIAS_EVENT:
+            rc = yaml_fail(L, env, line, "YAML aliases are not supported");
+            break;
+        case YAML_SCALAR_EVENT:
+            n = ynode_new(Y_SCALAR, line, env);
+            if (!n || !(n->val = strndup((const char *)ev.data.scalar.value,
+                                         ev.data.scalar.length))) {
+                rc = WERR_NOMEM;
+                break;
+            }
+            if (strlen(n->val) != ev.data.scalar.length) {
+                rc = yaml_fail(L, env, line, "NUL byte in a value");
+                break;
+            }
+            n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                       (!ev.data.scalar.tag || strcmp((const char *)ev.data.scalar.tag,
+                                                      "tag:yaml.org,2002:str") != 0);
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (depth >= CONFIG_MAX_DEPTH) {
+                rc = yaml_fail(L, env, line, "nesting deeper than %d levels", CONFIG_MAX_DEPTH);
+                break;
+            }
+            n = ynode_new(ev.type == YAML_MAPPING_START_EVENT ? Y_MAP : Y_SEQ, line, env);
+            if (!n) rc = WERR_NOMEM;
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            if (depth > 0) depth--;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+        if (rc) {
+            ynode_free(n);
+            goto out;
+        }
+        if (!n) continue;
+        if (++L->nodes > CONFIG_MAX_NODES) {
+            ynode_free(n);
+            rc = yaml_fail(L, env, line, "more than %d YAML nodes", CONFIG_MAX_NODES);
+            goto out;
+        }
+        struct ynode *top = depth ? stack[depth - 1] : NULL;
+        if (!top) {
+            if (root) { /* cannot happen with one document, but stay safe */
+                ynode_free(n);
+                rc = yaml_fail(L, env, line, "only one YAML document is allowed");
+                goto out;
+            }
+            root = n;
+        } else if (top->type == Y_MAP && !pending) {
+            if (n->type != Y_SCALAR) {
+                ynode_free(n);
+                rc = yaml_fail(L, env, line, "mapping keys must be plain strings");
+                goto out;
+            }
+            pending = n->val;
+            pending_line = n->line;
+            n->val = NULL;
+            ynode_free(n);
+            continue;
+        } else {
+            if (top->nkids >= CONFIG_MAX_KEYS) {
+                ynode_free(n);
+                rc = yaml_fail(L, env, line, "more than %d entries in one collection",
+                               CONFIG_MAX_KEYS);
+                goto out;
+            }
+            if (top->type == Y_MAP) {
+                if (map_get(top, pending, 0)) {
+                    ynode_free(n);
+                    rc = yaml_fail(L, env, pending_line, "duplicate key \"%.100s\"", pending);
+                    goto out;
+                }
+                n->key = pending;
+                n->key_line = pending_line;
+                pending = NULL;
+            }
+            if ((rc = ynode_add(top, n)) < 0) {
+                ynode_free(n);
+                goto out;
+            }
+        }
+        if (n->type != Y_SCALAR) stack[depth++] = n;
+    }
+    *out = root;
+    root = NULL;
+out:
+    free(pending);
+    ynode_free(root);
+    yaml_parser_delete(&p);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- scalars */
+
+static const char *const yaml_true[] = {"y", "Y", "yes", "Yes", "YES", "on", "On", "ON",
+                                        "true", "True", "TRUE", NULL};
+static const char *const yaml_false[] = {"n", "N", "no", "No", "NO", "off", "Off", "OFF",
+                                         "false", "False", "FALSE", NULL};
+
+/* YAML 1.1 booleans, as the reference's yaml.v2 resolves them; quoted is a string. */
+static int scalar_bool(const struct ynode *n, int *out)
+{
+    if (n->type != Y_SCALAR || !n->plain) return -1;
+    for (int i = 0; yaml_true[i]; i++)
+        if (!strcmp(n->val, yaml_true[i])) return *out = 1, 0;
+    for (int i = 0; yaml_false[i]; i++)
+        if (!strcmp(n->val, yaml_false[i])) return *out = 0, 0;
+    return -1;
+}
+
+/* YAML integers as yaml.v2 reads them: decimal, 0x hex, 0o / leading-0 octal,
+ * 0b binary, '_' separators; plain scalars only. */
+static int scalar_int(const struct ynode *n, long long *out)
+{
+    char tmp[72];
+    size_t j = 0;
+    int base = 10, neg = 0;
+    if (n->type != Y_SCALAR || !n->plain) return -1;
+    const char *s = n->val;
+    if (*s == '+' || *s == '-') neg = *s++ == '-';
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        s += 2;
+    } else if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O')) {
+        base = 8;
+        s += 2;
+    } else if (s[0] == '0' && (s[1] == 'b' || s[1] == 'B')) {
+        base = 2;
+        s += 2;
+    } else if (s[0] == '0' && s[1]) {
+        base = 8;
+        s++;
+    }
+    for (; *s; s++) {
+        if (*s == '_') continue;
+        if (j + 1 >= sizeof(tmp)) return -1;
+        tmp[j++] = *s;
+    }
+    tmp[j] = '\0';
+    if (!j) return -1;
+    for (size_t i = 0; i < j; i++) {
+        int d = isdigit((unsigned char)tmp[i]) ? tmp[i] - '0'
+                : isxdigit((unsigned char)tmp[i]) ? tolower((unsigned char)tmp[i]) - 'a' + 10
+                                                  : 99;
+        if (d >= base) return -1;
+    }
+    errno = 0;
+    unsigned long long v = strtoull(tmp, NULL, base);
+    if (errno || v > (unsigned long long)LLONG_MAX) return -1;
+    *out = neg ? -(long long)v : (long long)v;
+    return 0;
+}
+
+/* Go's time.ParseDuration ("60s", "1h30m", "1.5h", "500ms", "0") into whole
+ * seconds, rounded up. Negative durations are refused. */
+static int scalar_duration(const struct ynode *n, long *secs)
+{
+    static const struct {
+        const char *u;
+        double ns;
+    } units[] = {{"ns", 1}, {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3}, {"ms", 1e6},
+                 {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+    if (n->type != Y_SCALAR) return -1;
+    const char *s = n->val;
+    double total = 0;
+    if (*s == '+') s++;
+    if (!strcmp(s, "0")) return *secs = 0, 0;
+    if (!*s) return -1;
+    while (*s) {
+        const char *num = s;
+        double v = 0, scale = 1;
+        int digits = 0;
+        while (isdigit((unsigned char)*s)) {
+            v = v * 10 + (*s++ - '0');
+            digits++;
+        }
+        if (*s == '.') {
+            s++;
+            while (isdigit((unsigned char)*s)) {
+                scale /= 10;
+                v += (*s++ - '0') * scale;
+                digits++;
+            }
+        }
+        if (!digits || s == num) return -1;
+        size_t best = 0;
+        double mult = 0;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            size_t l = strlen(units[i].u);
+            if (l > best && !strncmp(s, units[i].u, l)) {
+                best = l;
+                mult = units[i].ns;
+            }
+        }
+        if (!best) return -1;
+        s += best;
+        total += v * mult;
+        if (total > 1e18) return -1; /* beyond Go's int64 nanoseconds */
+    }
+    double sec = total / 1e9;
+    long whole = (long)sec;
+    if ((double)whole < sec) whole++;
+    *secs = whole;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- schema */
+
+enum kind {
+    K_SECTION,     /* a mapping with known children */
+    K_STR,         /* string; "" or null keeps NULL/default for optional ones */
+    K_BOOL,        /* int 0/1 */
+    K_INT,         /* integer in [min, max], stored in an int, long or size_t */
+    K_DURATION,    /* Go duration string, seconds into a long */
+    K_UNSUPPORTED, /* a reference key Wharf does not implement yet */
+    K_CUSTOM,      /* fn does the work */
+};
+
+#define NOOFF ((size_t)-1)
+#define F_DRIVER 1   /* a storage driver: exactly one allowed */
+#define F_REQUIRED 2 /* K_STR: must not be empty */
+#define F_ABSPATH 4  /* K_STR: must be an absolute path */
+
+struct field;
+typedef int (*custom_fn)(struct loader *L, const struct field *f, const struct ynode *n,
+                         const char *path);
+
+struct field {
+    const char *name;
+    enum kind kind;
+    const struct field *kids; /* K_SECTION: NULL-name-terminated */
+    size_t off;               /* into struct config, or NOOFF: accepted, not kept */
+    int size;                 /* K_INT: T_INT, T_LONG or T_SIZE */
+    long long min, max;       /* K_INT */
+    int flags;
+    custom_fn fn;      /* K_CUSTOM, or K_SECTION: run after the children */
+    const char *note;  /* K_UNSUPPORTED: extra words */
+};
+
+#define CFG_OFF(m) offsetof(struct config, m)
+#define SECTION(n, k) {.name = n, .kind = K_SECTION, .kids = k, .off = NOOFF}
+#define SECTION_FN(n, k, f, fl)                                                             \
+    {.name = n, .kind = K_SECTION, .kids = k, .off = NOOFF, .fn = f, .flags = fl}
+#define STR(n, m, fl) {.name = n, .kind = K_STR, .off = m, .flags = fl}
+#define BOOL(n, m) {.name = n, .kind = K_BOOL, .off = m}
+enum { T_INT = 1, T_LONG, T_SIZE };
+#define INT(n, m, t, lo, hi) {.name = n, .kind = K_INT, .off = m, .size = t, .min = lo, .max = hi}
+#define DUR(n, m) {.name = n, .kind = K_DURATION, .off = m}
+#define UNSUP(n) {.name = n, .kind = K_UNSUPPORTED, .off = NOOFF}
+#define UNSUP_NOTE(n, w) {.name = n, .kind = K_UNSUPPORTED, .off = NOOFF, .note = w}
+#define CUSTOM(n, f) {.name = n, .kind = K_CUSTOM, .off = NOOFF, .fn = f}
+#define CUSTOM_FL(n, f, fl) {.name = n, .kind = K_CUSTOM, .off = NOOFF, .fn = f, .flags = fl}
+#define END {.name = NULL}
+
+static int apply_version(struct loader *, const struct field *, const struct ynode *,
+                         const char *);
+static int apply_loglevel(struct loader *, const struct field *, const struct ynode *,
+                          const char *);
+static int apply_formatter(struct loader *, const struct field *, const struct ynode *,
+                           const char *);
+static int apply_inmemory(struct loader *, const struct field *, const struct ynode *,
+                          const char *);
+static int apply_filesystem(struct loader *, const struct field *, const struct ynode *,
+                            const char *);
+static int apply_blobdescriptor(struct loader *, const struct field *, const struct ynode *,
+                                const char *);
+static int apply_net(struct loader *, const struct field *, const struct ynode *,
+                     const char *);
+static int apply_prefix(struct loader *, const struct field *, const struct ynode *,
+                        const char *);
+static int apply_host(struct loader *, const struct field *, const struct ynode *,
+                      const char *);
+static int apply_headers(struct loader *, const struct field *, const struct ynode *,
+                         const char *);
+static int apply_listen(struct loader *, const struct field *, const struct ynode *,
+                        const char *);
+static int apply_socketmode(struct loader *, const struct field *, const struct ynode *,
+                            const char *);
+static int apply_accel(struct loader *, const struct field *, const struct ynode *,
+                       const char *);
+static int apply_accel_prefix(struct loader *, const struct field *, const struct ynode *,
+                              const char *);
+
+static const struct field f_accesslog[] = {BOOL("disabled", CFG_OFF(accesslog_disabled)), END};
+static const struct field f_log[] = {
+    CUSTOM("level", apply_loglevel),
+    CUSTOM("formatter", apply_formatter),
+    UNSUP("fields"),
+    UNSUP("hooks"),
+    UNSUP("reportcaller"),
+    SECTION("accesslog", f_accesslog),
+    END,
+};
+
+static const struct field f_filesystem[] = {
+    STR("rootdirectory", CFG_OFF(fs_root), F_REQUIRED | F_ABSPATH),
+    INT("maxthreads", CFG_OFF(fs_maxthreads), T_INT, 25, 1 << 20),
+    END,
+};
+static const struct field f_delete[] = {BOOL("enabled", CFG_OFF(delete_enabled)), END};
+static const struct field f_redirect[] = {BOOL("disable", CFG_OFF(redirect_disable)), END};
+static const struct field f_cache[] = {
+    CUSTOM("blobdescriptor", apply_blobdescriptor),
+    UNSUP("blobdescriptorsize"),
+    END,
+};
+static const struct field f_uploadpurging[] = {
+    BOOL("enabled", CFG_OFF(uploadpurging_enabled)),
+    DUR("age", CFG_OFF(uploadpurging_age)),
+    DUR("interval", CFG_OFF(uploadpurging_interval)),
+    BOOL("dryrun", CFG_OFF(uploadpurging_dryrun)),
+    END,
+};
+static const struct field f_readonly[] = {BOOL("enabled", CFG_OFF(readonly)), END};
+static const struct field f_maintenance[] = {
+    SECTION("uploadpurging", f_uploadpurging),
+    SECTION("readonly", f_readonly),
+    END,
+};
+static const struct field f_storage[] = {
+    SECTION_FN("filesystem", f_filesystem, apply_filesystem, F_DRIVER),
+    CUSTOM_FL("inmemory", apply_inmemory, F_DRIVER),
+    UNSUP("s3"),
+    UNSUP("azure"),
+    UNSUP("gcs"),
+    UNSUP("swift"),
+    UNSUP("oss"),
+    SECTION("delete", f_delete),
+    SECTION("redirect", f_redirect),
+    SECTION("cache", f_cache),
+    SECTION("maintenance", f_maintenance),
+    UNSUP("tag"),
+    END,
+};
+
+static const struct field f_auth[] = {
+    UNSUP("silly"), UNSUP("token"), UNSUP("htpasswd"), UNSUP("none"), END,
+};
+
+static const struct field f_http[] = {
+    STR("addr", CFG_OFF(http_addr), 0),
+    CUSTOM("net", apply_net),
+    CUSTOM("prefix", apply_prefix),
+    CUSTOM("host", apply_host),
+    STR("secret", CFG_OFF(http_secret), 0),
+    BOOL("relativeurls", CFG_OFF(relativeurls)),
+    DUR("draintimeout", CFG_OFF(draintimeout)),
+    CUSTOM("headers", apply_headers),
+    UNSUP_NOTE("tls", "terminate TLS in nginx or Apache"),
+    UNSUP_NOTE("letsencrypt", "terminate TLS in nginx or Apache"),
+    UNSUP("debug"),
+    UNSUP("http2"),
+    UNSUP("h2c"),
+    END,
+};
+
+static const struct field f_blobs[] = {
+    CUSTOM("accel", apply_accel),
+    CUSTOM("prefix", apply_accel_prefix),
+    END,
+};
+static const struct field f_limits[] = {
+    INT("manifestsize", CFG_OFF(manifest_max), T_SIZE, 1, 64LL * 1024 * 1024),
+    INT("namelength", CFG_OFF(name_max), T_SIZE, 1, 4096),
+    INT("taglength", CFG_OFF(tag_max), T_SIZE, 1, 128),
+    END,
+};
+static const struct field f_fastcgi[] = {
+    CUSTOM("listen", apply_listen),
+    CUSTOM("socketmode", apply_socketmode),
+    INT("workers", CFG_OFF(workers), T_INT, 1, 256),
+    INT("backlog", CFG_OFF(backlog), T_INT, 1, 65535),
+    INT("maxrequests", CFG_OFF(max_requests), T_LONG, 0, LONG_MAX),
+    STR("pidfile", CFG_OFF(pidfile), F_ABSPATH),
+    STR("logfile", CFG_OFF(log_file), F_ABSPATH),
+    SECTION("blobs", f_blobs),
+    SECTION("limits", f_limits),
+    END,
+};
+
+static const struct field f_root[] = {
+    CUSTOM("version", apply_version),
+    SECTION("log", f_log),
+    UNSUP_NOTE("loglevel", "deprecated: use log.level"),
+    SECTION("storage", f_storage),
+    SECTION("auth", f_auth),
+    SECTION("http", f_http),
+    UNSUP("notifications"),
+    UNSUP("redis"),
+    UNSUP("health"),
+    UNSUP("proxy"),
+    UNSUP("validation"),
+    UNSUP("compatibility"),
+    UNSUP("middleware"),
+    UNSUP("reporting"),
+    UNSUP("catalog"),
+    UNSUP("policy"),
+    SECTION("fastcgi", f_fastcgi),
+    END,
+};
+static const struct field f_top = SECTION("", f_root);
+
+static const struct field *field_find(const struct field *kids, const char *name, int nocase)
+{
+    for (; kids && kids->name; kids++)
+        if (nocase ? !strcasecmp(kids->name, name) : !strcmp(kids->name, name)) return kids;
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- apply */
+
+static void path_join(char *out, size_t outlen, const char *parent, const char *key)
+{
+    if (*parent)
+        snprintf(out, outlen, "%s.%s", parent, key);
+    else
+        snprintf(out, outlen, "%s", key);
+}
+
+/* path_append: path += "." key (bounded, truncating). */
+static void path_append(char *path, size_t len, const char *key)
+{
+    size_t used = strlen(path);
+    if (used && used + 1 < len) path[used++] = '.';
+    for (; *key && used + 1 < len; key++)
+        path[used++] = *key;
+    path[used] = '\0';
+}
+
+static int set_str(char **dst, const char *v)
+{
+    char *s = NULL;
+    if (v && !(s = strdup(v))) return WERR_NOMEM;
+    free(*dst);
+    *dst = s;
+    return 0;
+}
+
+/* want_string: the scalar text of n, or NULL after writing the error. A null
+ * value yields "" (the zero value, as the reference's yaml.v2 gives). */
+static const char *want_string(struct loader *L, const struct ynode *n, const char *path,
+                               int *rc)
+{
+    if (n->type != Y_SCALAR) {
+        *rc = fail(L, n, 0, path, "expected a string");
+        return NULL;
+    }
+    return is_null(n) ? "" : n->val;
+}
+
+static int apply_field(struct loader *L, const struct field *f, const struct ynode *n,
+                       const char *path);
+
+static int apply_section(struct loader *L, const struct field *f, const struct ynode *n,
+                         const char *path)
+{
+    int rc = 0;
+    char kp[CONFIG_MAX_PATH];
+    if (is_null(n)) return 0; /* "key:" with nothing under it: all defaults */
+    if (n->type != Y_MAP) return fail(L, n, 0, path, "expected a mapping");
+    for (size_t i = 0; i < n->nkids; i++) {
+        const struct ynode *k = n->kids[i];
+        path_join(kp, sizeof(kp), path, k->key);
+        const struct field *kf = field_find(f->kids, k->key, 0);
+        if (!kf) return fail(L, k, 1, kp, "unknown key");
+        if ((rc = apply_field(L, kf, k, kp)) < 0) return rc;
+    }
+    return 0;
+}
+
+static int apply_field(struct loader *L, const struct field *f, const struct ynode *n,
+                       const char *path)
+{
+    int rc = 0, b;
+    long long v;
+    long secs;
+    char *base = (char *)L->c;
+
+    if (f->flags & F_DRIVER) {
+        if (L->have_driver)
+            return fail(L, n, 1, path,
+                        "only one storage driver may be configured (filesystem or inmemory)");
+        L->have_driver = 1;
+    }
+    switch (f->kind) {
+    case K_SECTION:
+        if ((rc = apply_section(L, f, n, path)) < 0) return rc;
+        return f->fn ? f->fn(L, f, n, path) : 0;
+    case K_UNSUPPORTED:
+        return fail(L, n, 1, path, "not supported by Wharf yet%s%s%s", f->note ? " (" : "",
+                    f->note ? f->note : "", f->note ? ")" : "");
+    case K_CUSTOM:
+        return f->fn(L, f, n, path);
+    case K_BOOL:
+        if (is_null(n)) return 0;
+        if (scalar_bool(n, &b) < 0) return fail(L, n, 0, path, "expected a boolean");
+        if (f->off != NOOFF) *(int *)(base + f->off) = b;
+        return 0;
+    case K_INT:
+        if (is_null(n)) return 0;
+        if (scalar_int(n, &v) < 0) return fail(L, n, 0, path, "expected an integer");
+        if (v < f->min || v > f->max)
+            return fail(L, n, 0, path, "must be between %lld and %lld", f->min, f->max);
+        if (f->off == NOOFF) return 0;
+        if (f->size == T_INT)
+            *(int *)(base + f->off) = (int)v;
+        else if (f->size == T_SIZE)
+            *(size_t *)(base + f->off) = (size_t)v;
+        else
+            *(long *)(base + f->off) = (long)v;
+        return 0;
+    case K_DURATION:
+        if (is_null(n)) return 0;
+        if (scalar_duration(n, &secs) < 0)
+            return fail(L, n, 0, path, "expected a duration such as \"60s\" or \"1h30m\"");
+        if (f->off != NOOFF) *(long *)(base + f->off) = secs;
+        return 0;
+    case K_STR: {
+        const char *s = want_string(L, n, path, &rc);
+        if (!s) return rc;
+        if (!*s) {
+            if (f->flags & F_REQUIRED) return fail(L, n, 0, path, "must not be empty");
+            return set_str((char **)(base + f->off), NULL);
+        }
+        if ((f->flags & F_ABSPATH) && s[0] != '/')
+            return fail(L, n, 0, path, "expected an absolute path");
+        return set_str((char **)(base + f->off), s);
+    }
+    }
+    return 0;
+}
+
+static int apply_version(struct loader *L, const struct field *f, const struct ynode *n,
+                         const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (!*s) return fail(L, n, 0, path, "required");
+    if (strcmp(s, "0.1") != 0)
+        return fail(L, n, 0, path, "unsupported version \"%.32s\" (expected 0.1)", s);
+    L->version_set = 1;
+    return 0;
+}
+
+static int apply_loglevel(struct loader *L, const struct field *f, const struct ynode *n,
+                          const char *path)
+{
+    int rc = 0;
+    char low[16];
+    size_t i;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (!*s) return 0;
+    for (i = 0; s[i] && i + 1 < sizeof(low); i++)
+        low[i] = (char)tolower((unsigned char)s[i]);
+    low[i] = '\0';
+    int lv = s[i] ? -1 : log_level_parse(low); /* the reference lowercases it */
+    if (lv < 0) return fail(L, n, 0, path, "expected error, warn, info or debug");
+    L->c->log_level = lv;
+    return 0;
+}
+
+static int apply_formatter(struct loader *L, const struct field *f, const struct ynode *n,
+                           const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (!*s || !strcmp(s, "text"))
+        L->c->log_json = 0;
+    else if (!strcmp(s, "json"))
+        L->c->log_json = 1;
+    else if (!strcmp(s, "logstash"))
+        return fail(L, n, 0, path, "logstash is not supported by Wharf yet");
+    else
+        return fail(L, n, 0, path, "expected text or json");
+    return 0;
+}
+
+static int apply_filesystem(struct loader *L, const struct field *f, const struct ynode *n,
+                            const char *path)
+{
+    L->c->storage = STORAGE_FILESYSTEM;
+    return 0;
+}
+
+static int apply_inmemory(struct loader *L, const struct field *f, const struct ynode *n,
+                          const char *path)
+{
+    char kp[CONFIG_MAX_PATH];
+    if (n->type == Y_MAP && n->nkids) {
+        path_join(kp, sizeof(kp), path, n->kids[0]->key);
+        return fail(L, n->kids[0], 1, kp, "unknown key");
+    }
+    if (n->type != Y_MAP && !is_null(n))
+        return fail(L, n, 0, path, "expected an empty mapping (inmemory takes no parameters)");
+    L->c->storage = STORAGE_INMEMORY;
+    return 0;
+}
+
+static int apply_blobdescriptor(struct loader *L, const struct field *f, const struct ynode *n,
+                                const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (!*s)
+        L->c->blobdescriptor_inmemory = 0;
+    else if (!strcmp(s, "inmemory"))
+        L->c->blobdescriptor_inmemory = 1;
+    else if (!strcmp(s, "redis"))
+        return fail(L, n, 0, path, "redis is not supported by Wharf yet");
+    else
+        return fail(L, n, 0, path, "expected inmemory");
+    return 0;
+}
+
+static int apply_net(struct loader *L, const struct field *f, const struct ynode *n,
+                     const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (*s && strcmp(s, "tcp") && strcmp(s, "unix"))
+        return fail(L, n, 0, path, "expected tcp or unix");
+    return set_str(&L->c->http_net, *s ? s : NULL);
+}
+
+/* http.prefix: kept with a leading and a trailing '/', as the reference's
+ * router mounts it ("/my/registry" and "/my/registry/" mean the same). */
+static int apply_prefix(struct loader *L, const struct field *f, const struct ynode *n,
+                        const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (!*s) s = "/";
+    if (s[0] != '/') return fail(L, n, 0, path, "must begin with '/'");
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '?' || *p == '#' || *p == 0x7f)
+            return fail(L, n, 0, path, "invalid character in a URL path");
+    size_t len = strlen(s);
+    char *v = malloc(len + 2);
+    if (!v) return WERR_NOMEM;
+    memcpy(v, s, len + 1);
+    if (v[len - 1] != '/') {
+        v[len] = '/';
+        v[len + 1] = '\0';
+    }
+    free(L->c->http_prefix);
+    L->c->http_prefix = v;
+    return 0;
+}
+
+static int apply_host(struct loader *L, const struct field *f, const struct ynode *n,
+                      const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (*s) {
+        const char *rest = !strncmp(s, "http://", 7)    ? s + 7
+                           : !strncmp(s, "https://", 8) ? s + 8
+                                                        : NULL;
+        if (!rest || !*rest || *rest == '/')
+            return fail(L, n, 0, path, "expected an absolute URL (http:// or https://)");
+        for (const char *p = s; *p; p++)
+            if ((unsigned char)*p <= ' ' || *p == 0x7f)
+                return fail(L, n, 0, path, "invalid character in a URL");
+    }
+    return set_str(&L->c->http_host, *s ? s : NULL);
+}
+
+static void headers_free(struct config_header *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(h[i].name);
+        for (size_t j = 0; j < h[i].nvalues; j++)
+            free(h[i].values[j]);
+        free(h[i].values);
+    }
+    free(h);
+}
+
+static int is_tchar(int ch)
+{
+    return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* http.headers: name -> list of strings, in file order. Names are
+ * canonicalised ("x-frame-options" -> "X-Frame-Options") as the reference's
+ * http.Header.Add does when it writes them; values may not hold control
+ * characters (no header injection through the config). */
+static int apply_headers(struct loader *L, const struct field *f, const struct ynode *n,
+                         const char *path)
+{
+    char kp[CONFIG_MAX_PATH];
+    struct config_header *h = NULL;
+    size_t nh = 0;
+    int rc = 0;
+
+    if (is_null(n)) goto done;
+    if (n->type != Y_MAP) return fail(L, n, 0, path, "expected a mapping of header names");
+    if (!(h = calloc(n->nkids ? n->nkids : 1, sizeof(*h)))) return WERR_NOMEM;
+    for (size_t i = 0; i < n->nkids; i++) {
+        const struct ynode *k = n->kids[i];
+        path_join(kp, sizeof(kp), path, k->key);
+        size_t klen = strlen(k->key);
+        if (!klen || klen > 256) {
+            rc = fail(L, k, 1, kp, "invalid header name");
+            goto out;
+        }
+        for (size_t j = 0; j < klen; j++)
+            if (!is_tchar((unsigned char)k->key[j])) {
+                rc = fail(L, k, 1, kp, "invalid header name");
+                goto out;
+            }
+        if (!(h[nh].name = strdup(k->key))) {
+            rc = WERR_NOMEM;
+            goto out;
+        }
+        for (size_t j = 0, up = 1; j < klen; j++) {
+            char ch = h[nh].name[j];
+            h[nh].name[j] = (char)(up ? toupper((unsigned char)ch) : tolower((unsigned char)ch));
+            up = ch == '-';
+        }
+        nh++;
+        for (size_t j = 0; j + 1 < nh; j++)
+            if (!strcmp(h[j].name, h[nh - 1].name)) {
+                rc = fail(L, k, 1, kp, "duplicate header");
+                goto out;
+            }
+        if (k->type != Y_SEQ) {
+            rc = fail(L, k, 0, kp, "expected a list of strings");
+            goto out;
+        }
+        if (k->nkids && !(h[nh - 1].values = calloc(k->nkids, sizeof(char *)))) {
+            rc = WERR_NOMEM;
+            goto out;
+        }
+        for (size_t j = 0; j < k->nkids; j++) {
+            const struct ynode *v = k->kids[j];
+            if (v->type != Y_SCALAR || is_null(v)) {
+                rc = fail(L, v, 0, kp, "expected a list of strings");
+                goto out;
+            }
+            for (const char *p = v->val; *p; p++)
+                if (((unsigned char)*p < ' ' && *p != '\t') || *p == 0x7f) {
+                    rc = fail(L, v, 0, kp, "control character in a header value");
+                    goto out;
+                }
+            if (!(h[nh - 1].values[j] = strdup(v->val))) {
+                rc = WERR_NOMEM;
+                goto out;
+            }
+            h[nh - 1].nvalues++;
+        }
+    }
+done:
+    headers_free(L->c->headers, L->c->nheaders);
+    L->c->headers = h;
+    L->c->nheaders = nh;
+    h = NULL;
+    nh = 0;
+out:
+    headers_free(h, nh);
+    return rc;
+}
+
+/* fastcgi.listen: "unix:/abs/path", "/abs/path" or "host:port" (":port" and
+ * "[v6]:port" too). */
+static int apply_listen(struct loader *L, const struct field *f, const struct ynode *n,
+                        const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (!*s) return fail(L, n, 0, path, "must not be empty");
+    if (!strncmp(s, "unix:", 5) || s[0] == '/') {
+        const char *p = s[0] == '/' ? s : s + 5;
+        if (p[0] != '/') return fail(L, n, 0, path, "expected unix:/absolute/path");
+        if (strlen(p) >= 108) /* sizeof(sun_path) */
+            return fail(L, n, 0, path, "unix socket path too long");
+    } else {
+        const char *colon = strrchr(s, ':');
+        long long port;
+        char *end;
+        if (!colon) return fail(L, n, 0, path, "expected unix:/path, /path or host:port");
+        if (s[0] == '[' && (colon == s || colon[-1] != ']'))
+            return fail(L, n, 0, path, "expected [ipv6]:port");
+        errno = 0;
+        port = strtoll(colon + 1, &end, 10);
+        if (!colon[1] || *end || errno || port < 1 || port > 65535)
+            return fail(L, n, 0, path, "port must be between 1 and 65535");
+        for (const char *p = s; p < colon; p++)
+            if ((unsigned char)*p <= ' ' || *p == '/')
+                return fail(L, n, 0, path, "invalid host");
+    }
+    return set_str(&L->c->listen, s);
+}
+
+/* fastcgi.socketmode: octal digits, as a string ("0660") or a plain number.
+ * A plain 0660 is already octal in YAML 1.1; a plain 660 is read as octal too,
+ * since a decimal file mode is never what anyone means. */
+static int apply_socketmode(struct loader *L, const struct field *f, const struct ynode *n,
+                            const char *path)
+{
+    if (is_null(n)) return 0;
+    if (n->type != Y_SCALAR) return fail(L, n, 0, path, "expected an octal mode such as 0660");
+    const char *s = n->val;
+    if (!strncmp(s, "0o", 2) || !strncmp(s, "0O", 2)) s += 2;
+    long v = 0;
+    if (!*s || strlen(s) > 4) return fail(L, n, 0, path, "expected an octal mode such as 0660");
+    for (; *s; s++) {
+        if (*s < '0' || *s > '7')
+            return fail(L, n, 0, path, "expected an octal mode such as 0660");
+        v = v * 8 + (*s - '0');
+    }
+    if (v > 0777) return fail(L, n, 0, path, "must be at most 0777");
+    L->c->socket_mode = (int)v;
+    return 0;
+}
+
+static int apply_accel(struct loader *L, const struct field *f, const struct ynode *n,
+                       const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (!*s || !strcmp(s, "none"))
+        L->c->accel = ACCEL_NONE;
+    else if (!strcmp(s, "nginx"))
+        L->c->accel = ACCEL_NGINX;
+    else if (!strcmp(s, "apache"))
+        L->c->accel = ACCEL_APACHE;
+    else
+        return fail(L, n, 0, path, "expected none, nginx or apache");
+    return 0;
+}
+
+static int apply_accel_prefix(struct loader *L, const struct field *f, const struct ynode *n,
+                              const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    size_t len = strlen(s);
+    if (len < 2 || s[0] != '/' || s[len - 1] != '/')
+        return fail(L, n, 0, path, "must begin and end with '/'");
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '?' || *p == '#' || *p == 0x7f)
+            return fail(L, n, 0, path, "invalid character in a URL path");
+    return set_str(&L->c->accel_prefix, s);
+}
+
+/* ---------------------------------------------------------------- environment */
+
+struct env_pair {
+    const char *name;
+    const char *value;
+};
+
+static int cmp_pairs(const void *a, const void *b)
+{
+    return strcmp(((const struct env_pair *)a)->name, ((const struct env_pair *)b)->name);
+}
+
+/* normalize_storage: "storage: inmemory" (a bare driver name, which the
+ * reference accepts) becomes "storage: {inmemory: }" so keys below it can be
+ * set from the environment and the schema sees one shape. */
+static int normalize_storage(struct ynode *n)
+{
+    if (!n || n->type != Y_SCALAR || is_null(n)) return 0;
+    struct ynode *drv = ynode_new(Y_SCALAR, n->line, n->env);
+    if (!drv || !(drv->val = strdup(""))) {
+        ynode_free(drv);
+        return WERR_NOMEM;
+    }
+    drv->plain = 1;
+    drv->key = n->val;
+    n->val = NULL;
+    n->type = Y_MAP;
+    if (ynode_add(n, drv) < 0) {
+        ynode_free(drv);
+        return WERR_NOMEM;
+    }
+    return 0;
+}
+
+/* env_apply: merge one REGISTRY_<PATH>=value into the tree.
+ *
+ * The path is resolved against the schema one '_'-separated part at a time
+ * (case-insensitively), so an unknown or unsupported key is named by the
+ * variable. Like the reference, the variable creates any missing parent
+ * mapping and replaces the value it names, whatever the file had there.
+ * Consequence, also the reference's: REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY
+ * with a file that configures storage.inmemory adds a second driver and
+ * loading stops ("only one storage driver"); the reference panics with
+ * "multiple storage drivers specified in configuration or environment".
+ * To switch drivers from the environment set REGISTRY_STORAGE=filesystem
+ * (which, as in the reference, replaces the whole storage section) and then
+ * REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY etc., applied after it because
+ * variables are applied in lexical order. */
+static int env_apply(struct loader *L, struct ynode **root, const char *name, const char *value)
+{
+    char parts[CONFIG_MAX_PATH], path[CONFIG_MAX_PATH] = "";
+    const char *keys[CONFIG_MAX_DEPTH];
+    size_t nkeys = 0;
+    const struct field *f = &f_top;
+    struct ynode *val = NULL, *m;
+    int rc = 0, header = 0;
+
+    if (strlen(name) >= sizeof(parts)) {
+        snprintf(L->err, L->errlen, "[env] %.64s...: unknown key", name);
+        return WERR_INVALID;
+    }
+    strcpy(parts, name + strlen(ENV_PREFIX));
+    for (char *save = NULL, *tok = parts; tok; tok = save) {
+        save = strchr(tok, '_');
+        if (save) *save++ = '\0';
+        if (nkeys >= CONFIG_MAX_DEPTH) {
+            snprintf(L->err, L->errlen, "[env] %s: unknown key", name);
+            return WERR_INVALID;
+        }
+        if (header) { /* http.headers.<name>: the part is the header name */
+            if (save || !*tok) {
+                snprintf(L->err, L->errlen, "[env] %s: unknown key", name);
+                return WERR_INVALID;
+            }
+            for (char *p = tok; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+            keys[nkeys++] = tok;
+            path_append(path, sizeof(path), tok);
+            break;
+        }
+        const struct field *kf = f->kind == K_SECTION ? field_find(f->kids, tok, 1) : NULL;
+        if (!kf) {
+            snprintf(L->err, L->errlen, "[env] %s: unknown key", name);
+            return WERR_INVALID;
+        }
+        keys[nkeys++] = kf->name;
+        path_append(path, sizeof(path), kf->name);
+        if (kf->kind == K_UNSUPPORTED) {
+            snprintf(L->err, L->errlen, "[env] %s: %s: not supported by Wharf yet%s%s%s", name,
+                     path, kf->note ? " (" : "", kf->note ? kf->note : "", kf->note ? ")" : "");
+            return WERR_INVALID;
+        }
+        if (save && kf->kind == K_CUSTOM && kf->fn == apply_headers) {
+            header = 1;
+            continue;
+        }
+        if (save && kf->kind != K_SECTION) {
+            snprintf(L->err, L->errlen, "[env] %s: unknown key", name);
+            return WERR_INVALID;
+        }
+        f = kf;
+    }
+    if (!nkeys) {
+        snprintf(L->err, L->errlen, "[env] %s: unknown key", name);
+        return WERR_INVALID;
+    }
+
+    if ((rc = parse_yaml(L, value, strlen(value), name, &val)) < 0) return rc;
+    if (!val) { /* empty value: null */
+        if (!(val = ynode_new(Y_SCALAR, 0, name)) || !(val->val = strdup(""))) {
+            ynode_free(val);
+            return WERR_NOMEM;
+        }
+        val->plain = 1;
+    }
+    val->line = val->key_line = 0;
+    if (nkeys == 1 && !strcmp(keys[0], "storage") && (rc = normalize_storage(val)) < 0) goto out;
+
+    if (!*root || (*root)->type != Y_MAP) {
+        /* no file, or an empty one: the environment starts the top mapping */
+        ynode_free(*root);
+        if (!(*root = ynode_new(Y_MAP, 1, NULL))) {
+            rc = WERR_NOMEM;
+            goto out;
+        }
+    }
+    m = *root;
+    for (size_t i = 0; i < nkeys; i++) {
+        int nocase = header && i == nkeys - 1;
+        struct ynode *k = map_get(m, keys[i], nocase);
+        if (i == nkeys - 1) {
+            if (!(val->key = strdup(k ? k->key : keys[i]))) {
+                rc = WERR_NOMEM;
+                goto out;
+            }
+            if (k) { /* replace in place: keeps the file's order */
+                for (size_t j = 0; j < m->nkids; j++)
+                    if (m->kids[j] == k) m->kids[j] = val;
+                ynode_free(k);
+            } else if ((rc = ynode_add(m, val)) < 0) {
+                goto out;
+            }
+            val = NULL;
+            break;
+        }
+        if (k && k->type != Y_MAP) {
+            if (!strcmp(keys[i], "storage") && i == 0 && (rc = normalize_storage(k)) < 0)
+                goto out;
+            if (k->type != Y_MAP) { /* null or a scalar: becomes a mapping */
+                free(k->val);
+                k->val = NULL;
+                for (size_t j = 0; j < k->nkids; j++)
+                    ynode_free(k->kids[j]);
+                k->nkids = 0;
+                k->type = Y_MAP;
+                k->env = name;
+            }
+        }
+        if (!k) {
+            if (!(k = ynode_new(Y_MAP, 0, name)) || !(k->key = strdup(keys[i]))) {
+                ynode_free(k);
+                rc = WERR_NOMEM;
+                goto out;
+            }
+            if ((rc = ynode_add(m, k)) < 0) {
+                ynode_free(k);
+                goto out;
+            }
+        }
+        m = k;
+    }
+out:
+    ynode_free(val);
+    return rc;
+}
+
+static int env_merge(struct loader *L, struct ynode **root, char *const *envp)
+{
+    size_t n = 0, plen = strlen(ENV_PREFIX);
+    char **vars = NULL;
+    int rc = 0;
+
+    if (!envp) return 0;
+    for (char *const *e = envp; *e; e++)
+        if (!strncmp(*e, ENV_PREFIX, plen) && strchr(*e, '=')) n++;
+    if (!n) return 0;
+    if (!(vars = calloc(n, sizeof(*vars))) || !(L->envnames = calloc(n, sizeof(char *)))) {
+        free(vars);
+        return WERR_NOMEM;
+    }
+    n = 0;
+    for (char *const *e = envp; *e; e++)
+        if (!strncmp(*e, ENV_PREFIX, plen) && strchr(*e, '=')) vars[n++] = *e;
+    /* sort by name only: "A=.." vs "A_B=.." must order A first */
+    for (size_t i = 0; i < n; i++) {
+        size_t len = (size_t)(strchr(vars[i], '=') - vars[i]);
+        if (!(L->envnames[i] = strndup(vars[i], len))) {
+            rc = WERR_NOMEM;
+            goto out;
+        }
+        L->nenv++;
+    }
+    /* keep name and value paired while sorting */
+    struct env_pair *pairs = calloc(n, sizeof(*pairs));
+    if (!pairs) {
+        rc = WERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pairs[i].name = L->envnames[i];
+        pairs[i].value = strchr(vars[i], '=') + 1;
+    }
+    qsort(pairs, n, sizeof(*pairs), cmp_pairs);
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *v = pairs[i].value;
+        if (strlen(v) > CONFIG_MAX_BYTES) {
+            snprintf(L->err, L->errlen, "[env] %s: value too long", pairs[i].name);
+            rc = WERR_TOOBIG;
+            break;
+        }
+        rc = env_apply(L, root, pairs[i].name, v);
+    }
+    free(pairs);
+out:
+    free(vars);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- load */
+
+static int read_file(struct loader *L, const char *path, char **out, size_t *outlen)
+{
+    int fd = -1, rc = 0;
+    char *buf = NULL;
+    size_t len = 0;
+    struct stat st;
+
+    *out = NULL;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+        snprintf(L->err, L->errlen, "[%s] cannot open: %s", path, strerror(errno));
+        rc = WERR_IO;
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(L->err, L->errlen, "[%s] not a regular file", path);
+        rc = WERR_IO;
+        goto out;
+    }
+    /* read up to one byte past the cap: the size from fstat may be stale */
+    if (!(buf = malloc(CONFIG_MAX_BYTES + 2))) {
+        rc = WERR_NOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + len, CONFIG_MAX_BYTES + 1 - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            snprintf(L->err, L->errlen, "[%s] read: %s", path, strerror(errno));
+            rc = WERR_IO;
+            goto out;
+        }
+        if (r == 0) break;
+        len += (size_t)r;
+        if (len > CONFIG_MAX_BYTES) {
+            snprintf(L->err, L->errlen, "[%s] file larger than %d bytes", path,
+                     CONFIG_MAX_BYTES);
+            rc = WERR_TOOBIG;
+            goto out;
+        }
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *outlen = len;
+    buf = NULL;
+out:
+    free(buf);
+    if (fd >= 0) close(fd);
+    return rc;
+}
+
+static int config_defaults(struct config *c)
+{
+    c->log_level = LOG_INFO;
+    c->storage = STORAGE_FILESYSTEM;
+    c->fs_maxthreads = 100;
+    c->uploadpurging_enabled = 1;
+    c->uploadpurging_age = 168 * 3600;
+    c->uploadpurging_interval = 24 * 3600;
+    c->socket_mode = 0666;
+    c->workers = 8;
+    c->backlog = 1024;
+    c->draintimeout = 60;
+    c->manifest_max = 4 * 1024 * 1024;
+    c->name_max = 255;
+    c->tag_max = 128;
+    if (!(c->fs_root = strdup("/var/lib/registry")) || !(c->http_prefix = strdup("/")) ||
+        !(c->listen = strdup("unix:/run/wharf.sock")) ||
+        !(c->accel_prefix = strdup("/_wharf_blobs/")))
+        return WERR_NOMEM;
+    return 0;
+}
+
+int config_load(const char *path, char *const *envp, struct config **out, char *err,
+                size_t errlen)
+{
+    struct loader L = {.file = path, .err = err, .errlen = errlen};
+    struct ynode *root = NULL;
+    char *buf = NULL, dummy[1];
+    size_t len = 0;
+    int rc = 0;
+
+    *out = NULL;
+    if (!err || !errlen) {
+        L.err = dummy;
+        L.errlen = sizeof(dummy);
+    }
+    L.err[0] = '\0';
+    if (!(L.c = calloc(1, sizeof(*L.c)))) return WERR_NOMEM;
+    if ((rc = config_defaults(L.c)) < 0) goto out;
+    if (path) {
+        if (!(L.c->path = strdup(path))) {
+            rc = WERR_NOMEM;
+            goto out;
+        }
+        if ((rc = read_file(&L, path, &buf, &len)) < 0) goto out;
+        if ((rc = parse_yaml(&L, buf, len, NULL, &root)) < 0) goto out;
+        if (root && !is_null(root) && root->type != Y_MAP) {
+            rc = fail(&L, root, 0, "", "expected a mapping at the top level");
+            goto out;
+        }
+        if ((rc = normalize_storage(map_get(root, "storage", 0))) < 0) goto out;
+    }
+    if ((rc = env_merge(&L, &root, envp)) < 0) goto out;
+    if (root && root->type == Y_MAP && (rc = apply_section(&L, &f_top, root, "")) < 0) goto out;
+    if (path && !L.version_set) {
+        rc = fail(&L, NULL, 0, "version", "required");
+        goto out;
+    }
+    if (!L.have_driver) {
+        const struct ynode *st = map_get(root, "storage", 0);
+        rc = fail(&L, st, 1, "storage",
+                  "required: configure exactly one driver, filesystem or inmemory");
+        goto out;
+    }
+    *out = L.c;
+    L.c = NULL;
+out:
+    if (rc == WERR_NOMEM && L.err != dummy) snprintf(L.err, L.errlen, "out of memory");
+    config_free(L.c);
+    ynode_free(root);
+    for (size_t i = 0; i < L.nenv; i++)
+        free(L.envnames[i]);
+    free(L.envnames);
+    free(buf);
+    return rc;
+}
+
+void config_free(struct config *c)
+{
+    if (!c) return;
+    free(c->path);
+    free(c->log_file);
+    free(c->fs_root);
+    free(c->http_addr);
+    free(c->http_prefix);
+    free(c->http_host);
+    if (c->http_secret) {
+        /* do not leave the secret in freed heap memory */
+        volatile char *p = c->http_secret;
+        while (*p)
+            *p++ = '\0';
+        free(c->http_secret);
+    }
+    headers_free(c->headers, c->nheaders);
+    free(c->listen);
+    free(c->accel_prefix);
+    free(c->pidfile);
+    free(c->http_net);
+    free(c);
+}
+
+/* ---------------------------------------------------------------- dump */
+
+/* yaml_str: s as a double-quoted YAML scalar (NULL prints ""). */
+static void yaml_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(out, "\\%c", ch);
+        else if (ch < ' ' || ch == 0x7f)
+            fprintf(out, "\\x%02x", ch);
+        else
+            fputc(ch, out);
+    }
+    fputc('"', out);
+}
+
+static const char *yn(int b)
+{
+    return b ? "true" : "false";
+}
+
+void config_dump(const struct config *c, FILE *out)
+{
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    static const char *const accels[] = {"none", "nginx", "apache"};
+    int lv = c->log_level >= 0 && c->log_level <= 3 ? c->log_level : LOG_INFO;
+    int ac = c->accel >= ACCEL_NONE && c->accel <= ACCEL_APACHE ? (int)c->accel : 0;
+
+    fprintf(out, "version: \"0.1\"\n");
+    fprintf(out, "log:\n  level: %s\n  formatter: %s\n  accesslog:\n    disabled: %s\n",
+            levels[lv], c->log_json ? "json" : "text", yn(c->accesslog_disabled));
+    fprintf(out, "storage:\n");
+    if (c->storage == STORAGE_INMEMORY) {
+        fprintf(out, "  inmemory: {}\n");
+    } else {
+        fprintf(out, "  filesystem:\n    rootdirectory: ");
+        yaml_str(out, c->fs_root);
+        fprintf(out, "\n    maxthreads: %d\n", c->fs_maxthreads);
+    }
+    fprintf(out, "  delete:\n    enabled: %s\n", yn(c->delete_enabled));
+    fprintf(out, "  redirect:\n    disable: %s\n", yn(c->redirect_disable));
+    fprintf(out, "  cache:\n    blobdescriptor: %s\n",
+            c->blobdescriptor_inmemory ? "inmemory" : "\"\"");
+    fprintf(out,
+            "  maintenance:\n    uploadpurging:\n      enabled: %s\n      age: %lds\n"
+            "      interval: %lds\n      dryrun: %s\n    readonly:\n      enabled: %s\n",
+            yn(c->uploadpurging_enabled), c->uploadpurging_age, c->uploadpurging_interval,
+            yn(c->uploadpurging_dryrun), yn(c->readonly));
+    fprintf(out, "http:\n  addr: ");
+    yaml_str(out, c->http_addr);
+    fprintf(out, "\n  net: ");
+    yaml_str(out, c->http_net);
+    fprintf(out, "\n  prefix: ");
+    yaml_str(out, c->http_prefix);
+    fprintf(out, "\n  host: ");
+    yaml_str(out, c->http_host);
+    /* a secret is never printed, only whether one is set */
+    fprintf(out, "\n  secret: %s\n", c->http_secret && *c->http_secret ? "\"*****\"" : "\"\"");
+    fprintf(out, "  relativeurls: %s\n  draintimeout: %lds\n", yn(c->relativeurls),
+            c->draintimeout);
+    if (!c->nheaders) fprintf(out, "  headers: {}\n");
+    else fprintf(out, "  headers:\n");
+    for (size_t i = 0; i < c->nheaders; i++) {
+        fprintf(out, "    ");
+        yaml_str(out, c->headers[i].name);
+        if (!c->headers[i].nvalues) {
+            fprintf(out, ": []\n");
+            continue;
+        }
+        fprintf(out, ":\n");
+        for (size_t j = 0; j < c->headers[i].nvalues; j++) {
+            fprintf(out, "      - ");
+            yaml_str(out, c->headers[i].values[j]);
+            fputc('\n', out);
+        }
+    }
+    fprintf(out, "fastcgi:\n  listen: ");
+    yaml_str(out, c->listen);
+    fprintf(out, "\n  socketmode: \"0%o\"\n  workers: %d\n  backlog: %d\n  maxrequests: %ld\n",
+            (unsigned)c->socket_mode, c->workers, c->backlog, c->max_requests);
+    fprintf(out, "  pidfile: ");
+    yaml_str(out, c->pidfile);
+    fprintf(out, "\n  logfile: ");
+    yaml_str(out, c->log_file);
+    fprintf(out, "\n  blobs:\n    accel: %s\n    prefix: ", accels[ac]);
+    yaml_str(out, c->accel_prefix);
+    fprintf(out, "\n  limits:\n    manifestsize: %zu\n    namelength: %zu\n    taglength: %zu\n",
+            c->manifest_max, c->name_max, c->tag_max);
+}

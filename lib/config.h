@@ -1,0 +1,84 @@
+/* config.h — the resolved configuration: the reference registry's config.yml
+ * schema (version 0.1) read with libyaml, then REGISTRY_<PATH> environment
+ * overrides, then validation. Unknown keys, wrong types, missing required
+ * values and reference keys Wharf does not support stop loading with
+ * "[file:line] key.path: reason". Process lifetime: config_load/config_free. */
+#ifndef WHARF_CONFIG_H
+#define WHARF_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum storage_type { STORAGE_FILESYSTEM = 0, STORAGE_INMEMORY = 1 };
+enum blob_accel { ACCEL_NONE = 0, ACCEL_NGINX = 1, ACCEL_APACHE = 2 };
+
+struct config_header {
+    char *name;
+    char **values;
+    size_t nvalues;
+};
+
+struct config {
+    char *path; /* file loaded, or NULL when only the environment was used */
+
+    /* log */
+    int log_level;  /* enum log_level */
+    int log_json;   /* log.formatter: json */
+    char *log_file; /* fastcgi.logfile; NULL = stderr */
+
+    /* storage */
+    enum storage_type storage;
+    char *fs_root;             /* storage.filesystem.rootdirectory (default /var/lib/registry) */
+    int fs_maxthreads;         /* storage.filesystem.maxthreads (accepted; default 100) */
+    int delete_enabled;        /* storage.delete.enabled */
+    int readonly;              /* storage.maintenance.readonly.enabled */
+    int redirect_disable;      /* storage.redirect.disable */
+    int uploadpurging_enabled; /* storage.maintenance.uploadpurging.enabled (accepted) */
+
+    /* http */
+    char *http_addr;   /* http.addr: informative (the web server listens) */
+    char *http_prefix; /* http.prefix (default "/") */
+    char *http_host;   /* http.host: absolute base URL for Location headers, or NULL */
+    char *http_secret; /* http.secret: secret, masked in dumps */
+    int relativeurls;  /* http.relativeurls */
+    struct config_header *headers; /* http.headers */
+    size_t nheaders;
+
+    /* fastcgi: Wharf's own section */
+    char *listen;          /* "unix:/path", "/path" or "host:port" (default unix:/run/wharf.sock) */
+    int socket_mode;       /* octal mode of a unix socket (default 0666) */
+    int workers;           /* worker processes (default 8) */
+    int backlog;           /* listen backlog (default 1024) */
+    enum blob_accel accel; /* fastcgi.blobs.accel: none | nginx | apache */
+    char *accel_prefix;    /* fastcgi.blobs.prefix: internal location (default /_wharf_blobs/) */
+    long max_requests;     /* fastcgi.maxrequests: recycle a worker after N (0 = never) */
+    char *pidfile;         /* fastcgi.pidfile */
+    long draintimeout;     /* seconds a SIGTERM waits for requests in flight (default 60) */
+
+    /* limits (Wharf additions under fastcgi.limits) */
+    size_t manifest_max; /* bytes (default 4 MiB) */
+    size_t name_max;     /* repository name length (default 255) */
+    size_t tag_max;      /* tag length (default 128) */
+
+    /* accepted values kept so config_dump shows them (added with lib/config.c) */
+    int accesslog_disabled;      /* log.accesslog.disabled */
+    char *http_net;              /* http.net: "tcp", "unix" or NULL */
+    int blobdescriptor_inmemory; /* storage.cache.blobdescriptor: inmemory */
+    long uploadpurging_age;      /* storage.maintenance.uploadpurging.age, seconds (168h) */
+    long uploadpurging_interval; /* ....uploadpurging.interval, seconds (24h) */
+    int uploadpurging_dryrun;    /* ....uploadpurging.dryrun */
+};
+
+/* config_load: read path (may be NULL: defaults + environment only), apply
+ * overrides from envp (NULL-terminated "K=V" list, e.g. environ; NULL = none),
+ * validate. On error returns WERR_INVALID (WERR_IO: file unreadable,
+ * WERR_TOOBIG: file over 1 MiB, WERR_NOMEM) and writes "[file:line] key.path:
+ * reason" (or "[env] REGISTRY_X: reason") into err. On success *out is the
+ * config, owned by the caller and freed with config_free. */
+int config_load(const char *path, char *const *envp, struct config **out, char *err,
+                size_t errlen);
+void config_free(struct config *c);
+/* config_dump: print the resolved configuration as YAML, secrets masked. */
+void config_dump(const struct config *c, FILE *out);
+
+#endif

@@ -1,0 +1,110 @@
+/* driver.h — the storage driver: one const table of operations per backend,
+ * modelled on the reference registry's StorageDriver. Paths are absolute
+ * within the driver ("/docker/registry/v2/..."), '/'-separated, never "..".
+ * Drivers know nothing of registries. Every op returns 0 or a negative WERR_*
+ * (WERR_NOTFOUND when a path is absent). Strings and lists returned are
+ * allocated on the caller's arena. Readers and writers are released by
+ * close/cancel/commit, and also when the arena they were opened on is freed. */
+#ifndef WHARF_DRIVER_H
+#define WHARF_DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "../lib/arena.h"
+
+struct storage_driver;
+struct storage_reader;
+struct storage_writer;
+
+struct storage_stat {
+    int64_t size;   /* bytes of a file; 0 for a directory */
+    time_t mtime;   /* modification time */
+    int is_dir;
+};
+
+/* storage_walk_fn: called per entry under a walked path, in lexical order
+ * within each directory; return non-zero to stop the walk (that value is
+ * returned by walk); for a directory, return 1 == WALK_SKIP to not descend. */
+#define WALK_SKIP_DIR 0x5d1
+typedef int (*storage_walk_fn)(void *ctx, const char *path, const struct storage_stat *st);
+
+struct storage_driver_ops {
+    int version; /* 1 */
+    const char *name;
+    void (*free)(struct storage_driver *d);
+
+    /* get_content: whole file into *data (NUL-terminated, arena); WERR_TOOBIG when over max. */
+    int (*get_content)(struct storage_driver *d, struct arena *a, const char *path, size_t max,
+                       char **data, size_t *len);
+    /* put_content: atomic: readers see the old content or the new, never a part. */
+    int (*put_content)(struct storage_driver *d, const char *path, const void *data, size_t len);
+    /* reader: positioned at offset; WERR_RANGE when offset > size. */
+    int (*reader)(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
+                  struct storage_reader **r);
+    /* writer: append != 0 continues an existing file at its current size (created when
+     * absent); append == 0 truncates. What is written is visible at path only for
+     * appendable upload data, never for final content (which is placed by move). */
+    int (*writer)(struct storage_driver *d, struct arena *a, const char *path, int append,
+                  struct storage_writer **w);
+    int (*stat)(struct storage_driver *d, const char *path, struct storage_stat *st);
+    /* list: names (not paths) of the direct children of a directory, sorted bytewise. */
+    int (*list)(struct storage_driver *d, struct arena *a, const char *path, char ***names,
+                size_t *n);
+    /* move: atomic rename; replaces dst; creates dst's parents. */
+    int (*move)(struct storage_driver *d, const char *src, const char *dst);
+    /* delete: a file or a whole tree; WERR_NOTFOUND when absent. */
+    int (*delete)(struct storage_driver *d, const char *path);
+    /* walk: depth-first over everything under path (not path itself). */
+    int (*walk)(struct storage_driver *d, const char *path, storage_walk_fn fn, void *ctx);
+    /* url_for: a URL a client may fetch directly (signed), or WERR_UNSUPPORTED. Optional. */
+    int (*url_for)(struct storage_driver *d, struct arena *a, const char *path,
+                   const char *method, char **url);
+    /* local_path: filesystem path of the object for web-server sendfile, or
+     * WERR_UNSUPPORTED. Optional. */
+    int (*local_path)(struct storage_driver *d, struct arena *a, const char *path, char **out);
+
+    /* reader ops */
+    ssize_t (*read)(struct storage_reader *r, void *buf, size_t n); /* 0 = EOF, <0 WERR */
+    void (*reader_close)(struct storage_reader *r);
+
+    /* writer ops */
+    int (*write)(struct storage_writer *w, const void *buf, size_t n); /* all or error */
+    int64_t (*writer_size)(struct storage_writer *w); /* bytes in file incl. prior appends */
+    /* truncate: cut the file to size bytes (resume after a crash); optional. */
+    int (*writer_truncate)(struct storage_writer *w, int64_t size);
+    int (*commit)(struct storage_writer *w); /* flush/durable; the writer is closed */
+    void (*cancel)(struct storage_writer *w); /* drop what was written; closed */
+    void (*writer_close)(struct storage_writer *w); /* keep what was written; closed */
+};
+
+/* Every driver instance begins with this base. */
+struct storage_driver {
+    const struct storage_driver_ops *ops;
+};
+struct storage_reader {
+    const struct storage_driver_ops *ops;
+};
+struct storage_writer {
+    const struct storage_driver_ops *ops;
+};
+
+/* Constructors (storage/drivers/). Return 0 and *out, or a WERR_*. */
+int driver_filesystem_new(const char *rootdir, struct storage_driver **out);
+int driver_inmemory_new(struct storage_driver **out);
+
+/* Convenience wrappers that dispatch through ops (storage/driver.c). */
+int storage_get(struct storage_driver *d, struct arena *a, const char *path, size_t max,
+                char **data, size_t *len);
+int storage_put(struct storage_driver *d, const char *path, const void *data, size_t len);
+int storage_stat(struct storage_driver *d, const char *path, struct storage_stat *st);
+int storage_list(struct storage_driver *d, struct arena *a, const char *path, char ***names,
+                 size_t *n);
+int storage_move(struct storage_driver *d, const char *src, const char *dst);
+int storage_delete(struct storage_driver *d, const char *path);
+int storage_walk(struct storage_driver *d, const char *path, storage_walk_fn fn, void *ctx);
+void storage_driver_free(struct storage_driver *d);
+
+#endif

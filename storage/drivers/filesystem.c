@@ -1,0 +1,808 @@
+/* filesystem.c — the filesystem storage driver.
+ *
+ * The driver path /a/b is the file <rootdir>/a/b, exactly as the reference
+ * registry's filesystem driver lays it out, so a root is shared with it.
+ * Files are created 0666 and directories 0777, less the umask (the reference
+ * does the same: 0644/0755 under the usual umask 022).
+ *
+ * Several worker processes (and threads) use one root at once: the driver
+ * keeps no state besides the root, whole content is placed by writing a
+ * hidden temp file (".tmp-<pid>-<seq>-<rand>") in the target's directory and
+ * renaming it over the target, and move is rename(2). Names starting with
+ * ".tmp-" are never listed or walked, and are refused as path components. */
+#include "filesystem.h"
+
+#include "../../lib/err.h"
+#include "../../lib/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FS_TMP_PREFIX ".tmp-"
+#define FS_PATH_MAX 4096
+
+struct fs_driver {
+    struct storage_driver base;
+    char *root; /* absolute, no trailing '/'; "" when the root is "/" */
+};
+
+struct fs_reader {
+    struct storage_reader base;
+    int fd; /* -1 once closed */
+};
+
+struct fs_writer {
+    struct storage_writer base;
+    int fd;       /* -1 once closed */
+    int64_t size; /* bytes in the file == the write position */
+    char *full;   /* arena: filesystem path, for cancel */
+};
+
+static const struct storage_driver_ops fs_ops;
+
+/* fs_err: the one mapping from errno to a WERR_* code. */
+static int fs_err(int e)
+{
+    switch (e) {
+    case 0:
+        return WERR_IO;
+    case ENOENT:
+    case ENOTDIR:
+        return WERR_NOTFOUND;
+    case EEXIST:
+    case ENOTEMPTY:
+    case EISDIR:
+        return WERR_EXISTS;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return WERR_DENIED;
+    case ENAMETOOLONG:
+    case EINVAL:
+    case ELOOP:
+        return WERR_INVALID;
+    case EFBIG:
+        return WERR_TOOBIG;
+    case ENOMEM:
+        return WERR_NOMEM;
+    case ENOSPC:
+    case EDQUOT:
+    case EIO:
+    default:
+        return WERR_IO;
+    }
+}
+
+/* fs_fail: map errno, logging what an operator must see (I/O, permissions). */
+static int fs_fail(const char *op, const char *path)
+{
+    int e = errno;
+    int rc = fs_err(e);
+    if (rc == WERR_IO || rc == WERR_DENIED)
+        log_warn("storage filesystem: %s %s: %s", op, path ? path : "", strerror(e));
+    return rc;
+}
+
+/* path_check: 0 when p is a driver path: absolute, '/'-separated, no empty,
+ * "." or ".." component, no trailing '/', no ".tmp-" component (reserved
+ * for temp files); "/" itself only when allow_root. Else WERR_INVALID. */
+static int path_check(const char *p, int allow_root)
+{
+    if (!p || p[0] != '/') return WERR_INVALID;
+    if (p[1] == 0) return allow_root ? 0 : WERR_INVALID;
+    if (strlen(p) > FS_PATH_MAX) return WERR_INVALID;
+    const char *c = p + 1;
+    for (;;) {
+        const char *e = strchr(c, '/');
+        size_t n = e ? (size_t)(e - c) : strlen(c);
+        if (n == 0) return WERR_INVALID;
+        if (n == 1 && c[0] == '.') return WERR_INVALID;
+        if (n == 2 && c[0] == '.' && c[1] == '.') return WERR_INVALID;
+        if (n >= sizeof(FS_TMP_PREFIX) - 1 &&
+            memcmp(c, FS_TMP_PREFIX, sizeof(FS_TMP_PREFIX) - 1) == 0)
+            return WERR_INVALID;
+        if (!e) break;
+        c = e + 1;
+    }
+    return 0;
+}
+
+/* fs_full: validate path and build <root><path> (malloc, caller frees). */
+static int fs_full(struct fs_driver *d, const char *path, int allow_root, char **out)
+{
+    *out = NULL;
+    int rc = path_check(path, allow_root);
+    if (rc) return rc;
+    size_t rl = strlen(d->root), pl = strlen(path);
+    char *f = malloc(rl + pl + 1);
+    if (!f) return WERR_NOMEM;
+    memcpy(f, d->root, rl);
+    memcpy(f + rl, path, pl + 1);
+    *out = f;
+    return 0;
+}
+
+/* mkdir_p: create dir and its missing parents. dir is modified temporarily. */
+static int mkdir_p(char *dir)
+{
+    if (!*dir) return 0;
+    if (mkdir(dir, 0777) == 0 || errno == EEXIST) return 0;
+    if (errno != ENOENT) return fs_fail("mkdir", dir);
+    char *s = strrchr(dir, '/');
+    if (!s || s == dir) return fs_fail("mkdir", dir);
+    *s = 0;
+    int rc = mkdir_p(dir);
+    *s = '/';
+    if (rc) return rc;
+    if (mkdir(dir, 0777) == 0 || errno == EEXIST) return 0;
+    return fs_fail("mkdir", dir);
+}
+
+/* mkdir_parent: create the directory that will hold the file full. */
+static int mkdir_parent(const char *full)
+{
+    char *dir = strdup(full);
+    if (!dir) return WERR_NOMEM;
+    char *s = strrchr(dir, '/');
+    int rc = 0;
+    if (s && s != dir) {
+        *s = 0;
+        rc = mkdir_p(dir);
+    }
+    free(dir);
+    return rc;
+}
+
+static int write_all(int fd, const void *buf, size_t n, size_t *done)
+{
+    const char *p = buf;
+    size_t off = 0;
+    int rc = 0;
+    while (off < n) {
+        ssize_t w = write(fd, p + off, n - off);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            rc = fs_fail("write", NULL);
+            break;
+        }
+        if (w == 0) {
+            rc = WERR_IO;
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (done) *done = off;
+    return rc;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* read_names: sorted (bytewise) names in directory full, without ".", ".."
+ * and temp files. *names and each name are malloc'd (names_free). */
+static int read_names(const char *full, char ***names, size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    DIR *dp = opendir(full);
+    if (!dp) return fs_fail("opendir", full);
+    char **v = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    for (;;) {
+        errno = 0;
+        de = readdir(dp);
+        if (!de) {
+            if (errno) rc = fs_fail("readdir", full);
+            break;
+        }
+        const char *nm = de->d_name;
+        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0) continue;
+        if (strncmp(nm, FS_TMP_PREFIX, sizeof(FS_TMP_PREFIX) - 1) == 0) continue;
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **nv = realloc(v, ncap * sizeof(*nv));
+            if (!nv) {
+                rc = WERR_NOMEM;
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        if (!(v[len] = strdup(nm))) {
+            rc = WERR_NOMEM;
+            break;
+        }
+        len++;
+    }
+    closedir(dp);
+    if (rc) {
+        names_free(v, len);
+        return rc;
+    }
+    if (len > 1) qsort(v, len, sizeof(*v), name_cmp);
+    *names = v;
+    *n = len;
+    return 0;
+}
+
+static void stat_fill(const struct stat *sb, struct storage_stat *st)
+{
+    st->is_dir = S_ISDIR(sb->st_mode) ? 1 : 0;
+    st->size = st->is_dir ? 0 : (int64_t)sb->st_size;
+    st->mtime = sb->st_mtim.tv_sec;
+}
+
+static void fs_free(struct storage_driver *base)
+{
+    struct fs_driver *d = (struct fs_driver *)base;
+    if (!d) return;
+    free(d->root);
+    free(d);
+}
+
+static int fs_get_content(struct storage_driver *base, struct arena *a, const char *path,
+                          size_t max, char **data, size_t *len)
+{
+    struct fs_driver *d = (struct fs_driver *)base;
+    char *full = NULL;
+    int fd = -1;
+    *data = NULL;
+    *len = 0;
+    int rc = fs_full(d, path, 0, &full);
+    if (rc) goto out;
+    fd = open(full, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = fs_fail("open", path);
+        goto out;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb)) {
+        rc = fs_fail("fstat", path);
+        goto out;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        rc = WERR_NOTFOUND;
+        goto out;
+    }
+    if (sb.st_size < 0 || (uint64_t)sb.st_size > max) {
+        rc = WERR_TOOBIG;
+        goto out;
+    }
+    /* the size at open bounds the read: a file that grows meanwhile (upload
+     * data) is read as it was; content placed by put never changes in place */
+    size_t want = (size_t)sb.st_size, got = 0;
+    char *buf = arena_alloc(a, want + 1);
+    while (got < want) {
+        ssize_t r = read(fd, buf + got, want - got);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            rc = fs_fail("read", path);
+            goto out;
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    buf[got] = 0;
+    *data = buf;
+    *len = got;
+out:
+    if (fd >= 0) close(fd);
+    free(full);
+    return rc;
+}
+
+static int fs_put_content(struct storage_driver *base, const char *path, const void *data,
+                          size_t len)
+{
+    static unsigned long seq;
+    struct fs_driver *d = (struct fs_driver *)base;
+    char *full = NULL, *dir = NULL, *tmp = NULL;
+    int fd = -1, placed = 0;
+    int rc = fs_full(d, path, 0, &full);
+    if (rc) goto out;
+    if (!(dir = strdup(full))) {
+        rc = WERR_NOMEM;
+        goto out;
+    }
+    *strrchr(dir, '/') = 0;
+    for (int tries = 0;; tries++) {
+        unsigned int rnd = 0;
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) rnd = 0;
+        free(tmp);
+        if (asprintf(&tmp, "%s/" FS_TMP_PREFIX "%ld-%lu-%08x", dir, (long)getpid(),
+                     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED), rnd) < 0) {
+            tmp = NULL;
+            rc = WERR_NOMEM;
+            goto out;
+        }
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) break;
+        if (errno == ENOENT && tries < 4) {
+            /* the directory is missing (or was removed by a concurrent delete) */
+            if ((rc = mkdir_p(dir))) goto out;
+            continue;
+        }
+        if (errno == EEXIST && tries < 4) continue;
+        rc = fs_fail("create", path);
+        goto out;
+    }
+    rc = write_all(fd, data, len, NULL);
+    if (!rc && fsync(fd)) rc = fs_fail("fsync", path);
+    if (close(fd) && !rc) rc = fs_fail("close", path);
+    fd = -1;
+    if (rc) goto out;
+    if (rename(tmp, full)) {
+        rc = fs_fail("rename", path);
+        goto out;
+    }
+    placed = 1;
+    /* make the new name durable too; a failure here loses nothing written */
+    int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+out:
+    if (fd >= 0) close(fd);
+    if (tmp && !placed && rc) unlink(tmp);
+    free(tmp);
+    free(dir);
+    free(full);
+    return rc;
+}
+
+static void fs_reader_release(void *p)
+{
+    struct fs_reader *r = p;
+    if (r->fd >= 0) {
+        close(r->fd);
+        r->fd = -1;
+    }
+}
+
+static int fs_reader(struct storage_driver *base, struct arena *a, const char *path, int64_t offset,
+                     struct storage_reader **out)
+{
+    struct fs_driver *d = (struct fs_driver *)base;
+    char *full = NULL;
+    int fd = -1;
+    *out = NULL;
+    int rc = fs_full(d, path, 0, &full);
+    if (rc) goto out;
+    fd = open(full, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = fs_fail("open", path);
+        goto out;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb)) {
+        rc = fs_fail("fstat", path);
+        goto out;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        rc = WERR_NOTFOUND;
+        goto out;
+    }
+    if (offset < 0 || offset > (int64_t)sb.st_size) {
+        rc = WERR_RANGE;
+        goto out;
+    }
+    if (offset && lseek(fd, (off_t)offset, SEEK_SET) < 0) {
+        rc = fs_fail("lseek", path);
+        goto out;
+    }
+    struct fs_reader *r = arena_alloc(a, sizeof(*r));
+    r->base.ops = &fs_ops;
+    r->fd = fd;
+    fd = -1;
+    arena_cleanup(a, fs_reader_release, r);
+    *out = &r->base;
+out:
+    if (fd >= 0) close(fd);
+    free(full);
+    return rc;
+}
+
+static ssize_t fs_read(struct storage_reader *base, void *buf, size_t n)
+{
+    struct fs_reader *r = (struct fs_reader *)base;
+    if (r->fd < 0) return WERR_INVALID;
+    for (;;) {
+        ssize_t got = read(r->fd, buf, n);
+        if (got >= 0) return got;
+        if (errno != EINTR) return fs_fail("read", NULL);
+    }
+}
+
+static void fs_reader_close(struct storage_reader *base)
+{
+    /* the struct lives on the arena: its cleanup sees fd == -1 and does nothing */
+    fs_reader_release(base);
+}
+
+int fs_reader_fd(struct storage_reader *base)
+{
+    if (!base || base->ops != &fs_ops) return -1;
+    return ((struct fs_reader *)base)->fd;
+}
+
+static void fs_writer_release(void *p)
+{
+    struct fs_writer *w = p;
+    if (w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+}
+
+static int fs_writer(struct storage_driver *base, struct arena *a, const char *path, int append,
+                     struct storage_writer **out)
+{
+    struct fs_driver *d = (struct fs_driver *)base;
+    char *full = NULL;
+    int fd = -1;
+    off_t size = 0;
+    *out = NULL;
+    int rc = fs_full(d, path, 0, &full);
+    if (rc) goto out;
+    for (int tries = 0;; tries++) {
+        fd = open(full, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+        if (fd >= 0) break;
+        if (errno == ENOENT && tries < 4) {
+            if ((rc = mkdir_parent(full))) goto out;
+            continue;
+        }
+        rc = fs_fail("open", path);
+        goto out;
+    }
+    if (!append) {
+        if (ftruncate(fd, 0)) {
+            rc = fs_fail("ftruncate", path);
+            goto out;
+        }
+    } else if ((size = lseek(fd, 0, SEEK_END)) < 0) {
+        rc = fs_fail("lseek", path);
+        goto out;
+    }
+    struct fs_writer *w = arena_alloc(a, sizeof(*w));
+    w->base.ops = &fs_ops;
+    w->fd = fd;
+    w->size = (int64_t)size;
+    w->full = arena_strdup(a, full);
+    fd = -1;
+    arena_cleanup(a, fs_writer_release, w);
+    *out = &w->base;
+out:
+    if (fd >= 0) close(fd);
+    free(full);
+    return rc;
+}
+
+static int fs_write(struct storage_writer *base, const void *buf, size_t n)
+{
+    struct fs_writer *w = (struct fs_writer *)base;
+    if (w->fd < 0) return WERR_INVALID;
+    size_t done = 0;
+    int rc = write_all(w->fd, buf, n, &done);
+    w->size += (int64_t)done;
+    return rc;
+}
+
+static int64_t fs_writer_size(struct storage_writer *base)
+{
+    return ((struct fs_writer *)base)->size;
+}
+
+static int fs_writer_truncate(struct storage_writer *base, int64_t size)
+{
+    struct fs_writer *w = (struct fs_writer *)base;
+    if (w->fd < 0) return WERR_INVALID;
+    if (size < 0 || size > w->size) return WERR_RANGE;
+    if (ftruncate(w->fd, (off_t)size)) return fs_fail("ftruncate", NULL);
+    if (lseek(w->fd, (off_t)size, SEEK_SET) < 0) return fs_fail("lseek", NULL);
+    w->size = size;
+    return 0;
+}
+
+static int fs_commit(struct storage_writer *base)
+{
+    struct fs_writer *w = (struct fs_writer *)base;
+    if (w->fd < 0) return WERR_INVALID;
+    int rc = 0;
+    if (fsync(w->fd)) rc = fs_fail("fsync", NULL);
+    if (close(w->fd) && !rc) rc = fs_fail("close", NULL);
+    w->fd = -1;
+    return rc;
+}
+
+static void fs_cancel(struct storage_writer *base)
+{
+    struct fs_writer *w = (struct fs_writer *)base;
+    if (w->fd < 0) return;
+    close(w->fd);
+    w->fd = -1;
+    if (unlink(w->full) && errno != ENOENT) (void)fs_fail("unlink", NULL);
+}
+
+static void fs_writer_close(struct storage_writer *base)
+{
+    fs_writer_release(base);
+}
+
+static int fs_stat(struct storage_driver *base, const char *path, struct storage_stat *st)
+{
+    struct fs_driver *d = (struct fs_driver *)base;
+    char *full = NULL;
+    int rc = fs_full(d, path, 1, &full);
+    if (rc) goto out;
+    struct stat sb;
+    if (stat(full, &sb)) {
+        rc = fs_fail("stat", path);
+        goto out;
+    }
+    stat_fill(&sb, st);
+out:
+    free(full);
+    return rc;
+}
+
+static int fs_list(struct storage_driver *base, struct arena *a, const char *path, char ***names,
+                   size_t *n)
+{
+    struct fs_driver *d = (struct fs_driver *)base;
+    char *full = NULL, **v = NULL;
+    size_t len = 0;
+    *names = NULL;
+    *n = 0;
+    int rc = fs_full(d, path, 1, &full);
+    if (rc) goto out;
+    if ((rc = read_names(full, &v, &len))) goto out;
+    char **res = arena_alloc(a, (len + 1) * sizeof(*res));
+    for (size_t i = 0; i < len; i++)
+        res[i] = arena_strdup(a, v[i]);
+    res[len] = NULL;
+    *names = res;
+    *n = len;
+out:
+    names_free(v, len);
+    free(full);
+    return rc;
+}
+
+static int fs_move(struct storage_driver *base, const char *src, const char *dst)
+{
+    struct fs_driver *d = (struct fs_driver *)base;
+    char *fsrc = NULL, *fdst = NULL;
+    int rc = fs_full(d, src, 0, &fsrc);
+    if (!rc) rc = fs_full(d, dst, 0, &fdst);
+    if (rc) goto out;
+    size_t sl = strlen(src);
+    if (strncmp(dst, src, sl) == 0 && dst[sl] == '/') {
+        rc = WERR_INVALID; /* into its own subtree */
+        goto out;
+    }
+    struct stat sb;
+    if (lstat(fsrc, &sb)) {
+        rc = fs_fail("stat", src);
+        goto out;
+    }
+    for (int tries = 0;; tries++) {
+        if ((rc = mkdir_parent(fdst))) goto out;
+        if (rename(fsrc, fdst) == 0) break;
+        /* dst's parent may have been removed between mkdir and rename */
+        if (errno == ENOENT && tries < 4 && lstat(fsrc, &sb) == 0) continue;
+        rc = fs_fail("rename", src);
+        goto out;
+    }
+out:
+    free(fsrc);
+    free(fdst);
+    return rc;
+}
+
+/* rm_tree: remove name (relative to atfd) and everything below it; a name
+ * that disappears meanwhile is not an error. Symlinks are removed, not followed. */
+static int rm_tree(int atfd, const char *name)
+{
+    if (unlinkat(atfd, name, 0) == 0 || errno == ENOENT) return 0;
+    if (errno != EISDIR && errno != EPERM) return fs_fail("unlink", NULL);
+    int fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? 0 : fs_fail("open", NULL);
+    DIR *dp = fdopendir(fd);
+    if (!dp) {
+        int rc = fs_fail("fdopendir", NULL);
+        close(fd);
+        return rc;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (!rc && (de = readdir(dp))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+        rc = rm_tree(dirfd(dp), de->d_name);
+    }
+    closedir(dp);
+    if (!rc && unlinkat(atfd, name, AT_REMOVEDIR) && errno != ENOENT) rc = fs_fail("rmdir", NULL);
+    return rc;
+}
+
+static int fs_delete(struct storage_driver *base, const char *path)
+{
+    struct fs_driver *d = (struct fs_driver *)base;
+    char *full = NULL;
+    int rc = fs_full(d, path, 0, &full);
+    if (rc) goto out;
+    struct stat sb;
+    if (lstat(full, &sb)) {
+        rc = fs_fail("stat", path);
+        goto out;
+    }
+    rc = rm_tree(AT_FDCWD, full);
+out:
+    free(full);
+    return rc;
+}
+
+/* walk_dir: visit the children of driver directory dpath. top: a missing
+ * directory is WERR_NOTFOUND; below, it was removed meanwhile and is skipped. */
+static int walk_dir(struct fs_driver *d, const char *dpath, int top, storage_walk_fn fn, void *ctx)
+{
+    char *full = NULL, **names = NULL;
+    size_t n = 0;
+    int rc = fs_full(d, dpath, 1, &full);
+    if (rc) goto out;
+    /* names are read first and the directory closed, so the callback may
+     * change the tree (delete what it visits) and no fd is held per level */
+    rc = read_names(full, &names, &n);
+    if (rc) {
+        if (!top && rc == WERR_NOTFOUND) rc = 0;
+        goto out;
+    }
+    int root = dpath[1] == 0;
+    for (size_t i = 0; i < n; i++) {
+        char *child = NULL, *cfull = NULL;
+        if (asprintf(&child, "%s/%s", root ? "" : dpath, names[i]) < 0) {
+            rc = WERR_NOMEM;
+            break;
+        }
+        if (asprintf(&cfull, "%s%s", d->root, child) < 0) {
+            free(child);
+            rc = WERR_NOMEM;
+            break;
+        }
+        struct stat sb;
+        int r = stat(cfull, &sb);
+        free(cfull);
+        if (r) {
+            r = errno == ENOENT ? 0 : fs_fail("stat", child);
+            free(child);
+            if (r) {
+                rc = r;
+                break;
+            }
+            continue;
+        }
+        struct storage_stat st;
+        stat_fill(&sb, &st);
+        r = fn(ctx, child, &st);
+        if (st.is_dir) {
+            if (r == 0)
+                r = walk_dir(d, child, 0, fn, ctx);
+            else if (r == WALK_SKIP_DIR)
+                r = 0;
+        } else if (r == WALK_SKIP_DIR) {
+            /* as the reference: skip-dir from a file skips the rest of its directory */
+            free(child);
+            break;
+        }
+        free(child);
+        if (r) {
+            rc = r;
+            break;
+        }
+    }
+out:
+    names_free(names, n);
+    free(full);
+    return rc;
+}
+
+static int fs_walk(struct storage_driver *base, const char *path, storage_walk_fn fn, void *ctx)
+{
+    return walk_dir((struct fs_driver *)base, path, 1, fn, ctx);
+}
+
+static int fs_local_path(struct storage_driver *base, struct arena *a, const char *path, char **out)
+{
+    struct fs_driver *d = (struct fs_driver *)base;
+    char *full = NULL;
+    *out = NULL;
+    int rc = fs_full(d, path, 0, &full);
+    if (rc) goto out;
+    struct stat sb;
+    if (stat(full, &sb)) {
+        rc = fs_fail("stat", path);
+        goto out;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        rc = WERR_INVALID;
+        goto out;
+    }
+    *out = arena_strdup(a, full);
+out:
+    free(full);
+    return rc;
+}
+
+static const struct storage_driver_ops fs_ops = {
+    .version = 1,
+    .name = "filesystem",
+    .free = fs_free,
+    .get_content = fs_get_content,
+    .put_content = fs_put_content,
+    .reader = fs_reader,
+    .writer = fs_writer,
+    .stat = fs_stat,
+    .list = fs_list,
+    .move = fs_move,
+    .delete = fs_delete,
+    .walk = fs_walk,
+    .url_for = NULL,
+    .local_path = fs_local_path,
+    .read = fs_read,
+    .reader_close = fs_reader_close,
+    .write = fs_write,
+    .writer_size = fs_writer_size,
+    .writer_truncate = fs_writer_truncate,
+    .commit = fs_commit,
+    .cancel = fs_cancel,
+    .writer_close = fs_writer_close,
+};
+
+int driver_filesystem_new(const char *rootdir, struct storage_driver **out)
+{
+    *out = NULL;
+    if (!rootdir || !*rootdir || strlen(rootdir) > FS_PATH_MAX) return WERR_INVALID;
+    char *root = NULL;
+    if (rootdir[0] == '/') {
+        root = strdup(rootdir);
+    } else {
+        /* workers may change directory; keep an absolute root for local_path */
+        char *cwd = getcwd(NULL, 0);
+        if (!cwd) return fs_fail("getcwd", rootdir);
+        if (asprintf(&root, "%s/%s", cwd, rootdir) < 0) root = NULL;
+        free(cwd);
+    }
+    if (!root) return WERR_NOMEM;
+    size_t rl = strlen(root);
+    while (rl > 0 && root[rl - 1] == '/')
+        root[--rl] = 0;
+    struct fs_driver *d = calloc(1, sizeof(*d));
+    if (!d) {
+        free(root);
+        return WERR_NOMEM;
+    }
+    d->base.ops = &fs_ops;
+    d->root = root;
+    /* best effort: a read-only or not yet mounted root is reported by the ops */
+    if (mkdir_p(d->root)) log_warn("storage filesystem: cannot create root %s", d->root);
+    *out = &d->base;
+    return 0;
+}

@@ -1,0 +1,542 @@
+#include "registry.h"
+
+#include "../lib/err.h"
+#include "../lib/log.h"
+#include "manifest.h"
+#include "paths.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINK_MAX 256
+#define UPLOAD_CHUNK (1024 * 1024)
+
+/* read a link file: "alg:hex", validated */
+static int read_link(struct registry *r, struct arena *a, const char *path, char **digest)
+{
+    char *data;
+    size_t len;
+    int rc = storage_get(r->d, a, path, LINK_MAX, &data, &len);
+    if (rc == WERR_TOOBIG) return WERR_INVALID;
+    if (rc) return rc;
+    while (len && (data[len - 1] == '\n' || data[len - 1] == ' ')) data[--len] = 0;
+    if (digest_parse(data, NULL, NULL) != 0) return WERR_INVALID;
+    *digest = data;
+    return 0;
+}
+
+static int write_link(struct registry *r, const char *path, const char *digest)
+{
+    return storage_put(r->d, path, digest, strlen(digest));
+}
+
+char *registry_blob_path(struct arena *a, const char *digest)
+{
+    return path_blob_data(a, digest);
+}
+
+static int blob_data_stat(struct registry *r, struct arena *a, const char *digest, int64_t *size)
+{
+    struct storage_stat st;
+    int rc = storage_stat(r->d, path_blob_data(a, digest), &st);
+    if (rc) return rc;
+    if (st.is_dir) return WERR_NOTFOUND;
+    *size = st.size;
+    return 0;
+}
+
+int registry_blob_stat(struct registry *r, struct arena *a, const char *repo, const char *digest,
+                       struct blob_desc *out)
+{
+    char *linked;
+    int rc = read_link(r, a, path_layer_link(a, repo, digest), &linked);
+    if (rc == WERR_INVALID) rc = WERR_NOTFOUND;
+    if (rc) return rc;
+    if (strcmp(linked, digest) != 0) return WERR_NOTFOUND;
+    int64_t size;
+    if ((rc = blob_data_stat(r, a, digest, &size)) != 0) return rc;
+    if (out) {
+        snprintf(out->digest, sizeof out->digest, "%s", digest);
+        out->size = size;
+    }
+    return 0;
+}
+
+int registry_blob_open(struct registry *r, struct arena *a, const char *digest, int64_t offset,
+                       struct storage_reader **rd)
+{
+    return r->d->ops->reader(r->d, a, path_blob_data(a, digest), offset, rd);
+}
+
+int registry_blob_unlink(struct registry *r, struct arena *a, const char *repo, const char *digest)
+{
+    int rc = registry_blob_stat(r, a, repo, digest, NULL);
+    if (rc) return rc;
+    char *link = path_layer_link(a, repo, digest);
+    /* remove the link's directory (…/_layers/sha256/<hex>), as the reference does */
+    char *dir = arena_strndup(a, link, strlen(link) - strlen("/link"));
+    return storage_delete(r->d, dir);
+}
+
+int registry_blob_mount(struct registry *r, struct arena *a, const char *repo, const char *from,
+                        const char *digest, struct blob_desc *out)
+{
+    int rc = registry_blob_stat(r, a, from, digest, out);
+    if (rc) return rc;
+    return write_link(r, path_layer_link(a, repo, digest), digest);
+}
+
+/* ---- uploads ---- */
+
+static char *new_uuid(struct arena *a)
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof b) != 1) {
+        FILE *f = fopen("/dev/urandom", "rb");
+        if (!f || fread(b, 1, sizeof b, f) != sizeof b) abort();
+        fclose(f);
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    return arena_printf(a,
+                        "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+                        b[12], b[13], b[14], b[15]);
+}
+
+static void rfc3339(time_t t, char out[32])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
+                          struct upload **out)
+{
+    struct upload *u = arena_zalloc(a, sizeof(*u));
+    u->repo = repo;
+    u->uuid = new_uuid(a);
+    u->started = time(NULL);
+    hasher_init(&u->h, DIGEST_SHA256);
+    char ts[32];
+    rfc3339(u->started, ts);
+    int rc = storage_put(r->d, path_upload_startedat(a, repo, u->uuid), ts, strlen(ts));
+    if (rc) return rc;
+    /* an empty data file, so the upload's size is always known from storage */
+    struct storage_writer *w;
+    if ((rc = r->d->ops->writer(r->d, a, path_upload_data(a, repo, u->uuid), 0, &w)) != 0)
+        return rc;
+    if ((rc = w->ops->commit(w)) != 0) return rc;
+    *out = u;
+    return 0;
+}
+
+/* the newest saved hash state not beyond `limit` bytes; offset 0 when none */
+static int load_hashstate(struct registry *r, struct arena *a, struct upload *u, int64_t limit)
+{
+    hasher_init(&u->h, DIGEST_SHA256);
+    u->offset = 0;
+    char **names;
+    size_t n;
+    char *dir = path_upload_hashstates(a, u->repo, u->uuid, "sha256");
+    int rc = storage_list(r->d, a, dir, &names, &n);
+    if (rc == WERR_NOTFOUND) return 0;
+    if (rc) return rc;
+    int64_t best = -1;
+    for (size_t i = 0; i < n; i++) {
+        char *end;
+        long long v = strtoll(names[i], &end, 10);
+        if (*end || v < 0 || v > limit) continue;
+        if (v > best) best = v;
+    }
+    if (best <= 0) return 0;
+    char *data;
+    size_t len;
+    rc = storage_get(r->d, a, path_upload_hashstate(a, u->repo, u->uuid, "sha256", best),
+                     DIGEST_STATE_MAX, &data, &len);
+    if (rc) return rc;
+    if (hasher_load(&u->h, DIGEST_SHA256, (unsigned char *)data, len) != 0 ||
+        (int64_t)u->h.len != best) {
+        log_warn("upload %s: unreadable hash state at %lld, restarting it", u->uuid,
+                 (long long)best);
+        hasher_init(&u->h, DIGEST_SHA256);
+        return 0;
+    }
+    u->offset = best;
+    return 0;
+}
+
+int registry_upload_open(struct registry *r, struct arena *a, const char *repo, const char *uuid,
+                         struct upload **out)
+{
+    struct upload *u = arena_zalloc(a, sizeof(*u));
+    u->repo = repo;
+    u->uuid = uuid;
+    char *ts;
+    size_t tl;
+    int rc = storage_get(r->d, a, path_upload_startedat(a, repo, uuid), 64, &ts, &tl);
+    if (rc == WERR_TOOBIG) rc = WERR_NOTFOUND;
+    if (rc) return rc;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm)) u->started = timegm(&tm);
+    struct storage_stat st;
+    rc = storage_stat(r->d, path_upload_data(a, repo, uuid), &st);
+    int64_t size = rc == 0 ? st.size : 0;
+    if (rc && rc != WERR_NOTFOUND) return rc;
+    if ((rc = load_hashstate(r, a, u, size)) != 0) return rc;
+    *out = u;
+    return 0;
+}
+
+static int save_hashstate(struct registry *r, struct arena *a, struct upload *u, int64_t prev)
+{
+    unsigned char st[DIGEST_STATE_MAX];
+    size_t n = hasher_save(&u->h, st);
+    int rc = storage_put(r->d, path_upload_hashstate(a, u->repo, u->uuid, "sha256", u->offset),
+                         st, n);
+    if (rc) return rc;
+    if (prev > 0 && prev != u->offset) {
+        int drc = storage_delete(r->d, path_upload_hashstate(a, u->repo, u->uuid, "sha256", prev));
+        if (drc && drc != WERR_NOTFOUND) log_warn("upload %s: stale hash state kept", u->uuid);
+    }
+    return 0;
+}
+
+int registry_upload_append(struct registry *r, struct arena *a, struct upload *u,
+                           body_read_fn rd, void *ctx, int64_t max)
+{
+    struct storage_writer *w;
+    int rc = r->d->ops->writer(r->d, a, path_upload_data(a, u->repo, u->uuid), 1, &w);
+    if (rc) return rc;
+    int64_t prev = u->offset;
+    /* a crash may have left bytes past the last saved state: cut them */
+    if (w->ops->writer_size(w) != u->offset) {
+        if (!w->ops->writer_truncate || (rc = w->ops->writer_truncate(w, u->offset)) != 0) {
+            w->ops->cancel(w);
+            return rc ? rc : WERR_IO;
+        }
+    }
+    char *buf = malloc(UPLOAD_CHUNK);
+    if (!buf) {
+        w->ops->writer_close(w);
+        return WERR_NOMEM;
+    }
+    int64_t got = 0;
+    int body_rc = 0;
+    for (;;) {
+        size_t want = UPLOAD_CHUNK;
+        if (max >= 0 && (int64_t)want > max - got + 1) want = (size_t)(max - got + 1);
+        if (want == 0) want = 1;
+        ssize_t n = rd(ctx, buf, want);
+        if (n == 0) break;
+        if (n < 0) {
+            body_rc = WERR_IO;
+            break;
+        }
+        if (max >= 0 && got + n > max) {
+            body_rc = WERR_TOOBIG;
+            break;
+        }
+        if ((rc = w->ops->write(w, buf, (size_t)n)) != 0) {
+            free(buf);
+            w->ops->writer_close(w);
+            /* the file may now hold a partial chunk: the next append truncates it */
+            return rc;
+        }
+        hasher_update(&u->h, buf, (size_t)n);
+        got += n;
+    }
+    free(buf);
+    w->ops->writer_close(w);
+    if (body_rc == WERR_TOOBIG) {
+        /* refuse the chunk entirely: restore the previous state */
+        struct upload tmp = *u;
+        if (load_hashstate(r, a, &tmp, prev) == 0) *u = tmp;
+        return WERR_TOOBIG;
+    }
+    u->offset += got;
+    if (got > 0 && (rc = save_hashstate(r, a, u, prev)) != 0) return rc;
+    return body_rc;
+}
+
+int registry_upload_cancel(struct registry *r, struct arena *a, struct upload *u)
+{
+    int rc = storage_delete(r->d, path_upload(a, u->repo, u->uuid));
+    return rc == WERR_NOTFOUND ? 0 : rc;
+}
+
+/* rehash the upload's data with another algorithm (sha512 digests) */
+static int rehash(struct registry *r, struct arena *a, struct upload *u, enum digest_alg alg,
+                  char out[DIGEST_MAX_STR])
+{
+    struct storage_reader *rd;
+    int rc = r->d->ops->reader(r->d, a, path_upload_data(a, u->repo, u->uuid), 0, &rd);
+    if (rc) return rc;
+    struct hasher h;
+    hasher_init(&h, alg);
+    char *buf = malloc(UPLOAD_CHUNK);
+    if (!buf) {
+        rd->ops->reader_close(rd);
+        return WERR_NOMEM;
+    }
+    int64_t total = 0;
+    for (;;) {
+        ssize_t n = rd->ops->read(rd, buf, UPLOAD_CHUNK);
+        if (n < 0) {
+            rc = WERR_IO;
+            break;
+        }
+        if (n == 0) break;
+        if (total + n > u->offset) n = (ssize_t)(u->offset - total);
+        hasher_update(&h, buf, (size_t)n);
+        total += n;
+        if (total >= u->offset) break;
+    }
+    free(buf);
+    rd->ops->reader_close(rd);
+    if (rc) return rc;
+    hasher_final(&h, out);
+    return 0;
+}
+
+int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u,
+                           const char *digest, struct blob_desc *out)
+{
+    enum digest_alg alg;
+    int rc = digest_parse(digest, &alg, NULL);
+    if (rc) return rc;
+    char actual[DIGEST_MAX_STR];
+    if (alg == DIGEST_SHA256) {
+        struct hasher h = u->h;
+        hasher_final(&h, actual);
+    } else if ((rc = rehash(r, a, u, alg, actual)) != 0) {
+        return rc;
+    }
+    char *data_path = path_upload_data(a, u->repo, u->uuid);
+    struct storage_stat st;
+    if ((rc = storage_stat(r->d, data_path, &st)) != 0) return rc;
+    if (strcmp(actual, digest) != 0 || st.size != u->offset) {
+        registry_upload_cancel(r, a, u);
+        return WERR_DIGEST;
+    }
+    int64_t have;
+    if (blob_data_stat(r, a, digest, &have) == 0 && have == u->offset) {
+        /* content-addressed: the same bytes are already stored */
+    } else {
+        /* make the data durable before it becomes visible under its digest */
+        struct storage_writer *w;
+        if (r->d->ops->writer(r->d, a, data_path, 1, &w) == 0) {
+            if ((rc = w->ops->commit(w)) != 0) return rc;
+        }
+        if ((rc = storage_move(r->d, data_path, path_blob_data(a, digest))) != 0) return rc;
+    }
+    if ((rc = write_link(r, path_layer_link(a, u->repo, digest), digest)) != 0) return rc;
+    registry_upload_cancel(r, a, u);
+    if (out) {
+        snprintf(out->digest, sizeof out->digest, "%s", digest);
+        out->size = u->offset;
+    }
+    return 0;
+}
+
+/* ---- manifests ---- */
+
+static int is_digest_ref(const char *ref)
+{
+    return strchr(ref, ':') != NULL;
+}
+
+static int manifest_linked(struct registry *r, struct arena *a, const char *repo,
+                           const char *digest)
+{
+    char *linked;
+    int rc = read_link(r, a, path_revision_link(a, repo, digest), &linked);
+    if (rc == WERR_INVALID) return WERR_NOTFOUND;
+    if (rc) return rc;
+    return strcmp(linked, digest) == 0 ? 0 : WERR_NOTFOUND;
+}
+
+int registry_manifest_get(struct registry *r, struct arena *a, const char *repo, const char *ref,
+                          char **body, size_t *len, char digest[DIGEST_MAX_STR],
+                          const char **media_type)
+{
+    const char *dg = ref;
+    int rc;
+    if (!is_digest_ref(ref)) {
+        char *linked;
+        rc = read_link(r, a, path_tag_current(a, repo, ref), &linked);
+        if (rc == WERR_INVALID) rc = WERR_NOTFOUND;
+        if (rc) return rc;
+        dg = linked;
+    }
+    if ((rc = manifest_linked(r, a, repo, dg)) != 0) return rc;
+    size_t max = r->cfg ? r->cfg->manifest_max : 4u << 20;
+    rc = storage_get(r->d, a, path_blob_data(a, dg), max, body, len);
+    if (rc == WERR_TOOBIG) rc = WERR_INVALID;
+    if (rc) return rc;
+    snprintf(digest, DIGEST_MAX_STR, "%s", dg);
+    if (media_type) *media_type = manifest_media_type(a, *body, *len);
+    return 0;
+}
+
+static int ref_exists(struct registry *r, struct arena *a, const char *repo,
+                      const struct descriptor *d, int is_manifest)
+{
+    if (is_manifest) return manifest_linked(r, a, repo, d->digest);
+    return registry_blob_stat(r, a, repo, d->digest, NULL);
+}
+
+int registry_manifest_put(struct registry *r, struct arena *a, const char *repo, const char *ref,
+                          const char *body, size_t len, const char *content_type,
+                          char digest[DIGEST_MAX_STR], const char **detail)
+{
+    struct manifest_info mi;
+    int rc = manifest_parse(a, body, len, content_type, &mi, detail);
+    if (rc) return rc;
+    enum digest_alg alg = DIGEST_SHA256;
+    if (is_digest_ref(ref) && (rc = digest_parse(ref, &alg, NULL)) != 0) return rc;
+    digest_of(alg, body, len, digest);
+    if (is_digest_ref(ref) && strcmp(ref, digest) != 0) {
+        *detail = "the manifest's digest does not match the reference";
+        return WERR_DIGEST;
+    }
+    /* every referenced blob / manifest must be in this repository */
+    if (mi.has_config && (rc = ref_exists(r, a, repo, &mi.config, 0)) != 0) {
+        *detail = mi.config.digest;
+        return rc;
+    }
+    int index = manifest_is_index(mi.kind);
+    for (size_t i = 0; i < mi.nrefs; i++) {
+        const struct descriptor *d = &mi.refs[i];
+        if (!index && d->has_urls) continue; /* foreign / non-distributable layer */
+        if ((rc = ref_exists(r, a, repo, d, index)) != 0) {
+            *detail = d->digest;
+            return rc;
+        }
+    }
+    char *data = path_blob_data(a, digest);
+    struct storage_stat st;
+    if (storage_stat(r->d, data, &st) != 0 || st.size != (int64_t)len) {
+        if ((rc = storage_put(r->d, data, body, len)) != 0) return rc;
+    }
+    if ((rc = write_link(r, path_revision_link(a, repo, digest), digest)) != 0) return rc;
+    if (!is_digest_ref(ref)) {
+        if ((rc = write_link(r, path_tag_index_link(a, repo, ref, digest), digest)) != 0)
+            return rc;
+        if ((rc = write_link(r, path_tag_current(a, repo, ref), digest)) != 0) return rc;
+    }
+    return 0;
+}
+
+int registry_manifest_delete(struct registry *r, struct arena *a, const char *repo,
+                             const char *digest)
+{
+    int rc = manifest_linked(r, a, repo, digest);
+    if (rc) return rc;
+    /* tags pointing at it go first, so no tag is left naming a missing revision */
+    char **tags;
+    size_t n;
+    rc = storage_list(r->d, a, path_tags(a, repo), &tags, &n);
+    if (rc && rc != WERR_NOTFOUND) return rc;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char *cur;
+        if (read_link(r, a, path_tag_current(a, repo, tags[i]), &cur) == 0 &&
+            strcmp(cur, digest) == 0) {
+            int drc = storage_delete(r->d, path_tag(a, repo, tags[i]));
+            if (drc && drc != WERR_NOTFOUND) return drc;
+        }
+    }
+    rc = storage_delete(r->d, path_revision_dir(a, repo, digest));
+    return rc;
+}
+
+int registry_tag_delete(struct registry *r, struct arena *a, const char *repo, const char *tag)
+{
+    return storage_delete(r->d, path_tag(a, repo, tag));
+}
+
+int registry_repo_exists(struct registry *r, struct arena *a, const char *repo)
+{
+    static const char *const subs[] = {"_manifests", "_layers", "_uploads"};
+    for (size_t i = 0; i < 3; i++) {
+        struct storage_stat st;
+        if (storage_stat(r->d, arena_printf(a, "%s/%s", path_repo(a, repo), subs[i]), &st) == 0)
+            return 0;
+    }
+    return WERR_NOTFOUND;
+}
+
+int registry_tags(struct registry *r, struct arena *a, const char *repo, char ***tags, size_t *n)
+{
+    int rc = storage_list(r->d, a, path_tags(a, repo), tags, n);
+    if (rc == WERR_NOTFOUND) {
+        if (registry_repo_exists(r, a, repo) == 0) {
+            *tags = NULL;
+            *n = 0;
+            return 0;
+        }
+    }
+    return rc;
+}
+
+struct catalog_walk {
+    struct arena *a;
+    size_t rootlen;
+    size_t n, cap;
+    char **names;
+};
+
+static int catalog_cb(void *ctx, const char *path, const struct storage_stat *st)
+{
+    struct catalog_walk *cw = ctx;
+    if (!st->is_dir) return 0;
+    const char *base = strrchr(path, '/') + 1;
+    if (base[0] != '_') return 0;
+    if (strcmp(base, "_manifests") == 0) {
+        /* path is <root>/<repo>/_manifests */
+        const char *rel = path + cw->rootlen + 1;
+        size_t rl = strlen(rel) - strlen("/_manifests");
+        if (cw->n == cw->cap) {
+            size_t nc = cw->cap ? cw->cap * 2 : 64;
+            char **nn = arena_alloc(cw->a, nc * sizeof(char *));
+            if (cw->n) memcpy(nn, cw->names, cw->n * sizeof(char *));
+            cw->names = nn;
+            cw->cap = nc;
+        }
+        cw->names[cw->n++] = arena_strndup(cw->a, rel, rl);
+    }
+    return WALK_SKIP_DIR; /* nothing below _layers/_manifests/_uploads is a repository */
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The walk visits each directory in order, which is not the order of whole
+ * names ("a-b" < "a/b"), so names are collected and sorted before paging. */
+int registry_catalog(struct registry *r, struct arena *a, const char *last, size_t max,
+                     char ***repos, size_t *n, int *more)
+{
+    struct catalog_walk cw = {0};
+    cw.a = a;
+    const char *root = path_repos(a);
+    cw.rootlen = strlen(root);
+    int rc = storage_walk(r->d, root, catalog_cb, &cw);
+    if (rc == WERR_NOTFOUND) rc = 0;
+    if (rc) return rc;
+    if (cw.n) qsort(cw.names, cw.n, sizeof(char *), cmp_str);
+    size_t from = 0;
+    if (last && *last)
+        while (from < cw.n && strcmp(cw.names[from], last) <= 0) from++;
+    size_t count = cw.n - from;
+    *more = count > max;
+    if (count > max) count = max;
+    *repos = cw.names + from;
+    *n = count;
+    return 0;
+}

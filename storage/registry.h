@@ -1,0 +1,99 @@
+/* registry.h — the registry model over a storage driver, in the reference
+ * registry's on-disk layout (see storage/paths.h). Handlers use only this.
+ * Every function returns 0 or a negative WERR_*; results live on the arena. */
+#ifndef WHARF_REGISTRY_H
+#define WHARF_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "../lib/arena.h"
+#include "../lib/config.h"
+#include "../lib/digest.h"
+#include "driver.h"
+
+struct registry {
+    struct storage_driver *d;
+    const struct config *cfg;
+};
+
+struct blob_desc {
+    char digest[DIGEST_MAX_STR];
+    int64_t size;
+};
+
+/* ---- blobs ---- */
+/* registry_blob_stat: the blob is linked in repo and its data exists.
+ * WERR_NOTFOUND otherwise. */
+int registry_blob_stat(struct registry *r, struct arena *a, const char *repo, const char *digest,
+                       struct blob_desc *out);
+/* registry_blob_open: a reader on the blob's data at offset (released with the arena). */
+int registry_blob_open(struct registry *r, struct arena *a, const char *digest, int64_t offset,
+                       struct storage_reader **rd);
+/* registry_blob_path: the driver path of the blob's data ("/docker/registry/v2/blobs/..."). */
+char *registry_blob_path(struct arena *a, const char *digest);
+/* registry_blob_unlink: remove repo's link to the blob (the data stays for GC). */
+int registry_blob_unlink(struct registry *r, struct arena *a, const char *repo,
+                         const char *digest);
+/* registry_blob_mount: link an existing blob of repo `from` into repo. NOTFOUND when
+ * from does not have it. */
+int registry_blob_mount(struct registry *r, struct arena *a, const char *repo, const char *from,
+                        const char *digest, struct blob_desc *out);
+
+/* ---- uploads ---- */
+struct upload {
+    const char *repo, *uuid;
+    int64_t offset; /* bytes received and hashed */
+    struct hasher h;
+    time_t started;
+};
+typedef ssize_t (*body_read_fn)(void *ctx, void *buf, size_t n); /* 0 = end, <0 error */
+
+int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
+                          struct upload **out);
+/* registry_upload_open: restore an upload's state (offset, hash). NOTFOUND if unknown. */
+int registry_upload_open(struct registry *r, struct arena *a, const char *repo, const char *uuid,
+                         struct upload **out);
+/* registry_upload_append: stream a body into the upload, hashing as it arrives,
+ * then save the hash state. max: bytes expected (-1 = until end). Returns
+ * WERR_IO when the body broke off (what arrived is kept and saved); WERR_TOOBIG
+ * when more than max arrived. */
+int registry_upload_append(struct registry *r, struct arena *a, struct upload *u,
+                           body_read_fn rd, void *ctx, int64_t max);
+/* registry_upload_commit: verify digest (WERR_DIGEST: the upload is removed and
+ * nothing stored), move the data into the blob store atomically, link it in
+ * the repository, remove the upload. */
+int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u,
+                           const char *digest, struct blob_desc *out);
+int registry_upload_cancel(struct registry *r, struct arena *a, struct upload *u);
+
+/* ---- manifests and tags ---- */
+struct manifest_info; /* storage/manifest.h */
+
+/* registry_manifest_get: by tag or digest. Returns body, its digest and media type. */
+int registry_manifest_get(struct registry *r, struct arena *a, const char *repo, const char *ref,
+                          char **body, size_t *len, char digest[DIGEST_MAX_STR],
+                          const char **media_type);
+/* registry_manifest_put: validate (manifest.c), check every referenced blob and
+ * manifest exists in repo (WERR_NOTFOUND, *detail = the missing digest), store,
+ * link, tag when ref is a tag. WERR_DIGEST when ref is a digest that does not match. */
+int registry_manifest_put(struct registry *r, struct arena *a, const char *repo, const char *ref,
+                          const char *body, size_t len, const char *content_type,
+                          char digest[DIGEST_MAX_STR], const char **detail);
+/* registry_manifest_delete: unlink the revision and every tag pointing at it. */
+int registry_manifest_delete(struct registry *r, struct arena *a, const char *repo,
+                             const char *digest);
+/* registry_tag_delete: remove one tag (its current link and index); NOTFOUND if absent. */
+int registry_tag_delete(struct registry *r, struct arena *a, const char *repo, const char *tag);
+/* registry_tags: sorted tags of repo; NOTFOUND when the repository is unknown. */
+int registry_tags(struct registry *r, struct arena *a, const char *repo, char ***tags, size_t *n);
+/* registry_catalog: sorted repository names, at most max after `last` (NULL = start);
+ * *more set when further names exist. */
+int registry_catalog(struct registry *r, struct arena *a, const char *last, size_t max,
+                     char ***repos, size_t *n, int *more);
+/* registry_repo_exists: the repository has a _manifests, _layers or _uploads dir. */
+int registry_repo_exists(struct registry *r, struct arena *a, const char *repo);
+
+#endif

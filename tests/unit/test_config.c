@@ -1,0 +1,654 @@
+/* test_config.c — lib/config.c: config.yml schema, REGISTRY_* overrides,
+ * error messages with file:line, bounds, config_dump masking. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../lib/config.h"
+#include "../../lib/err.h"
+#include "../../lib/log.h"
+
+static char tmpdir[256];
+static int nfile;
+
+static int group_setup(void **state)
+{
+    const char *t = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof(tmpdir), "%s/wharf-config-XXXXXX", t && *t ? t : "/tmp");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    char p[512];
+    for (int i = 0; i < nfile; i++) {
+        snprintf(p, sizeof(p), "%s/c%d.yml", tmpdir, i);
+        unlink(p);
+    }
+    return rmdir(tmpdir);
+}
+
+/* write_cfg: a new file holding text; returns its path (static storage per call). */
+static const char *write_cfg(const char *text)
+{
+    static char paths[64][512];
+    char *p = paths[nfile % 64];
+    snprintf(p, 512, "%s/c%d.yml", tmpdir, nfile++);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+    return p;
+}
+
+/* expect_error: loading text (with envp) fails with exactly
+ * "[<path>:<line>] <rest>"; line 0 means the message has no file part. */
+static void expect_error(const char *text, char *const *envp, int line, const char *rest)
+{
+    char err[512], want[1024];
+    struct config *c = (struct config *)1;
+    const char *p = text ? write_cfg(text) : NULL;
+    int rc = config_load(p, envp, &c, err, sizeof(err));
+    if (line)
+        snprintf(want, sizeof(want), "[%s:%d] %s", p, line, rest);
+    else
+        snprintf(want, sizeof(want), "%s", rest);
+    if (rc >= 0 || strcmp(err, want) != 0)
+        print_error("rc %d\n got: %s\nwant: %s\n", rc, rc < 0 ? err : "(success)", want);
+    assert_int_equal(rc, WERR_INVALID);
+    assert_null(c);
+    assert_string_equal(err, want);
+}
+
+static struct config *load_ok(const char *text, char *const *envp)
+{
+    char err[512] = "";
+    struct config *c = NULL;
+    const char *p = text ? write_cfg(text) : NULL;
+    int rc = config_load(p, envp, &c, err, sizeof(err));
+    if (rc != 0) print_error("unexpected error %d: %s\n", rc, err);
+    assert_int_equal(rc, 0);
+    assert_non_null(c);
+    return c;
+}
+
+#define MIN "version: 0.1\nstorage:\n  inmemory:\n"
+
+static void test_full_file(void **state)
+{
+    const char *text = "version: 0.1\n"
+                       "log:\n"
+                       "  level: DEBUG\n"
+                       "  formatter: json\n"
+                       "  accesslog:\n"
+                       "    disabled: true\n"
+                       "storage:\n"
+                       "  filesystem:\n"
+                       "    rootdirectory: /srv/registry\n"
+                       "    maxthreads: 50\n"
+                       "  delete:\n"
+                       "    enabled: yes\n"
+                       "  redirect:\n"
+                       "    disable: true\n"
+                       "  cache:\n"
+                       "    blobdescriptor: inmemory\n"
+                       "  maintenance:\n"
+                       "    uploadpurging:\n"
+                       "      enabled: false\n"
+                       "      age: 72h\n"
+                       "      interval: 12h\n"
+                       "      dryrun: true\n"
+                       "    readonly:\n"
+                       "      enabled: true\n"
+                       "auth: {}\n"
+                       "http:\n"
+                       "  addr: 127.0.0.1:5000\n"
+                       "  net: tcp\n"
+                       "  prefix: /my/registry\n"
+                       "  host: https://reg.example.com\n"
+                       "  secret: hunter2\n"
+                       "  relativeurls: true\n"
+                       "  draintimeout: 1m30s\n"
+                       "  headers:\n"
+                       "    X-Content-Type-Options: [nosniff]\n"
+                       "fastcgi:\n"
+                       "  listen: 127.0.0.1:9000\n"
+                       "  socketmode: \"0660\"\n"
+                       "  workers: 16\n"
+                       "  backlog: 512\n"
+                       "  maxrequests: 10000\n"
+                       "  pidfile: /run/wharf.pid\n"
+                       "  logfile: /var/log/wharf.log\n"
+                       "  blobs:\n"
+                       "    accel: nginx\n"
+                       "    prefix: /_blobs/\n"
+                       "  limits:\n"
+                       "    manifestsize: 1048576\n"
+                       "    namelength: 200\n"
+                       "    taglength: 64\n";
+    struct config *c = load_ok(text, NULL);
+    assert_non_null(c->path);
+    assert_int_equal(c->log_level, LOG_DEBUG);
+    assert_int_equal(c->log_json, 1);
+    assert_int_equal(c->accesslog_disabled, 1);
+    assert_int_equal(c->storage, STORAGE_FILESYSTEM);
+    assert_string_equal(c->fs_root, "/srv/registry");
+    assert_int_equal(c->fs_maxthreads, 50);
+    assert_int_equal(c->delete_enabled, 1);
+    assert_int_equal(c->redirect_disable, 1);
+    assert_int_equal(c->blobdescriptor_inmemory, 1);
+    assert_int_equal(c->uploadpurging_enabled, 0);
+    assert_int_equal(c->uploadpurging_age, 72 * 3600);
+    assert_int_equal(c->uploadpurging_interval, 12 * 3600);
+    assert_int_equal(c->uploadpurging_dryrun, 1);
+    assert_int_equal(c->readonly, 1);
+    assert_string_equal(c->http_addr, "127.0.0.1:5000");
+    assert_string_equal(c->http_net, "tcp");
+    assert_string_equal(c->http_prefix, "/my/registry/");
+    assert_string_equal(c->http_host, "https://reg.example.com");
+    assert_string_equal(c->http_secret, "hunter2");
+    assert_int_equal(c->relativeurls, 1);
+    assert_int_equal(c->draintimeout, 90);
+    assert_int_equal(c->nheaders, 1);
+    assert_string_equal(c->headers[0].name, "X-Content-Type-Options");
+    assert_int_equal(c->headers[0].nvalues, 1);
+    assert_string_equal(c->headers[0].values[0], "nosniff");
+    assert_string_equal(c->listen, "127.0.0.1:9000");
+    assert_int_equal(c->socket_mode, 0660);
+    assert_int_equal(c->workers, 16);
+    assert_int_equal(c->backlog, 512);
+    assert_int_equal(c->max_requests, 10000);
+    assert_string_equal(c->pidfile, "/run/wharf.pid");
+    assert_string_equal(c->log_file, "/var/log/wharf.log");
+    assert_int_equal(c->accel, ACCEL_NGINX);
+    assert_string_equal(c->accel_prefix, "/_blobs/");
+    assert_int_equal(c->manifest_max, 1048576);
+    assert_int_equal(c->name_max, 200);
+    assert_int_equal(c->tag_max, 64);
+    config_free(c);
+}
+
+static void test_defaults(void **state)
+{
+    struct config *c = load_ok("version: 0.1\nstorage:\n  filesystem:\n", NULL);
+    assert_int_equal(c->log_level, LOG_INFO);
+    assert_int_equal(c->log_json, 0);
+    assert_null(c->log_file);
+    assert_int_equal(c->storage, STORAGE_FILESYSTEM);
+    assert_string_equal(c->fs_root, "/var/lib/registry");
+    assert_int_equal(c->fs_maxthreads, 100);
+    assert_int_equal(c->delete_enabled, 0);
+    assert_int_equal(c->readonly, 0);
+    assert_int_equal(c->uploadpurging_enabled, 1);
+    assert_string_equal(c->http_prefix, "/");
+    assert_null(c->http_host);
+    assert_null(c->http_secret);
+    assert_int_equal(c->nheaders, 0);
+    assert_string_equal(c->listen, "unix:/run/wharf.sock");
+    assert_int_equal(c->socket_mode, 0666);
+    assert_int_equal(c->workers, 8);
+    assert_int_equal(c->backlog, 1024);
+    assert_int_equal(c->max_requests, 0);
+    assert_int_equal(c->draintimeout, 60);
+    assert_int_equal(c->accel, ACCEL_NONE);
+    assert_string_equal(c->accel_prefix, "/_wharf_blobs/");
+    assert_int_equal(c->manifest_max, 4 * 1024 * 1024);
+    assert_int_equal(c->name_max, 255);
+    assert_int_equal(c->tag_max, 128);
+    config_free(c);
+
+    /* the reference's short form: a bare driver name */
+    c = load_ok("version: \"0.1\"\nstorage: inmemory\n", NULL);
+    assert_int_equal(c->storage, STORAGE_INMEMORY);
+    config_free(c);
+}
+
+static void test_type_errors(void **state)
+{
+    expect_error(MIN "  delete:\n    enabled: maybe\n", NULL, 5,
+                 "storage.delete.enabled: expected a boolean");
+    /* quoted "true" is a string in YAML, as in the reference */
+    expect_error(MIN "  delete:\n    enabled: \"true\"\n", NULL, 5,
+                 "storage.delete.enabled: expected a boolean");
+    expect_error(MIN "fastcgi:\n  workers: eight\n", NULL, 5,
+                 "fastcgi.workers: expected an integer");
+    expect_error(MIN "fastcgi:\n  workers: 2.5\n", NULL, 5, "fastcgi.workers: expected an integer");
+    expect_error(MIN "http:\n  draintimeout: 60\n", NULL, 5,
+                 "http.draintimeout: expected a duration such as \"60s\" or \"1h30m\"");
+    expect_error(MIN "http:\n  secret:\n    a: b\n", NULL, 6, "http.secret: expected a string");
+    expect_error(MIN "http: [1, 2]\n", NULL, 4, "http: expected a mapping");
+    expect_error(MIN "http:\n  headers:\n    X-A: one\n", NULL, 6,
+                 "http.headers.X-A: expected a list of strings");
+    expect_error(MIN "log:\n  level: verbose\n", NULL, 5,
+                 "log.level: expected error, warn, info or debug");
+    expect_error(MIN "log:\n  formatter: xml\n", NULL, 5, "log.formatter: expected text or json");
+    expect_error(MIN "log:\n  formatter: logstash\n", NULL, 5,
+                 "log.formatter: logstash is not supported by Wharf yet");
+    expect_error(MIN "storage:\n", NULL, 1, "YAML syntax error? placeholder");
+}
+
+static void test_unknown_keys(void **state)
+{
+    expect_error(MIN "colour: blue\n", NULL, 4, "colour: unknown key");
+    expect_error("version: 0.1\nstorage:\n  filesystem:\n    rootdir: /x\n", NULL, 4,
+                 "storage.filesystem.rootdir: unknown key");
+    expect_error(MIN "fastcgi:\n  blobs:\n    turbo: true\n", NULL, 6,
+                 "fastcgi.blobs.turbo: unknown key");
+    expect_error("version: 0.1\nstorage:\n  inmemory:\n    size: 1\n", NULL, 4,
+                 "storage.inmemory.size: unknown key");
+    expect_error(MIN "auth:\n  ldap: {}\n", NULL, 5, "auth.ldap: unknown key");
+}
+
+static void test_unsupported_keys(void **state)
+{
+    expect_error(MIN "auth:\n  htpasswd:\n    realm: r\n    path: /etc/htpasswd\n", NULL, 5,
+                 "auth.htpasswd: not supported by Wharf yet");
+    expect_error("version: 0.1\nstorage:\n  s3:\n    bucket: b\n", NULL, 3,
+                 "storage.s3: not supported by Wharf yet");
+    expect_error(MIN "http:\n  tls:\n    certificate: /c\n", NULL, 5,
+                 "http.tls: not supported by Wharf yet (terminate TLS in nginx or Apache)");
+    expect_error(MIN "loglevel: debug\n", NULL, 4,
+                 "loglevel: not supported by Wharf yet (deprecated: use log.level)");
+    expect_error(MIN "log:\n  fields:\n    service: registry\n", NULL, 5,
+                 "log.fields: not supported by Wharf yet");
+    expect_error(MIN "  cache:\n    blobdescriptorsize: 10000\n", NULL, 5,
+                 "storage.cache.blobdescriptorsize: not supported by Wharf yet");
+    expect_error(MIN "  cache:\n    blobdescriptor: redis\n", NULL, 5,
+                 "storage.cache.blobdescriptor: redis is not supported by Wharf yet");
+    expect_error(MIN "redis:\n  addr: localhost:6379\n", NULL, 4,
+                 "redis: not supported by Wharf yet");
+    expect_error(MIN "notifications:\n  endpoints: []\n", NULL, 4,
+                 "notifications: not supported by Wharf yet");
+    expect_error(MIN "middleware: {}\n", NULL, 4, "middleware: not supported by Wharf yet");
+    expect_error(MIN "proxy:\n  remoteurl: https://x\n", NULL, 4,
+                 "proxy: not supported by Wharf yet");
+}
+
+static void test_version_and_storage_required(void **state)
+{
+    expect_error("storage:\n  inmemory:\n", NULL, 1, "version: required");
+    expect_error("version:\nstorage:\n  inmemory:\n", NULL, 1, "version: required");
+    expect_error("", NULL, 1, "version: required");
+    expect_error("version: 0.2\nstorage:\n  inmemory:\n", NULL, 1,
+                 "version: unsupported version \"0.2\" (expected 0.1)");
+    expect_error("version: 0.1\n", NULL, 1,
+                 "storage: required: configure exactly one driver, filesystem or inmemory");
+    expect_error("version: 0.1\nstorage:\n  delete:\n    enabled: true\n", NULL, 2,
+                 "storage: required: configure exactly one driver, filesystem or inmemory");
+    expect_error("version: 0.1\nstorage:\n  inmemory:\n  filesystem:\n    rootdirectory: /x\n",
+                 NULL, 4,
+                 "storage.filesystem: only one storage driver may be configured (filesystem "
+                 "or inmemory)");
+    expect_error("- a\n- b\n", NULL, 1, "expected a mapping at the top level");
+}
+
+static void test_env_overrides(void **state)
+{
+    char *env[] = {
+        "PATH=/usr/bin",
+        "HOME=/root",
+        "REGISTRYX=1", /* not REGISTRY_*: ignored */
+        "REGISTRY_STORAGE_DELETE_ENABLED=true",
+        "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/x",
+        "REGISTRY_LOG_LEVEL=debug",
+        "REGISTRY_FASTCGI_WORKERS=4",
+        "REGISTRY_FASTCGI_BLOBS_ACCEL=nginx",
+        "REGISTRY_HTTP_SECRET=from-env",
+        "REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED=on",
+        "REGISTRY_FASTCGI_LIMITS_MANIFESTSIZE=0x100000",
+        "REGISTRY_HTTP_DRAINTIMEOUT=2m",
+        NULL,
+    };
+    const char *text = "version: 0.1\n"
+                       "log:\n  level: error\n"
+                       "storage:\n"
+                       "  filesystem:\n    rootdirectory: /data\n"
+                       "  delete:\n    enabled: false\n"
+                       "http:\n  secret: from-file\n"
+                       "fastcgi:\n  workers: 8\n  blobs:\n    accel: apache\n";
+    struct config *c = load_ok(text, env);
+    assert_int_equal(c->delete_enabled, 1);
+    assert_string_equal(c->fs_root, "/x");
+    assert_int_equal(c->log_level, LOG_DEBUG);
+    assert_int_equal(c->workers, 4);
+    assert_int_equal(c->accel, ACCEL_NGINX);
+    assert_string_equal(c->http_secret, "from-env");
+    assert_int_equal(c->readonly, 1);
+    assert_int_equal(c->manifest_max, 0x100000);
+    assert_int_equal(c->draintimeout, 120);
+    config_free(c);
+
+    /* without the environment the file's values stand */
+    c = load_ok(text, NULL);
+    assert_int_equal(c->delete_enabled, 0);
+    assert_string_equal(c->fs_root, "/data");
+    assert_int_equal(c->log_level, LOG_ERROR);
+    assert_int_equal(c->workers, 8);
+    assert_int_equal(c->accel, ACCEL_APACHE);
+    assert_string_equal(c->http_secret, "from-file");
+    config_free(c);
+
+    /* YAML 1.1 booleans from the environment; "off" turns the file's true off */
+    char *env2[] = {"REGISTRY_STORAGE_DELETE_ENABLED=off", "REGISTRY_HTTP_RELATIVEURLS=Yes", NULL};
+    c = load_ok(MIN "  delete:\n    enabled: true\n", env2);
+    assert_int_equal(c->delete_enabled, 0);
+    assert_int_equal(c->relativeurls, 1);
+    config_free(c);
+}
+
+static void test_env_errors(void **state)
+{
+    char *e1[] = {"REGISTRY_FOO_BAR=1", NULL};
+    expect_error(MIN, e1, 0, "[env] REGISTRY_FOO_BAR: unknown key");
+    char *e2[] = {"REGISTRY_STORAGE_DELETE_ENABLED=maybe", NULL};
+    expect_error(MIN, e2, 0, "[env] REGISTRY_STORAGE_DELETE_ENABLED: expected a boolean");
+    char *e3[] = {"REGISTRY_FASTCGI_WORKERS=lots", NULL};
+    expect_error(MIN, e3, 0, "[env] REGISTRY_FASTCGI_WORKERS: expected an integer");
+    char *e4[] = {"REGISTRY_FASTCGI_WORKERS=0", NULL};
+    expect_error(MIN, e4, 0, "[env] REGISTRY_FASTCGI_WORKERS: must be between 1 and 256");
+    char *e5[] = {"REGISTRY_AUTH_HTPASSWD_PATH=/etc/htpasswd", NULL};
+    expect_error(MIN, e5, 0,
+                 "[env] REGISTRY_AUTH_HTPASSWD_PATH: auth.htpasswd: not supported by Wharf yet");
+    char *e6[] = {"REGISTRY_REDIS_ADDR=localhost:6379", NULL};
+    expect_error(MIN, e6, 0, "[env] REGISTRY_REDIS_ADDR: redis: not supported by Wharf yet");
+    char *e7[] = {"REGISTRY_FASTCGI_WORKERS_MAX=3", NULL}; /* below a scalar */
+    expect_error(MIN, e7, 0, "[env] REGISTRY_FASTCGI_WORKERS_MAX: unknown key");
+    char *e8[] = {"REGISTRY_HTTP={addr: x, colour: blue}", NULL};
+    expect_error(MIN, e8, 0, "[env] REGISTRY_HTTP: http.colour: unknown key");
+    char *e9[] = {"REGISTRY_FASTCGI_BLOBS_ACCEL=lighttpd", NULL};
+    expect_error(MIN, e9, 0,
+                 "[env] REGISTRY_FASTCGI_BLOBS_ACCEL: expected none, nginx or apache");
+    char *e10[] = {"REGISTRY_HTTP_SECRET=*ref", NULL};
+    expect_error(MIN, e10, 0, "[env] REGISTRY_HTTP_SECRET: YAML aliases are not supported");
+}
+
+static void test_env_only(void **state)
+{
+    char err[512];
+    struct config *c = NULL;
+
+    char *e1[] = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/srv/r", "REGISTRY_FASTCGI_WORKERS=2",
+                  NULL};
+    c = load_ok(NULL, e1);
+    assert_null(c->path);
+    assert_int_equal(c->storage, STORAGE_FILESYSTEM);
+    assert_string_equal(c->fs_root, "/srv/r");
+    assert_int_equal(c->workers, 2);
+    assert_int_equal(c->log_level, LOG_INFO);
+    config_free(c);
+
+    char *e2[] = {"REGISTRY_STORAGE=inmemory", NULL};
+    c = load_ok(NULL, e2);
+    assert_int_equal(c->storage, STORAGE_INMEMORY);
+    config_free(c);
+
+    char *e3[] = {"HOME=/root", NULL};
+    assert_int_equal(config_load(NULL, e3, &c, err, sizeof(err)), WERR_INVALID);
+    assert_null(c);
+    assert_string_equal(err,
+                        "[env] storage: required: configure exactly one driver, filesystem or "
+                        "inmemory");
+    assert_int_equal(config_load(NULL, NULL, &c, err, sizeof(err)), WERR_INVALID);
+    assert_null(c);
+}
+
+/* REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY over a file that configures
+ * inmemory adds a second driver, as in the reference (which panics): refused.
+ * REGISTRY_STORAGE=filesystem replaces the section first (lexical order, even
+ * though it comes later in envp), then the root directory applies. */
+static void test_env_storage_switch(void **state)
+{
+    char *e1[] = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/x", NULL};
+    expect_error(MIN, e1, 0,
+                 "[env] REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: storage.filesystem: only one "
+                 "storage driver may be configured (filesystem or inmemory)");
+
+    char *e2[] = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/x", "REGISTRY_STORAGE=filesystem",
+                  NULL};
+    struct config *c = load_ok(MIN "  delete:\n    enabled: true\n", e2);
+    assert_int_equal(c->storage, STORAGE_FILESYSTEM);
+    assert_string_equal(c->fs_root, "/x");
+    assert_int_equal(c->delete_enabled, 0); /* the whole section was replaced */
+    config_free(c);
+
+    char *e3[] = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=relative/dir", NULL};
+    expect_error(NULL, e3, 0,
+                 "[env] REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: expected an absolute path");
+}
+
+static char *dump_of(const struct config *c)
+{
+    char *s = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&s, &n);
+    assert_non_null(f);
+    config_dump(c, f);
+    assert_int_equal(fclose(f), 0);
+    return s;
+}
+
+static void test_dump_masks_secret(void **state)
+{
+    char *env[] = {"REGISTRY_HTTP_SECRET=env-secret-value", NULL};
+    struct config *c =
+        load_ok(MIN "http:\n  secret: file-secret-value\n  headers:\n    X-A: [\"q\\\"uote\"]\n",
+                NULL);
+    char *d = dump_of(c);
+    assert_null(strstr(d, "file-secret-value"));
+    assert_non_null(strstr(d, "  secret: \"*****\"\n"));
+    assert_non_null(strstr(d, "version: \"0.1\"\n"));
+    assert_non_null(strstr(d, "  inmemory: {}\n"));
+    assert_non_null(strstr(d, "    workers: 8\n") == NULL ? strstr(d, "  workers: 8\n") : NULL);
+    assert_non_null(strstr(d, "  draintimeout: 60s\n"));
+    assert_non_null(strstr(d, "    \"X-A\":\n      - \"q\\\"uote\"\n"));
+    config_free(c);
+
+    /* the dump loads back to the same configuration */
+    const char *p = write_cfg(d);
+    char err[512];
+    assert_int_equal(config_load(p, NULL, &c, err, sizeof(err)), 0);
+    char *d2 = dump_of(c);
+    assert_string_equal(d, d2);
+    free(d2);
+    config_free(c);
+    free(d);
+
+    c = load_ok(MIN, env);
+    d = dump_of(c);
+    assert_null(strstr(d, "env-secret-value"));
+    assert_non_null(strstr(d, "\"*****\""));
+    free(d);
+    config_free(c);
+
+    c = load_ok(MIN, NULL);
+    d = dump_of(c);
+    assert_non_null(strstr(d, "  secret: \"\"\n"));
+    assert_non_null(strstr(d, "    rootdirectory") == NULL ? d : NULL);
+    free(d);
+    config_free(c);
+}
+
+static void test_headers(void **state)
+{
+    struct config *c = load_ok(MIN "http:\n"
+                                   "  headers:\n"
+                                   "    x-frame-options: [DENY]\n"
+                                   "    Cache-Control:\n"
+                                   "      - no-store\n"
+                                   "      - private\n"
+                                   "    A-Empty: []\n",
+                               NULL);
+    assert_int_equal(c->nheaders, 3);
+    assert_string_equal(c->headers[0].name, "X-Frame-Options");
+    assert_string_equal(c->headers[0].values[0], "DENY");
+    assert_string_equal(c->headers[1].name, "Cache-Control");
+    assert_int_equal(c->headers[1].nvalues, 2);
+    assert_string_equal(c->headers[1].values[0], "no-store");
+    assert_string_equal(c->headers[1].values[1], "private");
+    assert_string_equal(c->headers[2].name, "A-Empty");
+    assert_int_equal(c->headers[2].nvalues, 0);
+    config_free(c);
+
+    /* one header from the environment replaces the file's, others stay */
+    char *env[] = {"REGISTRY_HTTP_HEADERS_X-FRAME-OPTIONS=[SAMEORIGIN, DENY]",
+                   "REGISTRY_HTTP_HEADERS_X-NEW=[yes]", NULL};
+    c = load_ok(MIN "http:\n  headers:\n    X-Frame-Options: [DENY]\n    X-Other: [1]\n", env);
+    assert_int_equal(c->nheaders, 3);
+    assert_string_equal(c->headers[0].name, "X-Frame-Options");
+    assert_int_equal(c->headers[0].nvalues, 2);
+    assert_string_equal(c->headers[0].values[0], "SAMEORIGIN");
+    assert_string_equal(c->headers[1].name, "X-Other");
+    assert_string_equal(c->headers[1].values[0], "1");
+    assert_string_equal(c->headers[2].name, "X-New");
+    assert_string_equal(c->headers[2].values[0], "yes");
+    config_free(c);
+
+    expect_error(MIN "http:\n  headers:\n    \"Bad Name\": [x]\n", NULL, 6,
+                 "http.headers.Bad Name: invalid header name");
+    expect_error(MIN "http:\n  headers:\n    X-A: [\"a\\r\\nX-Evil: 1\"]\n", NULL, 6,
+                 "http.headers.X-A: control character in a header value");
+    expect_error(MIN "http:\n  headers:\n    X-A: [a]\n    x-a: [b]\n", NULL, 7,
+                 "http.headers.x-a: duplicate header");
+}
+
+static void test_limits(void **state)
+{
+    struct config *c = load_ok(MIN "fastcgi:\n  limits:\n    manifestsize: 67108864\n"
+                                   "    namelength: 1\n    taglength: 128\n",
+                               NULL);
+    assert_int_equal(c->manifest_max, 64 * 1024 * 1024);
+    assert_int_equal(c->name_max, 1);
+    assert_int_equal(c->tag_max, 128);
+    config_free(c);
+    expect_error(MIN "fastcgi:\n  limits:\n    manifestsize: 67108865\n", NULL, 6,
+                 "fastcgi.limits.manifestsize: must be between 1 and 67108864");
+    expect_error(MIN "fastcgi:\n  limits:\n    namelength: 0\n", NULL, 6,
+                 "fastcgi.limits.namelength: must be between 1 and 4096");
+    expect_error(MIN "fastcgi:\n  limits:\n    taglength: -5\n", NULL, 6,
+                 "fastcgi.limits.taglength: must be between 1 and 128");
+}
+
+static void test_bad_values(void **state)
+{
+    expect_error(MIN "fastcgi:\n  workers: 0\n", NULL, 5,
+                 "fastcgi.workers: must be between 1 and 256");
+    expect_error(MIN "fastcgi:\n  workers: 257\n", NULL, 5,
+                 "fastcgi.workers: must be between 1 and 256");
+    expect_error(MIN "fastcgi:\n  blobs:\n    accel: lighttpd\n", NULL, 6,
+                 "fastcgi.blobs.accel: expected none, nginx or apache");
+    expect_error(MIN "fastcgi:\n  blobs:\n    prefix: /nope\n", NULL, 6,
+                 "fastcgi.blobs.prefix: must begin and end with '/'");
+    expect_error(MIN "fastcgi:\n  listen: localhost\n", NULL, 5,
+                 "fastcgi.listen: expected unix:/path, /path or host:port");
+    expect_error(MIN "fastcgi:\n  listen: localhost:99999\n", NULL, 5,
+                 "fastcgi.listen: port must be between 1 and 65535");
+    expect_error(MIN "fastcgi:\n  listen: unix:relative.sock\n", NULL, 5,
+                 "fastcgi.listen: expected unix:/absolute/path");
+    expect_error(MIN "fastcgi:\n  socketmode: \"0999\"\n", NULL, 5,
+                 "fastcgi.socketmode: expected an octal mode such as 0660");
+    expect_error(MIN "fastcgi:\n  maxrequests: -1\n", NULL, 5,
+                 "fastcgi.maxrequests: must be between 0 and 9223372036854775807");
+    expect_error(MIN "http:\n  prefix: registry\n", NULL, 5, "http.prefix: must begin with '/'");
+    expect_error(MIN "http:\n  host: reg.example.com\n", NULL, 5,
+                 "http.host: expected an absolute URL (http:// or https://)");
+    expect_error(MIN "http:\n  net: udp\n", NULL, 5, "http.net: expected tcp or unix");
+    expect_error("version: 0.1\nstorage:\n  filesystem:\n    maxthreads: 10\n", NULL, 4,
+                 "storage.filesystem.maxthreads: must be between 25 and 1048576");
+    expect_error("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: \"\"\n", NULL, 4,
+                 "storage.filesystem.rootdirectory: must not be empty");
+
+    struct config *c =
+        load_ok(MIN "fastcgi:\n  socketmode: 0660\n  listen: /run/w.sock\n", NULL);
+    assert_int_equal(c->socket_mode, 0660);
+    assert_string_equal(c->listen, "/run/w.sock");
+    config_free(c);
+    c = load_ok(MIN "fastcgi:\n  socketmode: 0o600\n  listen: \"[::1]:9000\"\n"
+                    "http:\n  draintimeout: 1.5s\n",
+                NULL);
+    assert_int_equal(c->socket_mode, 0600);
+    assert_string_equal(c->listen, "[::1]:9000");
+    assert_int_equal(c->draintimeout, 2);
+    config_free(c);
+}
+
+static void test_bounds(void **state)
+{
+    char err[512];
+    struct config *c = NULL;
+
+    /* billion laughs: aliases are refused outright */
+    expect_error(MIN "x: &a [lol, lol]\ny: [*a, *a]\n", NULL, 5, "YAML aliases are not supported");
+    expect_error(MIN "fastcgi:\n  workers: 1\n  workers: 2\n", NULL, 6,
+                 "duplicate key \"workers\"");
+    expect_error(MIN "---\na: 1\n---\nb: 2\n", NULL, 6, "only one YAML document is allowed");
+
+    /* nesting depth */
+    char deep[4096];
+    size_t off = (size_t)snprintf(deep, sizeof(deep), MIN "http: ");
+    for (int i = 0; i < 40; i++)
+        deep[off++] = '[';
+    for (int i = 0; i < 40; i++)
+        deep[off++] = ']';
+    deep[off++] = '\n';
+    deep[off] = '\0';
+    expect_error(deep, NULL, 4, "nesting deeper than 32 levels");
+
+    /* size cap: 1 MiB + a bit of comments */
+    size_t big = 1024 * 1024 + 10;
+    char *text = malloc(big + 1);
+    assert_non_null(text);
+    memcpy(text, MIN, strlen(MIN));
+    memset(text + strlen(MIN), '#', big - strlen(MIN));
+    text[big - 1] = '\n';
+    text[big] = '\0';
+    const char *p = write_cfg(text);
+    free(text);
+    assert_int_equal(config_load(p, NULL, &c, err, sizeof(err)), WERR_TOOBIG);
+    assert_null(c);
+    assert_non_null(strstr(err, "larger than 1048576 bytes"));
+
+    char missing[600];
+    snprintf(missing, sizeof(missing), "%s/does-not-exist.yml", tmpdir);
+    assert_int_equal(config_load(missing, NULL, &c, err, sizeof(err)), WERR_IO);
+    assert_null(c);
+    assert_non_null(strstr(err, "cannot open"));
+
+    /* a syntax error names the file and line */
+    p = write_cfg(MIN "http:\n  addr: [unclosed\n");
+    assert_int_equal(config_load(p, NULL, &c, err, sizeof(err)), WERR_INVALID);
+    assert_null(c);
+    char want[600];
+    snprintf(want, sizeof(want), "[%s:", p);
+    assert_memory_equal(err, want, strlen(want));
+    assert_non_null(strstr(err, "YAML syntax error"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_type_errors),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_unsupported_keys),
+        cmocka_unit_test(test_version_and_storage_required),
+        cmocka_unit_test(test_env_overrides),
+        cmocka_unit_test(test_env_errors),
+        cmocka_unit_test(test_env_only),
+        cmocka_unit_test(test_env_storage_switch),
+        cmocka_unit_test(test_dump_masks_secret),
+        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_bounds),
+    };
+    return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
+}
