@@ -30,6 +30,19 @@ const char *request_header(struct request *r, const char *name)
     for (size_t i = 0; i < n; i++)
         key[o++] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
     key[o] = 0;
+    if (o > 5 && r->io->param_all) {
+        const char *vals[16];
+        size_t nv = r->io->param_all(r->io->ctx, key, vals, 16);
+        if (nv > 1) {
+            /* a repeated header is one comma-separated list (RFC 9110 5.3) */
+            struct buf b;
+            buf_init(&b, 65536);
+            buf_arena(&b, r->arena);
+            for (size_t i = 0; i < nv; i++)
+                if (buf_printf(&b, "%s%s", i ? ", " : "", vals[i]) != 0) break;
+            return b.data;
+        }
+    }
     return request_param(r, key);
 }
 

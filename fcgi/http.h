@@ -16,6 +16,10 @@ struct storage_reader;
 struct http_io {
     /* param: a CGI/FastCGI parameter ("REQUEST_METHOD", "HTTP_ACCEPT", ...) or NULL. */
     const char *(*param)(void *ctx, const char *name);
+    /* param_all: optional; every value of a repeated parameter (nginx before 1.23
+     * sends a header that came several times as several params), at most max;
+     * returns the count. */
+    size_t (*param_all)(void *ctx, const char *name, const char **vals, size_t max);
     /* read: up to n body bytes; 0 at end of body; <0 on error. */
     ssize_t (*read)(void *ctx, void *buf, size_t n);
     /* write: all n bytes of response output or <0. */

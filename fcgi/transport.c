@@ -21,6 +21,15 @@ static const char *fcgi_param(void *ctx, const char *name)
     return FCGX_GetParam(name, fr->envp);
 }
 
+static size_t fcgi_param_all(void *ctx, const char *name, const char **vals, size_t max)
+{
+    FCGX_Request *fr = ctx;
+    size_t nl = strlen(name), n = 0;
+    for (char **e = fr->envp; e && *e && n < max; e++)
+        if (strncmp(*e, name, nl) == 0 && (*e)[nl] == '=') vals[n++] = *e + nl + 1;
+    return n;
+}
+
 static ssize_t fcgi_read(void *ctx, void *buf, size_t n)
 {
     FCGX_Request *fr = ctx;
@@ -49,6 +58,7 @@ static int fcgi_write(void *ctx, const void *buf, size_t n)
 void transport_fcgi_io(struct http_io *io, FCGX_Request *fr)
 {
     io->param = fcgi_param;
+    io->param_all = fcgi_param_all;
     io->read = fcgi_read;
     io->write = fcgi_write;
     io->ctx = fr;
@@ -107,6 +117,7 @@ void transport_cgi_io(struct http_io *io, struct cgi_io *ctx, int in_fd, int out
         ctx->remaining = (errno || *end || v < 0) ? 0 : (int64_t)v;
     }
     io->param = cgi_param;
+    io->param_all = NULL;
     io->read = cgi_read;
     io->write = cgi_write;
     io->ctx = ctx;

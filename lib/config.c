@@ -44,12 +44,12 @@ enum ytype { Y_SCALAR, Y_MAP, Y_SEQ };
 
 struct ynode {
     enum ytype type;
-    char *key;        /* key in the parent mapping, or NULL */
-    char *val;        /* scalar text */
-    int plain;        /* plain (unquoted, untagged) scalar: may be bool/int/null */
-    int line;         /* 1-based line of the value */
-    int key_line;     /* 1-based line of the key */
-    const char *env;  /* variable this node came from (owned by the loader), or NULL */
+    char *key;       /* key in the parent mapping, or NULL */
+    char *val;       /* scalar text */
+    int plain;       /* plain (unquoted, untagged) scalar: may be bool/int/null */
+    int line;        /* 1-based line of the value */
+    int key_line;    /* 1-based line of the key */
+    const char *env; /* variable this node came from (owned by the loader), or NULL */
     struct ynode **kids;
     size_t nkids, cap;
 };
@@ -93,8 +93,7 @@ static int is_null(const struct ynode *n)
     if (!n) return 1;
     if (n->type != Y_SCALAR || !n->plain) return 0;
     const char *v = n->val;
-    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-           !strcmp(v, "NULL");
+    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
 }
 
 static struct ynode *map_get(const struct ynode *m, const char *key, int nocase)
@@ -113,7 +112,7 @@ struct loader {
     const char *file; /* file name for messages, or NULL */
     char *err;
     size_t errlen;
-    size_t nodes;   /* nodes created so far (bound) */
+    size_t nodes;    /* nodes created so far (bound) */
     char **envnames; /* owned names of applied REGISTRY_* variables */
     size_t nenv;
     int have_driver;
@@ -165,7 +164,8 @@ static int fail(struct loader *L, const struct ynode *n, int at_key, const char 
     } else {
         snprintf(loc, sizeof(loc), "[env]%s%s", *path ? " " : "", path);
     }
-    if (L->err && L->errlen) snprintf(L->err, L->errlen, "%s: %s", loc, reason);
+    if (L->err && L->errlen)
+        snprintf(L->err, L->errlen, "%s%s %s", loc, *path || (n && n->env) ? ":" : "", reason);
     return WERR_INVALID;
 }
 
@@ -225,8 +225,8 @@ static int parse_yaml(struct loader *L, const char *buf, size_t len, const char 
             break;
         case YAML_SCALAR_EVENT:
             n = ynode_new(Y_SCALAR, line, env);
-            if (!n || !(n->val = strndup((const char *)ev.data.scalar.value,
-                                         ev.data.scalar.length))) {
+            if (!n ||
+                !(n->val = strndup((const char *)ev.data.scalar.value, ev.data.scalar.length))) {
                 rc = WERR_NOMEM;
                 break;
             }
@@ -235,8 +235,8 @@ static int parse_yaml(struct loader *L, const char *buf, size_t len, const char 
                 break;
             }
             n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-                       (!ev.data.scalar.tag || strcmp((const char *)ev.data.scalar.tag,
-                                                      "tag:yaml.org,2002:str") != 0);
+                       (!ev.data.scalar.tag ||
+                        strcmp((const char *)ev.data.scalar.tag, "tag:yaml.org,2002:str") != 0);
             break;
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT:
@@ -319,10 +319,10 @@ out:
 
 /* ---------------------------------------------------------------- scalars */
 
-static const char *const yaml_true[] = {"y", "Y", "yes", "Yes", "YES", "on", "On", "ON",
-                                        "true", "True", "TRUE", NULL};
-static const char *const yaml_false[] = {"n", "N", "no", "No", "NO", "off", "Off", "OFF",
-                                         "false", "False", "FALSE", NULL};
+static const char *const yaml_true[] = {"y",  "Y",  "yes",  "Yes",  "YES",  "on",
+                                        "On", "ON", "true", "True", "TRUE", NULL};
+static const char *const yaml_false[] = {"n",   "N",   "no",    "No",    "NO",    "off",
+                                         "Off", "OFF", "false", "False", "FALSE", NULL};
 
 /* YAML 1.1 booleans, as the reference's yaml.v2 resolves them; quoted is a string. */
 static int scalar_bool(const struct ynode *n, int *out)
@@ -366,7 +366,7 @@ static int scalar_int(const struct ynode *n, long long *out)
     tmp[j] = '\0';
     if (!j) return -1;
     for (size_t i = 0; i < j; i++) {
-        int d = isdigit((unsigned char)tmp[i]) ? tmp[i] - '0'
+        int d = isdigit((unsigned char)tmp[i])    ? tmp[i] - '0'
                 : isxdigit((unsigned char)tmp[i]) ? tolower((unsigned char)tmp[i]) - 'a' + 10
                                                   : 99;
         if (d >= base) return -1;
@@ -385,8 +385,8 @@ static int scalar_duration(const struct ynode *n, long *secs)
     static const struct {
         const char *u;
         double ns;
-    } units[] = {{"ns", 1}, {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3}, {"ms", 1e6},
-                 {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+    } units[] = {{"ns", 1},   {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
+                 {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9}};
     if (n->type != Y_SCALAR) return -1;
     const char *s = n->val;
     double total = 0;
@@ -460,27 +460,58 @@ struct field {
     int size;                 /* K_INT: T_INT, T_LONG or T_SIZE */
     long long min, max;       /* K_INT */
     int flags;
-    custom_fn fn;      /* K_CUSTOM, or K_SECTION: run after the children */
-    const char *note;  /* K_UNSUPPORTED: extra words */
+    custom_fn fn;     /* K_CUSTOM, or K_SECTION: run after the children */
+    const char *note; /* K_UNSUPPORTED: extra words */
 };
 
 #define CFG_OFF(m) offsetof(struct config, m)
-#define SECTION(n, k) {.name = n, .kind = K_SECTION, .kids = k, .off = NOOFF}
-#define SECTION_FN(n, k, f, fl)                                                             \
-    {.name = n, .kind = K_SECTION, .kids = k, .off = NOOFF, .fn = f, .flags = fl}
-#define STR(n, m, fl) {.name = n, .kind = K_STR, .off = m, .flags = fl}
-#define BOOL(n, m) {.name = n, .kind = K_BOOL, .off = m}
+#define SECTION(n, k)                                                                              \
+    {                                                                                              \
+        .name = n, .kind = K_SECTION, .kids = k, .off = NOOFF                                      \
+    }
+#define SECTION_FN(n, k, f, fl)                                                                    \
+    {                                                                                              \
+        .name = n, .kind = K_SECTION, .kids = k, .off = NOOFF, .fn = f, .flags = fl                \
+    }
+#define STR(n, m, fl)                                                                              \
+    {                                                                                              \
+        .name = n, .kind = K_STR, .off = m, .flags = fl                                            \
+    }
+#define BOOL(n, m)                                                                                 \
+    {                                                                                              \
+        .name = n, .kind = K_BOOL, .off = m                                                        \
+    }
 enum { T_INT = 1, T_LONG, T_SIZE };
-#define INT(n, m, t, lo, hi) {.name = n, .kind = K_INT, .off = m, .size = t, .min = lo, .max = hi}
-#define DUR(n, m) {.name = n, .kind = K_DURATION, .off = m}
-#define UNSUP(n) {.name = n, .kind = K_UNSUPPORTED, .off = NOOFF}
-#define UNSUP_NOTE(n, w) {.name = n, .kind = K_UNSUPPORTED, .off = NOOFF, .note = w}
-#define CUSTOM(n, f) {.name = n, .kind = K_CUSTOM, .off = NOOFF, .fn = f}
-#define CUSTOM_FL(n, f, fl) {.name = n, .kind = K_CUSTOM, .off = NOOFF, .fn = f, .flags = fl}
-#define END {.name = NULL}
+#define INT(n, m, t, lo, hi)                                                                       \
+    {                                                                                              \
+        .name = n, .kind = K_INT, .off = m, .size = t, .min = lo, .max = hi                        \
+    }
+#define DUR(n, m)                                                                                  \
+    {                                                                                              \
+        .name = n, .kind = K_DURATION, .off = m                                                    \
+    }
+#define UNSUP(n)                                                                                   \
+    {                                                                                              \
+        .name = n, .kind = K_UNSUPPORTED, .off = NOOFF                                             \
+    }
+#define UNSUP_NOTE(n, w)                                                                           \
+    {                                                                                              \
+        .name = n, .kind = K_UNSUPPORTED, .off = NOOFF, .note = w                                  \
+    }
+#define CUSTOM(n, f)                                                                               \
+    {                                                                                              \
+        .name = n, .kind = K_CUSTOM, .off = NOOFF, .fn = f                                         \
+    }
+#define CUSTOM_FL(n, f, fl)                                                                        \
+    {                                                                                              \
+        .name = n, .kind = K_CUSTOM, .off = NOOFF, .fn = f, .flags = fl                            \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
 
-static int apply_version(struct loader *, const struct field *, const struct ynode *,
-                         const char *);
+static int apply_version(struct loader *, const struct field *, const struct ynode *, const char *);
 static int apply_loglevel(struct loader *, const struct field *, const struct ynode *,
                           const char *);
 static int apply_formatter(struct loader *, const struct field *, const struct ynode *,
@@ -491,20 +522,14 @@ static int apply_filesystem(struct loader *, const struct field *, const struct 
                             const char *);
 static int apply_blobdescriptor(struct loader *, const struct field *, const struct ynode *,
                                 const char *);
-static int apply_net(struct loader *, const struct field *, const struct ynode *,
-                     const char *);
-static int apply_prefix(struct loader *, const struct field *, const struct ynode *,
-                        const char *);
-static int apply_host(struct loader *, const struct field *, const struct ynode *,
-                      const char *);
-static int apply_headers(struct loader *, const struct field *, const struct ynode *,
-                         const char *);
-static int apply_listen(struct loader *, const struct field *, const struct ynode *,
-                        const char *);
+static int apply_net(struct loader *, const struct field *, const struct ynode *, const char *);
+static int apply_prefix(struct loader *, const struct field *, const struct ynode *, const char *);
+static int apply_host(struct loader *, const struct field *, const struct ynode *, const char *);
+static int apply_headers(struct loader *, const struct field *, const struct ynode *, const char *);
+static int apply_listen(struct loader *, const struct field *, const struct ynode *, const char *);
 static int apply_socketmode(struct loader *, const struct field *, const struct ynode *,
                             const char *);
-static int apply_accel(struct loader *, const struct field *, const struct ynode *,
-                       const char *);
+static int apply_accel(struct loader *, const struct field *, const struct ynode *, const char *);
 static int apply_accel_prefix(struct loader *, const struct field *, const struct ynode *,
                               const char *);
 
@@ -665,8 +690,7 @@ static int set_str(char **dst, const char *v)
 
 /* want_string: the scalar text of n, or NULL after writing the error. A null
  * value yields "" (the zero value, as the reference's yaml.v2 gives). */
-static const char *want_string(struct loader *L, const struct ynode *n, const char *path,
-                               int *rc)
+static const char *want_string(struct loader *L, const struct ynode *n, const char *path, int *rc)
 {
     if (n->type != Y_SCALAR) {
         *rc = fail(L, n, 0, path, "expected a string");
@@ -1021,8 +1045,7 @@ static int apply_listen(struct loader *L, const struct field *f, const struct yn
         if (!colon[1] || *end || errno || port < 1 || port > 65535)
             return fail(L, n, 0, path, "port must be between 1 and 65535");
         for (const char *p = s; p < colon; p++)
-            if ((unsigned char)*p <= ' ' || *p == '/')
-                return fail(L, n, 0, path, "invalid host");
+            if ((unsigned char)*p <= ' ' || *p == '/') return fail(L, n, 0, path, "invalid host");
     }
     return set_str(&L->c->listen, s);
 }
@@ -1040,8 +1063,7 @@ static int apply_socketmode(struct loader *L, const struct field *f, const struc
     long v = 0;
     if (!*s || strlen(s) > 4) return fail(L, n, 0, path, "expected an octal mode such as 0660");
     for (; *s; s++) {
-        if (*s < '0' || *s > '7')
-            return fail(L, n, 0, path, "expected an octal mode such as 0660");
+        if (*s < '0' || *s > '7') return fail(L, n, 0, path, "expected an octal mode such as 0660");
         v = v * 8 + (*s - '0');
     }
     if (v > 0777) return fail(L, n, 0, path, "must be at most 0777");
@@ -1227,8 +1249,7 @@ static int env_apply(struct loader *L, struct ynode **root, const char *name, co
             break;
         }
         if (k && k->type != Y_MAP) {
-            if (!strcmp(keys[i], "storage") && i == 0 && (rc = normalize_storage(k)) < 0)
-                goto out;
+            if (!strcmp(keys[i], "storage") && i == 0 && (rc = normalize_storage(k)) < 0) goto out;
             if (k->type != Y_MAP) { /* null or a scalar: becomes a mapping */
                 free(k->val);
                 k->val = NULL;
@@ -1345,8 +1366,7 @@ static int read_file(struct loader *L, const char *path, char **out, size_t *out
         if (r == 0) break;
         len += (size_t)r;
         if (len > CONFIG_MAX_BYTES) {
-            snprintf(L->err, L->errlen, "[%s] file larger than %d bytes", path,
-                     CONFIG_MAX_BYTES);
+            snprintf(L->err, L->errlen, "[%s] file larger than %d bytes", path, CONFIG_MAX_BYTES);
             rc = WERR_TOOBIG;
             goto out;
         }
@@ -1383,8 +1403,7 @@ static int config_defaults(struct config *c)
     return 0;
 }
 
-int config_load(const char *path, char *const *envp, struct config **out, char *err,
-                size_t errlen)
+int config_load(const char *path, char *const *envp, struct config **out, char *err, size_t errlen)
 {
     struct loader L = {.file = path, .err = err, .errlen = errlen};
     struct ynode *root = NULL;
@@ -1493,8 +1512,8 @@ void config_dump(const struct config *c, FILE *out)
     int ac = c->accel >= ACCEL_NONE && c->accel <= ACCEL_APACHE ? (int)c->accel : 0;
 
     fprintf(out, "version: \"0.1\"\n");
-    fprintf(out, "log:\n  level: %s\n  formatter: %s\n  accesslog:\n    disabled: %s\n",
-            levels[lv], c->log_json ? "json" : "text", yn(c->accesslog_disabled));
+    fprintf(out, "log:\n  level: %s\n  formatter: %s\n  accesslog:\n    disabled: %s\n", levels[lv],
+            c->log_json ? "json" : "text", yn(c->accesslog_disabled));
     fprintf(out, "storage:\n");
     if (c->storage == STORAGE_INMEMORY) {
         fprintf(out, "  inmemory: {}\n");
@@ -1524,8 +1543,10 @@ void config_dump(const struct config *c, FILE *out)
     fprintf(out, "\n  secret: %s\n", c->http_secret && *c->http_secret ? "\"*****\"" : "\"\"");
     fprintf(out, "  relativeurls: %s\n  draintimeout: %lds\n", yn(c->relativeurls),
             c->draintimeout);
-    if (!c->nheaders) fprintf(out, "  headers: {}\n");
-    else fprintf(out, "  headers:\n");
+    if (!c->nheaders)
+        fprintf(out, "  headers: {}\n");
+    else
+        fprintf(out, "  headers:\n");
     for (size_t i = 0; i < c->nheaders; i++) {
         fprintf(out, "    ");
         yaml_str(out, c->headers[i].name);

@@ -613,6 +613,12 @@ static void t_handles_released_by_arena(void **state)
 
 /* ---- paths ---- */
 
+#define CHECK_INVALID(op, expr)                                                                    \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_ != WERR_INVALID) fail_msg("%s(\"%.40s\") = %d, want WERR_INVALID", op, p, rc_);    \
+    } while (0)
+
 static void t_invalid_paths(void **state)
 {
     struct arena *a = *state;
@@ -632,17 +638,16 @@ static void t_invalid_paths(void **state)
         struct storage_reader *r;
         struct storage_writer *w;
         struct walk_log wl = {.a = a};
-        print_message("# path \"%.40s\"\n", p);
-        assert_int_equal(storage_get(D, a, p, 100, &data, &len), WERR_INVALID);
-        assert_int_equal(storage_put(D, p, "x", 1), WERR_INVALID);
-        assert_int_equal(storage_stat(D, p, &st), WERR_INVALID);
-        assert_int_equal(storage_list(D, a, p, &names, &len), WERR_INVALID);
-        assert_int_equal(storage_move(D, p, "/t/m"), WERR_INVALID);
-        assert_int_equal(storage_move(D, "/t/ok", p), WERR_INVALID);
-        assert_int_equal(storage_delete(D, p), WERR_INVALID);
-        assert_int_equal(storage_walk(D, p, walk_record, &wl), WERR_INVALID);
-        assert_int_equal(D->ops->reader(D, a, p, 0, &r), WERR_INVALID);
-        assert_int_equal(D->ops->writer(D, a, p, 0, &w), WERR_INVALID);
+        CHECK_INVALID("get", storage_get(D, a, p, 100, &data, &len));
+        CHECK_INVALID("put", storage_put(D, p, "x", 1));
+        CHECK_INVALID("stat", storage_stat(D, p, &st));
+        CHECK_INVALID("list", storage_list(D, a, p, &names, &len));
+        CHECK_INVALID("move src", storage_move(D, p, "/t/m"));
+        CHECK_INVALID("move dst", storage_move(D, "/t/ok", p));
+        CHECK_INVALID("delete", storage_delete(D, p));
+        CHECK_INVALID("walk", storage_walk(D, p, walk_record, &wl));
+        CHECK_INVALID("reader", D->ops->reader(D, a, p, 0, &r));
+        CHECK_INVALID("writer", D->ops->writer(D, a, p, 0, &w));
     }
     /* the root is a directory to look at, not a target */
     struct storage_writer *w;
@@ -665,18 +670,36 @@ static void t_invalid_paths(void **state)
 
 struct atom_ctx {
     unsigned char *a, *b;
-    volatile int done;
-    int err;
+    pthread_mutex_t mu; /* guards done and stop */
+    int done, stop, err;
 };
+
+static int atom_get(struct atom_ctx *c, int *flag)
+{
+    pthread_mutex_lock(&c->mu);
+    int v = *flag;
+    pthread_mutex_unlock(&c->mu);
+    return v;
+}
+
+static void atom_set(struct atom_ctx *c, int *flag)
+{
+    pthread_mutex_lock(&c->mu);
+    *flag = 1;
+    pthread_mutex_unlock(&c->mu);
+}
 
 static void *atom_putter(void *p)
 {
     struct atom_ctx *c = p;
-    for (int i = 0; i < ATOM_ROUNDS && !c->err; i++) {
+    for (int i = 0; i < ATOM_ROUNDS && !atom_get(c, &c->stop); i++) {
         int odd = i & 1;
-        if (storage_put(D, "/t/atom/f", odd ? c->b : c->a, odd ? ATOM_B : ATOM_A)) c->err = 1;
+        if (storage_put(D, "/t/atom/f", odd ? c->b : c->a, odd ? ATOM_B : ATOM_A)) {
+            c->err = 1;
+            break;
+        }
     }
-    __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+    atom_set(c, &c->done);
     return NULL;
 }
 
@@ -693,7 +716,7 @@ static int whole(const unsigned char *d, size_t len)
 static void t_put_atomic_readers(void **state)
 {
     (void)state;
-    struct atom_ctx c = {0};
+    struct atom_ctx c = {.mu = PTHREAD_MUTEX_INITIALIZER};
     c.a = malloc(ATOM_A);
     c.b = malloc(ATOM_B);
     unsigned char *buf = malloc(ATOM_A + 1);
@@ -705,7 +728,7 @@ static void t_put_atomic_readers(void **state)
     assert_int_equal(pthread_create(&th, NULL, atom_putter, &c), 0);
     int bad = 0, checks = 0;
     struct arena *a = arena_new();
-    while (!bad && (checks < 20 || !__atomic_load_n(&c.done, __ATOMIC_ACQUIRE))) {
+    while (!bad && (checks < 20 || !atom_get(&c, &c.done))) {
         char *data = NULL;
         size_t len = 0;
         if (storage_get(D, a, "/t/atom/f", ATOM_A, &data, &len) || !whole((void *)data, len))
@@ -730,8 +753,9 @@ static void t_put_atomic_readers(void **state)
         arena_reset(a);
         checks++;
     }
-    __atomic_store_n(&c.err, bad ? 1 : c.err, __ATOMIC_RELAXED);
+    atom_set(&c, &c.stop);
     pthread_join(th, NULL);
+    pthread_mutex_destroy(&c.mu);
     arena_free(a);
     free(c.a);
     free(c.b);
@@ -770,11 +794,13 @@ static void t_fs_concurrent_put_processes(void **state)
             _exit(rc ? 1 : 0);
         }
     }
-    int bad = 0, reads = 0;
+    int bad = 0, reads = 0, status[CONC_PROCS], reaped[CONC_PROCS] = {0};
     for (;;) {
         int alive = 0;
-        for (int k = 0; k < CONC_PROCS; k++)
-            alive |= pids[k] > 0 && waitpid(pids[k], NULL, WNOHANG) == 0;
+        for (int k = 0; k < CONC_PROCS; k++) {
+            if (!reaped[k] && waitpid(pids[k], &status[k], WNOHANG) == pids[k]) reaped[k] = 1;
+            alive |= !reaped[k];
+        }
         char *data = NULL;
         size_t len = 0;
         if (storage_get(D, a, "/t/conc/f", 1 << 20, &data, &len)) {
@@ -788,13 +814,10 @@ static void t_fs_concurrent_put_processes(void **state)
         reads++;
         if (bad || !alive) break;
     }
-    /* reap (a child reaped above by WNOHANG is gone; its status was 0 unless
-     * the final content check below fails) */
     int failed = 0;
     for (int k = 0; k < CONC_PROCS; k++) {
-        int st = 0;
-        if (waitpid(pids[k], &st, 0) == pids[k] && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
-            failed++;
+        if (!reaped[k] && waitpid(pids[k], &status[k], 0) != pids[k]) status[k] = -1;
+        if (!WIFEXITED(status[k]) || WEXITSTATUS(status[k]) != 0) failed++;
     }
     assert_int_equal(bad, 0);
     assert_int_equal(failed, 0);

@@ -232,7 +232,7 @@ static void test_type_errors(void **state)
     expect_error(MIN "log:\n  formatter: xml\n", NULL, 5, "log.formatter: expected text or json");
     expect_error(MIN "log:\n  formatter: logstash\n", NULL, 5,
                  "log.formatter: logstash is not supported by Wharf yet");
-    expect_error(MIN "storage:\n", NULL, 1, "YAML syntax error? placeholder");
+    expect_error(MIN "storage:\n", NULL, 4, "duplicate key \"storage\"");
 }
 
 static void test_unknown_keys(void **state)
@@ -364,8 +364,7 @@ static void test_env_errors(void **state)
     char *e8[] = {"REGISTRY_HTTP={addr: x, colour: blue}", NULL};
     expect_error(MIN, e8, 0, "[env] REGISTRY_HTTP: http.colour: unknown key");
     char *e9[] = {"REGISTRY_FASTCGI_BLOBS_ACCEL=lighttpd", NULL};
-    expect_error(MIN, e9, 0,
-                 "[env] REGISTRY_FASTCGI_BLOBS_ACCEL: expected none, nginx or apache");
+    expect_error(MIN, e9, 0, "[env] REGISTRY_FASTCGI_BLOBS_ACCEL: expected none, nginx or apache");
     char *e10[] = {"REGISTRY_HTTP_SECRET=*ref", NULL};
     expect_error(MIN, e10, 0, "[env] REGISTRY_HTTP_SECRET: YAML aliases are not supported");
 }
@@ -393,9 +392,8 @@ static void test_env_only(void **state)
     char *e3[] = {"HOME=/root", NULL};
     assert_int_equal(config_load(NULL, e3, &c, err, sizeof(err)), WERR_INVALID);
     assert_null(c);
-    assert_string_equal(err,
-                        "[env] storage: required: configure exactly one driver, filesystem or "
-                        "inmemory");
+    assert_string_equal(err, "[env] storage: required: configure exactly one driver, filesystem or "
+                             "inmemory");
     assert_int_equal(config_load(NULL, NULL, &c, err, sizeof(err)), WERR_INVALID);
     assert_null(c);
 }
@@ -438,15 +436,14 @@ static char *dump_of(const struct config *c)
 static void test_dump_masks_secret(void **state)
 {
     char *env[] = {"REGISTRY_HTTP_SECRET=env-secret-value", NULL};
-    struct config *c =
-        load_ok(MIN "http:\n  secret: file-secret-value\n  headers:\n    X-A: [\"q\\\"uote\"]\n",
-                NULL);
+    struct config *c = load_ok(
+        MIN "http:\n  secret: file-secret-value\n  headers:\n    X-A: [\"q\\\"uote\"]\n", NULL);
     char *d = dump_of(c);
     assert_null(strstr(d, "file-secret-value"));
     assert_non_null(strstr(d, "  secret: \"*****\"\n"));
     assert_non_null(strstr(d, "version: \"0.1\"\n"));
     assert_non_null(strstr(d, "  inmemory: {}\n"));
-    assert_non_null(strstr(d, "    workers: 8\n") == NULL ? strstr(d, "  workers: 8\n") : NULL);
+    assert_non_null(strstr(d, "\n  workers: 8\n"));
     assert_non_null(strstr(d, "  draintimeout: 60s\n"));
     assert_non_null(strstr(d, "    \"X-A\":\n      - \"q\\\"uote\"\n"));
     config_free(c);
@@ -471,7 +468,7 @@ static void test_dump_masks_secret(void **state)
     c = load_ok(MIN, NULL);
     d = dump_of(c);
     assert_non_null(strstr(d, "  secret: \"\"\n"));
-    assert_non_null(strstr(d, "    rootdirectory") == NULL ? d : NULL);
+    assert_null(strstr(d, "rootdirectory"));
     free(d);
     config_free(c);
 }
@@ -565,8 +562,7 @@ static void test_bad_values(void **state)
     expect_error("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: \"\"\n", NULL, 4,
                  "storage.filesystem.rootdirectory: must not be empty");
 
-    struct config *c =
-        load_ok(MIN "fastcgi:\n  socketmode: 0660\n  listen: /run/w.sock\n", NULL);
+    struct config *c = load_ok(MIN "fastcgi:\n  socketmode: 0660\n  listen: /run/w.sock\n", NULL);
     assert_int_equal(c->socket_mode, 0660);
     assert_string_equal(c->listen, "/run/w.sock");
     config_free(c);
@@ -588,7 +584,7 @@ static void test_bounds(void **state)
     expect_error(MIN "x: &a [lol, lol]\ny: [*a, *a]\n", NULL, 5, "YAML aliases are not supported");
     expect_error(MIN "fastcgi:\n  workers: 1\n  workers: 2\n", NULL, 6,
                  "duplicate key \"workers\"");
-    expect_error(MIN "---\na: 1\n---\nb: 2\n", NULL, 6, "only one YAML document is allowed");
+    expect_error(MIN "---\na: 1\n---\nb: 2\n", NULL, 4, "only one YAML document is allowed");
 
     /* nesting depth */
     char deep[4096];

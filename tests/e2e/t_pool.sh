@@ -1,0 +1,391 @@
+#!/usr/bin/env bash
+# t_pool.sh — end-to-end lifecycle of the `wharf serve` FastCGI pool: requests,
+# respawn after kill -9, SIGHUP with a broken and a good config, max requests,
+# graceful SIGTERM with a slow upload in flight, spawn-fcgi (fd 0) modes and
+# plain CGI. Talks FastCGI with a small python3 client written below.
+# Uses ${BUILD:-build}/wharf; builds nothing. Prints TAP lines.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+BUILD=${BUILD:-build}
+WHARF=$(cd "$BUILD" 2>/dev/null && pwd)/wharf
+fails=0
+ok() { echo "ok - $1"; }
+nok() { echo "not ok - $1"; fails=$((fails + 1)); }
+check() { # check NAME CMD...: ok when CMD succeeds
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else nok "$name"; fi
+}
+if [ ! -x "$WHARF" ]; then
+    nok "pool: $WHARF exists (build first)"
+    exit 1
+fi
+command -v python3 >/dev/null || { nok "pool: python3 available"; exit 1; }
+
+T=$(mktemp -d /tmp/wharf-pool.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do
+        # the master first (its workers follow by PDEATHSIG), then the pid itself
+        kill -KILL "$p" 2>/dev/null
+    done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    [ -f "$T/sf2.pids" ] && while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$T/sf2.pids"
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+# ---- a minimal FastCGI client -------------------------------------------
+cat >"$T/fcgi.py" <<'PY'
+import hashlib, os, socket, struct, sys, time, argparse
+
+def rec(t, rid, body=b""):
+    pad = (8 - len(body) % 8) % 8
+    return struct.pack("!BBHHBB", 1, t, rid, len(body), pad, 0) + body + b"\0" * pad
+
+def nv(k, v):
+    out = b""
+    for x in (k, v):
+        n = len(x)
+        out += bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
+    return out + k + v
+
+def request(sock, method, uri, body=b"", slow=0.0, started=None, headers=()):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(60)
+    s.connect(sock)
+    path, _, query = uri.partition("?")
+    params = {"REQUEST_METHOD": method, "REQUEST_URI": uri, "SCRIPT_NAME": path,
+              "QUERY_STRING": query, "SERVER_NAME": "localhost", "SERVER_PORT": "5000",
+              "HTTP_HOST": "localhost:5000", "REMOTE_ADDR": "127.0.0.1",
+              "SERVER_PROTOCOL": "HTTP/1.1", "GATEWAY_INTERFACE": "CGI/1.1"}
+    if body or method in ("PUT", "POST", "PATCH"):
+        params["CONTENT_LENGTH"] = str(len(body))
+        params["CONTENT_TYPE"] = "application/octet-stream"
+    for h in headers:
+        k, _, v = h.partition(":")
+        params["HTTP_" + k.strip().upper().replace("-", "_")] = v.strip()
+    p = b"".join(nv(k.encode(), v.encode()) for k, v in params.items())
+    s.sendall(rec(1, 1, struct.pack("!HB5x", 1, 0)) + rec(4, 1, p) + rec(4, 1))
+    if started:
+        open(started, "w").close()
+    chunks = [body[i:i + 8192] for i in range(0, len(body), 8192)] or []
+    for c in chunks:
+        s.sendall(rec(5, 1, c))
+        if slow:
+            time.sleep(slow / len(chunks))
+    s.sendall(rec(5, 1))
+    out = b""
+    buf = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+        while len(buf) >= 8:
+            _, t, _, ln, pad, _ = struct.unpack("!BBHHBB", buf[:8])
+            if len(buf) < 8 + ln + pad:
+                break
+            c = buf[8:8 + ln]
+            buf = buf[8 + ln + pad:]
+            if t == 6:
+                out += c
+            elif t == 3:
+                s.close()
+                return out
+    s.close()
+    return out
+
+def status(resp):
+    first = resp.split(b"\r\n", 1)[0]
+    return int(first.split()[1]) if first.startswith(b"Status:") else 200
+
+def header(resp, name):
+    for line in resp.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == name.lower().encode():
+            return v.strip().decode()
+    return None
+
+a = argparse.ArgumentParser()
+a.add_argument("sock"); a.add_argument("method"); a.add_argument("uri")
+a.add_argument("--body", type=int, default=0)
+a.add_argument("--slow", type=float, default=0.0)
+a.add_argument("--started")
+a.add_argument("--upload", action="store_true", help="POST an upload, then PUT the body")
+a.add_argument("-H", action="append", default=[])
+o = a.parse_args()
+body = os.urandom(o.body)
+if o.upload:
+    r = request(o.sock, "POST", o.uri)
+    loc = header(r, "Location")
+    if status(r) != 202 or not loc:
+        sys.stdout.buffer.write(r)
+        sys.exit(1)
+    if "://" in loc:
+        loc = "/" + loc.split("://", 1)[1].split("/", 1)[1]
+    dg = "sha256:" + hashlib.sha256(body).hexdigest()
+    loc += ("&" if "?" in loc else "?") + "digest=" + dg
+    r = request(o.sock, "PUT", loc, body, o.slow, o.started, o.H)
+else:
+    r = request(o.sock, o.method, o.uri, body, o.slow, o.started, o.H)
+sys.stdout.buffer.write(r)
+PY
+
+fcgi() { timeout 60 python3 "$T/fcgi.py" "$@"; }
+# get_v2 SOCK: a GET /v2/ answers 200 with the API version header
+get_v2() {
+    local r
+    r=$(fcgi "$1" GET /v2/ 2>/dev/null | tr -d '\r')
+    grep -q '^Status: 200' <<<"$r" || ! grep -q '^Status:' <<<"$r" || return 1
+    grep -qi '^Docker-Distribution-API-Version: registry/2.0' <<<"$r"
+}
+workers_of() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' | sort -n; }
+# wait_for SECONDS CMD...: poll until CMD succeeds
+wait_for() {
+    local n=$(($1 * 10))
+    shift
+    while [ $n -gt 0 ]; do
+        "$@" && return 0
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
+count_is() { [ "$(workers_of "$1" | wc -l)" -eq "$2" ]; }
+alive() { kill -0 "$1" 2>/dev/null; }
+dead() { ! kill -0 "$1" 2>/dev/null; }
+
+SOCK=$T/wharf.sock
+write_conf() { # write_conf FILE WORKERS [MAXREQ] [SOCK]
+    cat >"$1" <<YML
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $T/data
+  delete:
+    enabled: true
+fastcgi:
+  listen: unix:${4:-$SOCK}
+  socketmode: "0660"
+  workers: $2
+  maxrequests: ${3:-0}
+  pidfile: $T/wharf.pid
+  logfile: $T/wharf.log
+  draintimeout: 15
+YML
+}
+CONF=$T/config.yml
+write_conf "$CONF" 3
+
+check "pool: config check accepts the test config" "$WHARF" config check -c "$CONF" >/dev/null
+echo "storage: {filesystem: {rootdirectory: $T/data}, nosuchkey: 1}" >"$T/bad.yml"
+out=$("$WHARF" config check -c "$T/bad.yml" 2>&1 >/dev/null)
+rc=$?
+check "pool: config check rejects a bad config with exit 1 and a message" \
+    test "$rc" -eq 1 -a -n "$out"
+
+# ---- start the pool ------------------------------------------------------
+"$WHARF" serve -c "$CONF" 2>"$T/stderr.log" &
+M=$!
+PIDS+=("$M")
+if wait_for 10 test -S "$SOCK" && wait_for 10 count_is "$M" 3; then
+    ok "pool: starts 3 workers and creates the socket"
+else
+    nok "pool: starts 3 workers and creates the socket"
+fi
+check "pool: socket mode is 0660" test "$(stat -c %a "$SOCK" 2>/dev/null)" = 660
+check "pool: pidfile holds the master pid" test "$(cat "$T/wharf.pid" 2>/dev/null)" = "$M"
+check "pool: GET /v2/ answers 200 with Docker-Distribution-API-Version" get_v2 "$SOCK"
+
+# a body the handler never reads must not break the next request
+r1=$(fcgi "$SOCK" GET /v2/ --body 1000000 | tr -d '\r')
+ok1=0
+for _ in 1 2 3 4 5 6; do get_v2 "$SOCK" || ok1=1; done
+check "pool: unread request body does not break later requests" \
+    test -n "$r1" -a "$ok1" -eq 0
+
+# ---- kill -9 one worker --------------------------------------------------
+before=$(workers_of "$M")
+victim=$(head -n1 <<<"$before")
+kill -KILL "$victim"
+replaced() {
+    local now
+    now=$(workers_of "$M")
+    [ "$(wc -l <<<"$now")" -eq 3 ] && ! grep -qx "$victim" <<<"$now"
+}
+check "pool: a killed worker is replaced" wait_for 5 replaced
+check "pool: requests work after a worker was killed" get_v2 "$SOCK"
+check "pool: the killed worker is logged with its signal" \
+    grep -q "worker $victim killed by signal 9" "$T/wharf.log"
+
+# ---- SIGHUP with a broken config ----------------------------------------
+before=$(workers_of "$M")
+cp "$CONF" "$T/good.yml"
+printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nfastcgi: {workers: many}\n' \
+    "$T/data" >"$CONF"
+kill -HUP "$M"
+sleep 1
+check "pool: SIGHUP with a broken config logs the error" grep -q "reload: .*workers" "$T/wharf.log"
+check "pool: SIGHUP with a broken config keeps the workers" test "$(workers_of "$M")" = "$before"
+check "pool: still serving after a broken reload" get_v2 "$SOCK"
+
+# ---- SIGHUP with a good config (2 workers) ------------------------------
+write_conf "$CONF" 2
+kill -HUP "$M"
+all_new() {
+    local now
+    now=$(workers_of "$M")
+    [ "$(wc -l <<<"$now")" -eq 2 ] || return 1
+    [ -z "$(comm -12 <(echo "$before") <(echo "$now"))" ]
+}
+check "pool: SIGHUP with a good config replaces every worker" wait_for 10 all_new
+check "pool: serving after a good reload" get_v2 "$SOCK"
+
+# ---- SIGHUP that moves the socket ---------------------------------------
+SOCK2=$T/wharf2.sock
+write_conf "$CONF" 2 0 "$SOCK2"
+kill -HUP "$M"
+check "pool: SIGHUP with a new listen address opens it" wait_for 5 test -S "$SOCK2"
+check "pool: the old socket is removed" wait_for 5 test ! -e "$SOCK"
+check "pool: serving on the new socket" get_v2 "$SOCK2"
+write_conf "$CONF" 2
+kill -HUP "$M"
+wait_for 5 test -S "$SOCK"
+
+# ---- SIGTERM with a slow upload in flight -------------------------------
+wait_for 5 count_is "$M" 2
+rm -f "$T/started"
+fcgi "$SOCK" POST /v2/t/pool/blobs/uploads/ --upload --body 300000 --slow 3 \
+    --started "$T/started" >"$T/slow.out" 2>"$T/slow.err" &
+C=$!
+PIDS+=("$C")
+wait_for 10 test -e "$T/started"
+sleep 0.5
+t0=$(date +%s)
+kill -TERM "$M"
+check "pool: the socket disappears at once on SIGTERM" wait_for 2 test ! -e "$SOCK"
+wait "$C"
+crc=$?
+wait "$M"
+mrc=$?
+t1=$(date +%s)
+check "pool: a slow upload in flight during SIGTERM completes (201)" \
+    grep -q '^Status: 201' <(tr -d '\r' <"$T/slow.out")
+check "pool: master exits 0 after the drain" test "$mrc" -eq 0 -a "$crc" -eq 0
+check "pool: drain did not wait for the timeout" test $((t1 - t0)) -lt 10
+check "pool: pidfile removed" test ! -e "$T/wharf.pid"
+check "pool: no worker left behind" test -z "$(workers_of "$M")"
+
+# ---- idle SIGTERM exits at once; maxrequests recycles --------------------
+write_conf "$CONF" 1 3
+"$WHARF" serve "$CONF" 2>>"$T/stderr.log" &
+M=$!
+PIDS+=("$M")
+wait_for 10 count_is "$M" 1
+w1=$(workers_of "$M")
+for _ in 1 2 3; do get_v2 "$SOCK" >/dev/null; done
+recycled() {
+    local now
+    now=$(workers_of "$M")
+    [ -n "$now" ] && [ "$now" != "$w1" ]
+}
+check "pool: a worker is replaced after maxrequests (positional config)" wait_for 5 recycled
+check "pool: serving after recycling" get_v2 "$SOCK"
+t0=$(date +%s%N)
+kill -TERM "$M"
+wait "$M"
+mrc=$?
+t1=$(date +%s%N)
+check "pool: idle pool exits 0 within 2s of SIGTERM" \
+    test "$mrc" -eq 0 -a $(((t1 - t0) / 1000000)) -lt 2000
+check "pool: unix socket removed on exit" test ! -e "$SOCK"
+
+# ---- a live socket is not stolen, a stale one is replaced ----------------
+write_conf "$CONF" 1
+"$WHARF" serve -c "$CONF" 2>>"$T/stderr.log" &
+M=$!
+PIDS+=("$M")
+wait_for 10 test -S "$SOCK"
+"$WHARF" serve -c "$CONF" 2>"$T/second.log" &
+M2=$!
+PIDS+=("$M2")
+wait_for 5 dead "$M2"
+wait "$M2"
+rc=$?
+check "pool: a second pool on a live socket fails to start" test "$rc" -ne 0
+check "pool: the first pool still serves" get_v2 "$SOCK"
+kill -KILL "$M"
+wait "$M" 2>/dev/null
+wait_for 5 count_is "$M" 0
+"$WHARF" serve -c "$CONF" 2>>"$T/stderr.log" &
+M=$!
+PIDS+=("$M")
+check "pool: starts over a stale socket file" wait_for 10 get_v2 "$SOCK"
+kill -TERM "$M"
+wait "$M"
+
+# ---- spawn-fcgi: socket on fd 0 -----------------------------------------
+if command -v spawn-fcgi >/dev/null; then
+    SF=$T/sf.sock
+    spawn-fcgi -s "$SF" -n -- "$WHARF" serve -c "$CONF" 2>>"$T/stderr.log" &
+    S=$!
+    PIDS+=("$S")
+    check "spawn-fcgi -n: serves on the inherited socket" wait_for 10 get_v2 "$SF"
+    check "spawn-fcgi -n: a single process (no children)" count_is "$S" 0
+    for _ in 1 2 3; do get_v2 "$SF" >/dev/null; done
+    kill -TERM "$S"
+    wait "$S"
+    check "spawn-fcgi -n: exits 0 on SIGTERM" test $? -eq 0
+    rm -f "$SF"
+
+    spawn-fcgi -s "$SF" -n -- "$WHARF" serve --prefork -c "$CONF" 2>>"$T/stderr.log" &
+    S=$!
+    PIDS+=("$S")
+    check "spawn-fcgi -n --prefork: a pool on the inherited socket" wait_for 10 get_v2 "$SF"
+    check "spawn-fcgi -n --prefork: workers forked" count_is "$S" 1
+    kill -TERM "$S"
+    wait "$S"
+    check "spawn-fcgi -n --prefork: exits 0 on SIGTERM" test $? -eq 0
+    rm -f "$SF"
+
+    WHARF_CONFIG=$CONF spawn-fcgi -s "$SF" -F 2 -P "$T/sf2.pids" -- "$WHARF" \
+        >/dev/null 2>>"$T/stderr.log"
+    check "spawn-fcgi -F 2 (no subcommand): serves" wait_for 10 get_v2 "$SF"
+    ok2=0
+    for _ in 1 2 3 4; do get_v2 "$SF" || ok2=1; done
+    check "spawn-fcgi -F 2: repeated requests" test "$ok2" -eq 0
+    if [ -f "$T/sf2.pids" ]; then
+        while read -r p; do kill -TERM "$p" 2>/dev/null; done <"$T/sf2.pids"
+        gone=1
+        while read -r p; do wait_for 5 dead "$p" || gone=0; done <"$T/sf2.pids"
+        check "spawn-fcgi -F 2: processes exit on SIGTERM" test "$gone" -eq 1
+    fi
+else
+    echo "# spawn-fcgi not installed: skipped"
+fi
+
+# ---- plain CGI -----------------------------------------------------------
+cgi_out=$(env -i PATH="$PATH" WHARF_CONFIG="$CONF" GATEWAY_INTERFACE=CGI/1.1 \
+    REQUEST_METHOD=GET REQUEST_URI=/v2/ QUERY_STRING= SERVER_NAME=localhost SERVER_PORT=80 \
+    SERVER_PROTOCOL=HTTP/1.1 REMOTE_ADDR=127.0.0.1 "$WHARF" </dev/null 2>"$T/cgi.err" | tr -d '\r')
+rc=$?
+check "cgi: prints a Status line" grep -q '^Status: 200' <<<"$cgi_out"
+check "cgi: prints the API version header" \
+    grep -qi '^Docker-Distribution-API-Version: registry/2.0' <<<"$cgi_out"
+cgi_bad=$(env -i PATH="$PATH" WHARF_CONFIG="$T/bad.yml" GATEWAY_INTERFACE=CGI/1.1 \
+    REQUEST_METHOD=GET REQUEST_URI=/v2/ "$WHARF" </dev/null 2>"$T/cgi.err" | tr -d '\r')
+check "cgi: a bad config answers 500 and logs the reason" \
+    test -n "$(grep '^Status: 500' <<<"$cgi_bad")" -a -s "$T/cgi.err"
+"$WHARF" nosuch >/dev/null 2>&1
+check "cli: unknown command exits 2" test $? -eq 2
+check "cli: --version" "$WHARF" --version
+
+if [ "$fails" -ne 0 ]; then
+    echo "# wharf.log:"
+    sed 's/^/# /' "$T/wharf.log" 2>/dev/null | tail -40
+    sed 's/^/# /' "$T/stderr.log" 2>/dev/null | tail -20
+fi
+[ "$fails" -eq 0 ]

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# tests/run.sh [unit|storage|e2e|all] — run Wharf's tests and count TAP lines.
+#
+#   unit     $BUILD/tests/test_* (cmocka, CMOCKA_MESSAGE_OUTPUT=TAP)
+#   storage  $BUILD/tests/driver_suite inmemory, and filesystem on a temp dir
+#   e2e      every tests/e2e/t_*.sh (real nginx, Wharf and clients)
+#   all      all of them (default)
+#
+# Each program's output is shown prefixed with its name. Lines starting with
+# "ok " pass and "not ok " fail ("# SKIP" counts as passed and is listed at
+# the end); a program exiting non-zero without any "not ok" line, or printing
+# no result at all, counts as one failure. The last line is always
+# "N passed, M failed"; the exit status is 0 iff M is 0.
+#
+# Env: BUILD (default build), WHARF_TEST_TIMEOUT (seconds per program, 900),
+# WHARF_E2E_TARGET (see tests/e2e/lib.sh), WHARF_TESTS (a regex: only
+# programs whose name matches).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cd "$repo" || exit 1
+export BUILD=${BUILD:-build}
+mode=${1:-all}
+timeout_s=${WHARF_TEST_TIMEOUT:-900}
+filter=${WHARF_TESTS:-}
+
+case $mode in unit | storage | e2e | all) ;; *)
+	echo "usage: $0 [unit|storage|e2e|all]" >&2
+	echo "0 passed, 1 failed"
+	exit 2
+	;;
+esac
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/wharf-run.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+skips=()
+failures=()
+
+# run_prog NAME CMD...: run one test program, show and count its output.
+run_prog() {
+	local name=$1
+	shift
+	if [ -n "$filter" ] && ! [[ $name =~ $filter ]]; then return 0; fi
+	local out=$work/out rc p f s
+	echo "=== $name"
+	{
+		timeout --kill-after=20 "$timeout_s" "$@" </dev/null 2>&1
+		echo $? >"$work/rc"
+	} | tee "$out" | sed -u "s|^|[$name] |"
+	rc=$(cat "$work/rc")
+	p=$(grep -c '^ok ' "$out")
+	f=$(grep -c '^not ok ' "$out")
+	s=$(grep -E '^ok .*# *(SKIP|skip)' "$out")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	[ -n "$s" ] && while IFS= read -r line; do skips+=("$name: $line"); done <<<"$s"
+	if [ "$f" -gt 0 ]; then
+		while IFS= read -r line; do failures+=("$name: $line"); done < <(grep '^not ok ' "$out")
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		failed=$((failed + 1))
+		failures+=("$name: exited with status $rc$([ "$rc" -eq 124 ] && echo ' (timeout)')")
+	elif [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		failed=$((failed + 1))
+		failures+=("$name: printed no test result")
+	fi
+}
+
+# missing NAME WHY: a program that should exist does not.
+missing() {
+	if [ -n "$filter" ] && ! [[ $1 =~ $filter ]]; then return 0; fi
+	echo "not ok - $1: $2" | sed "s|^|[$1] |"
+	failed=$((failed + 1))
+	failures+=("$1: $2")
+}
+
+run_unit() {
+	local src bin
+	for src in tests/unit/test_*.c; do
+		[ -e "$src" ] || continue
+		bin=$BUILD/tests/$(basename "$src" .c)
+		if [ -x "$bin" ]; then
+			CMOCKA_MESSAGE_OUTPUT=TAP run_prog "$(basename "$bin")" "$bin"
+		else
+			missing "$(basename "$bin")" "not built ($bin): make tests-bin"
+		fi
+	done
+}
+
+run_storage() {
+	[ -e tests/storage/driver_suite.c ] || return 0
+	local bin=$BUILD/tests/driver_suite
+	if [ ! -x "$bin" ]; then
+		missing driver_suite "not built ($bin)"
+		return 0
+	fi
+	CMOCKA_MESSAGE_OUTPUT=TAP run_prog "driver_suite-inmemory" "$bin" inmemory
+	local d
+	d=$(mktemp -d "$work/fs.XXXXXX")
+	CMOCKA_MESSAGE_OUTPUT=TAP run_prog "driver_suite-filesystem" "$bin" filesystem "$d"
+	rm -rf "$d"
+}
+
+run_e2e() {
+	local t
+	for t in tests/e2e/t_*.sh; do
+		[ -e "$t" ] || continue
+		run_prog "$(basename "$t" .sh)" bash "$t"
+	done
+}
+
+case $mode in
+unit) run_unit ;;
+storage) run_storage ;;
+e2e) run_e2e ;;
+all)
+	run_unit
+	run_storage
+	run_e2e
+	;;
+esac
+
+echo "==="
+if [ "${#skips[@]}" -gt 0 ]; then
+	echo "skipped (${#skips[@]}):"
+	printf '  %s\n' "${skips[@]}"
+fi
+if [ "${#failures[@]}" -gt 0 ]; then
+	echo "failed (${#failures[@]}):"
+	printf '  %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
