@@ -27,7 +27,8 @@ struct storage_stat {
 
 /* storage_walk_fn: called per entry under a walked path, in lexical order
  * within each directory; return non-zero to stop the walk (that value is
- * returned by walk); for a directory, return 1 == WALK_SKIP to not descend. */
+ * returned by walk); return WALK_SKIP_DIR for a directory to not descend into it
+ * (for a file: skip the rest of its directory). */
 #define WALK_SKIP_DIR 0x5d1
 typedef int (*storage_walk_fn)(void *ctx, const char *path, const struct storage_stat *st);
 

@@ -315,7 +315,7 @@ static int fs_put_content(struct storage_driver *base, const char *path, const v
     static unsigned long seq;
     struct fs_driver *d = (struct fs_driver *)base;
     char *full = NULL, *dir = NULL, *tmp = NULL;
-    int fd = -1, placed = 0;
+    int fd = -1, created = 0, placed = 0;
     int rc = fs_full(d, path, 0, &full);
     if (rc) goto out;
     if (!(dir = strdup(full))) {
@@ -334,7 +334,10 @@ static int fs_put_content(struct storage_driver *base, const char *path, const v
             goto out;
         }
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) break;
+        if (fd >= 0) {
+            created = 1;
+            break;
+        }
         if (errno == ENOENT && tries < 4) {
             /* the directory is missing (or was removed by a concurrent delete) */
             if ((rc = mkdir_p(dir))) goto out;
@@ -362,7 +365,7 @@ static int fs_put_content(struct storage_driver *base, const char *path, const v
     }
 out:
     if (fd >= 0) close(fd);
-    if (tmp && !placed && rc) unlink(tmp);
+    if (created && !placed) unlink(tmp);
     free(tmp);
     free(dir);
     free(full);

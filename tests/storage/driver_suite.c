@@ -577,6 +577,35 @@ static void t_writer_cancel(void **state)
     w->ops->writer_close(w);
 }
 
+static void t_reader_during_append(void **state)
+{
+    struct arena *a = *state;
+    unsigned char first[1000], more[MIB / 4], buf[1000 + MIB / 4 + 1];
+    stream_fill(first, 0, sizeof(first));
+    stream_fill(more, sizeof(first), sizeof(more));
+    struct storage_writer *w = NULL;
+    assert_int_equal(D->ops->writer(D, a, "/t/up/ra/data", 0, &w), 0);
+    assert_int_equal(w->ops->write(w, first, sizeof(first)), 0);
+    struct storage_reader *r = NULL;
+    assert_int_equal(D->ops->reader(D, a, "/t/up/ra/data", 0, &r), 0);
+    assert_int_equal(r->ops->read(r, buf, 10), 10);
+    /* the upload goes on while a reader is open: the reader still reads what
+     * was there (a driver may or may not show what was appended after) */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(w->ops->write(w, more + i * (MIB / 16), MIB / 16), 0);
+    w->ops->writer_close(w);
+    size_t got = 10;
+    for (;;) {
+        ssize_t n = r->ops->read(r, buf + got, sizeof(buf) - got);
+        assert_true(n >= 0);
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    assert_true(got == sizeof(first) || got == sizeof(first) + sizeof(more));
+    assert_memory_equal(buf, first, sizeof(first));
+    if (got > sizeof(first)) assert_memory_equal(buf + sizeof(first), more, sizeof(more));
+}
+
 static void t_handles_released_by_arena(void **state)
 {
     (void)state;
@@ -946,6 +975,7 @@ static const struct tcase CASES[] = {
     {"writer_nonappend_truncates", t_writer_truncates, BOTH},
     {"writer_truncate", t_writer_truncate, BOTH},
     {"writer_cancel", t_writer_cancel, BOTH},
+    {"reader_during_append", t_reader_during_append, BOTH},
     {"handles_released_by_arena", t_handles_released_by_arena, BOTH},
     {"invalid_paths", t_invalid_paths, BOTH},
     {"put_atomic_for_readers", t_put_atomic_readers, BOTH},
