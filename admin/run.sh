@@ -40,7 +40,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	d=$repo
 	while [ "$d" != / ]; do
 		case $(stat -c %A "$d") in
-		????????[xt]) ;;
+		?????????[xt]) ;;
 		*) die "$d is not searchable by others (nginx workers run as nobody): chmod o+x $d, or use a checkout elsewhere" ;;
 		esac
 		d=$(dirname "$d")
@@ -77,7 +77,7 @@ sed -e "s|@RUNDIR@|$run|g" -e "s|@LISTEN@|127.0.0.1:$port|g" -e "s|@SOCKET@|$soc
 sed -e "s|alias /var/lib/registry/;|alias $data/;|" nginx-conf/wharf-locations.conf \
 	>"$run/wharf-locations.conf"
 grep -q "alias $data/;" "$run/wharf-locations.conf" || die "could not set the storage root in $run/wharf-locations.conf"
-nginx -t -q -p "$run" -c "$run/nginx.conf" || die "nginx rejects $run/nginx.conf"
+nginx -t -q -e "$run/nginx-error.log" -p "$run" -c "$run/nginx.conf" || die "nginx rejects $run/nginx.conf"
 
 wpid=
 npid=
@@ -114,7 +114,7 @@ for i in $(seq 1 100); do
 done
 [ -S "$sock" ] || { echo "make run: wharf serve did not create $sock" >&2; stop 1; }
 
-setsid nginx -p "$run" -c "$run/nginx.conf" </dev/null &
+setsid nginx -e "$run/nginx-error.log" -p "$run" -c "$run/nginx.conf" </dev/null &
 npid=$!
 up=
 for i in $(seq 1 100); do

@@ -4,10 +4,11 @@
  * Signals: the master's handlers only set flags and write a byte into a
  * self-pipe its poll() waits on. A worker's SIGTERM handler sets a flag and
  * closes the worker's copy of the listening socket, so a worker blocked in
- * accept (or about to enter it) returns at once, while a request in flight
- * (its own connection fd) completes; handlers are installed without
- * SA_RESTART and requests use FCGI_FAIL_ACCEPT_ON_INTR, so libfcgi returns
- * -EINTR instead of retrying. Signals are blocked across fork() so a child
+ * accept (or about to enter it) fails at once with EBADF, while a request in
+ * flight (its own connection fd) completes: the handler is SA_RESTART because
+ * libfcgi does not retry a read() that fails with EINTR and would drop the
+ * body. Requests use FCGI_FAIL_ACCEPT_ON_INTR so a SIGHUP (single mode) still
+ * interrupts accept. Signals are blocked across fork() so a child
  * never runs the master's handlers. */
 #include "pool.h"
 
@@ -87,15 +88,27 @@ static void set_handler(int sig, void (*fn)(int), int flags)
     sigaction(sig, &sa, NULL);
 }
 
-/* In a worker: stop on TERM/INT/USR1, reload on HUP only when single. */
+/* In a worker: stop on TERM/INT/USR1 (SA_RESTART: a body read in flight is
+ * never cut short by EINTR, libfcgi does not retry it; a restarted accept on
+ * the closed listening fd fails with EBADF). HUP reloads, single mode only:
+ * it must interrupt accept, so it has no SA_RESTART and is blocked while a
+ * request is served. */
 static void worker_signals(int single)
 {
-    set_handler(SIGTERM, worker_on_signal, 0);
-    set_handler(SIGINT, worker_on_signal, 0);
-    set_handler(SIGUSR1, worker_on_signal, 0);
+    set_handler(SIGTERM, worker_on_signal, SA_RESTART);
+    set_handler(SIGINT, worker_on_signal, SA_RESTART);
+    set_handler(SIGUSR1, worker_on_signal, SA_RESTART);
     set_handler(SIGHUP, single ? worker_on_signal : SIG_IGN, 0);
     set_handler(SIGPIPE, SIG_IGN, 0);
     set_handler(SIGCHLD, SIG_DFL, 0);
+}
+
+static void block_hup(int block)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGHUP);
+    sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &s, NULL);
 }
 
 static double now_s(void)
@@ -256,6 +269,7 @@ static int worker_loop(const struct pool_opts *o, struct config **cfg, struct ap
             nanosleep(&ts, NULL);
             continue;
         }
+        if (single) block_hup(1);
         struct http_io io;
         transport_fcgi_io(&io, &fr);
         if (transport_handle(*app, a, &io) != 0)
@@ -265,6 +279,7 @@ static int worker_loop(const struct pool_opts *o, struct config **cfg, struct ap
         FCGX_Finish_r(&fr);
         arena_reset(a);
         served++;
+        if (single) block_hup(0);
     }
     FCGX_Finish_r(&fr);
     arena_free(a);

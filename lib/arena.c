@@ -95,6 +95,11 @@ void arena_free(struct arena *a)
 
 void *arena_alloc(struct arena *a, size_t n)
 {
+    if (n > SIZE_MAX / 2) {
+        /* no such allocation can succeed; rounding or the block header would wrap */
+        fputs("wharf: out of memory\n", stderr);
+        abort();
+    }
     n = (n + 15) & ~(size_t)15;
     struct arena_block *b = a->head;
     if (b->size - b->used < n) {
@@ -174,6 +179,7 @@ void buf_init(struct buf *b, size_t cap)
 int buf_append(struct buf *b, const void *p, size_t n)
 {
     if (b->cap && (n > b->cap || b->len > b->cap - n)) return WERR_TOOBIG;
+    if (n > SIZE_MAX / 4 || b->len > SIZE_MAX / 4 - n) return WERR_NOMEM; /* growth would wrap */
     if (b->len + n + 1 > b->size) {
         size_t ns = b->size ? b->size : 256;
         while (ns < b->len + n + 1) ns *= 2;

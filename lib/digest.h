@@ -16,7 +16,8 @@ enum digest_alg { DIGEST_NONE = 0, DIGEST_SHA256 = 1, DIGEST_SHA512 = 2 };
 
 /* digest_parse: validate s per the OCI grammar restricted to registered algorithms.
  * On success sets *alg and *hex (points into s). Returns 0, WERR_INVALID for a
- * malformed digest, WERR_UNSUPPORTED for a well-formed one of an unknown algorithm. */
+ * malformed digest (also an algorithm over 32 or an encoded part over 1024
+ * characters: bounds), WERR_UNSUPPORTED for a well-formed one of an unknown algorithm. */
 int digest_parse(const char *s, enum digest_alg *alg, const char **hex);
 const char *digest_alg_name(enum digest_alg alg); /* "sha256" / "sha512" */
 enum digest_alg digest_alg_from_name(const char *name); /* DIGEST_NONE when unknown */

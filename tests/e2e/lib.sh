@@ -1,4 +1,5 @@
 # lib.sh — shared helpers for the end-to-end tests (bash; `source` it).
+# shellcheck shell=bash
 #
 # Every test script: `source "$(dirname "$0")/lib.sh"`, then `e2e_init`, then
 # checks, then `e2e_done` (its exit status). Everything lives under $TMP
@@ -11,7 +12,8 @@
 #                     the reference registry (docker-registry) behind the same
 #                     nginx with proxy_pass — proves a failure is Wharf's, not
 #                     the test's
-#   WHARF_E2E_KEEP=1  keep $TMP (logs, configs) after the run
+#   WHARF_E2E_KEEP=1  keep $TMP (logs, configs) after the run; =onfail: only
+#                     when a check failed
 #   WHARF_E2E_WORKERS workers of `wharf serve` (default 4)
 #
 # Registry instance (wharf_start/wharf_stop) variables:
@@ -104,7 +106,7 @@ e2e_cleanup() {
 		# Anything a container engine left mounted under $TMP.
 		awk -v t="$TMP" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r |
 			while read -r m; do umount -l "$m" 2>/dev/null; done
-		if [ "${WHARF_E2E_KEEP:-0}" = 1 ]; then
+		if [ "${WHARF_E2E_KEEP:-0}" = 1 ] || { [ "${WHARF_E2E_KEEP:-0}" = onfail ] && [ "$T_FAIL" -gt 0 ]; }; then
 			echo "# kept $TMP" >&2
 		else
 			rm -rf "$TMP" 2>/dev/null || { chattr -R -i "$TMP" 2>/dev/null; rm -rf "$TMP"; }
@@ -221,11 +223,11 @@ EOF
 # nginx_start RUNDIR: start nginx in the background; sets NGINX_PID.
 nginx_start() {
 	local dir=$1
-	nginx -t -q -p "$dir" -c "$dir/nginx.conf" >"$dir/nginx-test.log" 2>&1 || {
+	nginx -t -q -e "$dir/nginx-error.log" -p "$dir" -c "$dir/nginx.conf" >"$dir/nginx-test.log" 2>&1 || {
 		diag "nginx -t failed:" "$(cat "$dir/nginx-test.log")"
 		return 1
 	}
-	nginx -p "$dir" -c "$dir/nginx.conf" >>"$dir/nginx-error.log" 2>&1 </dev/null &
+	nginx -e "$dir/nginx-error.log" -p "$dir" -c "$dir/nginx.conf" >"$dir/nginx-stderr.log" 2>&1 </dev/null &
 	NGINX_PID=$!
 	track_pid "$NGINX_PID"
 }

@@ -126,6 +126,11 @@ t_result "GET blob body byte-identical" $?
 check_eq "GET blob Docker-Content-Digest" "$real" "$(hdr Docker-Content-Digest)"
 check_eq "GET blob Content-Type" "application/octet-stream" "$(hdr Content-Type)"
 check_eq "GET blob ETag is the quoted digest" "\"$real\"" "$(hdr ETag)"
+check_eq "GET blob Cache-Control" "max-age=31536000" "$(hdr Cache-Control)"
+# One of each: nginx keeps some of the worker's headers across
+# X-Accel-Redirect and adds Accept-Ranges itself.
+dups=$(tr -d '\r' <"$HDRS" | awk -F: 'NF > 1 { print tolower($1) }' | sort | uniq -d | tr '\n' ' ')
+check_eq "GET blob: no header sent twice" "none" "${dups:-none}"
 req HEAD "$U/v2/ok/blobs/$real" -I
 check_eq "HEAD blob -> 200" 200 "$ST"
 check_eq "HEAD blob Content-Length" 70000 "$(hdr Content-Length)"

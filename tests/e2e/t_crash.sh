@@ -38,20 +38,32 @@ curl -s -X PATCH -H 'Content-Type: application/octet-stream' --limit-rate 200k \
 curl_pid=$!
 track_pid "$curl_pid"
 
+# The worker holding the upload: one with an open fd into _uploads/, or else
+# the one reading the request body (its rchar grows at the curl rate).
+rchar() { awk '/^rchar:/ {print $2}' "/proc/$1/io" 2>/dev/null || echo 0; }
 victim=
-for ((i = 0; i < 100 && -z "$victim"; i++)); do
-	sleep 0.1
+for ((i = 0; i < 40; i++)); do
+	[ -n "$victim" ] && break
+	declare -A r0=()
+	for p in $(wharf_children); do r0[$p]=$(rchar "$p"); done
+	sleep 0.25
 	for p in $(wharf_children); do
-		if ls -l "/proc/$p/fd" 2>/dev/null | grep -q '_uploads/'; then victim=$p; fi
+		if ls -l "/proc/$p/fd" 2>/dev/null | grep -q '_uploads/'; then
+			victim=$p
+			how="open fd into _uploads/"
+		elif [ -z "$victim" ] && [ $(($(rchar "$p") - ${r0[$p]:-0})) -gt 20000 ]; then
+			victim=$p
+			how="reading the request body"
+		fi
 	done
 done
 if [ -n "$victim" ]; then
-	t_ok "found the worker writing the upload (pid $victim)"
+	t_ok "found the worker handling the upload (pid $victim, $how)"
 	kill -9 "$victim"
 	killed=$victim
 else
 	# Could not tell which worker holds it: kill them all.
-	t_fail "found the worker writing the upload (no worker has an fd in _uploads/)"
+	t_fail "found the worker handling the upload (none has an fd in _uploads/ or reads)"
 	killed=$(wharf_children | tr '\n' ' ')
 	kill -9 $killed 2>/dev/null
 fi

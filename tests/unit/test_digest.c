@@ -34,7 +34,8 @@
     "de0ff244877ea60a4cb0432ce577c31beb009c5c2c49aa2e4eadb217ad8cc09b"
 #define MSG_2BLK_256 "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
 #define MSG_2BLK_512                                                                               \
-    "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnop" \
+    "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmno" \
+    "p"                                                                                            \
     "qrsmnopqrstnopqrstu"
 
 /* 64 and 128 valid lowercase hex characters (input data, not results) */
@@ -83,7 +84,8 @@ static void test_parse_valid(void **state)
 
 static void test_parse_uppercase_hex(void **state)
 {
-    assert_int_equal(digest_parse("sha256:" "0123456789ABCDEF0123456789abcdef0123456789abcdef"
+    assert_int_equal(digest_parse("sha256:"
+                                  "0123456789ABCDEF0123456789abcdef0123456789abcdef"
                                   "0123456789abcdef",
                                   NULL, NULL),
                      WERR_INVALID);
@@ -120,7 +122,7 @@ static void test_parse_unknown_algorithm(void **state)
         "md5:d41d8cd98f00b204e9800998ecf8427e",
         "sha384:" HEX64,
         "sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709",
-        "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564", /* OCI spec example */
+        "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564",         /* OCI spec example */
         "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8", /* OCI spec example */
         "sha256.x:" HEX64,
         "a:b",
@@ -155,8 +157,10 @@ static void test_parse_malformed(void **state)
         "sha256:abc/def",
         "sha256:abc def",
         "md5:abc!",
-        "sha256:" "g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-        "sha256:" "=123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "sha256:"
+        "g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "sha256:"
+        "=123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "sha256/x:" HEX64,
         "Sha256:" HEX64,
     };
@@ -328,8 +332,8 @@ static void roundtrip(enum digest_alg alg, size_t n)
     evp_hex(alg, data, n, want);
     for (size_t k = 0; k <= 200 && k <= n; k++)
         check_split(alg, data, n, k, want);
-    static const size_t edges[] = {255, 256, 257, 319, 320, 321, 383, 384, 385, 511, 512, 513,
-                                   1023, 1024, 1025, 4095, 4096, 4097};
+    static const size_t edges[] = {255, 256, 257, 319,  320,  321,  383,  384,  385,
+                                   511, 512, 513, 1023, 1024, 1025, 4095, 4096, 4097};
     for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
         if (edges[i] <= n) check_split(alg, data, n, edges[i], want);
     check_split(alg, data, n, n, want);
@@ -469,20 +473,13 @@ static void test_hasher_copy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_valid),
-        cmocka_unit_test(test_parse_uppercase_hex),
-        cmocka_unit_test(test_parse_wrong_length),
-        cmocka_unit_test(test_parse_unknown_algorithm),
-        cmocka_unit_test(test_parse_malformed),
-        cmocka_unit_test(test_alg_helpers),
-        cmocka_unit_test(test_vectors_sha256),
-        cmocka_unit_test(test_vectors_sha512),
-        cmocka_unit_test(test_mib_pattern_vs_evp),
-        cmocka_unit_test(test_save_load_sha256),
-        cmocka_unit_test(test_save_load_sha512),
-        cmocka_unit_test(test_saved_initial_values),
-        cmocka_unit_test(test_saved_length_big),
-        cmocka_unit_test(test_load_rejects),
+        cmocka_unit_test(test_parse_valid),        cmocka_unit_test(test_parse_uppercase_hex),
+        cmocka_unit_test(test_parse_wrong_length), cmocka_unit_test(test_parse_unknown_algorithm),
+        cmocka_unit_test(test_parse_malformed),    cmocka_unit_test(test_alg_helpers),
+        cmocka_unit_test(test_vectors_sha256),     cmocka_unit_test(test_vectors_sha512),
+        cmocka_unit_test(test_mib_pattern_vs_evp), cmocka_unit_test(test_save_load_sha256),
+        cmocka_unit_test(test_save_load_sha512),   cmocka_unit_test(test_saved_initial_values),
+        cmocka_unit_test(test_saved_length_big),   cmocka_unit_test(test_load_rejects),
         cmocka_unit_test(test_hasher_copy),
     };
     return cmocka_run_group_tests_name("digest", tests, NULL, NULL);

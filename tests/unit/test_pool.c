@@ -1,0 +1,172 @@
+/* test_pool.c — in-process pieces of the pool and the CGI transport: listen
+ * address parsing, socket creation (mode, stale and live sockets), listener
+ * detection, and the CGI body bound. The process lifecycle is in
+ * tests/e2e/t_pool.sh. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../fcgi/pool.h"
+#include "../../fcgi/transport.h"
+#include "../../lib/err.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    strcpy(dir, "/tmp/wharf-test-pool.XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_unix_path(void **state)
+{
+    assert_string_equal(pool_listen_unix_path("unix:/run/w.sock"), "/run/w.sock");
+    assert_string_equal(pool_listen_unix_path("/run/w.sock"), "/run/w.sock");
+    assert_null(pool_listen_unix_path("127.0.0.1:9000"));
+    assert_null(pool_listen_unix_path(":9000"));
+    assert_null(pool_listen_unix_path(NULL));
+}
+
+static void test_open_unix_mode_and_listener(void **state)
+{
+    char path[128], addr[140], err[256] = "";
+    snprintf(path, sizeof path, "%s/a.sock", dir);
+    snprintf(addr, sizeof addr, "unix:%s", path);
+    int fd = -1;
+    assert_int_equal(pool_listen_open(addr, 16, 0660, &fd, err, sizeof err), 0);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0660);
+    assert_int_equal(pool_fd_is_listener(fd), 1);
+    assert_int_equal(pool_fd_is_listener(STDERR_FILENO), 0);
+
+    /* a live socket is not stolen */
+    int fd2 = -1;
+    err[0] = 0;
+    assert_int_equal(pool_listen_open(path, 16, 0666, &fd2, err, sizeof err), WERR_EXISTS);
+    assert_int_equal(fd2, -1);
+    assert_non_null(strstr(err, "in use"));
+
+    /* once closed it is stale and replaced */
+    close(fd);
+    err[0] = 0;
+    assert_int_equal(pool_listen_open(path, 16, 0600, &fd2, err, sizeof err), 0);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    close(fd2);
+    unlink(path);
+}
+
+static void test_open_refuses(void **state)
+{
+    char path[128], err[256] = "";
+    int fd = -1;
+    snprintf(path, sizeof path, "%s/plain", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(pool_listen_open(path, 16, 0666, &fd, err, sizeof err), WERR_EXISTS);
+    assert_int_equal(access(path, F_OK), 0); /* not deleted */
+    err[0] = 0;
+    assert_int_equal(pool_listen_open("nonsense", 16, 0666, &fd, err, sizeof err), WERR_INVALID);
+    assert_true(err[0] != 0);
+    assert_int_equal(pool_listen_open("unix:", 16, 0666, &fd, err, sizeof err), WERR_INVALID);
+    char longp[300];
+    memset(longp, 'x', sizeof longp);
+    longp[0] = '/';
+    longp[sizeof longp - 1] = 0;
+    assert_int_equal(pool_listen_open(longp, 16, 0666, &fd, err, sizeof err), WERR_INVALID);
+}
+
+static void test_open_tcp(void **state)
+{
+    char err[256] = "";
+    int fd = -1;
+    assert_int_equal(pool_listen_open("127.0.0.1:0", 16, 0666, &fd, err, sizeof err), 0);
+    assert_int_equal(pool_fd_is_listener(fd), 1);
+    close(fd);
+}
+
+/* CGI reads stop at CONTENT_LENGTH even when more bytes are on stdin. */
+static void test_cgi_body_bound(void **state)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    const char data[] = "0123456789EXTRA";
+    assert_int_equal(write(p[1], data, sizeof data - 1), (ssize_t)(sizeof data - 1));
+    setenv("CONTENT_LENGTH", "10", 1);
+    struct cgi_io ctx;
+    struct http_io io;
+    transport_cgi_io(&io, &ctx, p[0], p[1]);
+    char buf[64];
+    size_t got = 0;
+    ssize_t n;
+    while ((n = io.read(io.ctx, buf + got, 3)) > 0)
+        got += (size_t)n;
+    assert_int_equal(n, 0);
+    assert_int_equal(got, 10);
+    assert_memory_equal(buf, "0123456789", 10);
+    setenv("GATEWAY_INTERFACE", "CGI/1.1", 1);
+    assert_string_equal(io.param(io.ctx, "GATEWAY_INTERFACE"), "CGI/1.1");
+    close(p[0]);
+    close(p[1]);
+
+    /* no CONTENT_LENGTH: read to EOF */
+    assert_int_equal(pipe(p), 0);
+    unsetenv("CONTENT_LENGTH");
+    assert_int_equal(write(p[1], data, 5), 5);
+    close(p[1]);
+    transport_cgi_io(&io, &ctx, p[0], -1);
+    got = 0;
+    while ((n = io.read(io.ctx, buf + got, sizeof buf - got)) > 0)
+        got += (size_t)n;
+    assert_int_equal(n, 0);
+    assert_int_equal(got, 5);
+    close(p[0]);
+}
+
+static void test_cgi_write(void **state)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    struct cgi_io ctx;
+    struct http_io io;
+    transport_cgi_io(&io, &ctx, -1, p[1]);
+    assert_int_equal(io.write(io.ctx, "Status: 200 OK\r\n", 16), 0);
+    char buf[32] = {0};
+    assert_int_equal(read(p[0], buf, sizeof buf), 16);
+    assert_string_equal(buf, "Status: 200 OK\r\n");
+    close(p[0]);
+    close(p[1]);
+    transport_cgi_io(&io, &ctx, -1, p[1]); /* closed fd: an error, not a crash */
+    assert_true(io.write(io.ctx, "x", 1) < 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unix_path),      cmocka_unit_test(test_open_unix_mode_and_listener),
+        cmocka_unit_test(test_open_refuses),   cmocka_unit_test(test_open_tcp),
+        cmocka_unit_test(test_cgi_body_bound), cmocka_unit_test(test_cgi_write),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
