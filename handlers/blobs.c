@@ -23,7 +23,8 @@ void h_blob_get(struct app *app, struct request *req, struct response *res)
     response_header(res, a, "Docker-Content-Digest", bd.digest);
     response_headerf(res, a, "Etag", "\"%s\"", bd.digest);
     response_header(res, a, "Cache-Control", "max-age=31536000");
-    response_header(res, a, "Accept-Ranges", "bytes");
+    /* nginx keeps this header across X-Accel-Redirect and adds its own */
+    if (app->cfg->accel != ACCEL_NGINX) response_header(res, a, "Accept-Ranges", "bytes");
     const char *inm = request_header(req, "If-None-Match");
     if (inm && strstr(inm, bd.digest)) {
         res->status = 304;
