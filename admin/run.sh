@@ -7,15 +7,16 @@
 # run/config.yml is written anew on each start. REGISTRY_* environment
 # variables override it, as with the reference registry, e.g.
 #     REGISTRY_STORAGE_DELETE_ENABLED=true make run
-# Env: WHARF_PORT (5000), BUILD (build), WHARF_WORKERS (8).
+# Env: WHARF_PORT (5000), BUILD (build), WHARF_WORKERS (8), WHARF_RUNDIR (./run),
+# WHARF_DATA (./data), WHARF_LOGLEVEL (info).
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$repo/$BUILD ;; esac
 port=${WHARF_PORT:-5000}
-run=$repo/run
-data=$repo/data
+run=${WHARF_RUNDIR:-$repo/run}
+data=${WHARF_DATA:-$repo/data}
 sock=$run/wharf.sock
 
 die() {
@@ -37,13 +38,14 @@ chmod 755 "$run" "$data"
 if [ "$(id -u)" -eq 0 ]; then
 	# As root, nginx workers run as nobody: every directory above the socket
 	# and the blobs must be searchable by others.
-	d=$repo
-	while [ "$d" != / ]; do
-		case $(stat -c %A "$d") in
-		?????????[xt]) ;;
-		*) die "$d is not searchable by others (nginx workers run as nobody): chmod o+x $d, or use a checkout elsewhere" ;;
-		esac
-		d=$(dirname "$d")
+	for d in "$(dirname "$run")" "$(dirname "$data")"; do
+		while [ "$d" != / ]; do
+			case $(stat -c %A "$d") in
+			?????????[xt]) ;;
+			*) die "$d is not searchable by others (nginx workers run as nobody): chmod o+x $d, or use a checkout elsewhere" ;;
+			esac
+			d=$(dirname "$d")
+		done
 	done
 fi
 [ -e "$sock" ] && [ ! -S "$sock" ] && die "$sock exists and is not a socket"
@@ -54,7 +56,7 @@ cat >"$run/config.yml" <<EOF
 # REGISTRY_* environment variables instead.
 version: 0.1
 log:
-  level: info
+  level: ${WHARF_LOGLEVEL:-info}
 storage:
   filesystem:
     rootdirectory: $data

@@ -23,14 +23,16 @@ fi
 command -v python3 >/dev/null || { nok "pool: python3 available"; exit 1; }
 
 T=$(mktemp -d /tmp/wharf-pool.XXXXXX)
-PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do
-        # the master first (its workers follow by PDEATHSIG), then the pid itself
-        kill -KILL "$p" 2>/dev/null
-    done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    [ -f "$T/sf2.pids" ] && while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$T/sf2.pids"
+    local p
+    # only this shell's own background jobs, and spawn-fcgi's children if still wharf
+    for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    if [ -f "$T/sf2.pids" ]; then
+        while read -r p || [ -n "$p" ]; do
+            [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$WHARF" ] && kill -KILL "$p"
+        done <"$T/sf2.pids"
+    fi
     [ -n "${KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
@@ -154,7 +156,9 @@ wait_for() {
 }
 count_is() { [ "$(workers_of "$1" | wc -l)" -eq "$2" ]; }
 alive() { kill -0 "$1" 2>/dev/null; }
-dead() { ! kill -0 "$1" 2>/dev/null; }
+# dead PID: gone, or a zombie (spawn-fcgi's children are reparented to a pid 1
+# that may not reap them)
+dead() { ! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 
 SOCK=$T/wharf.sock
 write_conf() { # write_conf FILE WORKERS [MAXREQ] [SOCK]
@@ -191,7 +195,6 @@ check "pool: config check rejects a bad config with exit 1 and a message" \
 # ---- start the pool ------------------------------------------------------
 "$WHARF" serve -c "$CONF" 2>"$T/stderr.log" &
 M=$!
-PIDS+=("$M")
 if wait_for 10 test -S "$SOCK" && wait_for 10 count_is "$M" 3; then
     ok "pool: starts 3 workers and creates the socket"
 else
@@ -252,29 +255,42 @@ kill -HUP "$M"
 check "pool: SIGHUP with a new listen address opens it" wait_for 5 test -S "$SOCK2"
 check "pool: the old socket is removed" wait_for 5 test ! -e "$SOCK"
 check "pool: serving on the new socket" get_v2 "$SOCK2"
-write_conf "$CONF" 2
+write_conf "$CONF" 3
 kill -HUP "$M"
 wait_for 5 test -S "$SOCK"
 
-# ---- SIGTERM with a slow upload in flight -------------------------------
-wait_for 5 count_is "$M" 2
-rm -f "$T/started"
+# ---- slow uploads do not starve small requests; SIGTERM lets them finish --
+wait_for 5 count_is "$M" 3
+rm -f "$T/started" "$T/started2"
 fcgi "$SOCK" POST /v2/t/pool/blobs/uploads/ --upload --body 300000 --slow 3 \
     --started "$T/started" >"$T/slow.out" 2>"$T/slow.err" &
 C=$!
-PIDS+=("$C")
-wait_for 10 test -e "$T/started"
-sleep 0.5
+fcgi "$SOCK" POST /v2/t/pool/blobs/uploads/ --upload --body 200000 --slow 3 \
+    --started "$T/started2" >"$T/slow2.out" 2>"$T/slow2.err" &
+C2=$!
+wait_for 10 test -e "$T/started" -a -e "$T/started2"
+sleep 0.3
+g0=$(date +%s%N)
+get_v2 "$SOCK"
+grc=$?
+g1=$(date +%s%N)
+check "pool: GET /v2/ answers within 1s while two slow uploads hold two workers" \
+    test "$grc" -eq 0 -a $(((g1 - g0) / 1000000)) -lt 1000
+sleep 0.3
 t0=$(date +%s)
 kill -TERM "$M"
 check "pool: the socket disappears at once on SIGTERM" wait_for 2 test ! -e "$SOCK"
 wait "$C"
 crc=$?
+wait "$C2"
+crc=$((crc + $?))
 wait "$M"
 mrc=$?
 t1=$(date +%s)
 check "pool: a slow upload in flight during SIGTERM completes (201)" \
     grep -q '^Status: 201' <(tr -d '\r' <"$T/slow.out")
+check "pool: a second upload in flight during SIGTERM completes (201)" \
+    grep -q '^Status: 201' <(tr -d '\r' <"$T/slow2.out")
 check "pool: master exits 0 after the drain" test "$mrc" -eq 0 -a "$crc" -eq 0
 check "pool: drain did not wait for the timeout" test $((t1 - t0)) -lt 10
 check "pool: pidfile removed" test ! -e "$T/wharf.pid"
@@ -284,7 +300,6 @@ check "pool: no worker left behind" test -z "$(workers_of "$M")"
 write_conf "$CONF" 1 3
 "$WHARF" serve "$CONF" 2>>"$T/stderr.log" &
 M=$!
-PIDS+=("$M")
 wait_for 10 count_is "$M" 1
 w1=$(workers_of "$M")
 for _ in 1 2 3; do get_v2 "$SOCK" >/dev/null; done
@@ -308,11 +323,9 @@ check "pool: unix socket removed on exit" test ! -e "$SOCK"
 write_conf "$CONF" 1
 "$WHARF" serve -c "$CONF" 2>>"$T/stderr.log" &
 M=$!
-PIDS+=("$M")
 wait_for 10 test -S "$SOCK"
 "$WHARF" serve -c "$CONF" 2>"$T/second.log" &
 M2=$!
-PIDS+=("$M2")
 wait_for 5 dead "$M2"
 wait "$M2"
 rc=$?
@@ -323,7 +336,6 @@ wait "$M" 2>/dev/null
 wait_for 5 count_is "$M" 0
 "$WHARF" serve -c "$CONF" 2>>"$T/stderr.log" &
 M=$!
-PIDS+=("$M")
 check "pool: starts over a stale socket file" wait_for 10 get_v2 "$SOCK"
 kill -TERM "$M"
 wait "$M"
@@ -333,7 +345,6 @@ if command -v spawn-fcgi >/dev/null; then
     SF=$T/sf.sock
     spawn-fcgi -s "$SF" -n -- "$WHARF" serve -c "$CONF" 2>>"$T/stderr.log" &
     S=$!
-    PIDS+=("$S")
     check "spawn-fcgi -n: serves on the inherited socket" wait_for 10 get_v2 "$SF"
     check "spawn-fcgi -n: a single process (no children)" count_is "$S" 0
     for _ in 1 2 3; do get_v2 "$SF" >/dev/null; done
@@ -344,7 +355,6 @@ if command -v spawn-fcgi >/dev/null; then
 
     spawn-fcgi -s "$SF" -n -- "$WHARF" serve --prefork -c "$CONF" 2>>"$T/stderr.log" &
     S=$!
-    PIDS+=("$S")
     check "spawn-fcgi -n --prefork: a pool on the inherited socket" wait_for 10 get_v2 "$SF"
     check "spawn-fcgi -n --prefork: workers forked" count_is "$S" 1
     kill -TERM "$S"
@@ -359,9 +369,9 @@ if command -v spawn-fcgi >/dev/null; then
     for _ in 1 2 3 4; do get_v2 "$SF" || ok2=1; done
     check "spawn-fcgi -F 2: repeated requests" test "$ok2" -eq 0
     if [ -f "$T/sf2.pids" ]; then
-        while read -r p; do kill -TERM "$p" 2>/dev/null; done <"$T/sf2.pids"
+        while read -r p || [ -n "$p" ]; do kill -TERM "$p" 2>/dev/null; done <"$T/sf2.pids"
         gone=1
-        while read -r p; do wait_for 5 dead "$p" || gone=0; done <"$T/sf2.pids"
+        while read -r p || [ -n "$p" ]; do wait_for 5 dead "$p" || gone=0; done <"$T/sf2.pids"
         check "spawn-fcgi -F 2: processes exit on SIGTERM" test "$gone" -eq 1
     fi
 else

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# make bench — Wharf (nginx + wharf serve, as `make run` starts it, on
+# 127.0.0.1:5000 with fresh storage) side by side with the reference registry
+# 2.8.2 (direct and behind nginx) and this machine's limits, using the shared
+# harness (BENCH_DIR, default ../shared/bench beside this checkout).
+# Results: tests/bench/results/<run>.{md,jsonl}; summarise them in RESULTS.md.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+bench=${BENCH_DIR:-$repo/../shared/bench}
+[ -x "$bench/run-reference.sh" ] || {
+	echo "make bench: no harness at $bench (set BENCH_DIR)" >&2
+	exit 1
+}
+command -v wrk >/dev/null || { echo "make bench: installing wrk" >&2; apt-get install -y -qq wrk >/dev/null; }
+scratch=$(mktemp -d /tmp/bench-w-XXXXXX)
+chmod 755 "$scratch"
+port=${WHARF_PORT:-5000}
+WHARF_PORT=$port WHARF_RUNDIR=$scratch/run WHARF_DATA=$scratch/data WHARF_LOGLEVEL=warn \
+	WHARF_WORKERS=${WHARF_WORKERS:-8} "$repo/admin/run.sh" >"$scratch/run.log" 2>&1 &
+runpid=$!
+cleanup() {
+	kill -INT "$runpid" 2>/dev/null || true
+	wait "$runpid" 2>/dev/null || true
+	rm -rf "$scratch"
+}
+trap cleanup EXIT
+for _ in $(seq 100); do
+	curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
+	sleep 0.1
+done
+curl -sf "http://127.0.0.1:$port/v2/" >/dev/null || { cat "$scratch/run.log"; exit 1; }
+mkdir -p "$repo/tests/bench/results"
+out=$repo/tests/bench/results/wharf-$(date -u +%Y%m%d-%H%M%S)
+cd "$bench"
+REF_DIRECT_PORT=${REF_DIRECT_PORT:-5090} REF_BACKEND_PORT=${REF_BACKEND_PORT:-5091} \
+	REF_PROXY_PORT=${REF_PROXY_PORT:-5092} BENCH_OUT=$out \
+	./run-reference.sh --target "wharf=http://127.0.0.1:$port" \
+	--rss-pattern 'wharf=[w]harf serve' "$@"
+echo "results: $out.md" >&2
