@@ -6,6 +6,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
            -Wshadow -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS += -Wl,--as-needed
 LDLIBS  += -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt
 
 ifeq ($(SANITIZER),address)

@@ -35,12 +35,10 @@ const char *request_header(struct request *r, const char *name)
         size_t nv = r->io->param_all(r->io->ctx, key, vals, 16);
         if (nv > 1) {
             /* a repeated header is one comma-separated list (RFC 9110 5.3) */
-            struct buf b;
-            buf_init(&b, 65536);
-            buf_arena(&b, r->arena);
+            struct buf *b = buf_arena_new(r->arena, 65536);
             for (size_t i = 0; i < nv; i++)
-                if (buf_printf(&b, "%s%s", i ? ", " : "", vals[i]) != 0) break;
-            return b.data;
+                if (buf_printf(b, "%s%s", i ? ", " : "", vals[i]) != 0) break;
+            return b->data;
         }
     }
     return request_param(r, key);

@@ -52,14 +52,12 @@ static char *query_escape(struct arena *a, const char *s)
 static void list_reply(struct request *req, struct response *res, const char *head,
                        const char *key, char **items, size_t n)
 {
-    struct buf b;
-    buf_init(&b, 0);
-    buf_arena(&b, req->arena);
-    buf_printf(&b, "{%s\"%s\":[", head, key);
+    struct buf *b = buf_arena_new(req->arena, 0);
+    buf_printf(b, "{%s\"%s\":[", head, key);
     for (size_t i = 0; i < n; i++)
-        buf_printf(&b, "%s%s", i ? "," : "", json_string(req->arena, items[i]));
-    buf_puts(&b, "]}\n");
-    response_body(res, b.data, b.len, "application/json; charset=utf-8", req->arena);
+        buf_printf(b, "%s%s", i ? "," : "", json_string(req->arena, items[i]));
+    buf_puts(b, "]}\n");
+    response_body(res, b->data, b->len, "application/json; charset=utf-8", req->arena);
 }
 
 void h_catalog(struct app *app, struct request *req, struct response *res)

@@ -90,19 +90,17 @@ void h_manifest_get(struct app *app, struct request *req, struct response *res)
 static int read_body(struct request *req, size_t max, char **out, size_t *len)
 {
     if (req->content_length > (int64_t)max) return WERR_TOOBIG;
-    struct buf b;
-    buf_init(&b, max);
-    buf_arena(&b, req->arena);
+    struct buf *b = buf_arena_new(req->arena, max);
     char chunk[16384];
     for (;;) {
         ssize_t n = request_read(req, chunk, sizeof chunk);
         if (n < 0) return WERR_IO;
         if (n == 0) break;
-        int rc = buf_append(&b, chunk, (size_t)n);
+        int rc = buf_append(b, chunk, (size_t)n);
         if (rc) return rc;
     }
-    *out = b.data ? b.data : "";
-    *len = b.len;
+    *out = b->data ? b->data : "";
+    *len = b->len;
     return 0;
 }
 

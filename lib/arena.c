@@ -229,7 +229,10 @@ static void buf_cleanup(void *p)
     buf_free(p);
 }
 
-void buf_arena(struct buf *b, struct arena *a)
+struct buf *buf_arena_new(struct arena *a, size_t cap)
 {
+    struct buf *b = arena_alloc(a, sizeof(*b));
+    buf_init(b, cap);
     arena_cleanup(a, buf_cleanup, b);
+    return b;
 }

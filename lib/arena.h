@@ -36,7 +36,9 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(struct buf *b);
-/* buf_arena: free b's storage when arena a is freed. */
-void buf_arena(struct buf *b, struct arena *a);
+/* buf_arena_new: a buf whose struct lives on arena a and whose storage is
+ * freed when a is reset or freed (the struct must outlive the cleanup, so
+ * never register a buf that lives on the stack). */
+struct buf *buf_arena_new(struct arena *a, size_t cap);
 
 #endif

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define LINK_MAX 256
-#define UPLOAD_CHUNK (1024 * 1024)
+#define UPLOAD_CHUNK (256 * 1024)
 
 /* read a link file: "alg:hex", validated */
 static int read_link(struct registry *r, struct arena *a, const char *path, char **digest)

@@ -11,7 +11,9 @@ bench=${BENCH_DIR:-$repo/../shared/bench}
 	echo "make bench: no harness at $bench (set BENCH_DIR)" >&2
 	exit 1
 }
-command -v wrk >/dev/null || { echo "make bench: installing wrk" >&2; apt-get install -y -qq wrk >/dev/null; }
+for t in wrk hey; do
+	command -v $t >/dev/null || { echo "make bench: installing $t" >&2; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $t >/dev/null; }
+done
 scratch=$(mktemp -d /tmp/bench-w-XXXXXX)
 chmod 755 "$scratch"
 port=${WHARF_PORT:-5000}

@@ -290,7 +290,7 @@ fastcgi:
   listen: unix:$sock
   workers: ${WHARF_E2E_WORKERS:-4}
   blobs:
-    accel: nginx
+    accel: ${WHARF_E2E_ACCEL:-nginx}
     prefix: /_wharf_blobs/
   pidfile: $dir/wharf.pid
 EOF
@@ -358,6 +358,10 @@ wharf_stop() {
 		if grep -qE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' "$W_DIR/wharf.log"; then
 			t_fail "no sanitizer report in wharf log ($W_DIR)" \
 				"$(grep -E -A 15 'Sanitizer|runtime error:' "$W_DIR/wharf.log" | head -n 40)"
+		fi
+		# a worker that crashed on its own (SIGKILL from a test is not a crash)
+		if grep -qE 'killed by signal (4|6|7|8|11) ' "$W_DIR/wharf.log"; then
+			t_fail "no worker crashed ($W_DIR)" "$(grep -E 'killed by signal' "$W_DIR/wharf.log" | head -n 5)"
 		fi
 	fi
 }

@@ -296,17 +296,18 @@ static void test_buf_printf_long(void **state)
 static void test_buf_arena(void **state)
 {
     struct arena *a = arena_new();
-    struct buf *b = arena_alloc(a, sizeof *b);
-    buf_init(b, 0);
+    struct buf *b = buf_arena_new(a, 0);
     assert_int_equal(buf_printf(b, "%0*d", 5000, 7), 0);
     assert_int_equal(b->len, 5000);
-    buf_arena(b, a);
-    struct buf b2;
-    buf_init(&b2, 0);
-    assert_int_equal(buf_puts(&b2, "on the stack"), 0);
-    buf_arena(&b2, a);
-    arena_free(a); /* frees both buffers' storage (valgrind) */
-    assert_null(b2.data);
+    struct buf *capped = buf_arena_new(a, 10);
+    assert_int_equal(buf_puts(capped, "0123456789"), 0);
+    assert_int_equal(buf_puts(capped, "x"), WERR_TOOBIG);
+    /* a reset frees the storage; the arena stays usable for the next request */
+    arena_reset(a);
+    b = buf_arena_new(a, 0);
+    assert_int_equal(buf_puts(b, "again"), 0);
+    assert_string_equal(b->data, "again");
+    arena_free(a); /* frees every buffer's storage (valgrind) */
 }
 
 /* in_child: run fn in a forked child (3 s alarm). The child reports through a
