@@ -46,8 +46,9 @@ struct storage_driver_ops {
     int (*reader)(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
                   struct storage_reader **r);
     /* writer: append != 0 continues an existing file at its current size (created when
-     * absent); append == 0 truncates. What is written is visible at path only for
-     * appendable upload data, never for final content (which is placed by move). */
+     * absent); append == 0 truncates. Writers are for upload data only (final
+     * content is placed by move); what was written is visible to readers once
+     * the writer is closed (commit / writer_close / truncate), not before. */
     int (*writer)(struct storage_driver *d, struct arena *a, const char *path, int append,
                   struct storage_writer **w);
     int (*stat)(struct storage_driver *d, const char *path, struct storage_stat *st);

@@ -101,6 +101,10 @@ run_storage() {
 	d=$(mktemp -d "$work/fs.XXXXXX")
 	CMOCKA_MESSAGE_OUTPUT=TAP run_prog "driver_suite-filesystem" "$bin" filesystem "$d"
 	rm -rf "$d"
+	# the same without O_DIRECT (buffered writes only, as on tmpfs)
+	d=$(mktemp -d "$work/fs.XXXXXX")
+	WHARF_FS_DIRECTIO=0 CMOCKA_MESSAGE_OUTPUT=TAP run_prog "driver_suite-filesystem-buffered" "$bin" filesystem "$d"
+	rm -rf "$d"
 }
 
 run_e2e() {

@@ -14,19 +14,25 @@ bench=${BENCH_DIR:-$repo/../shared/bench}
 for t in wrk hey; do
 	command -v $t >/dev/null || { echo "make bench: installing $t" >&2; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $t >/dev/null; }
 done
+port=${WHARF_PORT:-5000}
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+	echo "make bench: 127.0.0.1:$port is busy: stop what listens there (another make run?)" >&2
+	exit 1
+fi
 scratch=$(mktemp -d /tmp/bench-w-XXXXXX)
 chmod 755 "$scratch"
-port=${WHARF_PORT:-5000}
 WHARF_PORT=$port WHARF_RUNDIR=$scratch/run WHARF_DATA=$scratch/data WHARF_LOGLEVEL=warn \
 	WHARF_WORKERS=${WHARF_WORKERS:-8} "$repo/admin/run.sh" >"$scratch/run.log" 2>&1 &
 runpid=$!
 cleanup() {
-	kill -INT "$runpid" 2>/dev/null || true
+	# TERM, not INT: a background job of a script ignores SIGINT
+	kill -TERM "$runpid" 2>/dev/null || true
 	wait "$runpid" 2>/dev/null || true
 	rm -rf "$scratch"
 }
 trap cleanup EXIT
 for _ in $(seq 100); do
+	kill -0 "$runpid" 2>/dev/null || { cat "$scratch/run.log"; exit 1; }
 	curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
 	sleep 0.1
 done
