@@ -11,6 +11,8 @@
 #include "../fcgi/pool.h"
 #include "../fcgi/transport.h"
 #include "../lib/config.h"
+#include "token.h"
+#include "repository.h"
 
 #ifndef WHARF_VERSION
 #define WHARF_VERSION "0.1.0"
@@ -39,6 +41,10 @@ static const struct subcommand commands[] = {
      "run the FastCGI pool (fastcgi.listen, or a socket on fd 0)"},
     {"config", "check", cmd_config_check, "[-c FILE | FILE]",
      "validate the configuration and print it resolved, secrets masked"},
+    {"repository", "delete", cmd_repository_delete, "[-c FILE] [--dry-run] NAME",
+     "delete a whole repository (its blobs are left to garbage-collect)"},
+    {"token", "keygen", cmd_token_keygen, "[--alg ES256|RS256|EdDSA] [-o PREFIX]",
+     "token service signing key, its certificate and JWKS"},
     {"version", NULL, cmd_version, "", "print the version"},
     {"help", NULL, cmd_help, "", "this text"},
 };

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../handlers/app.h"
+#include "../handlers/auth.h"
 #include "../lib/arena.h"
 #include "../lib/config.h"
 #include "../lib/err.h"
@@ -497,6 +498,11 @@ static void reload(struct pool *p)
         log_error("reload: %s; keeping the running configuration", err);
         return;
     }
+    if (auth_probe(ncfg, err, sizeof err) != 0) { /* htpasswd, keys: before any worker */
+        log_error("reload: %s; keeping the running configuration", err);
+        config_free(ncfg);
+        return;
+    }
     int nfd = p->fd;
     char *npath = NULL;
     int reopen = p->o->inherit_fd < 0 && !same_listen(ncfg->listen, p->cfg->listen);
@@ -661,6 +667,11 @@ int pool_serve(const struct pool_opts *o)
     }
     if (log_init((enum log_level)cfg->log_level, cfg->log_json, cfg->log_file) != 0)
         log_warn("cannot open log file %s: logging to stderr", cfg->log_file);
+    if (auth_probe(cfg, err, sizeof err) != 0) { /* a bad htpasswd or key stops start-up */
+        log_error("%s", err);
+        config_free(cfg);
+        return 1;
+    }
     if (o->single && o->inherit_fd >= 0) return single_run(o, cfg);
     return master_run(o, cfg);
 }

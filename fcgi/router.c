@@ -1,5 +1,6 @@
 #include "router.h"
 
+#include "../handlers/auth.h"
 #include "../handlers/handlers.h"
 #include "../lib/digest.h"
 #include "../lib/err.h"
@@ -8,7 +9,17 @@
 
 #include <string.h>
 
-enum route_kind { R_BASE, R_CATALOG, R_TAGS, R_MANIFEST, R_BLOB, R_UPLOADS, R_UPLOAD, R_COUNT };
+enum route_kind {
+    R_BASE,
+    R_CATALOG,
+    R_TAGS,
+    R_MANIFEST,
+    R_BLOB,
+    R_UPLOADS,
+    R_UPLOAD,
+    R_REFERRERS,
+    R_COUNT
+};
 enum route_ref { REF_NONE, REF_MANIFEST, REF_DIGEST, REF_UUID };
 enum route_action { ACT_NONE, ACT_PULL, ACT_PUSH, ACT_DELETE, ACT_CATALOG };
 #define F_WRITE 1  /* refused in read-only mode */
@@ -40,10 +51,12 @@ static const struct route routes[] = {
     {R_UPLOAD, "PATCH", h_upload_patch, ACT_PUSH, F_WRITE},
     {R_UPLOAD, "PUT", h_upload_put, ACT_PUSH, F_WRITE},
     {R_UPLOAD, "DELETE", h_upload_cancel, ACT_PUSH, F_WRITE},
+    {R_REFERRERS, "GET", h_referrers, ACT_PULL, 0},
 };
 
 static const enum route_ref kind_ref[R_COUNT] = {
-    [R_MANIFEST] = REF_MANIFEST, [R_BLOB] = REF_DIGEST, [R_UPLOAD] = REF_UUID};
+    [R_MANIFEST] = REF_MANIFEST, [R_BLOB] = REF_DIGEST, [R_UPLOAD] = REF_UUID,
+    [R_REFERRERS] = REF_DIGEST};
 
 /* ends_with_component: does s[0..n) end with "/<suffix>" ? */
 static int split_last(const char *rest, const char *marker, const char **name_end,
@@ -96,6 +109,12 @@ static int match(struct request *req, enum route_kind *kind, const char **name, 
         *ref = tail;
         return 0;
     }
+    if (split_last(rest, "/referrers/", &ne, &tail) && *tail) {
+        *kind = R_REFERRERS;
+        *name = arena_strndup(req->arena, rest, (size_t)(ne - rest));
+        *ref = tail;
+        return 0;
+    }
     if (split_last(rest, "/manifests/", &ne, &tail) && *tail) {
         *kind = R_MANIFEST;
         *name = arena_strndup(req->arena, rest, (size_t)(ne - rest));
@@ -103,6 +122,25 @@ static int match(struct request *req, enum route_kind *kind, const char **name, 
         return 0;
     }
     return WERR_NOTFOUND;
+}
+
+/* name_components: the number of '/'-separated components of a repository name */
+static size_t name_components(const char *name)
+{
+    size_t n = 1;
+    for (; *name; name++)
+        if (*name == '/') n++;
+    return n;
+}
+
+/* read_methods: "GET, HEAD": the methods of a route kind allowed in read-only mode */
+static const char *read_methods(enum route_kind kind, struct arena *a)
+{
+    const char *out = "";
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (routes[i].kind == kind && !(routes[i].flags & F_WRITE))
+            out = arena_printf(a, "%s%s%s", out, *out ? ", " : "", routes[i].method);
+    return out;
 }
 
 static void common_headers(struct app *app, struct request *req, struct response *res)
@@ -118,6 +156,10 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
 {
     enum route_kind kind;
     const char *name = NULL, *ref = NULL;
+    if (token_service_match(app, req)) { /* fastcgi.tokenservice.path */
+        token_service_handle(app, req, res);
+        return;
+    }
     if (match(req, &kind, &name, &ref) != 0) {
         error_reply(req, res, 404, "NOT_FOUND", "no such route", NULL);
         return;
@@ -143,6 +185,12 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
         int nrc = name_valid(name, cfg->name_max);
         if (nrc) {
             error_reply(req, res, 400, "NAME_INVALID", "invalid repository name", name);
+            return;
+        }
+        if (name_components(name) > cfg->name_components_max) {
+            error_reply(req, res, 400, "NAME_INVALID", "invalid repository name",
+                        arena_printf(req->arena, "more than %zu path components",
+                                     cfg->name_components_max));
             return;
         }
     }
@@ -174,7 +222,17 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
             break;
         }
     }
+    /* auth once, from the route's action (enum route_action == enum auth_action) */
+    req->name = name;
+    req->ref = ref;
+    if (auth_request(app, req, res, (int)rt->action) != 0) return;
+    if (rt->action == ACT_CATALOG && auth_catalog_filtered(app, req)) {
+        auth_catalog_reply(app, req, res); /* only the repositories the caller may pull */
+        return;
+    }
     if ((rt->flags & F_WRITE) && cfg->readonly) {
+        /* the reference answers 405 with the methods still allowed here */
+        response_header(res, req->arena, "Allow", read_methods(kind, req->arena));
         error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported",
                     "the registry is in read-only mode");
         return;

@@ -8,11 +8,13 @@
 
 struct storage_driver;
 struct registry;
+struct auth;
 
 struct app {
     const struct config *cfg; /* not owned */
     struct storage_driver *driver;
     struct registry *reg;
+    struct auth *auth; /* handlers/auth.h: access controller and token service */
 };
 
 /* app_new: open the configured storage driver. Returns 0 or a WERR_* (err filled). */

@@ -22,6 +22,12 @@ void h_upload_patch(struct app *app, struct request *req, struct response *res);
 void h_upload_put(struct app *app, struct request *req, struct response *res);
 void h_upload_status(struct app *app, struct request *req, struct response *res);
 void h_upload_cancel(struct app *app, struct request *req, struct response *res);
+void h_referrers(struct app *app, struct request *req, struct response *res);
+
+/* handler_may_pull: may the caller of req read (pull from) repository repo?
+ * The hook for ?mount= without from= (handlers/access.c): 1 yes, 0 no. Until
+ * authentication exists every caller may read every repository. */
+int handler_may_pull(struct app *app, struct request *req, const char *repo);
 
 /* error_reply: status + the spec's {"errors":[{code,message,detail}]} (detail may be NULL). */
 void error_reply(struct request *req, struct response *res, int status, const char *code,

@@ -18,28 +18,44 @@ static int accepts(const char *accept, const char *mt)
     const char *p = accept;
     int any_manifest_type = 0;
     while (*p) {
-        while (*p == ' ' || *p == ',') p++;
+        while (*p == ' ' || *p == ',')
+            p++;
         const char *e = p;
-        while (*e && *e != ',' && *e != ';') e++;
+        while (*e && *e != ',' && *e != ';')
+            e++;
         size_t l = (size_t)(e - p);
-        while (l && p[l - 1] == ' ') l--;
-        if ((l == ml && strncasecmp(p, mt, ml) == 0) || (l == 3 && !strncmp(p, "*/*", 3)))
-            return 1;
+        while (l && p[l - 1] == ' ')
+            l--;
+        if ((l == ml && strncasecmp(p, mt, ml) == 0) || (l == 3 && !strncmp(p, "*/*", 3))) return 1;
         char one[128];
         if (l < sizeof one) {
             memcpy(one, p, l);
             one[l] = 0;
             if (manifest_kind_of(one) != MF_UNKNOWN) any_manifest_type = 1;
         }
-        while (*e && *e != ',') e++;
+        while (*e && *e != ',')
+            e++;
         p = e;
     }
     /* an Accept header naming no manifest type at all is no preference */
     return !any_manifest_type;
 }
 
+/* accepts_exactly: does the Accept header name mt itself (no wildcard)? */
+static int accepts_exactly(const char *accept, const char *mt)
+{
+    size_t ml = strlen(mt);
+    for (const char *p = accept; (p = strcasestr(p, mt)) != NULL; p += ml) {
+        int start = p == accept || p[-1] == ',' || p[-1] == ' ';
+        char e = p[ml];
+        if (start && (e == 0 || e == ',' || e == ';' || e == ' ')) return 1;
+    }
+    return 0;
+}
+
 /* For a client that cannot take an index (by tag), serve its linux/amd64 image as
- * the reference registry does. Returns 0 and replaces body/digest/mt, or an error. */
+ * the reference registry (2.8) does: the first linux/amd64 entry, whatever its
+ * media type; none: MANIFEST_UNKNOWN. Returns 0 and replaces body/digest/mt. */
 static int pick_platform(struct app *app, struct request *req, const char *accept, char **body,
                          size_t *len, char *digest, const char **mt)
 {
@@ -49,9 +65,8 @@ static int pick_platform(struct app *app, struct request *req, const char *accep
     for (size_t i = 0; i < mi.nrefs; i++) {
         const struct descriptor *d = &mi.refs[i];
         if (!d->os || !d->arch || strcmp(d->os, "linux") || strcmp(d->arch, "amd64")) continue;
-        if (!accepts(accept, d->media_type)) continue;
-        return registry_manifest_get(app->reg, req->arena, req->name, d->digest, body, len,
-                                     digest, mt);
+        return registry_manifest_get(app->reg, req->arena, req->name, d->digest, body, len, digest,
+                                     mt);
     }
     return WERR_NOTFOUND;
 }
@@ -62,11 +77,16 @@ void h_manifest_get(struct app *app, struct request *req, struct response *res)
     size_t len;
     char digest[DIGEST_MAX_STR];
     const char *mt;
-    int rc = registry_manifest_get(app->reg, req->arena, req->name, req->ref, &body, &len, digest,
-                                   &mt);
+    int rc =
+        registry_manifest_get(app->reg, req->arena, req->name, req->ref, &body, &len, digest, &mt);
     if (rc == 0 && manifest_is_index(manifest_kind_of(mt)) && !strchr(req->ref, ':')) {
         const char *accept = request_header(req, "Accept");
-        if (!accepts(accept, mt)) rc = pick_platform(app, req, accept, &body, &len, digest, &mt);
+        /* a Docker manifest list goes only to a client that names its type (the
+         * reference: no Accept at all means "schema 2 only"); an OCI index also
+         * to one that states no manifest preference */
+        int ok = manifest_kind_of(mt) == MF_DOCKER_LIST ? accept && accepts_exactly(accept, mt)
+                                                        : accepts(accept, mt);
+        if (!ok) rc = pick_platform(app, req, accept, &body, &len, digest, &mt);
     }
     if (rc == WERR_NOTFOUND || rc == WERR_INVALID) {
         error_reply(req, res, 404, "MANIFEST_UNKNOWN", "manifest unknown", req->ref);
@@ -118,9 +138,9 @@ void h_manifest_put(struct app *app, struct request *req, struct response *res)
     size_t len;
     int rc = read_body(req, cfg->manifest_max, &body, &len);
     if (rc == WERR_TOOBIG) {
-        error_reply(req, res, 413, "MANIFEST_INVALID", "manifest invalid",
-                    arena_printf(req->arena, "manifest exceeds the %zu-byte limit",
-                                 cfg->manifest_max));
+        error_reply(
+            req, res, 413, "MANIFEST_INVALID", "manifest invalid",
+            arena_printf(req->arena, "manifest exceeds the %zu-byte limit", cfg->manifest_max));
         return;
     }
     if (rc) {
@@ -142,19 +162,23 @@ void h_manifest_put(struct app *app, struct request *req, struct response *res)
         error_reply(req, res, 400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry", detail);
         return;
     case WERR_DIGEST:
-        error_reply(req, res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content",
-                    detail);
+        error_reply(req, res, 400, "DIGEST_INVALID",
+                    "provided digest did not match uploaded content", detail);
         return;
     default:
         error_storage(req, res, rc);
         return;
     }
     res->status = 201;
-    response_header(res, req->arena, "Location",
-                    url_for_path(app, req,
-                                 arena_printf(req->arena, "/v2/%s/manifests/%s", req->name,
-                                              digest)));
+    response_header(
+        res, req->arena, "Location",
+        url_for_path(app, req, arena_printf(req->arena, "/v2/%s/manifests/%s", req->name, digest)));
     response_header(res, req->arena, "Docker-Content-Digest", digest);
+    struct manifest_info mi;
+    if (manifest_parse(req->arena, body, len, request_header(req, "Content-Type"), &mi, &detail) ==
+            0 &&
+        mi.has_subject)
+        response_header(res, req->arena, "OCI-Subject", mi.subject.digest);
     res->content_length = 0;
 }
 

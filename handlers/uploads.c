@@ -18,9 +18,9 @@ static void upload_headers(struct app *app, struct request *req, struct response
                            const struct upload *u)
 {
     struct arena *a = req->arena;
-    response_header(res, a, "Location",
-                    url_for_path(app, req,
-                                 arena_printf(a, "/v2/%s/blobs/uploads/%s", req->name, u->uuid)));
+    response_header(
+        res, a, "Location",
+        url_for_path(app, req, arena_printf(a, "/v2/%s/blobs/uploads/%s", req->name, u->uuid)));
     response_header(res, a, "Docker-Upload-UUID", u->uuid);
     response_headerf(res, a, "Range", "0-%lld", (long long)(u->offset > 0 ? u->offset - 1 : 0));
     res->content_length = 0;
@@ -30,11 +30,22 @@ static void blob_created(struct app *app, struct request *req, struct response *
                          const char *digest)
 {
     res->status = 201;
-    response_header(res, req->arena, "Location",
-                    url_for_path(app, req,
-                                 arena_printf(req->arena, "/v2/%s/blobs/%s", req->name, digest)));
+    response_header(
+        res, req->arena, "Location",
+        url_for_path(app, req, arena_printf(req->arena, "/v2/%s/blobs/%s", req->name, digest)));
     response_header(res, req->arena, "Docker-Content-Digest", digest);
     res->content_length = 0;
+}
+
+struct pull_ctx {
+    struct app *app;
+    struct request *req;
+};
+
+static int may_pull_cb(void *ctx, const char *repo)
+{
+    struct pull_ctx *p = ctx;
+    return handler_may_pull(p->app, p->req, repo);
 }
 
 static int has_body(struct request *req)
@@ -44,8 +55,7 @@ static int has_body(struct request *req)
 
 /* append the request body to u, checking Content-Range against the upload's
  * offset first. Returns 0 or it has written the error reply. */
-static int append_body(struct app *app, struct request *req, struct response *res,
-                       struct upload *u)
+static int append_body(struct app *app, struct request *req, struct response *res, struct upload *u)
 {
     int64_t max = req->content_length >= 0 ? req->content_length : -1;
     const char *cr = request_header(req, "Content-Range");
@@ -105,8 +115,8 @@ static int commit(struct app *app, struct request *req, struct response *res, st
     struct blob_desc bd;
     int rc = registry_upload_commit(app->reg, req->arena, u, digest, &bd);
     if (rc == WERR_DIGEST || rc == WERR_INVALID) {
-        error_reply(req, res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content",
-                    digest);
+        error_reply(req, res, 400, "DIGEST_INVALID",
+                    "provided digest did not match uploaded content", digest);
         return -1;
     }
     if (rc == WERR_UNSUPPORTED) {
@@ -124,7 +134,8 @@ static int commit(struct app *app, struct request *req, struct response *res, st
 static int check_digest(struct request *req, struct response *res, const char *digest)
 {
     if (!digest || digest_parse(digest, NULL, NULL) != 0) {
-        error_reply(req, res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content",
+        error_reply(req, res, 400, "DIGEST_INVALID",
+                    "provided digest did not match uploaded content",
                     digest ? digest : "digest parameter missing");
         return -1;
     }
@@ -137,13 +148,26 @@ void h_upload_start(struct app *app, struct request *req, struct response *res)
     const char *mount = request_query(req, "mount");
     const char *from = request_query(req, "from");
     if (mount && from && digest_parse(mount, NULL, NULL) == 0 &&
-        name_valid(from, app->cfg->name_max) == 0) {
+        name_valid(from, app->cfg->name_max) == 0 &&
+        handler_may_pull(app, req, from)) { /* a mount reads `from`: pull needed there */
         struct blob_desc bd;
         if (registry_blob_mount(app->reg, a, req->name, from, mount, &bd) == 0) {
             blob_created(app, req, res, bd.digest);
             return;
         }
         /* not mountable: fall back to a normal upload session */
+    } else if (mount && !from && digest_parse(mount, NULL, NULL) == 0) {
+        /* ?mount= alone (spec 1.1): any repository holding the blob that the
+         * caller may read; the blob is already in req->name: nothing to do */
+        struct blob_desc bd;
+        const char *src = NULL;
+        if (registry_blob_stat(app->reg, a, req->name, mount, &bd) == 0 ||
+            (registry_blob_find(app->reg, a, mount, req->name, may_pull_cb,
+                                &(struct pull_ctx){app, req}, &src, &bd) == 0 &&
+             registry_blob_mount(app->reg, a, req->name, src, mount, &bd) == 0)) {
+            blob_created(app, req, res, bd.digest);
+            return;
+        }
     }
     const char *digest = request_query(req, "digest");
     if (digest && check_digest(req, res, digest)) return;

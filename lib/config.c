@@ -28,6 +28,9 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include "err.h"
 #include "log.h"
 
@@ -533,6 +536,13 @@ static int apply_accel(struct loader *, const struct field *, const struct ynode
 static int apply_accel_prefix(struct loader *, const struct field *, const struct ynode *,
                               const char *);
 
+static int apply_urlpatterns(struct loader *, const struct field *, const struct ynode *,
+                             const char *);
+static int apply_platforms(struct loader *, const struct field *, const struct ynode *,
+                           const char *);
+static int apply_platformlist(struct loader *, const struct field *, const struct ynode *,
+                              const char *);
+
 static const struct field f_accesslog[] = {BOOL("disabled", CFG_OFF(accesslog_disabled)), END};
 static const struct field f_log[] = {
     CUSTOM("level", apply_loglevel),
@@ -585,8 +595,52 @@ static const struct field f_storage[] = {
     END,
 };
 
+/* auth (issue 4): one access controller; apply_auth_* are at the end of this file */
+static int apply_auth_method(struct loader *, const struct field *, const struct ynode *,
+                             const char *);
+static int apply_sigalgs(struct loader *, const struct field *, const struct ynode *,
+                         const char *);
+static int apply_tokenservice(struct loader *, const struct field *, const struct ynode *,
+                              const char *);
+static const struct field f_auth_silly[] = {
+    STR("realm", CFG_OFF(auth_realm), 0),
+    STR("service", CFG_OFF(auth_service), 0),
+    END,
+};
+static const struct field f_auth_htpasswd[] = {
+    STR("realm", CFG_OFF(auth_realm), 0),
+    STR("path", CFG_OFF(auth_htpasswd_path), 0),
+    END,
+};
+static const struct field f_auth_token[] = {
+    STR("realm", CFG_OFF(auth_realm), 0),
+    STR("service", CFG_OFF(auth_service), 0),
+    STR("issuer", CFG_OFF(auth_issuer), 0),
+    STR("rootcertbundle", CFG_OFF(auth_rootcertbundle), 0),
+    STR("jwks", CFG_OFF(auth_jwks), 0),
+    BOOL("autoredirect", CFG_OFF(auth_autoredirect)),
+    STR("autoredirectpath", CFG_OFF(auth_autoredirectpath), 0),
+    CUSTOM("signingalgorithms", apply_sigalgs),
+    DUR("leeway", CFG_OFF(auth_leeway)),
+    END,
+};
 static const struct field f_auth[] = {
-    UNSUP("silly"), UNSUP("token"), UNSUP("htpasswd"), UNSUP("none"), END,
+    SECTION_FN("silly", f_auth_silly, apply_auth_method, 0),
+    SECTION_FN("htpasswd", f_auth_htpasswd, apply_auth_method, 0),
+    SECTION_FN("token", f_auth_token, apply_auth_method, 0),
+    UNSUP("none"),
+    END,
+};
+static const struct field f_tokenservice[] = {
+    STR("path", CFG_OFF(ts_path), 0),
+    STR("issuer", CFG_OFF(ts_issuer), 0),
+    STR("service", CFG_OFF(ts_service), 0),
+    STR("signingkey", CFG_OFF(ts_signingkey), 0),
+    STR("htpasswd", CFG_OFF(ts_htpasswd), 0),
+    STR("accessrules", CFG_OFF(ts_accessrules), 0),
+    DUR("expiration", CFG_OFF(ts_expiration)),
+    DUR("refreshexpiration", CFG_OFF(ts_refreshexpiration)),
+    END,
 };
 
 static const struct field f_http[] = {
@@ -615,6 +669,7 @@ static const struct field f_limits[] = {
     INT("manifestsize", CFG_OFF(manifest_max), T_SIZE, 1, 64LL * 1024 * 1024),
     INT("namelength", CFG_OFF(name_max), T_SIZE, 1, 4096),
     INT("taglength", CFG_OFF(tag_max), T_SIZE, 1, 128),
+    INT("namecomponents", CFG_OFF(name_components_max), T_SIZE, 1, 128),
     END,
 };
 static const struct field f_fastcgi[] = {
@@ -623,12 +678,42 @@ static const struct field f_fastcgi[] = {
     INT("workers", CFG_OFF(workers), T_INT, 1, 256),
     INT("backlog", CFG_OFF(backlog), T_INT, 1, 65535),
     INT("maxrequests", CFG_OFF(max_requests), T_LONG, 0, LONG_MAX),
+    BOOL("directio", CFG_OFF(directio)),
     STR("pidfile", CFG_OFF(pidfile), F_ABSPATH),
     STR("logfile", CFG_OFF(log_file), F_ABSPATH),
     SECTION("blobs", f_blobs),
     SECTION("limits", f_limits),
+    SECTION_FN("tokenservice", f_tokenservice, apply_tokenservice, 0),
     END,
 };
+
+static const struct field f_urls[] = {
+    CUSTOM("allow", apply_urlpatterns),
+    CUSTOM("deny", apply_urlpatterns),
+    END,
+};
+static const struct field f_indexes[] = {
+    CUSTOM("platforms", apply_platforms),
+    CUSTOM("platformlist", apply_platformlist),
+    END,
+};
+static const struct field f_vmanifests[] = {
+    SECTION("urls", f_urls),
+    SECTION("indexes", f_indexes),
+    END,
+};
+static const struct field f_validation[] = {
+    BOOL("enabled", NOOFF), /* deprecated in the reference in favour of disabled */
+    BOOL("disabled", CFG_OFF(validation_disabled)),
+    SECTION("manifests", f_vmanifests),
+    END,
+};
+static const struct field f_schema1[] = {
+    BOOL("enabled", CFG_OFF(schema1_enabled)),
+    STR("signingkeyfile", CFG_OFF(schema1_signingkeyfile), 0),
+    END,
+};
+static const struct field f_compatibility[] = {SECTION("schema1", f_schema1), END};
 
 static const struct field f_root[] = {
     CUSTOM("version", apply_version),
@@ -641,8 +726,8 @@ static const struct field f_root[] = {
     UNSUP("redis"),
     UNSUP("health"),
     UNSUP("proxy"),
-    UNSUP("validation"),
-    UNSUP("compatibility"),
+    SECTION("validation", f_validation),
+    SECTION("compatibility", f_compatibility),
     UNSUP("middleware"),
     UNSUP("reporting"),
     UNSUP("catalog"),
@@ -1105,6 +1190,133 @@ static int apply_accel_prefix(struct loader *L, const struct field *f, const str
 
 /* ---------------------------------------------------------------- environment */
 
+static void regexes_free(struct config_regex *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(r[i].pattern);
+        pcre2_code_free(r[i].code);
+    }
+    free(r);
+}
+
+static void platforms_free(struct config_platform *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].os);
+        free(p[i].arch);
+    }
+    free(p);
+}
+
+/* validation.manifests.urls.allow / deny: a list of regular expressions, each
+ * compiled with PCRE2 here so a bad pattern stops start-up with its key path. */
+static int apply_urlpatterns(struct loader *L, const struct field *f, const struct ynode *n,
+                             const char *path)
+{
+    int deny = !strcmp(f->name, "deny");
+    struct config_regex **dst = deny ? &L->c->urls_deny : &L->c->urls_allow;
+    size_t *ndst = deny ? &L->c->nurls_deny : &L->c->nurls_allow;
+    regexes_free(*dst, *ndst);
+    *dst = NULL;
+    *ndst = 0;
+    if (is_null(n)) return 0;
+    if (n->type != Y_SEQ) return fail(L, n, 0, path, "expected a list of regular expressions");
+    struct config_regex *r = calloc(n->nkids ? n->nkids : 1, sizeof(*r));
+    if (!r) return WERR_NOMEM;
+    size_t i;
+    int rc = 0;
+    for (i = 0; i < n->nkids; i++) {
+        const struct ynode *k = n->kids[i];
+        const char *s = want_string(L, k, path, &rc);
+        if (!s) goto out;
+        int ecode;
+        PCRE2_SIZE eoff;
+        r[i].code = pcre2_compile((PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ecode, &eoff,
+                                  NULL);
+        if (!r[i].code) {
+            PCRE2_UCHAR msg[128];
+            pcre2_get_error_message(ecode, msg, sizeof msg);
+            rc = fail(L, k, 0, path, "invalid regular expression \"%.64s\" at offset %zu: %s", s,
+                      (size_t)eoff, (char *)msg);
+            goto out;
+        }
+        if (!(r[i].pattern = strdup(s))) {
+            pcre2_code_free(r[i].code);
+            rc = WERR_NOMEM;
+            goto out;
+        }
+    }
+out:
+    if (rc) {
+        regexes_free(r, i);
+        return rc;
+    }
+    *dst = r;
+    *ndst = n->nkids;
+    return 0;
+}
+
+/* validation.manifests.indexes.platforms: all | none | list (Distribution 3) */
+static int apply_platforms(struct loader *L, const struct field *f, const struct ynode *n,
+                           const char *path)
+{
+    int rc = 0;
+    if (is_null(n)) return 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (!strcasecmp(s, "all")) L->c->index_platforms = PLATFORMS_ALL;
+    else if (!strcasecmp(s, "none")) L->c->index_platforms = PLATFORMS_NONE;
+    else if (!strcasecmp(s, "list")) L->c->index_platforms = PLATFORMS_LIST;
+    else return fail(L, n, 0, path, "expected all, none or list");
+    return 0;
+}
+
+/* validation.manifests.indexes.platformlist: [{architecture: A, os: O}, ...] */
+static int apply_platformlist(struct loader *L, const struct field *f, const struct ynode *n,
+                              const char *path)
+{
+    platforms_free(L->c->platformlist, L->c->nplatformlist);
+    L->c->platformlist = NULL;
+    L->c->nplatformlist = 0;
+    if (is_null(n)) return 0;
+    if (n->type != Y_SEQ)
+        return fail(L, n, 0, path, "expected a list of {architecture, os} mappings");
+    struct config_platform *p = calloc(n->nkids ? n->nkids : 1, sizeof(*p));
+    if (!p) return WERR_NOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < n->nkids && !rc; i++) {
+        const struct ynode *k = n->kids[i];
+        if (k->type != Y_MAP) {
+            rc = fail(L, k, 0, path, "expected a mapping with architecture and os");
+            break;
+        }
+        for (size_t j = 0; j < k->nkids && !rc; j++) {
+            const struct ynode *v = k->kids[j];
+            char kp[CONFIG_MAX_PATH];
+            path_join(kp, sizeof(kp), path, v->key);
+            char **dst = !strcmp(v->key, "os")             ? &p[i].os
+                         : !strcmp(v->key, "architecture") ? &p[i].arch
+                                                           : NULL;
+            if (!dst) {
+                rc = fail(L, v, 1, kp, "unknown key (expected architecture or os)");
+                break;
+            }
+            const char *s = want_string(L, v, kp, &rc);
+            if (!s) break;
+            rc = set_str(dst, s);
+        }
+        if (!rc && (!p[i].os || !p[i].arch))
+            rc = fail(L, k, 0, path, "each entry needs both architecture and os");
+    }
+    if (rc) {
+        platforms_free(p, n->nkids);
+        return rc;
+    }
+    L->c->platformlist = p;
+    L->c->nplatformlist = n->nkids;
+    return 0;
+}
+
 struct env_pair {
     const char *name;
     const char *value;
@@ -1219,7 +1431,9 @@ static int env_apply(struct loader *L, struct ynode **root, const char *name, co
         val->plain = 1;
     }
     val->line = val->key_line = 0;
-    if (nkeys == 1 && !strcmp(keys[0], "storage") && (rc = normalize_storage(val)) < 0) goto out;
+    if (nkeys == 1 && (!strcmp(keys[0], "storage") || !strcmp(keys[0], "auth")) &&
+        (rc = normalize_storage(val)) < 0)
+        goto out;
 
     if (!*root || (*root)->type != Y_MAP) {
         /* no file, or an empty one: the environment starts the top mapping */
@@ -1249,7 +1463,9 @@ static int env_apply(struct loader *L, struct ynode **root, const char *name, co
             break;
         }
         if (k && k->type != Y_MAP) {
-            if (!strcmp(keys[i], "storage") && i == 0 && (rc = normalize_storage(k)) < 0) goto out;
+            if ((!strcmp(keys[i], "storage") || !strcmp(keys[i], "auth")) && i == 0 &&
+                (rc = normalize_storage(k)) < 0)
+                goto out;
             if (k->type != Y_MAP) { /* null or a scalar: becomes a mapping */
                 free(k->val);
                 k->val = NULL;
@@ -1396,6 +1612,11 @@ static int config_defaults(struct config *c)
     c->manifest_max = 4 * 1024 * 1024;
     c->name_max = 255;
     c->tag_max = 128;
+    c->directio = 1;
+    c->auth_leeway = 60;                      /* auth.token.leeway */
+    c->ts_expiration = 300;                   /* fastcgi.tokenservice.expiration */
+    c->ts_refreshexpiration = 30 * 24 * 3600; /* ....refreshexpiration */
+    c->name_components_max = 32;
     if (!(c->fs_root = strdup("/var/lib/registry")) || !(c->http_prefix = strdup("/")) ||
         !(c->listen = strdup("unix:/run/wharf.sock")) ||
         !(c->accel_prefix = strdup("/_wharf_blobs/")))
@@ -1431,6 +1652,7 @@ int config_load(const char *path, char *const *envp, struct config **out, char *
             goto out;
         }
         if ((rc = normalize_storage(map_get(root, "storage", 0))) < 0) goto out;
+        if ((rc = normalize_storage(map_get(root, "auth", 0))) < 0) goto out;
     }
     if ((rc = env_merge(&L, &root, envp)) < 0) goto out;
     if (root && root->type == Y_MAP && (rc = apply_section(&L, &f_top, root, "")) < 0) goto out;
@@ -1457,6 +1679,10 @@ out:
     return rc;
 }
 
+static void auth_config_free(struct config *c);
+static void auth_config_dump(const struct config *c, FILE *out);
+static void tokenservice_dump(const struct config *c, FILE *out);
+
 void config_free(struct config *c)
 {
     if (!c) return;
@@ -1478,6 +1704,11 @@ void config_free(struct config *c)
     free(c->accel_prefix);
     free(c->pidfile);
     free(c->http_net);
+    auth_config_free(c);
+    regexes_free(c->urls_allow, c->nurls_allow);
+    regexes_free(c->urls_deny, c->nurls_deny);
+    platforms_free(c->platformlist, c->nplatformlist);
+    free(c->schema1_signingkeyfile);
     free(c);
 }
 
@@ -1561,16 +1792,198 @@ void config_dump(const struct config *c, FILE *out)
             fputc('\n', out);
         }
     }
+    auth_config_dump(c, out);
     fprintf(out, "fastcgi:\n  listen: ");
     yaml_str(out, c->listen);
     fprintf(out, "\n  socketmode: \"0%o\"\n  workers: %d\n  backlog: %d\n  maxrequests: %ld\n",
             (unsigned)c->socket_mode, c->workers, c->backlog, c->max_requests);
+    fprintf(out, "  directio: %s\n", c->directio ? "true" : "false");
     fprintf(out, "  pidfile: ");
     yaml_str(out, c->pidfile);
     fprintf(out, "\n  logfile: ");
     yaml_str(out, c->log_file);
     fprintf(out, "\n  blobs:\n    accel: %s\n    prefix: ", accels[ac]);
     yaml_str(out, c->accel_prefix);
+    tokenservice_dump(c, out);
     fprintf(out, "\n  limits:\n    manifestsize: %zu\n    namelength: %zu\n    taglength: %zu\n",
             c->manifest_max, c->name_max, c->tag_max);
+    fprintf(out, "    namecomponents: %zu\n", c->name_components_max);
+    static const char *const plats[] = {"all", "none", "list"};
+    fprintf(out, "validation:\n  disabled: %s\n  manifests:\n    urls:\n      allow:%s\n",
+            c->validation_disabled ? "true" : "false", c->nurls_allow ? "" : " []");
+    for (size_t i = 0; i < c->nurls_allow; i++) {
+        fprintf(out, "        - ");
+        yaml_str(out, c->urls_allow[i].pattern);
+        fputc('\n', out);
+    }
+    fprintf(out, "      deny:%s\n", c->nurls_deny ? "" : " []");
+    for (size_t i = 0; i < c->nurls_deny; i++) {
+        fprintf(out, "        - ");
+        yaml_str(out, c->urls_deny[i].pattern);
+        fputc('\n', out);
+    }
+    fprintf(out, "    indexes:\n      platforms: %s\n      platformlist:%s\n",
+            plats[c->index_platforms], c->nplatformlist ? "" : " []");
+    for (size_t i = 0; i < c->nplatformlist; i++) {
+        fprintf(out, "        - architecture: ");
+        yaml_str(out, c->platformlist[i].arch);
+        fprintf(out, "\n          os: ");
+        yaml_str(out, c->platformlist[i].os);
+        fputc('\n', out);
+    }
+    fprintf(out, "compatibility:\n  schema1:\n    enabled: %s\n    signingkeyfile: ",
+            c->schema1_enabled ? "true" : "false");
+    yaml_str(out, c->schema1_signingkeyfile);
+    fputc('\n', out);
+}
+
+/* ---------------------------------------------------------------- auth (issue 4) */
+
+/* auth.<method> (run after its keys): one method only, and its required keys. */
+static int apply_auth_method(struct loader *L, const struct field *f, const struct ynode *n,
+                             const char *path)
+{
+    struct config *c = L->c;
+    int t = !strcmp(f->name, "silly")      ? AUTH_SILLY
+            : !strcmp(f->name, "htpasswd") ? AUTH_HTPASSWD
+                                           : AUTH_TOKEN;
+    if (c->auth_type && c->auth_type != t)
+        return fail(L, n, 1, path, "only one auth method may be configured");
+    c->auth_type = t;
+    if (!c->auth_realm || !*c->auth_realm) return fail(L, n, 1, path, "realm: required");
+    if (t == AUTH_HTPASSWD && !c->auth_htpasswd_path)
+        return fail(L, n, 1, path, "path: required");
+    if (t != AUTH_HTPASSWD && !c->auth_service) return fail(L, n, 1, path, "service: required");
+    if (t == AUTH_TOKEN) {
+        if (!c->auth_issuer) return fail(L, n, 1, path, "issuer: required");
+        if (!c->auth_rootcertbundle && !c->auth_jwks)
+            return fail(L, n, 1, path, "rootcertbundle or jwks: required");
+        if (c->auth_leeway < 0 || c->auth_leeway > 3600)
+            return fail(L, n, 1, path, "leeway: must be between 0s and 1h");
+    }
+    return 0;
+}
+
+static void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* auth.token.signingalgorithms: a list of JWS algorithm names (checked by
+ * handlers/auth_token.c against what Wharf verifies). */
+static int apply_sigalgs(struct loader *L, const struct field *f, const struct ynode *n,
+                         const char *path)
+{
+    static const char *const known[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
+                                        "PS512", "ES256", "ES384", "ES512", "EdDSA"};
+    struct config *c = L->c;
+    strv_free(c->auth_sigalgs, c->auth_nsigalgs);
+    c->auth_sigalgs = NULL;
+    c->auth_nsigalgs = 0;
+    if (is_null(n)) return 0;
+    if (n->type != Y_SEQ || !n->nkids)
+        return fail(L, n, 0, path, "expected a list of algorithms such as [ES256, RS256]");
+    if (!(c->auth_sigalgs = calloc(n->nkids, sizeof(char *)))) return WERR_NOMEM;
+    for (size_t i = 0; i < n->nkids; i++) {
+        int rc = 0;
+        const char *s = want_string(L, n->kids[i], path, &rc);
+        if (!s) return rc;
+        size_t k = 0;
+        while (k < sizeof known / sizeof known[0] && strcmp(known[k], s)) k++;
+        if (k == sizeof known / sizeof known[0])
+            return fail(L, n->kids[i], 0, path,
+                        "unsupported algorithm \"%.16s\" (RS*, PS*, ES*, EdDSA; never none or HS*)",
+                        s);
+        if (!(c->auth_sigalgs[i] = strdup(s))) return WERR_NOMEM;
+        c->auth_nsigalgs = i + 1;
+    }
+    return 0;
+}
+
+/* fastcgi.tokenservice: Wharf's own token service; its required keys. */
+static int apply_tokenservice(struct loader *L, const struct field *f, const struct ynode *n,
+                              const char *path)
+{
+    struct config *c = L->c;
+    if (is_null(n)) return 0;
+    c->ts_enabled = 1;
+    if (!c->ts_issuer) return fail(L, n, 1, path, "issuer: required");
+    if (!c->ts_service) return fail(L, n, 1, path, "service: required");
+    if (!c->ts_signingkey) return fail(L, n, 1, path, "signingkey: required");
+    if (!c->ts_htpasswd) return fail(L, n, 1, path, "htpasswd: required");
+    if (!c->ts_path && !(c->ts_path = strdup("/auth/token"))) return WERR_NOMEM;
+    if (c->ts_path[0] != '/' || !strncmp(c->ts_path, "/v2/", 4) || !strcmp(c->ts_path, "/v2"))
+        return fail(L, n, 1, path, "path: must start with / and lie outside /v2/");
+    if (c->ts_expiration < 1 || c->ts_expiration > 24 * 3600)
+        return fail(L, n, 1, path, "expiration: must be between 1s and 24h");
+    if (c->ts_refreshexpiration < 60)
+        return fail(L, n, 1, path, "refreshexpiration: must be at least 1m");
+    return 0;
+}
+
+static void auth_config_free(struct config *c)
+{
+    free(c->auth_realm);
+    free(c->auth_service);
+    free(c->auth_htpasswd_path);
+    free(c->auth_issuer);
+    free(c->auth_rootcertbundle);
+    free(c->auth_jwks);
+    free(c->auth_autoredirectpath);
+    strv_free(c->auth_sigalgs, c->auth_nsigalgs);
+    free(c->ts_path);
+    free(c->ts_issuer);
+    free(c->ts_service);
+    free(c->ts_signingkey);
+    free(c->ts_htpasswd);
+    free(c->ts_accessrules);
+}
+
+static void dump_kv(FILE *out, const char *indent, const char *k, const char *v)
+{
+    fprintf(out, "%s%s: ", indent, k);
+    yaml_str(out, v);
+    fputc('\n', out);
+}
+
+/* The auth section; only file paths, never file contents (keys, hashes). */
+static void auth_config_dump(const struct config *c, FILE *out)
+{
+    static const char *const names[] = {"", "silly", "htpasswd", "token"};
+    if (c->auth_type <= AUTH_NONE || c->auth_type > AUTH_TOKEN) return;
+    fprintf(out, "auth:\n  %s:\n", names[c->auth_type]);
+    dump_kv(out, "    ", "realm", c->auth_realm);
+    if (c->auth_type == AUTH_HTPASSWD) {
+        dump_kv(out, "    ", "path", c->auth_htpasswd_path);
+        return;
+    }
+    dump_kv(out, "    ", "service", c->auth_service);
+    if (c->auth_type != AUTH_TOKEN) return;
+    dump_kv(out, "    ", "issuer", c->auth_issuer);
+    dump_kv(out, "    ", "rootcertbundle", c->auth_rootcertbundle);
+    dump_kv(out, "    ", "jwks", c->auth_jwks);
+    fprintf(out, "    autoredirect: %s\n", yn(c->auth_autoredirect));
+    dump_kv(out, "    ", "autoredirectpath", c->auth_autoredirectpath);
+    fprintf(out, "    signingalgorithms: [");
+    for (size_t i = 0; i < c->auth_nsigalgs; i++)
+        fprintf(out, "%s%s", i ? ", " : "", c->auth_sigalgs[i]);
+    fprintf(out, "]\n    leeway: %lds\n", c->auth_leeway);
+}
+
+/* fastcgi.tokenservice, printed inside the fastcgi block: starts with a
+ * newline and ends without one (the caller's next line starts with one). */
+static void tokenservice_dump(const struct config *c, FILE *out)
+{
+    if (!c->ts_enabled) return;
+    fprintf(out, "\n  tokenservice:\n");
+    dump_kv(out, "    ", "path", c->ts_path);
+    dump_kv(out, "    ", "issuer", c->ts_issuer);
+    dump_kv(out, "    ", "service", c->ts_service);
+    dump_kv(out, "    ", "signingkey", c->ts_signingkey);
+    dump_kv(out, "    ", "htpasswd", c->ts_htpasswd);
+    dump_kv(out, "    ", "accessrules", c->ts_accessrules);
+    fprintf(out, "    expiration: %lds\n    refreshexpiration: %lds", c->ts_expiration,
+            c->ts_refreshexpiration);
 }

@@ -12,6 +12,18 @@
 enum storage_type { STORAGE_FILESYSTEM = 0, STORAGE_INMEMORY = 1 };
 enum blob_accel { ACCEL_NONE = 0, ACCEL_NGINX = 1, ACCEL_APACHE = 2 };
 
+/* a PCRE2 pattern of validation.manifests.urls, compiled once at load */
+struct config_regex {
+    char *pattern;
+    void *code; /* pcre2_code_8 * */
+};
+/* an os/architecture pair of validation.manifests.indexes.platformlist */
+struct config_platform {
+    char *os, *arch;
+};
+/* which children of an index must exist when it is pushed (Distribution 3) */
+enum index_platforms { PLATFORMS_ALL = 0, PLATFORMS_NONE = 1, PLATFORMS_LIST = 2 };
+
 struct config_header {
     char *name;
     char **values;
@@ -52,6 +64,7 @@ struct config {
     enum blob_accel accel; /* fastcgi.blobs.accel: none | nginx | apache */
     char *accel_prefix;    /* fastcgi.blobs.prefix: internal location (default /_wharf_blobs/) */
     long max_requests;     /* fastcgi.maxrequests: recycle a worker after N (0 = never) */
+    int directio;          /* fastcgi.directio: upload data written with O_DIRECT (default 1) */
     char *pidfile;         /* fastcgi.pidfile */
     long draintimeout;     /* seconds a SIGTERM waits for requests in flight (default 60) */
 
@@ -67,7 +80,48 @@ struct config {
     long uploadpurging_age;      /* storage.maintenance.uploadpurging.age, seconds (168h) */
     long uploadpurging_interval; /* ....uploadpurging.interval, seconds (24h) */
     int uploadpurging_dryrun;    /* ....uploadpurging.dryrun */
+
+    /* validation and compatibility (added with the Distribution API, issue 3) */
+    int validation_disabled;                /* validation.disabled */
+    struct config_regex *urls_allow;        /* validation.manifests.urls.allow (compiled) */
+    size_t nurls_allow;
+    struct config_regex *urls_deny;         /* validation.manifests.urls.deny (compiled) */
+    size_t nurls_deny;
+    enum index_platforms index_platforms;   /* validation.manifests.indexes.platforms */
+    struct config_platform *platformlist;   /* ....indexes.platformlist */
+    size_t nplatformlist;
+    int schema1_enabled;                    /* compatibility.schema1.enabled (default false) */
+    char *schema1_signingkeyfile;           /* compatibility.schema1.signingkeyfile (unused) */
+    size_t name_components_max;             /* fastcgi.limits.namecomponents (default 32) */
+
+    /* auth (issue 4): exactly one of auth.silly, auth.htpasswd, auth.token */
+    int auth_type;              /* enum config_auth */
+    char *auth_realm;           /* auth.<method>.realm */
+    char *auth_service;         /* auth.silly.service, auth.token.service */
+    char *auth_htpasswd_path;   /* auth.htpasswd.path */
+    char *auth_issuer;          /* auth.token.issuer */
+    char *auth_rootcertbundle;  /* auth.token.rootcertbundle */
+    char *auth_jwks;            /* auth.token.jwks (Distribution 3) */
+    int auth_autoredirect;      /* auth.token.autoredirect */
+    char *auth_autoredirectpath;/* auth.token.autoredirectpath (default /auth/token) */
+    char **auth_sigalgs;        /* auth.token.signingalgorithms (NULL: all supported) */
+    size_t auth_nsigalgs;
+    long auth_leeway;           /* auth.token.leeway, seconds (default 60) */
+
+    /* fastcgi.tokenservice: Wharf's own Docker token service (issue 4) */
+    int ts_enabled;             /* set when the section is present */
+    char *ts_path;              /* route path (default /auth/token) */
+    char *ts_issuer;            /* "iss" of issued tokens (required) */
+    char *ts_service;           /* the only service (audience) it issues for (required) */
+    char *ts_signingkey;        /* PEM private key (secret: path only printed) */
+    char *ts_htpasswd;          /* users (bcrypt htpasswd) */
+    char *ts_accessrules;       /* access rules YAML (optional: then every user has all) */
+    long ts_expiration;         /* access token lifetime, seconds (default 300) */
+    long ts_refreshexpiration;  /* refresh token lifetime, seconds (default 30 days) */
 };
+
+/* auth.<method>: which access controller runs (config_auth values) */
+enum config_auth { AUTH_NONE = 0, AUTH_SILLY = 1, AUTH_HTPASSWD = 2, AUTH_TOKEN = 3 };
 
 /* config_load: read path (may be NULL: defaults + environment only), apply
  * overrides from envp (NULL-terminated "K=V" list, e.g. environ; NULL = none),

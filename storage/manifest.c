@@ -27,12 +27,18 @@ int manifest_is_index(enum manifest_kind k)
 static const char *kind_type(enum manifest_kind k)
 {
     switch (k) {
-    case MF_DOCKER_V2: return MT_DOCKER_V2;
-    case MF_DOCKER_LIST: return MT_DOCKER_LIST;
-    case MF_OCI_MANIFEST: return MT_OCI_MANIFEST;
-    case MF_OCI_INDEX: return MT_OCI_INDEX;
-    case MF_SCHEMA1: return MT_DOCKER_V1_SIGNED;
-    default: return NULL;
+    case MF_DOCKER_V2:
+        return MT_DOCKER_V2;
+    case MF_DOCKER_LIST:
+        return MT_DOCKER_LIST;
+    case MF_OCI_MANIFEST:
+        return MT_OCI_MANIFEST;
+    case MF_OCI_INDEX:
+        return MT_OCI_INDEX;
+    case MF_SCHEMA1:
+        return MT_DOCKER_V1_SIGNED;
+    default:
+        return NULL;
     }
 }
 
@@ -99,7 +105,22 @@ static int parse_descriptor(struct arena *a, json_object *o, struct descriptor *
             *detail = "descriptor urls is not an array";
             return WERR_INVALID;
         }
-        d->has_urls = json_object_array_length(urls) > 0;
+        size_t nu = json_object_array_length(urls);
+        if (nu > 1024) {
+            *detail = "descriptor with too many urls";
+            return WERR_INVALID;
+        }
+        d->has_urls = nu > 0;
+        d->urls = arena_alloc(a, (nu ? nu : 1) * sizeof(char *));
+        for (size_t i = 0; i < nu; i++) {
+            json_object *u = json_object_array_get_idx(urls, i);
+            if (!json_object_is_type(u, json_type_string)) {
+                *detail = "descriptor url is not a string";
+                return WERR_INVALID;
+            }
+            d->urls[i] = arena_strdup(a, json_object_get_string(u));
+        }
+        d->nurls = nu;
     }
     const char *at = get_str(o, "artifactType");
     if (at) d->artifact_type = arena_strdup(a, at);
@@ -111,6 +132,54 @@ static int parse_descriptor(struct arena *a, json_object *o, struct descriptor *
         if (arch) d->arch = arena_strdup(a, arch);
     }
     return 0;
+}
+
+/* Docker schema 1 (signed): name, tag, fsLayers[].blobSum, history of the same
+ * length, signatures. The JWS signature itself is not verified. Returns
+ * WERR_UNSUPPORTED when well-formed (the caller decides), else WERR_INVALID. */
+static int parse_schema1(struct arena *a, json_object *o, struct manifest_info *out,
+                         const char **detail)
+{
+    json_object *fs, *hist, *sig;
+    if (!get_str(o, "name") || !get_str(o, "tag")) {
+        *detail = "schema 1 manifest without name or tag";
+        return WERR_INVALID;
+    }
+    if (!json_object_object_get_ex(o, "fsLayers", &fs) ||
+        !json_object_is_type(fs, json_type_array) || json_object_array_length(fs) == 0 ||
+        json_object_array_length(fs) > 100000) {
+        *detail = "schema 1 manifest without fsLayers";
+        return WERR_INVALID;
+    }
+    if (!json_object_object_get_ex(o, "history", &hist) ||
+        !json_object_is_type(hist, json_type_array) ||
+        json_object_array_length(hist) != json_object_array_length(fs)) {
+        *detail = "schema 1 history and fsLayers differ in length";
+        return WERR_INVALID;
+    }
+    if (!json_object_object_get_ex(o, "signatures", &sig) ||
+        !json_object_is_type(sig, json_type_array) || json_object_array_length(sig) == 0) {
+        *detail = "schema 1 manifest is not signed";
+        return WERR_INVALID;
+    }
+    size_t n = json_object_array_length(fs);
+    out->refs = arena_zalloc(a, n * sizeof(struct descriptor));
+    for (size_t i = 0; i < n; i++) {
+        json_object *l = json_object_array_get_idx(fs, i);
+        const char *dg = json_object_is_type(l, json_type_object) ? get_str(l, "blobSum") : NULL;
+        if (!dg || digest_parse(dg, NULL, NULL) != 0) {
+            *detail = "schema 1 fsLayers entry with an invalid blobSum";
+            return WERR_INVALID;
+        }
+        out->refs[i].digest = arena_strdup(a, dg);
+        out->refs[i].media_type = "application/vnd.docker.container.image.rootfs.diff+x-gtar";
+    }
+    out->nrefs = n;
+    out->kind = MF_SCHEMA1;
+    out->media_type = MT_DOCKER_V1_SIGNED;
+    *detail = "manifest type unsupported: Docker schema 1 is disabled "
+              "(compatibility.schema1.enabled); push Docker schema 2 or OCI";
+    return WERR_UNSUPPORTED;
 }
 
 static enum manifest_kind infer_kind(json_object *o)
@@ -140,9 +209,7 @@ int manifest_parse(struct arena *a, const char *body, size_t len, const char *co
     }
     int64_t schema = json_object_get_int64(sv);
     if (schema == 1) {
-        out->kind = MF_SCHEMA1;
-        *detail = "Docker schema 1 manifests are not supported; push schema 2 or OCI";
-        rc = WERR_UNSUPPORTED;
+        rc = parse_schema1(a, o, out, detail);
         goto out;
     }
     if (schema != 2) {
@@ -165,7 +232,8 @@ int manifest_parse(struct arena *a, const char *body, size_t len, const char *co
         char *semi = strchr(ct, ';');
         if (semi) *semi = 0;
         size_t n = strlen(ct);
-        while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) ct[--n] = 0;
+        while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+            ct[--n] = 0;
     }
     enum manifest_kind kind;
     if (mt) {
@@ -194,6 +262,12 @@ int manifest_parse(struct arena *a, const char *body, size_t len, const char *co
     out->media_type = kind_type(kind);
     const char *at = get_str(o, "artifactType");
     if (at) out->artifact_type = arena_strdup(a, at);
+    json_object *ann;
+    if (json_object_object_get_ex(o, "annotations", &ann) &&
+        json_object_is_type(ann, json_type_object))
+        out->annotations =
+            arena_strdup(a, json_object_to_json_string_ext(
+                                ann, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object *subj;
     if (json_object_object_get_ex(o, "subject", &subj)) {
         if ((rc = parse_descriptor(a, subj, &out->subject, detail)) != 0) goto out;

@@ -30,6 +30,8 @@ struct descriptor {
     const char *digest;
     int64_t size;
     int has_urls;
+    const char **urls; /* the descriptor's urls (nurls of them) */
+    size_t nurls;
     const char *artifact_type;
     const char *os, *arch; /* platform of an index entry, or NULL */
 };
@@ -44,6 +46,7 @@ struct manifest_info {
     int has_subject;
     struct descriptor subject;
     const char *artifact_type;
+    const char *annotations; /* the top-level annotations object as JSON, or NULL */
 };
 
 /* manifest_kind_of: media type string → kind (MF_UNKNOWN when not a manifest type). */
@@ -51,7 +54,9 @@ enum manifest_kind manifest_kind_of(const char *media_type);
 int manifest_is_index(enum manifest_kind k);
 
 /* manifest_parse: parse and validate body. content_type may be NULL. Returns 0;
- * WERR_INVALID with *detail a short reason; WERR_UNSUPPORTED for schema 1. */
+ * WERR_INVALID with *detail a short reason; WERR_UNSUPPORTED for a well-formed
+ * Docker schema 1 manifest (out->kind MF_SCHEMA1, its fsLayers in refs: the
+ * caller decides per compatibility.schema1.enabled). */
 int manifest_parse(struct arena *a, const char *body, size_t len, const char *content_type,
                    struct manifest_info *out, const char **detail);
 

@@ -6,6 +6,8 @@
 #include "paths.h"
 
 #include <openssl/rand.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,8 @@ static int read_link(struct registry *r, struct arena *a, const char *path, char
     int rc = storage_get(r->d, a, path, LINK_MAX, &data, &len);
     if (rc == WERR_TOOBIG) return WERR_INVALID;
     if (rc) return rc;
-    while (len && (data[len - 1] == '\n' || data[len - 1] == ' ')) data[--len] = 0;
+    while (len && (data[len - 1] == '\n' || data[len - 1] == ' '))
+        data[--len] = 0;
     if (digest_parse(data, NULL, NULL) != 0) return WERR_INVALID;
     *digest = data;
     return 0;
@@ -100,8 +103,7 @@ static char *new_uuid(struct arena *a)
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    return arena_printf(a,
-                        "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+    return arena_printf(a, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
                         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
                         b[12], b[13], b[14], b[15]);
 }
@@ -196,8 +198,8 @@ static int save_hashstate(struct registry *r, struct arena *a, struct upload *u,
 {
     unsigned char st[DIGEST_STATE_MAX];
     size_t n = hasher_save(&u->h, st);
-    int rc = storage_put(r->d, path_upload_hashstate(a, u->repo, u->uuid, "sha256", u->offset),
-                         st, n);
+    int rc =
+        storage_put(r->d, path_upload_hashstate(a, u->repo, u->uuid, "sha256", u->offset), st, n);
     if (rc) return rc;
     if (prev > 0 && prev != u->offset) {
         int drc = storage_delete(r->d, path_upload_hashstate(a, u->repo, u->uuid, "sha256", prev));
@@ -206,8 +208,8 @@ static int save_hashstate(struct registry *r, struct arena *a, struct upload *u,
     return 0;
 }
 
-int registry_upload_append(struct registry *r, struct arena *a, struct upload *u,
-                           body_read_fn rd, void *ctx, int64_t max)
+int registry_upload_append(struct registry *r, struct arena *a, struct upload *u, body_read_fn rd,
+                           void *ctx, int64_t max)
 {
     struct storage_writer *w;
     int rc = r->d->ops->writer(r->d, a, path_upload_data(a, u->repo, u->uuid), 1, &w);
@@ -390,12 +392,51 @@ static int ref_exists(struct registry *r, struct arena *a, const char *repo,
     return registry_blob_stat(r, a, repo, d->digest, NULL);
 }
 
+static int regex_any(const struct config_regex *re, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        pcre2_match_data *md = pcre2_match_data_create_from_pattern(re[i].code, NULL);
+        if (!md) return -1;
+        int m = pcre2_match(re[i].code, (PCRE2_SPTR)s, strlen(s), 0, 0, md, NULL);
+        pcre2_match_data_free(md);
+        if (m >= 0) return 1;
+    }
+    return 0;
+}
+
+/* url_allowed: the reference's rule for a layer URL: http or https, no
+ * fragment, matching some validation.manifests.urls.allow pattern (none set:
+ * every URL is refused) and no deny pattern. validation.disabled: all pass. */
+static int url_allowed(const struct config *cfg, const char *u)
+{
+    if (!cfg || cfg->validation_disabled) return 1;
+    if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) return 0;
+    if (strchr(u, '#')) return 0;
+    if (regex_any(cfg->urls_allow, cfg->nurls_allow, u) != 1) return 0;
+    if (regex_any(cfg->urls_deny, cfg->nurls_deny, u) != 0) return 0;
+    return 1;
+}
+
+/* platform_must_exist: Distribution 3's validation.manifests.indexes rule */
+static int platform_must_exist(const struct config *cfg, const struct descriptor *d)
+{
+    if (!cfg || cfg->index_platforms == PLATFORMS_ALL) return 1;
+    if (cfg->index_platforms == PLATFORMS_NONE) return 0;
+    if (cfg->nplatformlist == 0 || !d->os || !d->arch) return 1;
+    for (size_t i = 0; i < cfg->nplatformlist; i++)
+        if (!strcmp(cfg->platformlist[i].os, d->os) && !strcmp(cfg->platformlist[i].arch, d->arch))
+            return 1;
+    return 0;
+}
+
 int registry_manifest_put(struct registry *r, struct arena *a, const char *repo, const char *ref,
                           const char *body, size_t len, const char *content_type,
                           char digest[DIGEST_MAX_STR], const char **detail)
 {
     struct manifest_info mi;
     int rc = manifest_parse(a, body, len, content_type, &mi, detail);
+    if (rc == WERR_UNSUPPORTED && mi.kind == MF_SCHEMA1 && r->cfg && r->cfg->schema1_enabled)
+        rc = 0;
     if (rc) return rc;
     enum digest_alg alg = DIGEST_SHA256;
     if (is_digest_ref(ref) && (rc = digest_parse(ref, &alg, NULL)) != 0) return rc;
@@ -412,7 +453,14 @@ int registry_manifest_put(struct registry *r, struct arena *a, const char *repo,
     int index = manifest_is_index(mi.kind);
     for (size_t i = 0; i < mi.nrefs; i++) {
         const struct descriptor *d = &mi.refs[i];
+        for (size_t j = 0; j < d->nurls; j++) {
+            if (!url_allowed(r->cfg, d->urls[j])) {
+                *detail = arena_printf(a, "invalid URL on layer %s: %s", d->digest, d->urls[j]);
+                return WERR_INVALID;
+            }
+        }
         if (!index && d->has_urls) continue; /* foreign / non-distributable layer */
+        if (index && !platform_must_exist(r->cfg, d)) continue;
         if ((rc = ref_exists(r, a, repo, d, index)) != 0) {
             *detail = d->digest;
             return rc;
@@ -424,9 +472,10 @@ int registry_manifest_put(struct registry *r, struct arena *a, const char *repo,
         if ((rc = storage_put(r->d, data, body, len)) != 0) return rc;
     }
     if ((rc = write_link(r, path_revision_link(a, repo, digest), digest)) != 0) return rc;
+    if (mi.has_subject && (rc = registry_referrer_link(r, a, repo, mi.subject.digest, digest)) != 0)
+        return rc;
     if (!is_digest_ref(ref)) {
-        if ((rc = write_link(r, path_tag_index_link(a, repo, ref, digest), digest)) != 0)
-            return rc;
+        if ((rc = write_link(r, path_tag_index_link(a, repo, ref, digest), digest)) != 0) return rc;
         if ((rc = write_link(r, path_tag_current(a, repo, ref), digest)) != 0) return rc;
     }
     return 0;
@@ -450,8 +499,44 @@ int registry_manifest_delete(struct registry *r, struct arena *a, const char *re
             if (drc && drc != WERR_NOTFOUND) return drc;
         }
     }
+    /* its entry in the referrers index of its subject, if it has one */
+    char *body;
+    size_t len;
+    char dg[DIGEST_MAX_STR];
+    const char *mt, *detail;
+    struct manifest_info mi;
+    if (registry_manifest_get(r, a, repo, digest, &body, &len, dg, &mt) == 0 &&
+        manifest_parse(a, body, len, mt, &mi, &detail) == 0 && mi.has_subject) {
+        int urc = registry_referrer_unlink(r, a, repo, mi.subject.digest, digest);
+        if (urc) return urc;
+    }
     rc = storage_delete(r->d, path_revision_dir(a, repo, digest));
     return rc;
+}
+
+int registry_repo_delete(struct registry *r, struct arena *a, const char *repo)
+{
+    int rc = registry_repo_exists(r, a, repo);
+    if (rc) return rc;
+    return storage_delete(r->d, path_repo(a, repo));
+}
+
+int registry_blob_find(struct registry *r, struct arena *a, const char *digest, const char *skip,
+                       repo_filter_fn may_read, void *ctx, const char **from, struct blob_desc *out)
+{
+    char **repos;
+    size_t n;
+    int more;
+    int rc = registry_catalog(r, a, NULL, (size_t)-1, &repos, &n, &more);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (skip && !strcmp(repos[i], skip)) continue;
+        if (registry_blob_stat(r, a, repos[i], digest, out) != 0) continue;
+        if (may_read && !may_read(ctx, repos[i])) continue;
+        *from = repos[i];
+        return 0;
+    }
+    return WERR_NOTFOUND;
 }
 
 int registry_tag_delete(struct registry *r, struct arena *a, const char *repo, const char *tag)
@@ -532,7 +617,8 @@ int registry_catalog(struct registry *r, struct arena *a, const char *last, size
     if (cw.n) qsort(cw.names, cw.n, sizeof(char *), cmp_str);
     size_t from = 0;
     if (last && *last)
-        while (from < cw.n && strcmp(cw.names[from], last) <= 0) from++;
+        while (from < cw.n && strcmp(cw.names[from], last) <= 0)
+            from++;
     size_t count = cw.n - from;
     *more = count > max;
     if (count > max) count = max;

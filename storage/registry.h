@@ -35,8 +35,7 @@ int registry_blob_open(struct registry *r, struct arena *a, const char *digest, 
 /* registry_blob_path: the driver path of the blob's data ("/docker/registry/v2/blobs/..."). */
 char *registry_blob_path(struct arena *a, const char *digest);
 /* registry_blob_unlink: remove repo's link to the blob (the data stays for GC). */
-int registry_blob_unlink(struct registry *r, struct arena *a, const char *repo,
-                         const char *digest);
+int registry_blob_unlink(struct registry *r, struct arena *a, const char *repo, const char *digest);
 /* registry_blob_mount: link an existing blob of repo `from` into repo. NOTFOUND when
  * from does not have it. */
 int registry_blob_mount(struct registry *r, struct arena *a, const char *repo, const char *from,
@@ -60,8 +59,8 @@ int registry_upload_open(struct registry *r, struct arena *a, const char *repo, 
  * then save the hash state. max: bytes expected (-1 = until end). Returns
  * WERR_IO when the body broke off (what arrived is kept and saved); WERR_TOOBIG
  * when more than max arrived. */
-int registry_upload_append(struct registry *r, struct arena *a, struct upload *u,
-                           body_read_fn rd, void *ctx, int64_t max);
+int registry_upload_append(struct registry *r, struct arena *a, struct upload *u, body_read_fn rd,
+                           void *ctx, int64_t max);
 /* registry_upload_commit: verify digest (WERR_DIGEST: the upload is removed and
  * nothing stored), move the data into the blob store atomically, link it in
  * the repository, remove the upload. */
@@ -95,5 +94,37 @@ int registry_catalog(struct registry *r, struct arena *a, const char *last, size
                      char ***repos, size_t *n, int *more);
 /* registry_repo_exists: the repository has a _manifests, _layers or _uploads dir. */
 int registry_repo_exists(struct registry *r, struct arena *a, const char *repo);
+/* registry_repo_delete: remove the whole repository (its links, tags, uploads;
+ * blob data stays for garbage collection). NOTFOUND when unknown. */
+int registry_repo_delete(struct registry *r, struct arena *a, const char *repo);
+
+/* registry_blob_find: a repository (other than skip, may be NULL) in which the
+ * blob is linked and for which may_read(ctx, name) is true (may_read NULL: any).
+ * *from is that repository's name (arena), out its descriptor. NOTFOUND if none. */
+typedef int (*repo_filter_fn)(void *ctx, const char *repo);
+int registry_blob_find(struct registry *r, struct arena *a, const char *digest, const char *skip,
+                       repo_filter_fn may_read, void *ctx, const char **from,
+                       struct blob_desc *out);
+
+/* ---- referrers (OCI Distribution 1.1), storage/referrers.c ----
+ * Indexed at push time under the repository, a layout the reference registry
+ * ignores (it walks only _manifests/revisions and _manifests/tags):
+ *   <repo>/_manifests/referrers/<alg>/<subject hex>/<alg>/<referrer hex>/link */
+struct referrer {
+    const char *digest, *media_type, *artifact_type; /* artifact_type may be NULL */
+    int64_t size;
+    const char *annotations; /* JSON object text, or NULL */
+};
+/* registry_referrer_link / _unlink: add or remove referrer's entry under subject. */
+int registry_referrer_link(struct registry *r, struct arena *a, const char *repo,
+                           const char *subject, const char *referrer);
+int registry_referrer_unlink(struct registry *r, struct arena *a, const char *repo,
+                             const char *subject, const char *referrer);
+/* registry_referrers: the manifests of repo whose subject is `subject`, filtered by
+ * artifact_type when not NULL, sorted by digest; entries whose manifest is gone
+ * (e.g. removed by another registry's garbage collection) are skipped. An
+ * unknown subject or repository gives 0 entries. */
+int registry_referrers(struct registry *r, struct arena *a, const char *repo, const char *subject,
+                       const char *artifact_type, struct referrer **out, size_t *n);
 
 #endif

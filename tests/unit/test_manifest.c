@@ -285,9 +285,53 @@ static void test_schema1(void **state)
     assert_non_null(detail);
     assert_int_equal(parse(f, s1, NULL, &mi, &detail), WERR_UNSUPPORTED);
     assert_int_equal(parse(f, s1, MT_DOCKER_V1, &mi, &detail), WERR_UNSUPPORTED);
+    /* well-formed: the kind and fsLayers are there for compatibility.schema1 */
+    assert_int_equal(mi.kind, MF_SCHEMA1);
+    assert_int_equal(mi.nrefs, 1);
+    assert_string_equal(mi.refs[0].digest, DA);
+    assert_non_null(strstr(detail, "compatibility.schema1"));
+    /* malformed schema 1 is invalid, not merely unsupported */
+    expect_invalid(f, "{\"schemaVersion\":1,\"name\":\"h\",\"tag\":\"t\",\"fsLayers\":[]}", NULL,
+                   "schema 1 without layers");
+    expect_invalid(f,
+                   "{\"schemaVersion\":1,\"name\":\"h\",\"tag\":\"t\","
+                   "\"fsLayers\":[{\"blobSum\":\"" DA "\"}],\"history\":[{}]}",
+                   NULL, "schema 1 unsigned");
+    expect_invalid(f,
+                   "{\"schemaVersion\":1,\"name\":\"h\",\"tag\":\"t\","
+                   "\"fsLayers\":[{\"blobSum\":\"nope\"}],\"history\":[{}],\"signatures\":[{}]}",
+                   NULL, "schema 1 bad blobSum");
+    expect_invalid(f,
+                   "{\"schemaVersion\":1,\"name\":\"h\",\"tag\":\"t\","
+                   "\"fsLayers\":[{\"blobSum\":\"" DA "\"}],\"history\":[],\"signatures\":[{}]}",
+                   NULL, "schema 1 history length");
     /* a schema 2 body claiming the schema 1 media type */
     expect_invalid(f, "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_V1 "\"," OCI_BODY, NULL,
                    "schema 2 body with the v1 mediaType");
+}
+
+static void test_urls_and_annotations(void **state)
+{
+    struct fx *f = *state;
+    struct manifest_info mi;
+    const char *detail;
+    const char *m = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
+                    "\"config\":{\"mediaType\":\"a/b\",\"digest\":\"" DA "\",\"size\":1},"
+                    "\"layers\":[{\"mediaType\":\"c/d\",\"digest\":\"" DA "\",\"size\":1,"
+                    "\"urls\":[\"https://x.example/1\",\"http://y.example/2\"]}],"
+                    "\"annotations\":{\"k\":\"v/w\"}}";
+    assert_int_equal(parse(f, m, NULL, &mi, &detail), 0);
+    assert_int_equal(mi.refs[0].nurls, 2);
+    assert_true(mi.refs[0].has_urls);
+    assert_string_equal(mi.refs[0].urls[0], "https://x.example/1");
+    assert_string_equal(mi.refs[0].urls[1], "http://y.example/2");
+    assert_string_equal(mi.annotations, "{\"k\":\"v/w\"}");
+    expect_invalid(f,
+                   "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
+                   "\"config\":{\"mediaType\":\"a/b\",\"digest\":\"" DA "\",\"size\":1},"
+                   "\"layers\":[{\"mediaType\":\"c/d\",\"digest\":\"" DA "\",\"size\":1,"
+                   "\"urls\":[5]}]}",
+                   NULL, "a url that is not a string");
 }
 
 static void test_bad_json(void **state)
@@ -535,6 +579,7 @@ int main(void)
         T(test_oci_index),
         T(test_oci_artifact),
         T(test_schema1),
+        T(test_urls_and_annotations),
         T(test_bad_json),
         T(test_depth),
         T(test_schema_version),

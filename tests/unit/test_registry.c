@@ -12,7 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include "../../lib/arena.h"
+#include "../../lib/config.h"
 #include "../../lib/digest.h"
 #include "../../lib/err.h"
 #include "../../lib/names.h"
@@ -811,6 +815,200 @@ static void test_catalog_empty(void **state)
     assert_int_equal(registry_repo_exists(&f->r, f->a, "x"), WERR_NOTFOUND);
 }
 
+/* an artifact naming subject sdg (empty config pushed into repo) */
+static char *make_artifact(struct fx *f, const char *repo, const char *sdg, size_t ssize,
+                           const char *atype)
+{
+    char dc[DIGEST_MAX_STR];
+    push_blob(f, repo, "{}", 2, dc);
+    return arena_printf(
+        f->a,
+        "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\",%s%s%s"
+        "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"size\":2,"
+        "\"digest\":\"%s\"},\"layers\":[],\"subject\":{\"mediaType\":\"" MT_OCI_MANIFEST
+        "\",\"size\":%zu,\"digest\":\"%s\"},\"annotations\":{\"a\":\"%s\"}}",
+        atype ? "\"artifactType\":\"" : "", atype ? atype : "", atype ? "\"," : "", dc, ssize, sdg,
+        atype ? atype : "none");
+}
+
+static void test_referrers(void **state)
+{
+    struct fx *f = *state;
+    const char *repo = "art";
+    char *img = make_image(f, repo, 11, 1);
+    char sdg[DIGEST_MAX_STR], a1[DIGEST_MAX_STR], a2[DIGEST_MAX_STR];
+    put_ok(f, repo, "v1", img, MT_OCI_MANIFEST, sdg);
+    char *m1 = make_artifact(f, repo, sdg, strlen(img), "application/x-sig");
+    char *m2 = make_artifact(f, repo, sdg, strlen(img), NULL);
+    put_ok(f, repo, "sig", m1, MT_OCI_MANIFEST, a1);
+    digest_of(DIGEST_SHA256, m2, strlen(m2), a2);
+    put_ok(f, repo, a2, m2, MT_OCI_MANIFEST, a2);
+    /* the index entries, in the documented layout */
+    char *link = arena_printf(f->a, "%s/_manifests/referrers/sha256/%s/sha256/%s/link",
+                              path_repo(f->a, repo), sdg + 7, a1 + 7);
+    assert_string_equal(get(f, link), a1);
+
+    struct referrer *list;
+    size_t n;
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, &list, &n), 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(list[i].media_type, MT_OCI_MANIFEST);
+        if (!strcmp(list[i].digest, a1)) {
+            assert_string_equal(list[i].artifact_type, "application/x-sig");
+            assert_int_equal(list[i].size, (int64_t)strlen(m1));
+            assert_string_equal(list[i].annotations, "{\"a\":\"application/x-sig\"}");
+        } else {
+            assert_string_equal(list[i].digest, a2);
+            assert_string_equal(list[i].artifact_type, "application/vnd.oci.empty.v1+json");
+        }
+    }
+    assert_true(strcmp(list[0].digest, list[1].digest) < 0);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, "application/x-sig", &list, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].digest, a1);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, "nope/x", &list, &n), 0);
+    assert_int_equal(n, 0);
+    /* unknown subject, unknown repository: empty */
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, a1, NULL, &list, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(registry_referrers(&f->r, f->a, "none", sdg, NULL, &list, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, "sha256:zz", NULL, &list, &n),
+                     WERR_INVALID);
+    /* deleting a referrer removes its entry */
+    assert_int_equal(registry_manifest_delete(&f->r, f->a, repo, a1), 0);
+    assert_false(exists(f, link));
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, &list, &n), 0);
+    assert_int_equal(n, 1);
+    /* an entry whose revision another registry removed is skipped */
+    assert_int_equal(storage_delete(f->d, path_revision_dir(f->a, repo, a2)), 0);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, &list, &n), 0);
+    assert_int_equal(n, 0);
+}
+
+static void test_repo_delete_and_find(void **state)
+{
+    struct fx *f = *state;
+    char dg[DIGEST_MAX_STR], b[DIGEST_MAX_STR];
+    char *img = make_image(f, "one/a", 21, 1);
+    put_ok(f, "one/a", "v1", img, MT_OCI_MANIFEST, dg);
+    push_blob(f, "one/a", "shared-blob", 11, b);
+    const char *from = NULL;
+    struct blob_desc bd;
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, "x", NULL, NULL, &from, &bd), 0);
+    assert_string_equal(from, "one/a");
+    assert_int_equal(bd.size, 11);
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, "one/a", NULL, NULL, &from, &bd),
+                     WERR_NOTFOUND);
+    assert_int_equal(registry_repo_delete(&f->r, f->a, "one/a"), 0);
+    assert_int_equal(registry_repo_exists(&f->r, f->a, "one/a"), WERR_NOTFOUND);
+    assert_int_equal(registry_repo_delete(&f->r, f->a, "one/a"), WERR_NOTFOUND);
+    char **repos;
+    size_t n;
+    int more;
+    assert_int_equal(registry_catalog(&f->r, f->a, NULL, 100, &repos, &n, &more), 0);
+    assert_int_equal(n, 0);
+    /* the blob data stays for garbage collection */
+    assert_true(exists(f, path_blob_data(f->a, b)));
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, NULL, NULL, NULL, &from, &bd),
+                     WERR_NOTFOUND);
+}
+
+static struct config_regex one_regex(const char *pat)
+{
+    int ec;
+    PCRE2_SIZE off;
+    struct config_regex r = {
+        (char *)pat, pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, 0, &ec, &off, NULL)};
+    assert_non_null(r.code);
+    return r;
+}
+
+static void test_validation(void **state)
+{
+    struct fx *f = *state;
+    struct config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.manifest_max = 4 << 20;
+    f->r.cfg = &cfg;
+    const char *repo = "v";
+    char dc[DIGEST_MAX_STR], dg[DIGEST_MAX_STR];
+    push_blob(f, repo, "{}", 2, dc);
+    const char *fmt = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
+                      "\"config\":{\"mediaType\":\"a/b\",\"size\":2,\"digest\":\"%s\"},"
+                      "\"layers\":[{\"mediaType\":\"application/"
+                      "vnd.oci.image.layer.nondistributable.v1.tar+gzip\",\"size\":5,"
+                      "\"digest\":\"sha256:%064d\",\"urls\":[\"%s\"]}]}";
+    char *m = arena_printf(f->a, fmt, dc, 1, "https://ok.example/x");
+    const char *detail = NULL;
+    /* no allow list: every URL is refused */
+    assert_int_equal(registry_manifest_put(&f->r, f->a, repo, "t", m, strlen(m), NULL, dg, &detail),
+                     WERR_INVALID);
+    assert_non_null(strstr(detail, "invalid URL"));
+    struct config_regex allow = one_regex("^https://ok\\.example/");
+    struct config_regex deny = one_regex("/secret");
+    cfg.urls_allow = &allow;
+    cfg.nurls_allow = 1;
+    put_ok(f, repo, "t", m, NULL, dg);
+    cfg.urls_deny = &deny;
+    cfg.nurls_deny = 1;
+    m = arena_printf(f->a, fmt, dc, 2, "https://ok.example/secret");
+    assert_int_equal(registry_manifest_put(&f->r, f->a, repo, "t", m, strlen(m), NULL, dg, &detail),
+                     WERR_INVALID);
+    m = arena_printf(f->a, fmt, dc, 3, "ftp://ok.example/x");
+    assert_int_equal(registry_manifest_put(&f->r, f->a, repo, "t", m, strlen(m), NULL, dg, &detail),
+                     WERR_INVALID);
+    cfg.validation_disabled = 1;
+    put_ok(f, repo, "t", m, NULL, dg);
+    cfg.validation_disabled = 0;
+
+    /* indexes: platforms all / none / list */
+    char *idx = arena_printf(f->a,
+                             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX
+                             "\",\"manifests\":[{\"mediaType\":\"" MT_OCI_MANIFEST
+                             "\",\"size\":9,\"digest\":\"sha256:%064d\",\"platform\":{"
+                             "\"architecture\":\"arm64\",\"os\":\"linux\"}}]}",
+                             9);
+    assert_int_equal(
+        registry_manifest_put(&f->r, f->a, repo, "i", idx, strlen(idx), NULL, dg, &detail),
+        WERR_NOTFOUND);
+    struct config_platform amd = {"linux", "amd64"}, arm = {"linux", "arm64"};
+    cfg.index_platforms = PLATFORMS_LIST;
+    cfg.platformlist = &arm;
+    cfg.nplatformlist = 1;
+    assert_int_equal(
+        registry_manifest_put(&f->r, f->a, repo, "i", idx, strlen(idx), NULL, dg, &detail),
+        WERR_NOTFOUND);
+    cfg.platformlist = &amd;
+    put_ok(f, repo, "i", idx, NULL, dg);
+    cfg.index_platforms = PLATFORMS_NONE;
+    put_ok(f, repo, "i2", idx, NULL, dg);
+
+    /* schema 1: refused unless compatibility.schema1.enabled */
+    char db[DIGEST_MAX_STR];
+    push_blob(f, repo, "s1-layer", 8, db);
+    char *s1 = arena_printf(f->a,
+                            "{\"schemaVersion\":1,\"name\":\"v\",\"tag\":\"s\",\"fsLayers\":[{"
+                            "\"blobSum\":\"%s\"}],\"history\":[{\"v1Compatibility\":\"{}\"}],"
+                            "\"signatures\":[{\"header\":{},\"signature\":\"x\"}]}",
+                            db);
+    assert_int_equal(registry_manifest_put(&f->r, f->a, repo, "s", s1, strlen(s1),
+                                           MT_DOCKER_V1_SIGNED, dg, &detail),
+                     WERR_UNSUPPORTED);
+    cfg.schema1_enabled = 1;
+    put_ok(f, repo, "s", s1, MT_DOCKER_V1_SIGNED, dg);
+    char *got;
+    size_t len;
+    const char *mt;
+    cfg.schema1_enabled = 0;
+    assert_int_equal(registry_manifest_get(&f->r, f->a, repo, "s", &got, &len, dg, &mt), 0);
+    assert_string_equal(mt, MT_DOCKER_V1_SIGNED);
+    pcre2_code_free(allow.code);
+    pcre2_code_free(deny.code);
+    f->r.cfg = NULL;
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -831,6 +1029,9 @@ int main(void)
         T(test_manifest_delete),
         T(test_catalog),
         T(test_catalog_empty),
+        T(test_referrers),
+        T(test_repo_delete_and_find),
+        T(test_validation),
     };
 #undef T
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);

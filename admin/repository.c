@@ -1,0 +1,91 @@
+/* repository.c — `wharf repository delete`: whole-repository removal from the
+ * command line (the HTTP API has no such operation). */
+#include "repository.h"
+
+#include "../handlers/app.h"
+#include "../lib/arena.h"
+#include "../lib/config.h"
+#include "../lib/err.h"
+#include "../lib/names.h"
+#include "../storage/registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+int cmd_repository_delete(int argc, char **argv)
+{
+    const char *path = NULL, *name = NULL;
+    int dry = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "wharf repository delete: %s needs a file\n", argv[i]);
+                return 2;
+            }
+            path = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            path = argv[i] + 9;
+        } else if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-d")) {
+            dry = 1;
+        } else if (argv[i][0] != '-' && !name) {
+            name = argv[i];
+        } else {
+            fprintf(stderr, "wharf repository delete: unexpected argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!name) {
+        fprintf(stderr, "usage: wharf repository delete [-c FILE] [--dry-run] NAME\n");
+        return 2;
+    }
+    if (!path) {
+        const char *e = getenv("WHARF_CONFIG");
+        if (e && *e)
+            path = e;
+        else if (access("/etc/wharf/config.yml", F_OK) == 0)
+            path = "/etc/wharf/config.yml";
+    }
+    struct config *cfg = NULL;
+    char err[1024] = "";
+    if (config_load(path, environ, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err[0] ? err : "invalid configuration");
+        return 1;
+    }
+    int status = 1;
+    struct app *app = NULL;
+    struct arena *a = NULL;
+    if (name_valid(name, cfg->name_max) != 0) {
+        fprintf(stderr, "wharf repository delete: invalid repository name: %s\n", name);
+        goto out;
+    }
+    if (cfg->storage == STORAGE_INMEMORY) {
+        fprintf(stderr, "wharf repository delete: the inmemory driver lives in the server\n");
+        goto out;
+    }
+    if (app_new(cfg, &app, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        goto out;
+    }
+    a = arena_new();
+    int rc = registry_repo_exists(app->reg, a, name);
+    if (rc == 0 && !dry) rc = registry_repo_delete(app->reg, a, name);
+    if (rc == WERR_NOTFOUND) {
+        fprintf(stderr, "wharf repository delete: no repository %s\n", name);
+        goto out;
+    }
+    if (rc) {
+        fprintf(stderr, "wharf repository delete: %s: %s\n", name, werr_str(rc));
+        goto out;
+    }
+    printf("%s %s\n", dry ? "would delete" : "deleted", name);
+    status = 0;
+out:
+    if (a) arena_free(a);
+    app_free(app);
+    config_free(cfg);
+    return status;
+}

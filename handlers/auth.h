@@ -1,0 +1,112 @@
+/* auth.h — authentication and authorization (issue 4): the access controller
+ * configured in auth: (silly, htpasswd, token), run once per request by the
+ * router with the route's required action, and Wharf's own Docker token
+ * service (fastcgi.tokenservice). Process-lifetime state lives in struct auth,
+ * built with the app (app_new) and rebuilt on reload. */
+#ifndef WHARF_AUTH_H
+#define WHARF_AUTH_H
+
+#include <stddef.h>
+
+#include "../fcgi/http.h"
+#include "../lib/config.h"
+
+struct app;
+struct auth;
+struct json_object;
+
+/* Required actions; the values equal fcgi/router.c's enum route_action. */
+enum auth_action {
+    AUTH_ACT_NONE = 0, /* authenticated, nothing more (GET /v2/) */
+    AUTH_ACT_PULL = 1,
+    AUTH_ACT_PUSH = 2,
+    AUTH_ACT_DELETE = 3,
+    AUTH_ACT_CATALOG = 4,
+};
+
+/* Rights on one repository, as a bit set. */
+#define RIGHT_PULL 1u
+#define RIGHT_PUSH 2u
+#define RIGHT_DELETE 4u
+#define RIGHT_ALL (RIGHT_PULL | RIGHT_PUSH | RIGHT_DELETE)
+
+/* auth_new: load what cfg's auth section and token service need (htpasswd
+ * files, certificates, JWKS, signing key, access rules). *out is NULL-free
+ * even when no auth is configured. Errors (WERR_IO, WERR_INVALID) name the
+ * file and line in err and must stop start-up. Caller: auth_free. */
+int auth_new(const struct config *cfg, struct auth **out, char *err, size_t errlen);
+void auth_free(struct auth *a);
+/* auth_probe: auth_new + auth_free, so the master refuses to start (or to
+ * reload) with a missing or invalid file before forking workers. */
+int auth_probe(const struct config *cfg, char *err, size_t errlen);
+
+/* auth_request: authenticate req and check it may do action on req->name
+ * (ACT_* of the route). 0: go on. Otherwise res holds the 401 (with the
+ * WWW-Authenticate challenge) or 403 and the spec's error JSON, and the
+ * return is WERR_DENIED. The caller's identity is kept for auth_may until the
+ * next auth_request. */
+int auth_request(struct app *app, struct request *req, struct response *res, int action);
+/* auth_may: 1 when the caller authenticated by auth_request(req) holds all
+ * of rights (RIGHT_*) on repo, else 0 (e.g. mount: pull on `from`). */
+int auth_may(struct app *app, struct request *req, const char *repo, unsigned rights);
+/* auth_catalog_filtered: 1 when the caller may see only some repositories:
+ * the router then answers _catalog with auth_catalog_reply instead. */
+int auth_catalog_filtered(struct app *app, struct request *req);
+void auth_catalog_reply(struct app *app, struct request *req, struct response *res);
+
+/* token_service_match: 1 when req is for the token service's path. */
+int token_service_match(struct app *app, struct request *req);
+/* token_service_handle: GET (Basic credentials) and POST (OAuth2 password and
+ * refresh_token grants) of the Docker token protocol; fills res. */
+void token_service_handle(struct app *app, struct request *req, struct response *res);
+
+/* ---- shared inside handlers/auth*.c and token_service.c ---- */
+
+/* htpasswd: bcrypt entries of an Apache htpasswd file. */
+struct htpasswd;
+/* htpasswd_load: other hash types are skipped with a warning naming the line;
+ * WERR_IO when unreadable, WERR_INVALID when malformed. Caller: htpasswd_free. */
+int htpasswd_load(const char *path, struct htpasswd **out, char *err, size_t errlen);
+void htpasswd_free(struct htpasswd *h);
+size_t htpasswd_count(const struct htpasswd *h);
+/* htpasswd_check: 0 when pass matches user's bcrypt hash, else WERR_DENIED.
+ * Takes the same time (one bcrypt) whether or not the user exists. */
+int htpasswd_check(const struct htpasswd *h, const char *user, const char *pass);
+/* htpasswd_hash: user's stored hash (owned by h) or NULL. */
+const char *htpasswd_hash(const struct htpasswd *h, const char *user);
+
+/* auth_basic_parse: "Basic base64(user:pass)" → user and pass on arena a.
+ * WERR_INVALID when not Basic or malformed (bounded: 4 KiB). */
+int auth_basic_parse(struct arena *a, const char *hdr, char **user, char **pass);
+
+/* token verification (auth_token.c) */
+struct token_verifier;
+int token_verifier_new(const struct config *cfg, struct token_verifier **out, char *err,
+                       size_t errlen);
+void token_verifier_free(struct token_verifier *tv);
+/* token_verify: claims of a valid bearer token (caller: json_object_put) or
+ * WERR_INVALID with a reason (never the token) in err. */
+int token_verify(const struct token_verifier *tv, const char *token, struct json_object **claims,
+                 char *err, size_t errlen);
+/* token_rights: the rights the "access" claim grants on repository repo. */
+unsigned token_rights(struct json_object *claims, const char *type, const char *name);
+/* token_catalog_patterns: Wharf's private claim listing the repository
+ * patterns the subject may pull (NULL when absent: no filtering). */
+struct json_object *token_catalog_patterns(struct json_object *claims);
+
+/* access rules (token_service.c) */
+struct access_rules;
+int access_rules_load(const char *path, struct access_rules **out, char *err, size_t errlen);
+void access_rules_free(struct access_rules *r);
+/* access_rights: rights of user (NULL = anonymous) on repo under the rules
+ * (r NULL: an authenticated user has every right, anonymous none). */
+unsigned access_rights(const struct access_rules *r, const char *user, const char *repo);
+/* access_pull_patterns: the patterns user may pull (arena array, *n set);
+ * returns 0 when user may pull everything ("*"). */
+int access_pull_patterns(const struct access_rules *r, const char *user, struct arena *a,
+                         const char ***pats, size_t *n);
+
+/* auth_glob: does name match pattern (fnmatch, '*' also matches '/')? */
+int auth_glob(const char *pattern, const char *name);
+
+#endif
