@@ -715,6 +715,19 @@ static const struct field f_schema1[] = {
 };
 static const struct field f_compatibility[] = {SECTION("schema1", f_schema1), END};
 
+/* proxy (issue 8): apply_proxy and apply_upstreams are at the end of this file */
+static int apply_proxy(struct loader *, const struct field *, const struct ynode *, const char *);
+static int apply_upstreams(struct loader *, const struct field *, const struct ynode *,
+                           const char *);
+static const struct field f_proxy[] = {
+    STR("remoteurl", CFG_OFF(proxy_remoteurl), 0),
+    STR("username", CFG_OFF(proxy_username), 0),
+    STR("password", CFG_OFF(proxy_password), 0),
+    DUR("ttl", CFG_OFF(proxy_ttl)),
+    CUSTOM("upstreams", apply_upstreams),
+    END,
+};
+
 static const struct field f_root[] = {
     CUSTOM("version", apply_version),
     SECTION("log", f_log),
@@ -725,7 +738,7 @@ static const struct field f_root[] = {
     UNSUP("notifications"),
     UNSUP("redis"),
     UNSUP("health"),
-    UNSUP("proxy"),
+    SECTION_FN("proxy", f_proxy, apply_proxy, 0),
     SECTION("validation", f_validation),
     SECTION("compatibility", f_compatibility),
     UNSUP("middleware"),
@@ -736,6 +749,7 @@ static const struct field f_root[] = {
     END,
 };
 static const struct field f_top = SECTION("", f_root);
+static int proxy_finish(struct loader *L);
 
 static const struct field *field_find(const struct field *kids, const char *name, int nocase)
 {
@@ -1617,6 +1631,7 @@ static int config_defaults(struct config *c)
     c->ts_expiration = 300;                   /* fastcgi.tokenservice.expiration */
     c->ts_refreshexpiration = 30 * 24 * 3600; /* ....refreshexpiration */
     c->name_components_max = 32;
+    c->proxy_ttl = 168 * 3600; /* proxy.ttl, as the reference (Distribution 3) */
     if (!(c->fs_root = strdup("/var/lib/registry")) || !(c->http_prefix = strdup("/")) ||
         !(c->listen = strdup("unix:/run/wharf.sock")) ||
         !(c->accel_prefix = strdup("/_wharf_blobs/")))
@@ -1660,6 +1675,7 @@ int config_load(const char *path, char *const *envp, struct config **out, char *
         rc = fail(&L, NULL, 0, "version", "required");
         goto out;
     }
+    if ((rc = proxy_finish(&L)) < 0) goto out;
     if (!L.have_driver) {
         const struct ynode *st = map_get(root, "storage", 0);
         rc = fail(&L, st, 1, "storage",
@@ -1682,6 +1698,8 @@ out:
 static void auth_config_free(struct config *c);
 static void auth_config_dump(const struct config *c, FILE *out);
 static void tokenservice_dump(const struct config *c, FILE *out);
+static void proxy_config_free(struct config *c);
+static void proxy_config_dump(const struct config *c, FILE *out);
 
 void config_free(struct config *c)
 {
@@ -1705,6 +1723,7 @@ void config_free(struct config *c)
     free(c->pidfile);
     free(c->http_net);
     auth_config_free(c);
+    proxy_config_free(c);
     regexes_free(c->urls_allow, c->nurls_allow);
     regexes_free(c->urls_deny, c->nurls_deny);
     platforms_free(c->platformlist, c->nplatformlist);
@@ -1793,6 +1812,7 @@ void config_dump(const struct config *c, FILE *out)
         }
     }
     auth_config_dump(c, out);
+    proxy_config_dump(c, out);
     fprintf(out, "fastcgi:\n  listen: ");
     yaml_str(out, c->listen);
     fprintf(out, "\n  socketmode: \"0%o\"\n  workers: %d\n  backlog: %d\n  maxrequests: %ld\n",
@@ -1986,4 +2006,204 @@ static void tokenservice_dump(const struct config *c, FILE *out)
     dump_kv(out, "    ", "accessrules", c->ts_accessrules);
     fprintf(out, "    expiration: %lds\n    refreshexpiration: %lds", c->ts_expiration,
             c->ts_refreshexpiration);
+}
+
+/* ---------------------------------------------------------------- proxy (issue 8) */
+
+static void upstream_clear(struct config_upstream *u)
+{
+    free(u->prefix);
+    free(u->remoteprefix);
+    free(u->remoteurl);
+    free(u->username);
+    if (u->password) {
+        volatile char *p = u->password;
+        while (*p)
+            *p++ = '\0';
+        free(u->password);
+    }
+    memset(u, 0, sizeof(*u));
+}
+
+static void proxy_config_free(struct config *c)
+{
+    for (size_t i = 0; i < c->nupstreams; i++)
+        upstream_clear(&c->upstreams[i]);
+    free(c->upstreams);
+    free(c->proxy_remoteurl);
+    free(c->proxy_username);
+    if (c->proxy_password) {
+        volatile char *p = c->proxy_password;
+        while (*p)
+            *p++ = '\0';
+        free(c->proxy_password);
+    }
+}
+
+/* check_remoteurl: http(s)://host[:port][/path], kept without a trailing '/' */
+static int check_remoteurl(struct loader *L, const struct ynode *n, const char *path, char *url)
+{
+    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+        return fail(L, n, 0, path, "expected an http:// or https:// URL");
+    const char *host = url + (url[4] == 's' ? 8 : 7);
+    if (!*host || *host == '/') return fail(L, n, 0, path, "the URL has no host");
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#')
+            return fail(L, n, 0, path, "invalid character in the URL");
+    size_t l = strlen(url);
+    while (l && url[l - 1] == '/')
+        url[--l] = '\0';
+    return 0;
+}
+
+/* check_prefix: a repository-name prefix: lowercase components, no '/' at the ends */
+static int check_prefix(struct loader *L, const struct ynode *n, const char *path, const char *s)
+{
+    if (!*s) return 0;
+    if (s[0] == '/' || s[strlen(s) - 1] == '/' || strstr(s, "//"))
+        return fail(L, n, 0, path, "must not begin or end with '/'");
+    for (const char *p = s; *p; p++)
+        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || strchr("._-/", *p)))
+            return fail(L, n, 0, path, "expected lowercase letters, digits, '.', '_', '-', '/'");
+    return 0;
+}
+
+/* proxy.upstreams: [{prefix, remoteurl, remoteprefix, username, password, ttl}, ...] */
+static int apply_upstreams(struct loader *L, const struct field *f, const struct ynode *n,
+                           const char *path)
+{
+    struct config *c = L->c;
+    for (size_t i = 0; i < c->nupstreams; i++)
+        upstream_clear(&c->upstreams[i]);
+    free(c->upstreams);
+    c->upstreams = NULL;
+    c->nupstreams = 0;
+    if (is_null(n)) return 0;
+    if (n->type != Y_SEQ)
+        return fail(L, n, 0, path, "expected a list of {prefix, remoteurl, ...} mappings");
+    /* one spare slot: apply_proxy may append the catch-all upstream of proxy.remoteurl */
+    if (!(c->upstreams = calloc(n->nkids + 1, sizeof(*c->upstreams)))) return WERR_NOMEM;
+    for (size_t i = 0; i < n->nkids; i++) {
+        const struct ynode *k = n->kids[i];
+        struct config_upstream *u = &c->upstreams[i];
+        c->nupstreams = i + 1;
+        u->ttl = -1;
+        char ep[CONFIG_MAX_PATH];
+        snprintf(ep, sizeof ep, "%s[%zu]", path, i);
+        if (k->type != Y_MAP) return fail(L, k, 0, ep, "expected a mapping");
+        for (size_t j = 0; j < k->nkids; j++) {
+            const struct ynode *v = k->kids[j];
+            char kp[CONFIG_MAX_PATH];
+            path_join(kp, sizeof(kp), ep, v->key);
+            int rc = 0;
+            if (!strcmp(v->key, "ttl")) {
+                long secs;
+                if (is_null(v)) continue;
+                if (scalar_duration(v, &secs) < 0)
+                    return fail(L, v, 0, kp, "expected a duration such as \"60s\" or \"168h\"");
+                u->ttl = secs;
+                continue;
+            }
+            char **dst = !strcmp(v->key, "prefix")         ? &u->prefix
+                         : !strcmp(v->key, "remoteprefix") ? &u->remoteprefix
+                         : !strcmp(v->key, "remoteurl")    ? &u->remoteurl
+                         : !strcmp(v->key, "username")     ? &u->username
+                         : !strcmp(v->key, "password")     ? &u->password
+                                                           : NULL;
+            if (!dst)
+                return fail(L, v, 1, kp,
+                            "unknown key (expected prefix, remoteurl, remoteprefix, username, "
+                            "password or ttl)");
+            const char *s = want_string(L, v, kp, &rc);
+            if (!s) return rc;
+            if ((rc = set_str(dst, *s ? s : NULL)) < 0) return rc;
+            if (dst == &u->remoteurl && u->remoteurl &&
+                (rc = check_remoteurl(L, v, kp, u->remoteurl)) < 0)
+                return rc;
+            if ((dst == &u->prefix || dst == &u->remoteprefix) && *dst &&
+                (rc = check_prefix(L, v, kp, *dst)) < 0)
+                return rc;
+        }
+        if (!u->prefix || !*u->prefix)
+            return fail(L, k, 0, ep, "prefix: required (the catch-all is proxy.remoteurl)");
+        if (!u->remoteurl) return fail(L, k, 0, ep, "remoteurl: required");
+        if (!u->password != !u->username)
+            return fail(L, k, 0, ep, "username and password go together");
+        for (size_t m = 0; m < i; m++)
+            if (!strcmp(c->upstreams[m].prefix, u->prefix))
+                return fail(L, k, 0, ep, "prefix \"%.64s\" is listed twice", u->prefix);
+    }
+    return 0;
+}
+
+/* proxy: (after its keys) the reference's remoteurl becomes the catch-all upstream */
+static int apply_proxy(struct loader *L, const struct field *f, const struct ynode *n,
+                       const char *path)
+{
+    struct config *c = L->c;
+    char kp[CONFIG_MAX_PATH];
+    int rc;
+    if (c->proxy_ttl < 0) return fail(L, n, 1, path, "ttl: must not be negative");
+    for (size_t i = 0; i < c->nupstreams; i++)
+        if (c->upstreams[i].ttl < 0) c->upstreams[i].ttl = c->proxy_ttl;
+    if (!c->proxy_remoteurl) {
+        if (c->proxy_username || c->proxy_password)
+            return fail(L, n, 1, path, "username/password without remoteurl");
+        return 0;
+    }
+    path_join(kp, sizeof kp, path, "remoteurl");
+    if ((rc = check_remoteurl(L, map_get(n, "remoteurl", 0) ? map_get(n, "remoteurl", 0) : n,
+                              kp, c->proxy_remoteurl)) < 0)
+        return rc;
+    if (!c->proxy_password != !c->proxy_username)
+        return fail(L, n, 1, path, "username and password go together");
+    if (!c->upstreams && !(c->upstreams = calloc(1, sizeof(*c->upstreams)))) return WERR_NOMEM;
+    struct config_upstream *u = &c->upstreams[c->nupstreams];
+    memset(u, 0, sizeof(*u));
+    u->ttl = c->proxy_ttl;
+    if (!(u->prefix = strdup("")) || !(u->remoteurl = strdup(c->proxy_remoteurl)) ||
+        (c->proxy_username && !(u->username = strdup(c->proxy_username))) ||
+        (c->proxy_password && !(u->password = strdup(c->proxy_password)))) {
+        c->nupstreams++;
+        return WERR_NOMEM;
+    }
+    c->nupstreams++;
+    return 0;
+}
+
+/* proxy_finish: after the whole file: the warning of the reference's docs. */
+static int proxy_finish(struct loader *L)
+{
+    struct config *c = L->c;
+    if (c->auth_type != AUTH_NONE) return 0;
+    for (size_t i = 0; i < c->nupstreams; i++)
+        if (c->upstreams[i].username)
+            log_warn("proxy: upstream %s is used with credentials (user \"%s\") but this "
+                     "registry has no auth: configured: anyone who can reach it can pull what "
+                     "those credentials can read",
+                     c->upstreams[i].remoteurl, c->upstreams[i].username);
+    return 0;
+}
+
+static void proxy_config_dump(const struct config *c, FILE *out)
+{
+    if (!c->nupstreams) return;
+    fprintf(out, "proxy:\n");
+    if (c->proxy_remoteurl) {
+        dump_kv(out, "  ", "remoteurl", c->proxy_remoteurl);
+        dump_kv(out, "  ", "username", c->proxy_username);
+        fprintf(out, "  password: %s\n", c->proxy_password ? "\"*****\"" : "\"\"");
+    }
+    fprintf(out, "  ttl: %lds\n  upstreams:%s\n", c->proxy_ttl,
+            c->nupstreams > (c->proxy_remoteurl ? 1u : 0u) ? "" : " []");
+    for (size_t i = 0; i < c->nupstreams; i++) {
+        const struct config_upstream *u = &c->upstreams[i];
+        if (!*u->prefix) continue; /* proxy.remoteurl itself */
+        dump_kv(out, "    - ", "prefix", u->prefix);
+        dump_kv(out, "      ", "remoteprefix", u->remoteprefix);
+        dump_kv(out, "      ", "remoteurl", u->remoteurl);
+        dump_kv(out, "      ", "username", u->username);
+        fprintf(out, "      password: %s\n      ttl: %lds\n", u->password ? "\"*****\"" : "\"\"",
+                u->ttl);
+    }
 }

@@ -118,6 +118,24 @@ struct config {
     char *ts_accessrules;       /* access rules YAML (optional: then every user has all) */
     long ts_expiration;         /* access token lifetime, seconds (default 300) */
     long ts_refreshexpiration;  /* refresh token lifetime, seconds (default 30 days) */
+
+    /* proxy (issue 8): pull-through cache. The reference's proxy: keys make one
+     * upstream for every repository (prefix ""); proxy.upstreams adds more,
+     * chosen by the longest matching name prefix. */
+    struct config_upstream *upstreams;
+    size_t nupstreams;
+    char *proxy_remoteurl, *proxy_username, *proxy_password; /* proxy.*: the reference's keys */
+    long proxy_ttl;                                          /* proxy.ttl (default 168h) */
+};
+
+/* one mirrored upstream registry (proxy: or an entry of proxy.upstreams) */
+struct config_upstream {
+    char *prefix;       /* local repository prefix, no '/' at either end; "" = every name */
+    char *remoteprefix; /* replaces prefix in the upstream's repository name ("" = dropped) */
+    char *remoteurl;    /* "https://registry-1.docker.io", no trailing '/' */
+    char *username;     /* NULL: anonymous (or the token flow without credentials) */
+    char *password;     /* secret: masked in dumps */
+    long ttl;           /* seconds content unpulled stays cached; 0 = forever */
 };
 
 /* auth.<method>: which access controller runs (config_auth values) */
