@@ -273,30 +273,39 @@ static void fs_free(struct storage_driver *base)
     free(d);
 }
 
+/* open_file: open a regular file of the driver read-only and stat it;
+ * WERR_NOTFOUND for a directory. On success *fd is the caller's to close. */
+static int open_file(struct storage_driver *base, const char *path, int *fd, struct stat *sb)
+{
+    char *full = NULL;
+    int rc = fs_full((struct fs_driver *)base, path, 0, &full);
+    if (rc) return rc;
+    int f = open(full, O_RDONLY | O_CLOEXEC);
+    int err = errno;
+    free(full);
+    if (f < 0) {
+        errno = err;
+        return fs_fail("open", path);
+    }
+    if (fstat(f, sb)) rc = fs_fail("fstat", path);
+    else if (S_ISDIR(sb->st_mode)) rc = WERR_NOTFOUND;
+    if (rc) {
+        close(f);
+        return rc;
+    }
+    *fd = f;
+    return 0;
+}
+
 static int fs_get_content(struct storage_driver *base, struct arena *a, const char *path,
                           size_t max, char **data, size_t *len)
 {
-    struct fs_driver *d = (struct fs_driver *)base;
-    char *full = NULL;
     int fd = -1;
     *data = NULL;
     *len = 0;
-    int rc = fs_full(d, path, 0, &full);
-    if (rc) goto out;
-    fd = open(full, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = fs_fail("open", path);
-        goto out;
-    }
     struct stat sb;
-    if (fstat(fd, &sb)) {
-        rc = fs_fail("fstat", path);
-        goto out;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        rc = WERR_NOTFOUND;
-        goto out;
-    }
+    int rc = open_file(base, path, &fd, &sb);
+    if (rc) goto out;
     if (sb.st_size < 0 || (uint64_t)sb.st_size > max) {
         rc = WERR_TOOBIG;
         goto out;
@@ -320,7 +329,6 @@ static int fs_get_content(struct storage_driver *base, struct arena *a, const ch
     *len = got;
 out:
     if (fd >= 0) close(fd);
-    free(full);
     return rc;
 }
 
@@ -399,26 +407,11 @@ static void fs_reader_release(void *p)
 static int fs_reader(struct storage_driver *base, struct arena *a, const char *path, int64_t offset,
                      struct storage_reader **out)
 {
-    struct fs_driver *d = (struct fs_driver *)base;
-    char *full = NULL;
     int fd = -1;
     *out = NULL;
-    int rc = fs_full(d, path, 0, &full);
-    if (rc) goto out;
-    fd = open(full, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = fs_fail("open", path);
-        goto out;
-    }
     struct stat sb;
-    if (fstat(fd, &sb)) {
-        rc = fs_fail("fstat", path);
-        goto out;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        rc = WERR_NOTFOUND;
-        goto out;
-    }
+    int rc = open_file(base, path, &fd, &sb);
+    if (rc) goto out;
     if (offset < 0 || offset > (int64_t)sb.st_size) {
         rc = WERR_RANGE;
         goto out;
@@ -435,7 +428,6 @@ static int fs_reader(struct storage_driver *base, struct arena *a, const char *p
     *out = &r->base;
 out:
     if (fd >= 0) close(fd);
-    free(full);
     return rc;
 }
 
