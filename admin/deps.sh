@@ -32,6 +32,20 @@ if [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ]; then
     chk_cmd jq jq
     chk_cmd valgrind valgrind
     chk_cmd newuidmap uidmap
+    # deployment shapes over TLS (tests/e2e/t_tls_*, t_apache_*, t_cgi_*, t_acme_*)
+    chk_cmd openssl openssl
+    chk_cmd apache2 apache2
+    chk_file /usr/lib/apache2/modules/mod_xsendfile.so libapache2-mod-xsendfile
+    chk_cmd pebble pebble
+    chk_cmd certbot certbot
+    chk_cmd swift-proxy-server "swift swift-proxy swift-object swift-container swift-account"
+    chk_cmd memcached memcached
+    chk_cmd redis-server redis-server
+fi
+# make run FRONT=apache
+if [ "${FRONT:-}" = apache ]; then
+    chk_cmd apache2 apache2
+    chk_file /usr/lib/apache2/modules/mod_xsendfile.so libapache2-mod-xsendfile
 fi
 [ -z "$need" ] && exit 0
 echo "deps: installing$need" >&2

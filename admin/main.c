@@ -13,6 +13,7 @@
 #include "../lib/config.h"
 #include "token.h"
 #include "repository.h"
+#include "gc.h"
 
 #ifndef WHARF_VERSION
 #define WHARF_VERSION "0.1.0"
@@ -41,6 +42,8 @@ static const struct subcommand commands[] = {
      "run the FastCGI pool (fastcgi.listen, or a socket on fd 0)"},
     {"config", "check", cmd_config_check, "[-c FILE | FILE]",
      "validate the configuration and print it resolved, secrets masked"},
+    {"garbage-collect", NULL, cmd_garbage_collect, "[-d] [-m] [--online] [-c] FILE",
+     "delete blobs (-m: and untagged manifests) no manifest references"},
     {"repository", "delete", cmd_repository_delete, "[-c FILE] [--dry-run] NAME",
      "delete a whole repository (its blobs are left to garbage-collect)"},
     {"token", "keygen", cmd_token_keygen, "[--alg ES256|RS256|EdDSA] [-o PREFIX]",

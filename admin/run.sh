@@ -8,7 +8,11 @@
 # variables override it, as with the reference registry, e.g.
 #     REGISTRY_STORAGE_DELETE_ENABLED=true make run
 # Env: WHARF_PORT (5000), BUILD (build), WHARF_WORKERS (8), WHARF_RUNDIR (./run),
-# WHARF_DATA (./data), WHARF_LOGLEVEL (info).
+# WHARF_DATA (./data), WHARF_LOGLEVEL (info), FRONT (nginx | apache).
+#
+# FRONT=apache (`make run FRONT=apache`): Apache instead of nginx, same port,
+# same data: apache-conf/httpd.conf.in around apache-conf/wharf-proxy.conf
+# (mod_proxy_fcgi, blobs by mod_xsendfile), Wharf with blobs.accel: apache.
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -18,6 +22,7 @@ port=${WHARF_PORT:-5000}
 run=${WHARF_RUNDIR:-$repo/run}
 data=${WHARF_DATA:-$repo/data}
 sock=$run/wharf.sock
+front=${FRONT:-nginx}
 
 die() {
 	echo "make run: $*" >&2
@@ -25,7 +30,15 @@ die() {
 }
 
 [ -x "$BUILD/wharf" ] || die "no $BUILD/wharf: run make first"
-command -v nginx >/dev/null || die "nginx is not installed (admin/deps.sh installs it)"
+case $front in
+nginx) command -v nginx >/dev/null || die "nginx is not installed (admin/deps.sh installs it)" ;;
+apache)
+	command -v apache2 >/dev/null && [ -e /usr/lib/apache2/modules/mod_xsendfile.so ] ||
+		die "apache2 or mod_xsendfile is not installed (FRONT=apache admin/deps.sh installs them)"
+	;;
+*) die "FRONT must be nginx or apache, not '$front'" ;;
+esac
+accel=$front
 case $port in '' | *[!0-9]*) die "WHARF_PORT must be a number, not '$port'" ;; esac
 if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 	die "port $port is busy on 127.0.0.1 (another registry?): stop it or set WHARF_PORT"
@@ -69,17 +82,42 @@ fastcgi:
   listen: unix:$sock
   workers: ${WHARF_WORKERS:-8}
   blobs:
-    accel: nginx
+    accel: $accel
     prefix: /_wharf_blobs/
   pidfile: $run/wharf.pid
 EOF
 
-sed -e "s|@RUNDIR@|$run|g" -e "s|@LISTEN@|127.0.0.1:$port|g" -e "s|@SOCKET@|$sock|g" \
-	-e "s|@ROOT@|$data|g" nginx-conf/nginx.conf.in >"$run/nginx.conf"
-sed -e "s|alias /var/lib/registry/;|alias $data/;|" nginx-conf/wharf-locations.conf \
-	>"$run/wharf-locations.conf"
-grep -q "alias $data/;" "$run/wharf-locations.conf" || die "could not set the storage root in $run/wharf-locations.conf"
-nginx -t -q -e "$run/nginx-error.log" -p "$run" -c "$run/nginx.conf" || die "nginx rejects $run/nginx.conf"
+if [ "$front" = nginx ]; then
+	sed -e "s|@RUNDIR@|$run|g" -e "s|@LISTEN@|127.0.0.1:$port|g" -e "s|@SOCKET@|$sock|g" \
+		-e "s|@ROOT@|$data|g" nginx-conf/nginx.conf.in >"$run/nginx.conf"
+	sed -e "s|alias /var/lib/registry/;|alias $data/;|" nginx-conf/wharf-locations.conf \
+		>"$run/wharf-locations.conf"
+	grep -q "alias $data/;" "$run/wharf-locations.conf" || die "could not set the storage root in $run/wharf-locations.conf"
+	nginx -t -q -e "$run/nginx-error.log" -p "$run" -c "$run/nginx.conf" || die "nginx rejects $run/nginx.conf"
+else
+	# Children run as nobody when started as root, like nginx's workers.
+	user=$(id -un)
+	group=$(id -gn)
+	[ "$(id -u)" -eq 0 ] && user=nobody && group=$(id -gn nobody)
+	mkdir -p "$run/sites"
+	sed -e "s|@RUNDIR@|$run|g" -e "s|@USER@|$user|g" -e "s|@GROUP@|$group|g" \
+		apache-conf/httpd.conf.in >"$run/httpd.conf"
+	sed -e "s#\"unix:/run/wharf/wharf.sock|#\"unix:$sock|#" \
+		-e "s|XSendFilePath /var/lib/registry|XSendFilePath $data|" \
+		apache-conf/wharf-proxy.conf >"$run/wharf-proxy.conf"
+	grep -q "XSendFilePath $data\$" "$run/wharf-proxy.conf" && grep -qF "unix:$sock|" "$run/wharf-proxy.conf" ||
+		die "could not set the socket and storage root in $run/wharf-proxy.conf"
+	cat >"$run/sites/wharf.conf" <<EOF
+# Written by admin/run.sh (make run FRONT=apache).
+Listen 127.0.0.1:$port
+<VirtualHost 127.0.0.1:$port>
+    ServerName localhost
+    Include $run/wharf-proxy.conf
+</VirtualHost>
+EOF
+	apache2 -t -d "$run" -f "$run/httpd.conf" 2>"$run/apache-configtest.log" ||
+		die "apache2 rejects $run/httpd.conf: $(cat "$run/apache-configtest.log")"
+fi
 
 wpid=
 npid=
@@ -87,7 +125,9 @@ stop() {
 	trap - INT TERM EXIT
 	echo >&2
 	echo "Stopping Wharf..." >&2
-	[ -n "$npid" ] && kill -QUIT "$npid" 2>/dev/null
+	# nginx: QUIT is its graceful stop; Apache: TERM (stops at once, Wharf
+	# still drains what reached it)
+	[ -n "$npid" ] && kill "-$([ "$front" = nginx ] && echo QUIT || echo TERM)" "$npid" 2>/dev/null
 	[ -n "$wpid" ] && kill -TERM "$wpid" 2>/dev/null
 	local i
 	for i in $(seq 1 100); do
@@ -116,7 +156,11 @@ for i in $(seq 1 100); do
 done
 [ -S "$sock" ] || { echo "make run: wharf serve did not create $sock" >&2; stop 1; }
 
-setsid nginx -e "$run/nginx-error.log" -p "$run" -c "$run/nginx.conf" </dev/null &
+if [ "$front" = nginx ]; then
+	setsid nginx -e "$run/nginx-error.log" -p "$run" -c "$run/nginx.conf" </dev/null &
+else
+	setsid apache2 -d "$run" -f "$run/httpd.conf" -DFOREGROUND </dev/null &
+fi
 npid=$!
 up=
 for i in $(seq 1 100); do
@@ -125,10 +169,10 @@ for i in $(seq 1 100); do
 	kill -0 "$npid" 2>/dev/null || break
 	sleep 0.1
 done
-[ -n "$up" ] || { echo "make run: no answer on http://127.0.0.1:$port/v2/ (see $run/nginx-error.log)" >&2; stop 1; }
+[ -n "$up" ] || { echo "make run: no answer on http://127.0.0.1:$port/v2/ (see $run/$([ "$front" = nginx ] && echo nginx-error.log || echo error.log))" >&2; stop 1; }
 
-echo "Wharf is serving http://127.0.0.1:$port (storage ./data) — Ctrl-C to stop"
+echo "Wharf is serving http://127.0.0.1:$port through $front (storage $data) — Ctrl-C to stop"
 # Until Ctrl-C, or until either process exits on its own.
 wait -n "$wpid" "$npid" || true
-echo "make run: $(kill -0 "$wpid" 2>/dev/null && echo nginx || echo wharf) exited" >&2
+echo "make run: $(kill -0 "$wpid" 2>/dev/null && echo "$front" || echo wharf) exited" >&2
 stop 1

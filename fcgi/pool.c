@@ -34,6 +34,7 @@
 #include "../lib/config.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "maintenance.h"
 #include "transport.h"
 
 /* Abnormal worker exits tolerated per second before respawns pause. */
@@ -602,6 +603,7 @@ static int master_run(const struct pool_opts *o, struct config *cfg)
         while (read(self_pipe[0], drain, sizeof drain) > 0) {
         }
         int wait_ms = -1;
+        maintenance_tick(p.cfg, p.stopping, &wait_ms); /* periodic tasks (maintenance.c) */
         reap(&p);
         if (m_term && !p.stopping) begin_stop(&p);
         if (m_hup) {

@@ -2,6 +2,7 @@
 
 #include "../handlers/auth.h"
 #include "../handlers/handlers.h"
+#include "../handlers/proxy.h"
 #include "../lib/digest.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
@@ -235,6 +236,11 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
         response_header(res, req->arena, "Allow", read_methods(kind, req->arena));
         error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported",
                     "the registry is in read-only mode");
+        return;
+    }
+    if ((rt->flags & F_WRITE) && proxy_refuses_write(app, name)) { /* issue 8: a mirror */
+        error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported",
+                    "this repository is a mirror of an upstream registry (proxy)");
         return;
     }
     if ((rt->flags & F_DELETE) && !cfg->delete_enabled) {

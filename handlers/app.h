@@ -9,12 +9,14 @@
 struct storage_driver;
 struct registry;
 struct auth;
+struct bdcache;
 
 struct app {
     const struct config *cfg; /* not owned */
     struct storage_driver *driver;
     struct registry *reg;
     struct auth *auth; /* handlers/auth.h: access controller and token service */
+    struct bdcache *cache; /* storage/bdcache.h: Redis blob descriptors, or NULL (issue 7) */
 };
 
 /* app_new: open the configured storage driver. Returns 0 or a WERR_* (err filled). */

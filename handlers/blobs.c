@@ -4,12 +4,14 @@
 #include "../lib/err.h"
 #include "../lib/httprange.h"
 #include "../storage/registry.h"
+#include "proxy.h"
 
 #include <string.h>
 
 void h_blob_get(struct app *app, struct request *req, struct response *res)
 {
     struct blob_desc bd;
+    if (proxy_blob_get(app, req, res)) return; /* a mirrored repository's missing blob */
     int rc = registry_blob_stat(app->reg, req->arena, req->name, req->ref, &bd);
     if (rc == WERR_NOTFOUND) {
         error_reply(req, res, 404, "BLOB_UNKNOWN", "blob unknown to registry", req->ref);
@@ -21,6 +23,18 @@ void h_blob_get(struct app *app, struct request *req, struct response *res)
     }
     struct arena *a = req->arena;
     response_header(res, a, "Docker-Content-Digest", bd.digest);
+    /* an object store signs a URL: the client fetches from it (issue 7); HEAD
+     * is answered here, as a URL presigned for GET refuses HEAD */
+    if (!app->cfg->redirect_disable && app->driver->ops->url_for && !strcmp(req->method, "GET")) {
+        char *url;
+        if (app->driver->ops->url_for(app->driver, a, registry_blob_path(a, bd.digest), "GET",
+                                      &url) == 0) {
+            res->status = 307;
+            response_header(res, a, "Location", url);
+            res->content_length = 0;
+            return;
+        }
+    }
     response_headerf(res, a, "Etag", "\"%s\"", bd.digest);
     response_header(res, a, "Cache-Control", "max-age=31536000");
     /* nginx keeps this header across X-Accel-Redirect and adds its own */

@@ -450,6 +450,7 @@ enum kind {
 #define F_DRIVER 1   /* a storage driver: exactly one allowed */
 #define F_REQUIRED 2 /* K_STR: must not be empty */
 #define F_ABSPATH 4  /* K_STR: must be an absolute path */
+#define F_WEBSERVER 8 /* K_UNSUPPORTED: the web server's job; note is the whole reason */
 
 struct field;
 typedef int (*custom_fn)(struct loader *L, const struct field *f, const struct ynode *n,
@@ -500,6 +501,11 @@ enum { T_INT = 1, T_LONG, T_SIZE };
 #define UNSUP_NOTE(n, w)                                                                           \
     {                                                                                              \
         .name = n, .kind = K_UNSUPPORTED, .off = NOOFF, .note = w                                  \
+    }
+/* a reference key whose job is the web server's in Wharf's shape (TLS, ACME) */
+#define WEBSERVER(n, w)                                                                            \
+    {                                                                                              \
+        .name = n, .kind = K_UNSUPPORTED, .off = NOOFF, .flags = F_WEBSERVER, .note = w            \
     }
 #define CUSTOM(n, f)                                                                               \
     {                                                                                              \
@@ -574,15 +580,77 @@ static const struct field f_uploadpurging[] = {
     END,
 };
 static const struct field f_readonly[] = {BOOL("enabled", CFG_OFF(readonly)), END};
+static const struct field f_gc[] = { /* Wharf's online GC (issue 6) */
+    BOOL("enabled", CFG_OFF(gc_enabled)),
+    DUR("interval", CFG_OFF(gc_interval)),
+    DUR("graceperiod", CFG_OFF(gc_graceperiod)),
+    BOOL("deleteuntagged", CFG_OFF(gc_deleteuntagged)),
+    BOOL("dryrun", CFG_OFF(gc_dryrun)),
+    END,
+};
 static const struct field f_maintenance[] = {
     SECTION("uploadpurging", f_uploadpurging),
     SECTION("readonly", f_readonly),
+    SECTION("gc", f_gc),
     END,
 };
+/* storage.s3 and redis (issue 7): apply_s3, apply_redis_ms and the rest are at the end of this file */
+static int apply_s3(struct loader *, const struct field *, const struct ynode *, const char *);
+static int apply_redis_ms(struct loader *, const struct field *, const struct ynode *,
+                          const char *);
+static int apply_s3_loglevel(struct loader *, const struct field *, const struct ynode *,
+                             const char *);
+static void s3_config_defaults(struct config *c);
+static const struct field f_s3[] = {
+    STR("accesskey", CFG_OFF(s3_accesskey), 0),
+    STR("secretkey", CFG_OFF(s3_secretkey), 0),
+    STR("sessiontoken", CFG_OFF(s3_sessiontoken), 0),
+    STR("region", CFG_OFF(s3_region), F_REQUIRED),
+    STR("regionendpoint", CFG_OFF(s3_regionendpoint), 0),
+    BOOL("forcepathstyle", CFG_OFF(s3_forcepathstyle)),
+    STR("bucket", CFG_OFF(s3_bucket), F_REQUIRED),
+    STR("rootdirectory", CFG_OFF(s3_rootdirectory), 0),
+    BOOL("encrypt", CFG_OFF(s3_encrypt)),
+    STR("keyid", CFG_OFF(s3_keyid), 0),
+    BOOL("secure", CFG_OFF(s3_secure)),
+    BOOL("skipverify", CFG_OFF(s3_skipverify)),
+    BOOL("v4auth", CFG_OFF(s3_v4auth)),
+    INT("chunksize", CFG_OFF(s3_chunksize), T_LONG, 5L << 20, 5L << 30),
+    INT("multipartcopychunksize", CFG_OFF(s3_copychunksize), T_LONG, 5L << 20, 5L << 30),
+    INT("multipartcopymaxconcurrency", CFG_OFF(s3_copymaxconcurrency), T_LONG, 1, 1000),
+    INT("multipartcopythresholdsize", CFG_OFF(s3_copythreshold), T_LONG, 0, 5L << 30),
+    STR("storageclass", CFG_OFF(s3_storageclass), 0),
+    STR("objectacl", CFG_OFF(s3_objectacl), 0),
+    STR("useragent", CFG_OFF(s3_useragent), 0),
+    CUSTOM("loglevel", apply_s3_loglevel),
+    UNSUP("usedualstack"),
+    UNSUP("accelerate"),
+    UNSUP("credentialsconfigpath"),
+    END,
+};
+static const struct field f_redis_pool[] = {
+    INT("maxidle", CFG_OFF(redis_maxidle), T_INT, 0, 100000),
+    INT("maxactive", CFG_OFF(redis_maxactive), T_INT, 0, 100000),
+    DUR("idletimeout", CFG_OFF(redis_idletimeout)),
+    END,
+};
+static const struct field f_redis[] = {
+    STR("addr", CFG_OFF(redis_addr), 0),
+    STR("password", CFG_OFF(redis_password), 0),
+    INT("db", CFG_OFF(redis_db), T_INT, 0, 1 << 20),
+    CUSTOM("dialtimeout", apply_redis_ms),
+    CUSTOM("readtimeout", apply_redis_ms),
+    CUSTOM("writetimeout", apply_redis_ms),
+    SECTION("pool", f_redis_pool),
+    UNSUP("tls"),
+    UNSUP("username"),
+    END,
+};
+
 static const struct field f_storage[] = {
     SECTION_FN("filesystem", f_filesystem, apply_filesystem, F_DRIVER),
     CUSTOM_FL("inmemory", apply_inmemory, F_DRIVER),
-    UNSUP("s3"),
+    SECTION_FN("s3", f_s3, apply_s3, F_DRIVER),
     UNSUP("azure"),
     UNSUP("gcs"),
     UNSUP("swift"),
@@ -652,8 +720,11 @@ static const struct field f_http[] = {
     BOOL("relativeurls", CFG_OFF(relativeurls)),
     DUR("draintimeout", CFG_OFF(draintimeout)),
     CUSTOM("headers", apply_headers),
-    UNSUP_NOTE("tls", "terminate TLS in nginx or Apache"),
-    UNSUP_NOTE("letsencrypt", "terminate TLS in nginx or Apache"),
+    WEBSERVER("tls", "TLS belongs to the web server in front of Wharf: set it in nginx "
+                     "(nginx-conf/wharf-site.conf) or Apache (apache-conf/wharf-vhost.conf)"),
+    WEBSERVER("letsencrypt", "certificates belong to the web server in front of Wharf: certbot "
+                             "with nginx (nginx-conf/wharf-site.conf) or mod_md in Apache "
+                             "(apache-conf/wharf-vhost.conf)"),
     UNSUP("debug"),
     UNSUP("http2"),
     UNSUP("h2c"),
@@ -736,7 +807,7 @@ static const struct field f_root[] = {
     SECTION("auth", f_auth),
     SECTION("http", f_http),
     UNSUP("notifications"),
-    UNSUP("redis"),
+    SECTION("redis", f_redis),
     UNSUP("health"),
     SECTION_FN("proxy", f_proxy, apply_proxy, 0),
     SECTION("validation", f_validation),
@@ -829,7 +900,7 @@ static int apply_field(struct loader *L, const struct field *f, const struct yno
     if (f->flags & F_DRIVER) {
         if (L->have_driver)
             return fail(L, n, 1, path,
-                        "only one storage driver may be configured (filesystem or inmemory)");
+                        "only one storage driver may be configured (filesystem, inmemory or s3)");
         L->have_driver = 1;
     }
     switch (f->kind) {
@@ -837,6 +908,7 @@ static int apply_field(struct loader *L, const struct field *f, const struct yno
         if ((rc = apply_section(L, f, n, path)) < 0) return rc;
         return f->fn ? f->fn(L, f, n, path) : 0;
     case K_UNSUPPORTED:
+        if (f->flags & F_WEBSERVER) return fail(L, n, 1, path, "%s", f->note);
         return fail(L, n, 1, path, "not supported by Wharf yet%s%s%s", f->note ? " (" : "",
                     f->note ? f->note : "", f->note ? ")" : "");
     case K_CUSTOM:
@@ -955,14 +1027,15 @@ static int apply_blobdescriptor(struct loader *L, const struct field *f, const s
     int rc = 0;
     const char *s = want_string(L, n, path, &rc);
     if (!s) return rc;
+    L->c->blobdescriptor_inmemory = L->c->blobdescriptor_redis = 0;
     if (!*s)
-        L->c->blobdescriptor_inmemory = 0;
+        ;
     else if (!strcmp(s, "inmemory"))
         L->c->blobdescriptor_inmemory = 1;
     else if (!strcmp(s, "redis"))
-        return fail(L, n, 0, path, "redis is not supported by Wharf yet");
+        L->c->blobdescriptor_redis = 1;
     else
-        return fail(L, n, 0, path, "expected inmemory");
+        return fail(L, n, 0, path, "expected inmemory or redis");
     return 0;
 }
 
@@ -1416,6 +1489,10 @@ static int env_apply(struct loader *L, struct ynode **root, const char *name, co
         }
         keys[nkeys++] = kf->name;
         path_append(path, sizeof(path), kf->name);
+        if (kf->kind == K_UNSUPPORTED && (kf->flags & F_WEBSERVER)) {
+            snprintf(L->err, L->errlen, "[env] %s: %s: %s", name, path, kf->note);
+            return WERR_INVALID;
+        }
         if (kf->kind == K_UNSUPPORTED) {
             snprintf(L->err, L->errlen, "[env] %s: %s: not supported by Wharf yet%s%s%s", name,
                      path, kf->note ? " (" : "", kf->note ? kf->note : "", kf->note ? ")" : "");
@@ -1619,6 +1696,8 @@ static int config_defaults(struct config *c)
     c->uploadpurging_enabled = 1;
     c->uploadpurging_age = 168 * 3600;
     c->uploadpurging_interval = 24 * 3600;
+    c->gc_interval = 24 * 3600;
+    c->gc_graceperiod = 3600;
     c->socket_mode = 0666;
     c->workers = 8;
     c->backlog = 1024;
@@ -1632,6 +1711,7 @@ static int config_defaults(struct config *c)
     c->ts_refreshexpiration = 30 * 24 * 3600; /* ....refreshexpiration */
     c->name_components_max = 32;
     c->proxy_ttl = 168 * 3600; /* proxy.ttl, as the reference (Distribution 3) */
+    s3_config_defaults(c);     /* storage.s3, redis (issue 7) */
     if (!(c->fs_root = strdup("/var/lib/registry")) || !(c->http_prefix = strdup("/")) ||
         !(c->listen = strdup("unix:/run/wharf.sock")) ||
         !(c->accel_prefix = strdup("/_wharf_blobs/")))
@@ -1679,7 +1759,7 @@ int config_load(const char *path, char *const *envp, struct config **out, char *
     if (!L.have_driver) {
         const struct ynode *st = map_get(root, "storage", 0);
         rc = fail(&L, st, 1, "storage",
-                  "required: configure exactly one driver, filesystem or inmemory");
+                  "required: configure exactly one driver, filesystem, inmemory or s3");
         goto out;
     }
     *out = L.c;
@@ -1699,6 +1779,9 @@ static void auth_config_free(struct config *c);
 static void auth_config_dump(const struct config *c, FILE *out);
 static void tokenservice_dump(const struct config *c, FILE *out);
 static void proxy_config_free(struct config *c);
+static void s3_config_free(struct config *c);
+static void s3_config_dump(const struct config *c, FILE *out);
+static void redis_config_dump(const struct config *c, FILE *out);
 static void proxy_config_dump(const struct config *c, FILE *out);
 
 void config_free(struct config *c)
@@ -1724,6 +1807,7 @@ void config_free(struct config *c)
     free(c->http_net);
     auth_config_free(c);
     proxy_config_free(c);
+    s3_config_free(c);
     regexes_free(c->urls_allow, c->nurls_allow);
     regexes_free(c->urls_deny, c->nurls_deny);
     platforms_free(c->platformlist, c->nplatformlist);
@@ -1767,6 +1851,8 @@ void config_dump(const struct config *c, FILE *out)
     fprintf(out, "storage:\n");
     if (c->storage == STORAGE_INMEMORY) {
         fprintf(out, "  inmemory: {}\n");
+    } else if (c->storage == STORAGE_S3) {
+        s3_config_dump(c, out);
     } else {
         fprintf(out, "  filesystem:\n    rootdirectory: ");
         yaml_str(out, c->fs_root);
@@ -1775,7 +1861,9 @@ void config_dump(const struct config *c, FILE *out)
     fprintf(out, "  delete:\n    enabled: %s\n", yn(c->delete_enabled));
     fprintf(out, "  redirect:\n    disable: %s\n", yn(c->redirect_disable));
     fprintf(out, "  cache:\n    blobdescriptor: %s\n",
-            c->blobdescriptor_inmemory ? "inmemory" : "\"\"");
+            c->blobdescriptor_redis      ? "redis"
+            : c->blobdescriptor_inmemory ? "inmemory"
+                                         : "\"\"");
     fprintf(out,
             "  maintenance:\n    uploadpurging:\n      enabled: %s\n      age: %lds\n"
             "      interval: %lds\n      dryrun: %s\n    readonly:\n      enabled: %s\n",
@@ -1813,6 +1901,7 @@ void config_dump(const struct config *c, FILE *out)
     }
     auth_config_dump(c, out);
     proxy_config_dump(c, out);
+    redis_config_dump(c, out);
     fprintf(out, "fastcgi:\n  listen: ");
     yaml_str(out, c->listen);
     fprintf(out, "\n  socketmode: \"0%o\"\n  workers: %d\n  backlog: %d\n  maxrequests: %ld\n",
@@ -2088,7 +2177,7 @@ static int apply_upstreams(struct loader *L, const struct field *f, const struct
         struct config_upstream *u = &c->upstreams[i];
         c->nupstreams = i + 1;
         u->ttl = -1;
-        char ep[CONFIG_MAX_PATH];
+        char ep[CONFIG_MAX_PATH / 2];
         snprintf(ep, sizeof ep, "%s[%zu]", path, i);
         if (k->type != Y_MAP) return fail(L, k, 0, ep, "expected a mapping");
         for (size_t j = 0; j < k->nkids; j++) {
@@ -2206,4 +2295,170 @@ static void proxy_config_dump(const struct config *c, FILE *out)
         fprintf(out, "      password: %s\n      ttl: %lds\n", u->password ? "\"*****\"" : "\"\"",
                 u->ttl);
     }
+}
+
+/* ---------------------------------------------------------------- storage.s3, redis (issue 7) */
+
+static void s3_config_defaults(struct config *c)
+{
+    c->s3_secure = 1;
+    c->s3_v4auth = 1;
+    c->s3_chunksize = 10L << 20;
+    c->s3_copychunksize = 32L << 20;
+    c->s3_copymaxconcurrency = 100;
+    c->s3_copythreshold = 32L << 20;
+    c->redis_db = 0;
+    c->redis_dialtimeout = 0; /* 0: the client's defaults (see storage/cache_redis.c) */
+    c->redis_maxidle = 1;
+}
+
+static void free_secret(char *s)
+{
+    if (!s) return;
+    volatile char *p = s;
+    while (*p)
+        *p++ = 0;
+    free(s);
+}
+
+static void s3_config_free(struct config *c)
+{
+    free(c->s3_accesskey);
+    free_secret(c->s3_secretkey);
+    free_secret(c->s3_sessiontoken);
+    free(c->s3_region);
+    free(c->s3_regionendpoint);
+    free(c->s3_bucket);
+    free(c->s3_rootdirectory);
+    free(c->s3_keyid);
+    free(c->s3_storageclass);
+    free(c->s3_objectacl);
+    free(c->s3_useragent);
+    free(c->s3_loglevel);
+    free(c->redis_addr);
+    free_secret(c->redis_password);
+}
+
+/* storage.s3: (after its keys) the reference's value checks */
+static int apply_s3(struct loader *L, const struct field *f, const struct ynode *n,
+                    const char *path)
+{
+    struct config *c = L->c;
+    if (!c->s3_region) return fail(L, n, 1, path, "region: required");
+    if (!c->s3_bucket) return fail(L, n, 1, path, "bucket: required");
+    if (c->s3_storageclass && strcmp(c->s3_storageclass, "STANDARD") &&
+        strcmp(c->s3_storageclass, "REDUCED_REDUNDANCY") &&
+        strcmp(c->s3_storageclass, "STANDARD_IA") && strcmp(c->s3_storageclass, "ONEZONE_IA") &&
+        strcmp(c->s3_storageclass, "INTELLIGENT_TIERING") &&
+        strcmp(c->s3_storageclass, "GLACIER_IR") && strcmp(c->s3_storageclass, "NONE"))
+        return fail(L, n, 1, path,
+                    "storageclass: expected STANDARD, REDUCED_REDUNDANCY, STANDARD_IA, "
+                    "ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR or NONE");
+    if (c->s3_objectacl && strcmp(c->s3_objectacl, "private") &&
+        strcmp(c->s3_objectacl, "public-read") && strcmp(c->s3_objectacl, "public-read-write") &&
+        strcmp(c->s3_objectacl, "authenticated-read") &&
+        strcmp(c->s3_objectacl, "bucket-owner-read") &&
+        strcmp(c->s3_objectacl, "bucket-owner-full-control") &&
+        strcmp(c->s3_objectacl, "log-delivery-write"))
+        return fail(L, n, 1, path, "objectacl: not a canned ACL of S3");
+    if (!c->s3_v4auth)
+        return fail(L, n, 1, path, "v4auth: false (Signature V2) is not supported by Wharf");
+    if (c->s3_keyid && !c->s3_encrypt)
+        return fail(L, n, 1, path, "keyid: requires encrypt: true");
+    if (c->s3_rootdirectory) {
+        /* keys never start with '/' nor hold empty or dot segments */
+        const char *r = c->s3_rootdirectory;
+        while (*r == '/')
+            r++;
+        for (const char *p = r; *p; p++)
+            if ((p[0] == '/' && p[1] == '/') || (unsigned char)*p < 0x20)
+                return fail(L, n, 1, path, "rootdirectory: not a clean path");
+        if (strstr(r, "/../") || strstr(r, "/./") || !strncmp(r, "../", 3) || !strcmp(r, "..") ||
+            !strncmp(r, "./", 2))
+            return fail(L, n, 1, path, "rootdirectory: not a clean path");
+    }
+    c->storage = STORAGE_S3;
+    return 0;
+}
+
+static int apply_s3_loglevel(struct loader *L, const struct field *f, const struct ynode *n,
+                             const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    /* the reference's aws.LogLevel names: logged at debug level */
+    if (*s && strcmp(s, "off") && strcmp(s, "debug") && strcmp(s, "debugwithsigning") &&
+        strcmp(s, "debugwithhttpbody") && strcmp(s, "debugwithrequestretries") &&
+        strcmp(s, "debugwithrequesterrors") && strcmp(s, "debugwitheventstreambody"))
+        return fail(L, n, 0, path, "expected off, debug or a debugwith... level");
+    return set_str(&L->c->s3_loglevel, *s ? s : NULL);
+}
+
+/* redis.*timeout: a Go duration kept in milliseconds (the reference uses e.g. 10ms) */
+static int apply_redis_ms(struct loader *L, const struct field *f, const struct ynode *n,
+                          const char *path)
+{
+    if (is_null(n)) return 0;
+    long ms = -1, secs;
+    if (n->type == Y_SCALAR) {
+        char *end = NULL;
+        long v = strtol(n->val, &end, 10);
+        if (end && end != n->val && !strcmp(end, "ms") && v >= 0 && v <= 86400000L)
+            ms = v;
+        else if (scalar_duration(n, &secs) == 0 && secs <= 86400)
+            ms = secs * 1000;
+    }
+    if (ms < 0) return fail(L, n, 0, path, "expected a duration such as \"10ms\" or \"1s\"");
+    if (!strcmp(f->name, "dialtimeout"))
+        L->c->redis_dialtimeout = ms;
+    else if (!strcmp(f->name, "readtimeout"))
+        L->c->redis_readtimeout = ms;
+    else
+        L->c->redis_writetimeout = ms;
+    return 0;
+}
+
+static void s3_config_dump(const struct config *c, FILE *out)
+{
+    fprintf(out, "  s3:\n    accesskey: ");
+    yaml_str(out, c->s3_accesskey);
+    fprintf(out, "\n    secretkey: %s\n", c->s3_secretkey && *c->s3_secretkey ? "\"*****\"" : "\"\"");
+    fprintf(out, "    region: ");
+    yaml_str(out, c->s3_region);
+    fprintf(out, "\n    regionendpoint: ");
+    yaml_str(out, c->s3_regionendpoint);
+    fprintf(out, "\n    forcepathstyle: %s\n    bucket: ", yn(c->s3_forcepathstyle));
+    yaml_str(out, c->s3_bucket);
+    fprintf(out, "\n    rootdirectory: ");
+    yaml_str(out, c->s3_rootdirectory);
+    fprintf(out, "\n    encrypt: %s\n    keyid: ", yn(c->s3_encrypt));
+    yaml_str(out, c->s3_keyid);
+    fprintf(out,
+            "\n    secure: %s\n    skipverify: %s\n    v4auth: %s\n    chunksize: %ld\n"
+            "    multipartcopychunksize: %ld\n    multipartcopymaxconcurrency: %ld\n"
+            "    multipartcopythresholdsize: %ld\n    storageclass: ",
+            yn(c->s3_secure), yn(c->s3_skipverify), yn(c->s3_v4auth), c->s3_chunksize,
+            c->s3_copychunksize, c->s3_copymaxconcurrency, c->s3_copythreshold);
+    yaml_str(out, c->s3_storageclass ? c->s3_storageclass : "STANDARD");
+    fprintf(out, "\n    objectacl: ");
+    yaml_str(out, c->s3_objectacl ? c->s3_objectacl : "private");
+    fprintf(out, "\n    useragent: ");
+    yaml_str(out, c->s3_useragent);
+    fprintf(out, "\n    loglevel: ");
+    yaml_str(out, c->s3_loglevel ? c->s3_loglevel : "off");
+    fputc('\n', out);
+}
+
+static void redis_config_dump(const struct config *c, FILE *out)
+{
+    if (!c->redis_addr) return;
+    fprintf(out, "redis:\n  addr: ");
+    yaml_str(out, c->redis_addr);
+    fprintf(out, "\n  password: %s\n  db: %d\n",
+            c->redis_password && *c->redis_password ? "\"*****\"" : "\"\"", c->redis_db);
+    fprintf(out, "  dialtimeout: %ldms\n  readtimeout: %ldms\n  writetimeout: %ldms\n",
+            c->redis_dialtimeout, c->redis_readtimeout, c->redis_writetimeout);
+    fprintf(out, "  pool:\n    maxidle: %d\n    maxactive: %d\n    idletimeout: %lds\n",
+            c->redis_maxidle, c->redis_maxactive, c->redis_idletimeout);
 }

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-enum storage_type { STORAGE_FILESYSTEM = 0, STORAGE_INMEMORY = 1 };
+enum storage_type { STORAGE_FILESYSTEM = 0, STORAGE_INMEMORY = 1, STORAGE_S3 = 2 };
 enum blob_accel { ACCEL_NONE = 0, ACCEL_NGINX = 1, ACCEL_APACHE = 2 };
 
 /* a PCRE2 pattern of validation.manifests.urls, compiled once at load */
@@ -119,6 +119,13 @@ struct config {
     long ts_expiration;         /* access token lifetime, seconds (default 300) */
     long ts_refreshexpiration;  /* refresh token lifetime, seconds (default 30 days) */
 
+    /* storage.maintenance.gc: online garbage collection run by the master (issue 6) */
+    int gc_enabled;        /* ....gc.enabled (default false) */
+    long gc_interval;      /* ....gc.interval, seconds (default 24h) */
+    long gc_graceperiod;   /* ....gc.graceperiod, seconds (default 1h) */
+    int gc_deleteuntagged; /* ....gc.deleteuntagged (default false) */
+    int gc_dryrun;         /* ....gc.dryrun (default false) */
+
     /* proxy (issue 8): pull-through cache. The reference's proxy: keys make one
      * upstream for every repository (prefix ""); proxy.upstreams adds more,
      * chosen by the longest matching name prefix. */
@@ -126,6 +133,25 @@ struct config {
     size_t nupstreams;
     char *proxy_remoteurl, *proxy_username, *proxy_password; /* proxy.*: the reference's keys */
     long proxy_ttl;                                          /* proxy.ttl (default 168h) */
+
+    /* storage.s3 (issue 7): the reference's keys; the AWS_ACCESS_KEY_ID /
+     * AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN) environment is the fallback */
+    char *s3_accesskey, *s3_secretkey, *s3_sessiontoken; /* secrets masked in dumps */
+    char *s3_region, *s3_regionendpoint, *s3_bucket, *s3_rootdirectory;
+    char *s3_keyid, *s3_storageclass, *s3_objectacl, *s3_useragent, *s3_loglevel;
+    int s3_forcepathstyle, s3_encrypt, s3_secure, s3_skipverify, s3_v4auth;
+    long s3_chunksize;            /* bytes per part (default 10 MiB, at least 5 MiB) */
+    long s3_copychunksize;        /* multipartcopychunksize (default 32 MiB) */
+    long s3_copymaxconcurrency;   /* multipartcopymaxconcurrency (default 100) */
+    long s3_copythreshold;        /* multipartcopythresholdsize (default 32 MiB) */
+
+    /* storage.cache.blobdescriptor: redis, and the redis: section (issue 7) */
+    int blobdescriptor_redis;
+    char *redis_addr, *redis_password; /* password masked in dumps */
+    int redis_db;
+    long redis_dialtimeout, redis_readtimeout, redis_writetimeout; /* milliseconds */
+    int redis_maxidle, redis_maxactive;
+    long redis_idletimeout; /* seconds */
 };
 
 /* one mirrored upstream registry (proxy: or an entry of proxy.upstreams) */

@@ -1,4 +1,5 @@
 #include "registry.h"
+#include "bdcache.h"
 
 #include "../lib/err.h"
 #include "../lib/log.h"
@@ -42,11 +43,14 @@ char *registry_blob_path(struct arena *a, const char *digest)
 
 static int blob_data_stat(struct registry *r, struct arena *a, const char *digest, int64_t *size)
 {
+    /* the shared cache first (issue 7): a miss or an outage reads storage */
+    if (r->cache && bdcache_get(r->cache, digest, size) == 0) return 0;
     struct storage_stat st;
     int rc = storage_stat(r->d, path_blob_data(a, digest), &st);
     if (rc) return rc;
     if (st.is_dir) return WERR_NOTFOUND;
     *size = st.size;
+    if (r->cache) bdcache_put(r->cache, digest, st.size);
     return 0;
 }
 

@@ -14,9 +14,11 @@
 #include "../lib/digest.h"
 #include "driver.h"
 
+struct bdcache;
 struct registry {
     struct storage_driver *d;
     const struct config *cfg;
+    struct bdcache *cache; /* blob descriptors (storage/bdcache.h), or NULL; not owned */
 };
 
 struct blob_desc {

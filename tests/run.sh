@@ -2,7 +2,8 @@
 # tests/run.sh [unit|storage|e2e|all] — run Wharf's tests and count TAP lines.
 #
 #   unit     $BUILD/tests/test_* (cmocka, CMOCKA_MESSAGE_OUTPUT=TAP)
-#   storage  $BUILD/tests/driver_suite inmemory, and filesystem on a temp dir
+#   storage  $BUILD/tests/driver_suite inmemory, and filesystem on a temp dir,
+#            and s3 on Swift (tests/storage/swift.sh)
 #   e2e      every tests/e2e/t_*.sh (real nginx, Wharf and clients)
 #   all      all of them (default)
 #
@@ -105,6 +106,8 @@ run_storage() {
 	d=$(mktemp -d "$work/fs.XXXXXX")
 	WHARF_FS_DIRECTIO=0 CMOCKA_MESSAGE_OUTPUT=TAP run_prog "driver_suite-filesystem-buffered" "$bin" filesystem "$d"
 	rm -rf "$d"
+	# s3 against a real OpenStack Swift s3api started by the script
+	[ -e tests/storage/swift.sh ] && run_prog "driver_suite-s3" bash tests/storage/swift.sh "$bin"
 }
 
 run_e2e() {

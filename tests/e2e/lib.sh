@@ -427,7 +427,8 @@ store_blob_path() { local h=${2#sha256:}; echo "$1/docker/registry/v2/blobs/sha2
 # ---- dockerd ----------------------------------------------------------------
 
 # dockerd_start: a private dockerd (vfs, no networking setup) under $TMP.
-# Sets DOCKER_HOST (exported), DOCKER (client binary).
+# Sets DOCKER_HOST (exported), DOCKER (client binary). Extra dockerd arguments:
+# the array DOCKERD_ARGS (e.g. --config-file FILE with registry-mirrors).
 dockerd_start() {
 	local d=$TMP/docker i
 	mkdir -p "$d"
@@ -435,6 +436,7 @@ dockerd_start() {
 	[ -x /usr/bin/docker ] && DOCKER=/usr/bin/docker
 	dockerd --data-root "$d/root" --exec-root "$d/exec" --pidfile "$d/pid" -H "unix://$d/sock" \
 		--storage-driver vfs --iptables=false --ip6tables=false --bridge=none --ip-masq=false \
+		"${DOCKERD_ARGS[@]}" \
 		>"$d/dockerd.log" 2>&1 </dev/null &
 	DOCKERD_PID=$!
 	track_pid "$DOCKERD_PID"

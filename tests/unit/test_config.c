@@ -251,24 +251,36 @@ static void test_unsupported_keys(void **state)
 {
     expect_error(MIN "auth:\n  none: {}\n", NULL, 5, "auth.none: not supported by Wharf yet");
     expect_error("version: 0.1\nstorage:\n  s3:\n    bucket: b\n", NULL, 3,
-                 "storage.s3: not supported by Wharf yet");
+                 "storage.s3: region: required");
+    expect_error("version: 0.1\nstorage:\n  s3:\n    region: r\n    bucket: b\n"
+                 "    v4auth: false\n",
+                 NULL, 3, "storage.s3: v4auth: false (Signature V2) is not supported by Wharf");
+    expect_error("version: 0.1\nstorage:\n  s3:\n    region: r\n    bucket: b\n"
+                 "    chunksize: 1000\n",
+                 NULL, 6, "storage.s3.chunksize: must be between 5242880 and 5368709120");
+    expect_error("version: 0.1\nstorage:\n  s3:\n    region: r\n    bucket: b\n"
+                 "    usedualstack: true\n",
+                 NULL, 6, "storage.s3.usedualstack: not supported by Wharf yet");
     expect_error(MIN "http:\n  tls:\n    certificate: /c\n", NULL, 5,
-                 "http.tls: not supported by Wharf yet (terminate TLS in nginx or Apache)");
+                 "http.tls: TLS belongs to the web server in front of Wharf: set it in nginx "
+                 "(nginx-conf/wharf-site.conf) or Apache (apache-conf/wharf-vhost.conf)");
     expect_error(MIN "loglevel: debug\n", NULL, 4,
                  "loglevel: not supported by Wharf yet (deprecated: use log.level)");
     expect_error(MIN "log:\n  fields:\n    service: registry\n", NULL, 5,
                  "log.fields: not supported by Wharf yet");
     expect_error(MIN "  cache:\n    blobdescriptorsize: 10000\n", NULL, 5,
                  "storage.cache.blobdescriptorsize: not supported by Wharf yet");
-    expect_error(MIN "  cache:\n    blobdescriptor: redis\n", NULL, 5,
-                 "storage.cache.blobdescriptor: redis is not supported by Wharf yet");
-    expect_error(MIN "redis:\n  addr: localhost:6379\n", NULL, 4,
-                 "redis: not supported by Wharf yet");
+    expect_error(MIN "  cache:\n    blobdescriptor: memcached\n", NULL, 5,
+                 "storage.cache.blobdescriptor: expected inmemory or redis");
+    expect_error(MIN "redis:\n  tls:\n    enabled: true\n", NULL, 5,
+                 "redis.tls: not supported by Wharf yet");
+    expect_error(MIN "redis:\n  dialtimeout: soon\n", NULL, 5,
+                 "redis.dialtimeout: expected a duration such as \"10ms\" or \"1s\"");
     expect_error(MIN "notifications:\n  endpoints: []\n", NULL, 4,
                  "notifications: not supported by Wharf yet");
     expect_error(MIN "middleware: {}\n", NULL, 4, "middleware: not supported by Wharf yet");
-    expect_error(MIN "proxy:\n  remoteurl: https://x\n", NULL, 4,
-                 "proxy: not supported by Wharf yet");
+    expect_error(MIN "proxy:\n  remoteurl: ftp://x\n", NULL, 5,
+                 "proxy.remoteurl: expected an http:// or https:// URL");
 }
 
 static void test_version_and_storage_required(void **state)
@@ -279,13 +291,13 @@ static void test_version_and_storage_required(void **state)
     expect_error("version: 0.2\nstorage:\n  inmemory:\n", NULL, 1,
                  "version: unsupported version \"0.2\" (expected 0.1)");
     expect_error("version: 0.1\n", NULL, 1,
-                 "storage: required: configure exactly one driver, filesystem or inmemory");
+                 "storage: required: configure exactly one driver, filesystem, inmemory or s3");
     expect_error("version: 0.1\nstorage:\n  delete:\n    enabled: true\n", NULL, 2,
-                 "storage: required: configure exactly one driver, filesystem or inmemory");
+                 "storage: required: configure exactly one driver, filesystem, inmemory or s3");
     expect_error("version: 0.1\nstorage:\n  inmemory:\n  filesystem:\n    rootdirectory: /x\n",
                  NULL, 4,
-                 "storage.filesystem: only one storage driver may be configured (filesystem "
-                 "or inmemory)");
+                 "storage.filesystem: only one storage driver may be configured (filesystem, "
+                 "inmemory or s3)");
     expect_error("- a\n- b\n", NULL, 1, "expected a mapping at the top level");
 }
 
@@ -355,8 +367,8 @@ static void test_env_errors(void **state)
     expect_error(MIN, e4, 0, "[env] REGISTRY_FASTCGI_WORKERS: must be between 1 and 256");
     char *e5[] = {"REGISTRY_AUTH_HTPASSWD_PATH=/etc/htpasswd", NULL};
     expect_error(MIN, e5, 0, "[env] REGISTRY_AUTH_HTPASSWD_PATH: auth.htpasswd: realm: required");
-    char *e6[] = {"REGISTRY_REDIS_ADDR=localhost:6379", NULL};
-    expect_error(MIN, e6, 0, "[env] REGISTRY_REDIS_ADDR: redis: not supported by Wharf yet");
+    char *e6[] = {"REGISTRY_REDIS_DB=many", NULL};
+    expect_error(MIN, e6, 0, "[env] REGISTRY_REDIS_DB: expected an integer");
     char *e7[] = {"REGISTRY_FASTCGI_WORKERS_MAX=3", NULL}; /* below a scalar */
     expect_error(MIN, e7, 0, "[env] REGISTRY_FASTCGI_WORKERS_MAX: unknown key");
     char *e8[] = {"REGISTRY_HTTP={addr: x, colour: blue}", NULL};
@@ -390,8 +402,8 @@ static void test_env_only(void **state)
     char *e3[] = {"HOME=/root", NULL};
     assert_int_equal(config_load(NULL, e3, &c, err, sizeof(err)), WERR_INVALID);
     assert_null(c);
-    assert_string_equal(err, "[env] storage: required: configure exactly one driver, filesystem or "
-                             "inmemory");
+    assert_string_equal(err, "[env] storage: required: configure exactly one driver, filesystem, "
+                             "inmemory or s3");
     assert_int_equal(config_load(NULL, NULL, &c, err, sizeof(err)), WERR_INVALID);
     assert_null(c);
 }
@@ -405,7 +417,7 @@ static void test_env_storage_switch(void **state)
     char *e1[] = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/x", NULL};
     expect_error(MIN, e1, 0,
                  "[env] REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: storage.filesystem: only one "
-                 "storage driver may be configured (filesystem or inmemory)");
+                 "storage driver may be configured (filesystem, inmemory or s3)");
 
     char *e2[] = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/x", "REGISTRY_STORAGE=filesystem",
                   NULL};
@@ -429,6 +441,66 @@ static char *dump_of(const struct config *c)
     config_dump(c, f);
     assert_int_equal(fclose(f), 0);
     return s;
+}
+
+/* storage.s3 and redis (issue 7): the reference's keys, defaults, secrets masked */
+static void test_s3_and_redis(void **state)
+{
+    struct config *c = load_ok("version: 0.1\nstorage:\n  s3:\n    accesskey: AK\n"
+                               "    secretkey: s3-secret-value\n    region: us-east-1\n"
+                               "    regionendpoint: http://127.0.0.1:9000\n    bucket: reg\n"
+                               "    rootdirectory: /r/x\n    secure: false\n"
+                               "    chunksize: 5242880\n    multipartcopythresholdsize: 0\n"
+                               "    storageclass: REDUCED_REDUNDANCY\n    loglevel: debug\n"
+                               "  cache:\n    blobdescriptor: redis\n"
+                               "redis:\n  addr: 127.0.0.1:6379\n  password: redis-secret-value\n"
+                               "  db: 3\n  dialtimeout: 10ms\n  readtimeout: 2s\n"
+                               "  pool:\n    maxidle: 4\n    maxactive: 16\n    idletimeout: 300s\n",
+                               NULL);
+    assert_int_equal(c->storage, STORAGE_S3);
+    assert_string_equal(c->s3_accesskey, "AK");
+    assert_string_equal(c->s3_regionendpoint, "http://127.0.0.1:9000");
+    assert_string_equal(c->s3_rootdirectory, "/r/x");
+    assert_int_equal(c->s3_secure, 0);
+    assert_int_equal(c->s3_v4auth, 1);
+    assert_int_equal(c->s3_chunksize, 5242880);
+    assert_int_equal(c->s3_copythreshold, 0);
+    assert_int_equal(c->s3_copychunksize, 32L << 20); /* default */
+    assert_int_equal(c->s3_copymaxconcurrency, 100);
+    assert_int_equal(c->blobdescriptor_redis, 1);
+    assert_int_equal(c->blobdescriptor_inmemory, 0);
+    assert_int_equal(c->redis_db, 3);
+    assert_int_equal(c->redis_dialtimeout, 10);
+    assert_int_equal(c->redis_readtimeout, 2000);
+    assert_int_equal(c->redis_maxactive, 16);
+    assert_int_equal(c->redis_idletimeout, 300);
+    char *d = dump_of(c);
+    assert_null(strstr(d, "s3-secret-value"));
+    assert_null(strstr(d, "redis-secret-value"));
+    assert_non_null(strstr(d, "    secretkey: \"*****\"\n"));
+    assert_non_null(strstr(d, "    blobdescriptor: redis\n"));
+    assert_non_null(strstr(d, "  dialtimeout: 10ms\n"));
+    config_free(c);
+    /* the dump loads back to the same configuration */
+    const char *p = write_cfg(d);
+    char err[512];
+    assert_int_equal(config_load(p, NULL, &c, err, sizeof(err)), 0);
+    char *d2 = dump_of(c);
+    assert_string_equal(d, d2);
+    free(d2);
+    free(d);
+    config_free(c);
+    /* environment overrides reach the section */
+    char *env[] = {"REGISTRY_STORAGE_S3_BUCKET=other", NULL};
+    c = load_ok("version: 0.1\nstorage:\n  s3:\n    region: r\n    bucket: b\n", env);
+    assert_string_equal(c->s3_bucket, "other");
+    assert_int_equal(c->s3_secure, 1);
+    config_free(c);
+    expect_error("version: 0.1\nstorage:\n  s3:\n    region: r\n    bucket: b\n"
+                 "    storageclass: CHEAP\n",
+                 NULL, 3,
+                 "storage.s3: storageclass: expected STANDARD, REDUCED_REDUNDANCY, STANDARD_IA, "
+                 "ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR or NONE");
 }
 
 static void test_dump_masks_secret(void **state)
@@ -639,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_env_only),
         cmocka_unit_test(test_env_storage_switch),
         cmocka_unit_test(test_dump_masks_secret),
+        cmocka_unit_test(test_s3_and_redis),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_bad_values),

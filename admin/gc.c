@@ -1,0 +1,119 @@
+/* gc.c — `wharf garbage-collect`: the reference's command line (config file
+ * as the argument, -d/--dry-run, -m/--delete-untagged) plus --online (safe
+ * while the registry serves: grace period, re-checks; storage/gc.c). */
+#include "gc.h"
+
+#include "../lib/config.h"
+#include "../lib/err.h"
+#include "../lib/log.h"
+#include "../storage/driver.h"
+#include "../storage/open.h"
+#include "../storage/gc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void gc_usage(FILE *f)
+{
+    fprintf(f, "usage: wharf garbage-collect [--dry-run|-d] [--delete-untagged|-m] [--quiet|-q]\n"
+               "                             [--online [--grace SECONDS]] [-c] config.yml\n");
+}
+
+int cmd_garbage_collect(int argc, char **argv)
+{
+    const char *path = NULL;
+    struct gc_opts o = {.out = stdout, .settle_ms = 2000};
+    long grace = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-d") || !strcmp(a, "--dry-run") || !strcmp(a, "--dry-run=true")) {
+            o.dry_run = 1;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--delete-untagged") ||
+                   !strcmp(a, "--delete-untagged=true")) {
+            o.delete_untagged = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            o.quiet = 1;
+        } else if (!strcmp(a, "--online")) {
+            o.online = 1;
+        } else if (!strcmp(a, "--grace") || !strcmp(a, "--settle-ms")) {
+            char *end;
+            if (i + 1 >= argc) goto usage;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 0) goto usage;
+            if (!strcmp(a, "--grace"))
+                grace = v;
+            else
+                o.settle_ms = v;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+            if (i + 1 >= argc) goto usage;
+            path = argv[++i];
+        } else if (!strncmp(a, "--config=", 9)) {
+            path = a + 9;
+        } else if (a[0] != '-' && !path) {
+            path = a;
+        } else {
+            fprintf(stderr, "wharf garbage-collect: unexpected argument %s\n", a);
+            goto usage;
+        }
+    }
+    if (!path) {
+        const char *e = getenv("WHARF_CONFIG");
+        if (e && *e)
+            path = e;
+        else if (access("/etc/wharf/config.yml", F_OK) == 0)
+            path = "/etc/wharf/config.yml";
+    }
+    struct config *cfg = NULL;
+    char err[1024] = "";
+    if (config_load(path, environ, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err[0] ? err : "invalid configuration");
+        return 1;
+    }
+    log_init(LOG_WARN, 0, NULL); /* report on stdout, problems on stderr */
+    int status = 1;
+    struct storage_driver *d = NULL;
+    struct bdcache *gc_cache = NULL;
+    if (cfg->storage == STORAGE_INMEMORY) {
+        fprintf(stderr, "wharf garbage-collect: the inmemory driver lives in the server\n");
+        goto out;
+    }
+    if (!o.online && !cfg->readonly)
+        fprintf(stderr, "wharf garbage-collect: offline mode: stop the registry or set "
+                        "storage.maintenance.readonly (or use --online)\n");
+    o.grace = grace >= 0 ? grace : cfg->gc_graceperiod;
+    /* the configured backend (filesystem or s3); deletions keep the Redis cache right */
+    char oerr[256];
+    int rc = storage_open(cfg, &d, &gc_cache, oerr, sizeof oerr);
+    if (rc) {
+        fprintf(stderr, "wharf garbage-collect: %s\n", oerr);
+        goto out;
+    }
+    struct gc_stats st;
+    rc = gc_run(d, cfg, &o, &st);
+    if (rc) {
+        fprintf(stderr, "wharf garbage-collect: %s\n", werr_str(rc));
+        goto out;
+    }
+    printf("\n%s: %zu repositories, %zu manifests, %zu blobs marked; %zu manifests and %zu blobs "
+           "%s, %lld bytes %s",
+           o.dry_run ? "dry run" : "done", st.repos, st.manifests, st.marked,
+           st.manifests_deleted, st.blobs_deleted, o.dry_run ? "eligible" : "deleted",
+           (long long)st.bytes_freed, o.dry_run ? "would be freed" : "freed");
+    if (o.online)
+        printf("; %zu young blobs kept (grace %lds), %zu restored", st.blobs_young, o.grace,
+               st.restored);
+    printf("\n");
+    status = fflush(stdout) == 0 ? 0 : 1;
+out:
+    if (d) storage_driver_free(d);
+    bdcache_free(gc_cache);
+    config_free(cfg);
+    return status;
+usage:
+    gc_usage(stderr);
+    return 2;
+}

@@ -1,0 +1,45 @@
+/* open.c — the configured storage driver, see open.h. */
+#include "open.h"
+
+#include "../lib/err.h"
+#include "drivers/filesystem.h"
+#include "drivers/s3.h"
+
+#include <stdio.h>
+
+int storage_open(const struct config *cfg, struct storage_driver **out, struct bdcache **cache,
+                 char *err, size_t errlen)
+{
+    struct storage_driver *d = NULL;
+    struct bdcache *c = NULL;
+    int rc;
+    if (cache) *cache = NULL;
+    if (cfg->storage == STORAGE_S3) {
+        if ((rc = driver_s3_new(cfg, &d, err, errlen)) != 0) return rc;
+    } else if (cfg->storage == STORAGE_INMEMORY) {
+        rc = driver_inmemory_new(&d);
+    } else if ((rc = driver_filesystem_new(cfg->fs_root, &d)) == 0) {
+        driver_filesystem_directio(d, cfg->directio);
+    }
+    if (rc) {
+        snprintf(err, errlen, "storage: cannot open the %s driver: %s",
+                 cfg->storage == STORAGE_INMEMORY ? "inmemory" : "filesystem", werr_str(rc));
+        return rc;
+    }
+    if (cfg->blobdescriptor_redis && cache) {
+        if ((rc = bdcache_redis_new(cfg, &c, err, errlen)) != 0) {
+            storage_driver_free(d);
+            return rc;
+        }
+        struct storage_driver *w;
+        if ((rc = bdcache_wrap(d, c, &w)) != 0) {
+            storage_driver_free(d);
+            bdcache_free(c);
+            return rc;
+        }
+        d = w;
+        *cache = c;
+    }
+    *out = d;
+    return 0;
+}
