@@ -128,6 +128,7 @@ void *arena_zalloc(struct arena *a, size_t n)
 
 char *arena_strndup(struct arena *a, const char *s, size_t n)
 {
+    n = strnlen(s, n); /* at most n bytes, as strndup */
     char *p = arena_alloc(a, n + 1);
     memcpy(p, s, n);
     p[n] = 0;

@@ -18,7 +18,7 @@ void arena_reset(struct arena *a);
 void *arena_alloc(struct arena *a, size_t n);  /* uninitialised, 16-byte aligned */
 void *arena_zalloc(struct arena *a, size_t n); /* zeroed */
 char *arena_strdup(struct arena *a, const char *s);
-char *arena_strndup(struct arena *a, const char *s, size_t n);
+char *arena_strndup(struct arena *a, const char *s, size_t n); /* at most n bytes */
 char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *arena_vprintf(struct arena *a, const char *fmt, va_list ap);
 /* arena_cleanup: call fn(data) when the arena is reset or freed. */
