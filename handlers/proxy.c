@@ -41,7 +41,7 @@
 #define HEADER_MAX 8192             /* one upstream header value kept */
 #define TOKEN_BODY_MAX (256 * 1024) /* a token endpoint's answer */
 #define PENDING_MAX (64u << 20)     /* bytes received and not yet read by the client */
-#define STORE_CHUNK (1u << 20)      /* bytes appended to the upload at once */
+#define STORE_CHUNK (8u << 20)      /* bytes appended to the upload at once */
 #define LOCK_WAIT_S 600             /* a follower waits this long for the fetching worker */
 #define CONNECT_TIMEOUT_S 10
 #define LOW_SPEED_TIME_S 30 /* a transfer below 1 KiB/s for this long fails */

@@ -171,6 +171,8 @@ int proxy_touch(struct registry *r, struct arena *a, const char *repo, char kind
 struct expire_entry {
     char *repo, *digest, *path;
     char kind;
+    int gone;   /* blob: unlinked from its repository by this run */
+    int linked; /* blob: still linked in some repository */
     time_t mtime;
 };
 struct expire_walk {
@@ -201,6 +203,7 @@ static int expire_cb(void *ctx, const char *path, const struct storage_stat *st)
         w->cap = nc;
     }
     struct expire_entry *e = &w->v[w->n++];
+    memset(e, 0, sizeof(*e));
     e->repo = arena_strndup(w->a, path + rootlen + 1, (size_t)(base - path) - rootlen - 1);
     e->digest = dg;
     e->path = arena_strdup(w->a, path);
@@ -209,10 +212,33 @@ static int expire_cb(void *ctx, const char *path, const struct storage_stat *st)
     return 0;
 }
 
+/* linked_cb: mark the unlinked blobs some repository still links
+ * (<repo>/_layers/<alg>/<hex> directories, pushed or mirrored repositories) */
+static int linked_cb(void *ctx, const char *path, const struct storage_stat *st)
+{
+    struct expire_walk *w = ctx;
+    if (!st->is_dir) return 0;
+    const char *base = strrchr(path, '/') + 1;
+    if (!strcmp(base, "_manifests") || !strcmp(base, "_uploads")) return WALK_SKIP_DIR;
+    const char *l = strstr(path, "/_layers/");
+    if (!l) return 0;
+    const char *alg = l + 9, *slash = strchr(alg, '/');
+    if (!slash || strchr(slash + 1, '/')) return 0;
+    size_t al = (size_t)(slash - alg);
+    for (size_t i = 0; i < w->n; i++) {
+        struct expire_entry *e = &w->v[i];
+        if (e->gone && !e->linked && !strncmp(e->digest, alg, al) && e->digest[al] == ':' &&
+            !strcmp(e->digest + al + 1, slash + 1))
+            e->linked = 1;
+    }
+    return WALK_SKIP_DIR;
+}
+
 int proxy_expire(struct registry *r, time_t now, size_t *removed)
 {
     struct arena *a = arena_new();
     struct expire_walk w = {.a = a};
+    size_t ngone = 0;
     *removed = 0;
     int rc = storage_walk(r->d, ACCESS_ROOT, expire_cb, &w);
     if (rc == WERR_NOTFOUND) rc = 0;
@@ -225,14 +251,9 @@ int proxy_expire(struct registry *r, time_t now, size_t *removed)
             drc = registry_manifest_delete(r, a, e->repo, e->digest);
         } else if (u) {
             drc = registry_blob_unlink(r, a, e->repo, e->digest);
-            const char *from;
-            struct blob_desc bd;
-            /* the data goes only when no repository (pushed or mirrored) still links it */
-            if ((drc == 0 || drc == WERR_NOTFOUND) &&
-                registry_blob_find(r, a, e->digest, NULL, NULL, NULL, &from, &bd) ==
-                    WERR_NOTFOUND) {
-                int x = storage_delete(r->d, path_blob_dir(a, e->digest));
-                if (x && x != WERR_NOTFOUND) drc = x;
+            if (drc == 0 || drc == WERR_NOTFOUND) {
+                e->gone = 1;
+                ngone++;
             }
         }
         if (drc && drc != WERR_NOTFOUND) {
@@ -246,6 +267,20 @@ int proxy_expire(struct registry *r, time_t now, size_t *removed)
                      (long)(now - e->mtime));
         }
         int x = storage_delete(r->d, e->path);
+        if (x && x != WERR_NOTFOUND) rc = x;
+    }
+    /* a blob's data goes only when no repository links it any more */
+    if (rc == 0 && ngone) {
+        int wrc = storage_walk(r->d, path_repos(a), linked_cb, &w);
+        if (wrc && wrc != WERR_NOTFOUND) rc = wrc;
+    }
+    for (size_t i = 0; rc == 0 && i < w.n; i++) {
+        struct expire_entry *e = &w.v[i];
+        if (!e->gone || e->linked) continue;
+        e->linked = 1; /* the same digest may be listed under several repositories */
+        for (size_t j = i + 1; j < w.n; j++)
+            if (w.v[j].gone && !strcmp(w.v[j].digest, e->digest)) w.v[j].linked = 1;
+        int x = storage_delete(r->d, path_blob_dir(a, e->digest));
         if (x && x != WERR_NOTFOUND) rc = x;
     }
     arena_free(a);

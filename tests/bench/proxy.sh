@@ -21,27 +21,32 @@ wharf_start || exit 1
 PLAIN=$W_HOST
 skopeo_copy oci:"$TMP/img":v1 "docker://$PLAIN/library/bench:v1"
 
-# t SRC: seconds for one skopeo pull of SRC into a fresh dir
+# t SRC: T_SEC = seconds for one skopeo pull of SRC into a fresh dir (no
+# subshell: lib.sh's EXIT trap must only run in the main shell)
 t() {
 	rm -rf "$TMP/out"
 	local s e
 	s=$(date +%s.%N)
-	skopeo_copy "$1" dir:"$TMP/out" || echo "pull of $1 failed" >&2
+	skopeo_copy "$1" dir:"$TMP/out" || { echo "pull of $1 failed" >&2; exit 1; }
 	e=$(date +%s.%N)
-	echo "$e - $s" | bc
+	T_SEC=$(echo "$e - $s" | bc)
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -a direct first second plain
 for ((r = 0; r < RUNS; r++)); do
-	direct+=("$(t "docker://$A/library/bench:v1")")
+	t "docker://$A/library/bench:v1"
+	direct+=("$T_SEC")
 	export REGISTRY_PROXY_UPSTREAMS="[{prefix: hub, remoteurl: 'http://$A', ttl: 0}]"
 	wharf_start || exit 1
 	unset REGISTRY_PROXY_UPSTREAMS
-	first+=("$(t "docker://$W_HOST/hub/library/bench:v1")")
-	second+=("$(t "docker://$W_HOST/hub/library/bench:v1")")
+	t "docker://$W_HOST/hub/library/bench:v1"
+	first+=("$T_SEC")
+	t "docker://$W_HOST/hub/library/bench:v1"
+	second+=("$T_SEC")
 	wharf_stop
-	plain+=("$(t "docker://$PLAIN/library/bench:v1")")
+	t "docker://$PLAIN/library/bench:v1"
+	plain+=("$T_SEC")
 done
 d=$(printf '%s\n' "${direct[@]}" | median)
 f=$(printf '%s\n' "${first[@]}" | median)

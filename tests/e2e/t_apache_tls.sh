@@ -38,6 +38,16 @@ t_ok "Apache serves wharf-vhost.conf over TLS (certificate verified)"
 # ---- the site ------------------------------------------------------------------------
 v=$(curl -s -o /dev/null --cacert "$CA" --http2 -w '%{http_version}' "$U/v2/")
 check_eq "HTTP/2 negotiated on the TLS site" 2 "$v"
+# An upload over HTTP/2 (crane, oras and browsers speak it): the Location is
+# built from :authority, the body streams, the digest is checked.
+head -c 3000000 /dev/urandom >"$TMP/h2.bin"
+h2d=sha256:$(sha256sum "$TMP/h2.bin" | cut -d' ' -f1)
+h2loc=$(curl -s --http2 -D - -o /dev/null --cacert "$CA" -X POST "$U/v2/h2/up/blobs/uploads/" | tr -d '\r' |
+	sed -n 's/^[Ll]ocation: //p')
+check "HTTP/2: upload Location names the site ($h2loc)" test "${h2loc#$U/v2/h2/up/blobs/uploads/}" != "$h2loc"
+c=$(curl -s --http2 -o /dev/null -w '%{http_version} %{http_code}' --cacert "$CA" -X PUT \
+	-H 'Content-Type: application/octet-stream' --data-binary @"$TMP/h2.bin" "$h2loc?digest=$h2d")
+check_eq "HTTP/2: 3 MB upload body streamed and verified (201)" "2 201" "$c"
 loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$HP/v2/e2e/x/tags/list?n=1")
 check_eq "plain HTTP redirects to HTTPS (308, path and query kept)" \
 	"308 https://localhost:$SP/v2/e2e/x/tags/list?n=1" "$loc"
