@@ -48,6 +48,7 @@
 #include "paths.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +159,22 @@ struct gc {
     struct cand *cand;
     size_t ncand, capcand;
     struct arena *ta; /* scratch, reset often */
+    const char *kill_at; /* WHARF_GC_TEST_KILL */
 };
+
+/* Fault injection for the tests: WHARF_GC_TEST_KILL=<phase>:<n> raises SIGKILL
+ * just before the n-th (from 0) step of that phase: "manifest" (unlink),
+ * "blob" (delete), "quarantine" (rename), "settle" (n ignored). */
+static void kill_point(struct gc *g, const char *phase, size_t n)
+{
+    if (!g->kill_at) return;
+    size_t pl = strlen(phase);
+    if (strncmp(g->kill_at, phase, pl) != 0 || g->kill_at[pl] != ':') return;
+    if (strcmp(phase, "settle") == 0 || strtoul(g->kill_at + pl + 1, NULL, 10) == n) {
+        fflush(NULL);
+        raise(SIGKILL);
+    }
+}
 
 static void emit(struct gc *g, int detail, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -674,6 +690,7 @@ static int sweep_online(struct gc *g, time_t recheck1)
     if (rc) return rc;
     for (size_t i = 0; i < g->ncand; i++) {
         struct cand *c = &g->cand[i];
+        kill_point(g, "quarantine", i);
         arena_reset(g->ta);
         rc = storage_move(g->d, path_blob_data(g->ta, c->digest), quar_path(g->ta, c->digest));
         if (rc == WERR_NOTFOUND) {
@@ -684,6 +701,7 @@ static int sweep_online(struct gc *g, time_t recheck1)
         if (rc) return rc;
         c->moved = 1;
     }
+    kill_point(g, "settle", 0);
     sleep_ms(g->o->settle_ms > 0 ? g->o->settle_ms : 0);
     if ((rc = rescan(g, recheck1 - 1)) != 0) return rc;
     for (size_t i = 0; i < g->ndel; i++) {
@@ -767,6 +785,7 @@ int gc_run(struct storage_driver *d, const struct config *cfg, const struct gc_o
     g.t0 = time(NULL);
     g.cutoff = g.t0 - (o->online ? (o->grace > 0 ? o->grace : 0) : 0);
     g.ta = arena_new();
+    g.kill_at = getenv("WHARF_GC_TEST_KILL");
     struct arena *ra = arena_new(), *la = arena_new();
     int rc;
 
@@ -794,6 +813,7 @@ int gc_run(struct storage_driver *d, const struct config *cfg, const struct gc_o
         struct gc_key k;
         if (o->online && gc_key_of(g.del[i].digest, &k) == 0 && gc_markset_has(&g.recent, &k))
             continue;
+        if (!o->dry_run) kill_point(&g, "manifest", g.st.manifests_deleted);
         g.st.manifests_deleted++;
         if (!o->dry_run && (rc = unlink_manifest(&g, &g.del[i])) != 0) goto out;
     }
@@ -815,6 +835,7 @@ int gc_run(struct storage_driver *d, const struct config *cfg, const struct gc_o
         goto out;
     }
     for (size_t i = 0; i < g.ncand; i++) {
+        kill_point(&g, "blob", i);
         arena_reset(g.ta);
         rc = storage_delete(d, path_blob_dir(g.ta, g.cand[i].digest));
         if (rc && rc != WERR_NOTFOUND) goto out;

@@ -21,7 +21,7 @@ run_one() {
 	rm -rf "$d" "$d.yml"
 	cp -a "$tmp/orig" "$d"
 	cfg "$d"
-	cat $(find "$d" -type f) >/dev/null # warm
+	find "$d" -type f -exec cat {} + >/dev/null # warm the page cache
 	s=$(date +%s.%N)
 	if [ "$who" = ref ]; then
 		docker-registry garbage-collect $flags "$d.yml" >"$d.out" 2>&1
