@@ -100,9 +100,9 @@ int cmd_garbage_collect(int argc, char **argv)
     }
     printf("\n%s: %zu repositories, %zu manifests, %zu blobs marked; %zu manifests and %zu blobs "
            "%s, %lld bytes %s",
-           o.dry_run ? "dry run" : "done", st.repos, st.manifests, st.marked,
-           st.manifests_deleted, st.blobs_deleted, o.dry_run ? "eligible" : "deleted",
-           (long long)st.bytes_freed, o.dry_run ? "would be freed" : "freed");
+           o.dry_run ? "dry run" : "done", st.repos, st.manifests, st.marked, st.manifests_deleted,
+           st.blobs_deleted, o.dry_run ? "eligible" : "deleted", (long long)st.bytes_freed,
+           o.dry_run ? "would be freed" : "freed");
     if (o.online)
         printf("; %zu young blobs kept (grace %lds), %zu restored", st.blobs_young, o.grace,
                st.restored);

@@ -14,6 +14,7 @@
 #include "token.h"
 #include "repository.h"
 #include "gc.h"
+#include "catalog.h"
 
 #ifndef WHARF_VERSION
 #define WHARF_VERSION "0.1.0"
@@ -46,6 +47,8 @@ static const struct subcommand commands[] = {
      "delete blobs (-m: and untagged manifests) no manifest references"},
     {"repository", "delete", cmd_repository_delete, "[-c FILE] [--dry-run] NAME",
      "delete a whole repository (its blobs are left to garbage-collect)"},
+    {"catalog", "rebuild", cmd_catalog_rebuild, "[-c FILE] [--dry-run]",
+     "rebuild the repository index of an object store (storage.s3) from the bucket"},
     {"token", "keygen", cmd_token_keygen, "[--alg ES256|RS256|EdDSA] [-o PREFIX]",
      "token service signing key, its certificate and JWKS"},
     {"version", NULL, cmd_version, "", "print the version"},

@@ -94,9 +94,9 @@ static const struct maint_task tasks[] = {
 /* ---- scheduler ------------------------------------------------------------- */
 
 static struct {
-    pid_t pid;      /* running child, 0 = none */
-    double due;     /* next start (monotonic seconds); 0 = not scheduled */
-    long interval;  /* the interval `due` was computed with */
+    pid_t pid;     /* running child, 0 = none */
+    double due;    /* next start (monotonic seconds); 0 = not scheduled */
+    long interval; /* the interval `due` was computed with */
 } state[NTASKS];
 static const struct config *seen_cfg;
 
@@ -181,7 +181,9 @@ void maintenance_tick(const struct config *cfg, int stopping, int *wait_ms)
     seen_cfg = cfg;
     for (size_t i = 0; i < NTASKS; i++) {
         long iv = tasks[i].interval(cfg);
-        if (cfg->storage != STORAGE_FILESYSTEM || !tasks[i].enabled(cfg) || iv <= 0) {
+        /* read-only mode is for an offline GC run: no task writes meanwhile */
+        if (cfg->storage != STORAGE_FILESYSTEM || cfg->readonly || !tasks[i].enabled(cfg) ||
+            iv <= 0) {
             state[i].due = 0;
             continue;
         }

@@ -799,6 +799,16 @@ static const struct field f_proxy[] = {
     END,
 };
 
+/* middleware (issue 7): apply_storage_mw is at the end of this file */
+static int apply_storage_mw(struct loader *, const struct field *, const struct ynode *,
+                            const char *);
+static const struct field f_middleware[] = {
+    CUSTOM("storage", apply_storage_mw),
+    UNSUP("registry"),
+    UNSUP("repository"),
+    END,
+};
+
 static const struct field f_root[] = {
     CUSTOM("version", apply_version),
     SECTION("log", f_log),
@@ -812,7 +822,7 @@ static const struct field f_root[] = {
     SECTION_FN("proxy", f_proxy, apply_proxy, 0),
     SECTION("validation", f_validation),
     SECTION("compatibility", f_compatibility),
-    UNSUP("middleware"),
+    SECTION("middleware", f_middleware),
     UNSUP("reporting"),
     UNSUP("catalog"),
     UNSUP("policy"),
@@ -1783,6 +1793,8 @@ static void s3_config_free(struct config *c);
 static void s3_config_dump(const struct config *c, FILE *out);
 static void redis_config_dump(const struct config *c, FILE *out);
 static void proxy_config_dump(const struct config *c, FILE *out);
+static void storage_mw_free(struct config *c);
+static void storage_mw_dump(const struct config *c, FILE *out);
 
 void config_free(struct config *c)
 {
@@ -1808,6 +1820,7 @@ void config_free(struct config *c)
     auth_config_free(c);
     proxy_config_free(c);
     s3_config_free(c);
+    storage_mw_free(c);
     regexes_free(c->urls_allow, c->nurls_allow);
     regexes_free(c->urls_deny, c->nurls_deny);
     platforms_free(c->platformlist, c->nplatformlist);
@@ -1902,6 +1915,7 @@ void config_dump(const struct config *c, FILE *out)
     auth_config_dump(c, out);
     proxy_config_dump(c, out);
     redis_config_dump(c, out);
+    storage_mw_dump(c, out);
     fprintf(out, "fastcgi:\n  listen: ");
     yaml_str(out, c->listen);
     fprintf(out, "\n  socketmode: \"0%o\"\n  workers: %d\n  backlog: %d\n  maxrequests: %ld\n",
@@ -2461,4 +2475,158 @@ static void redis_config_dump(const struct config *c, FILE *out)
             c->redis_dialtimeout, c->redis_readtimeout, c->redis_writetimeout);
     fprintf(out, "  pool:\n    maxidle: %d\n    maxactive: %d\n    idletimeout: %lds\n",
             c->redis_maxidle, c->redis_maxactive, c->redis_idletimeout);
+}
+
+/* ---------------------------------------------------------------- middleware (issue 7) */
+
+static void storage_mw_free(struct config *c)
+{
+    for (size_t i = 0; i < c->nstorage_mw; i++) {
+        free(c->storage_mw[i].baseurl);
+        free(c->storage_mw[i].privatekey);
+        free(c->storage_mw[i].keypairid);
+    }
+    free(c->storage_mw);
+    c->storage_mw = NULL;
+    c->nstorage_mw = 0;
+}
+
+static void storage_mw_dump(const struct config *c, FILE *out)
+{
+    if (!c->nstorage_mw) return;
+    fprintf(out, "middleware:\n  storage:\n");
+    for (size_t i = 0; i < c->nstorage_mw; i++) {
+        const struct config_storage_mw *m = &c->storage_mw[i];
+        fprintf(out, "    - name: %s\n      options:\n        baseurl: ",
+                m->type == MW_CLOUDFRONT ? "cloudfront" : "redirect");
+        yaml_str(out, m->baseurl);
+        fputc('\n', out);
+        if (m->type != MW_CLOUDFRONT) continue;
+        fprintf(out, "        privatekey: ");
+        yaml_str(out, m->privatekey);
+        fprintf(out, "\n        keypairid: ");
+        yaml_str(out, m->keypairid);
+        fprintf(out, "\n        duration: %lds\n", m->duration);
+    }
+}
+
+/* mw_option: one key of an entry's options */
+static int mw_option(struct loader *L, struct config_storage_mw *m, const struct ynode *v,
+                     const char *kp)
+{
+    int rc = 0;
+    const char *s;
+    if (m->type == MW_CLOUDFRONT && !strcmp(v->key, "duration")) {
+        if (is_null(v)) return 0;
+        if (scalar_duration(v, &m->duration) < 0 || m->duration <= 0)
+            return fail(L, v, 0, kp, "expected a positive duration such as \"3000s\" or \"20m\"");
+        return 0;
+    }
+    if (m->type == MW_CLOUDFRONT && !strcmp(v->key, "ipfilteredby")) {
+        if (!(s = want_string(L, v, kp, &rc))) return rc;
+        if (*s && strcmp(s, "none"))
+            return fail(L, v, 0, kp, "\"%.32s\" is not supported by Wharf yet (only none)", s);
+        return 0;
+    }
+    if (m->type == MW_CLOUDFRONT &&
+        (!strcmp(v->key, "awsregion") || !strcmp(v->key, "updatefrequency") ||
+         !strcmp(v->key, "iprangesurl")))
+        return 0; /* used only with ipfilteredby aws / awsregion */
+    char **dst = !strcmp(v->key, "baseurl")                                 ? &m->baseurl
+                 : m->type == MW_CLOUDFRONT && !strcmp(v->key, "privatekey") ? &m->privatekey
+                 : m->type == MW_CLOUDFRONT && !strcmp(v->key, "keypairid")  ? &m->keypairid
+                                                                             : NULL;
+    if (!dst)
+        return fail(L, v, 1, kp,
+                    m->type == MW_CLOUDFRONT
+                        ? "unknown key (expected baseurl, privatekey, keypairid, duration or "
+                          "ipfilteredby)"
+                        : "unknown key (expected baseurl)");
+    if (!(s = want_string(L, v, kp, &rc))) return rc;
+    return set_str(dst, *s ? s : NULL);
+}
+
+/* mw_finish: required options; the reference's baseurl rules */
+static int mw_finish(struct loader *L, struct config_storage_mw *m, const struct ynode *k,
+                     const char *ep)
+{
+    if (!m->baseurl) return fail(L, k, 0, ep, "options.baseurl: required");
+    const char *sep = strstr(m->baseurl, "://");
+    if (m->type == MW_REDIRECT) {
+        if (!sep || sep == m->baseurl)
+            return fail(L, k, 0, ep, "options.baseurl: no scheme specified for redirect baseurl");
+        if (!sep[3] || sep[3] == '/')
+            return fail(L, k, 0, ep, "options.baseurl: no host specified for redirect baseurl");
+        return 0;
+    }
+    if (!m->privatekey) return fail(L, k, 0, ep, "options.privatekey: required");
+    if (!m->keypairid) return fail(L, k, 0, ep, "options.keypairid: required");
+    size_t l = strlen(m->baseurl);
+    char *u = malloc(l + 10);
+    if (!u) return WERR_NOMEM;
+    snprintf(u, l + 10, "%s%s%s", sep ? "" : "https://", m->baseurl,
+             l && m->baseurl[l - 1] == '/' ? "" : "/");
+    free(m->baseurl);
+    m->baseurl = u;
+    return 0;
+}
+
+/* middleware.storage: a list of {name, options, disabled} */
+static int apply_storage_mw(struct loader *L, const struct field *f, const struct ynode *n,
+                            const char *path)
+{
+    struct config *c = L->c;
+    storage_mw_free(c);
+    if (is_null(n)) return 0;
+    if (n->type != Y_SEQ) return fail(L, n, 0, path, "expected a list of {name, options} mappings");
+    if (!(c->storage_mw = calloc(n->nkids + 1, sizeof(*c->storage_mw)))) return WERR_NOMEM;
+    for (size_t i = 0; i < n->nkids; i++) {
+        const struct ynode *k = n->kids[i];
+        char ep[CONFIG_MAX_PATH / 2], kp[CONFIG_MAX_PATH];
+        snprintf(ep, sizeof ep, "%s[%zu]", path, i);
+        if (k->type != Y_MAP) return fail(L, k, 0, ep, "expected a mapping");
+        const struct ynode *nm = map_get(k, "name", 0), *opts = map_get(k, "options", 0),
+                           *dis = map_get(k, "disabled", 0);
+        int rc = 0, disabled = 0;
+        for (size_t j = 0; j < k->nkids; j++)
+            if (strcmp(k->kids[j]->key, "name") && strcmp(k->kids[j]->key, "options") &&
+                strcmp(k->kids[j]->key, "disabled")) {
+                path_join(kp, sizeof kp, ep, k->kids[j]->key);
+                return fail(L, k->kids[j], 1, kp, "unknown key (expected name, options, disabled)");
+            }
+        path_join(kp, sizeof kp, ep, "name");
+        if (!nm) return fail(L, k, 0, kp, "required");
+        const char *s = want_string(L, nm, kp, &rc);
+        if (!s) return rc;
+        struct config_storage_mw m = {.duration = 1200};
+        if (!strcmp(s, "redirect"))
+            m.type = MW_REDIRECT;
+        else if (!strcmp(s, "cloudfront"))
+            m.type = MW_CLOUDFRONT;
+        else
+            return fail(L, nm, 0, kp, "\"%.32s\" is not supported by Wharf yet (redirect, cloudfront)",
+                        s);
+        if (dis) {
+            path_join(kp, sizeof kp, ep, "disabled");
+            if (scalar_bool(dis, &disabled) < 0) return fail(L, dis, 0, kp, "expected true or false");
+        }
+        char op[CONFIG_MAX_PATH / 2 + 16];
+        path_join(op, sizeof op, ep, "options");
+        if (opts && !is_null(opts) && opts->type != Y_MAP)
+            return fail(L, opts, 0, op, "expected a mapping");
+        c->storage_mw[c->nstorage_mw] = m;
+        struct config_storage_mw *mp = &c->storage_mw[c->nstorage_mw++];
+        for (size_t j = 0; opts && opts->type == Y_MAP && j < opts->nkids; j++) {
+            path_join(kp, sizeof kp, op, opts->kids[j]->key);
+            if ((rc = mw_option(L, mp, opts->kids[j], kp)) < 0) return rc;
+        }
+        if ((rc = mw_finish(L, mp, k, ep)) < 0) return rc;
+        if (disabled) { /* kept out, as the reference skips it */
+            free(mp->baseurl);
+            free(mp->privatekey);
+            free(mp->keypairid);
+            c->nstorage_mw--;
+        }
+    }
+    return 0;
 }

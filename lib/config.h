@@ -152,6 +152,23 @@ struct config {
     long redis_dialtimeout, redis_readtimeout, redis_writetimeout; /* milliseconds */
     int redis_maxidle, redis_maxactive;
     long redis_idletimeout; /* seconds */
+
+    /* middleware.storage (issue 7): the reference's redirect and cloudfront
+     * entries, in order; each replaces the URL a blob GET redirects to (the
+     * last one enabled answers) */
+    struct config_storage_mw *storage_mw;
+    size_t nstorage_mw;
+};
+
+/* one entry of middleware.storage */
+enum config_mw { MW_REDIRECT = 1, MW_CLOUDFRONT = 2 };
+struct config_storage_mw {
+    int type;         /* enum config_mw */
+    char *baseurl;    /* redirect: scheme://host[/path]; cloudfront: "https://" added
+                         when no scheme, ends with '/' */
+    char *privatekey; /* cloudfront: path of the PEM RSA private key */
+    char *keypairid;  /* cloudfront: the CloudFront key pair (or public key) id */
+    long duration;    /* cloudfront: seconds a signed URL stays valid (default 1200) */
 };
 
 /* one mirrored upstream registry (proxy: or an entry of proxy.upstreams) */

@@ -400,6 +400,13 @@ static int bd_local_path(struct storage_driver *b, struct arena *a, const char *
     return d->inner->ops->local_path(d->inner, a, path, out);
 }
 
+static int bd_list_page(struct storage_driver *b, struct arena *a, const char *path,
+                        const char *after, size_t max, char ***names, size_t *n, int *more)
+{
+    struct bd_driver *d = (struct bd_driver *)b;
+    return d->inner->ops->list_page(d->inner, a, path, after, max, names, n, more);
+}
+
 int bdcache_wrap(struct storage_driver *inner, struct bdcache *c, struct storage_driver **out)
 {
     struct bd_driver *d = calloc(1, sizeof *d);
@@ -421,6 +428,7 @@ int bdcache_wrap(struct storage_driver *inner, struct bdcache *c, struct storage
     d->ops.walk = bd_walk;
     d->ops.url_for = inner->ops->url_for ? bd_url_for : NULL;
     d->ops.local_path = inner->ops->local_path ? bd_local_path : NULL;
+    d->ops.list_page = inner->ops->list_page ? bd_list_page : NULL;
     d->base.ops = &d->ops;
     *out = &d->base;
     return 0;

@@ -1,5 +1,9 @@
 #include "driver.h"
 
+#include "../lib/err.h"
+
+#include <string.h>
+
 int storage_get(struct storage_driver *d, struct arena *a, const char *path, size_t max,
                 char **data, size_t *len)
 {
@@ -35,6 +39,30 @@ int storage_delete(struct storage_driver *d, const char *path)
 int storage_walk(struct storage_driver *d, const char *path, storage_walk_fn fn, void *ctx)
 {
     return d->ops->walk(d, path, fn, ctx);
+}
+
+int storage_list_page(struct storage_driver *d, struct arena *a, const char *path,
+                      const char *after, size_t max, char ***names, size_t *n, int *more)
+{
+    if (d->ops->list_page) return d->ops->list_page(d, a, path, after, max, names, n, more);
+    char **all;
+    size_t cnt;
+    int rc = d->ops->list(d, a, path, &all, &cnt);
+    if (rc == WERR_NOTFOUND) {
+        cnt = 0;
+        all = NULL;
+    } else if (rc) {
+        return rc;
+    }
+    size_t from = 0;
+    if (after && *after)
+        while (from < cnt && strcmp(all[from], after) <= 0)
+            from++;
+    size_t k = cnt - from;
+    *more = k > max;
+    *n = k > max ? max : k;
+    *names = all ? all + from : NULL;
+    return 0;
 }
 
 void storage_driver_free(struct storage_driver *d)

@@ -80,6 +80,16 @@ struct storage_driver_ops {
     int (*commit)(struct storage_writer *w); /* flush/durable; the writer is closed */
     void (*cancel)(struct storage_writer *w); /* drop what was written; closed */
     void (*writer_close)(struct storage_writer *w); /* keep what was written; closed */
+
+    /* list_page (added with issue 7): one page of a flat directory (one that
+     * holds files only): the names sorting bytewise after `after` (NULL or ""
+     * = from the start), at most max (a driver may return fewer, at least
+     * one, with *more set: callers loop), sorted; *more set when further
+     * names exist; an absent directory gives 0 names. An object store answers it
+     * with one request (ListObjectsV2 start-after, max-keys). Optional: NULL
+     * makes storage_list_page page a whole list(). */
+    int (*list_page)(struct storage_driver *d, struct arena *a, const char *path,
+                     const char *after, size_t max, char ***names, size_t *n, int *more);
 };
 
 /* Every driver instance begins with this base. */
@@ -107,6 +117,10 @@ int storage_list(struct storage_driver *d, struct arena *a, const char *path, ch
 int storage_move(struct storage_driver *d, const char *src, const char *dst);
 int storage_delete(struct storage_driver *d, const char *path);
 int storage_walk(struct storage_driver *d, const char *path, storage_walk_fn fn, void *ctx);
+/* storage_list_page: ops->list_page, or the fallback over ops->list (names
+ * after `after`, at most max; *more set when further names exist). */
+int storage_list_page(struct storage_driver *d, struct arena *a, const char *path,
+                      const char *after, size_t max, char ***names, size_t *n, int *more);
 void storage_driver_free(struct storage_driver *d);
 
 #endif

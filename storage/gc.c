@@ -135,7 +135,7 @@ void gc_markset_free(struct gc_markset *m)
 
 /* ---- the run ------------------------------------------------------------ */
 
-struct mdel { /* a manifest to unlink */
+struct mdel {                      /* a manifest to unlink */
     char *repo, *digest, *subject; /* subject may be NULL */
     int unlinked;
 };
@@ -143,8 +143,8 @@ struct mdel { /* a manifest to unlink */
 struct cand { /* a blob to delete */
     char *digest;
     int64_t size;
-    int quar;     /* the file is data.wharf-gc (quarantined), not data */
-    int moved;    /* online: we renamed data to the quarantine name */
+    int quar;  /* the file is data.wharf-gc (quarantined), not data */
+    int moved; /* online: we renamed data to the quarantine name */
 };
 
 struct gc {
@@ -158,7 +158,7 @@ struct gc {
     size_t ndel, capdel;
     struct cand *cand;
     size_t ncand, capcand;
-    struct arena *ta; /* scratch, reset often */
+    struct arena *ta;    /* scratch, reset often */
     const char *kill_at; /* WHARF_GC_TEST_KILL */
 };
 
@@ -507,8 +507,8 @@ static int unlink_manifest(struct gc *g, struct mdel *e)
     if (e->subject) { /* Wharf's referrers index entry: a hint, removed first */
         const char *sh = strchr(e->subject, ':'), *dh = strchr(e->digest, ':');
         char *p = arena_printf(a, "%s/_manifests/referrers/%.*s/%s/%.*s/%s", path_repo(a, e->repo),
-                               (int)(sh - e->subject), e->subject, sh + 1,
-                               (int)(dh - e->digest), e->digest, dh + 1);
+                               (int)(sh - e->subject), e->subject, sh + 1, (int)(dh - e->digest),
+                               e->digest, dh + 1);
         rc = storage_delete(g->d, p);
         if (rc && rc != WERR_NOTFOUND) return rc;
     }
@@ -522,14 +522,13 @@ static int relink_manifest(struct gc *g, struct mdel *e)
 {
     struct arena *a = g->ta;
     arena_reset(a);
-    int rc = storage_put(g->d, path_revision_link(a, e->repo, e->digest), e->digest,
-                         strlen(e->digest));
+    int rc =
+        storage_put(g->d, path_revision_link(a, e->repo, e->digest), e->digest, strlen(e->digest));
     if (rc == 0 && e->subject) {
         const char *sh = strchr(e->subject, ':'), *dh = strchr(e->digest, ':');
-        char *p =
-            arena_printf(a, "%s/_manifests/referrers/%.*s/%s/%.*s/%s/link", path_repo(a, e->repo),
-                         (int)(sh - e->subject), e->subject, sh + 1, (int)(dh - e->digest),
-                         e->digest, dh + 1);
+        char *p = arena_printf(a, "%s/_manifests/referrers/%.*s/%s/%.*s/%s/link",
+                               path_repo(a, e->repo), (int)(sh - e->subject), e->subject, sh + 1,
+                               (int)(dh - e->digest), e->digest, dh + 1);
         rc = storage_put(g->d, p, e->digest, strlen(e->digest));
     }
     return rc;
@@ -724,7 +723,7 @@ static int sweep_online(struct gc *g, time_t recheck1)
             struct storage_stat ds;
             char *dp = path_blob_data(g->ta, c->digest);
             rc = storage_stat(g->d, dp, &ds) == 0 ? storage_delete(g->d, qp)
-                                                   : storage_move(g->d, qp, dp);
+                                                  : storage_move(g->d, qp, dp);
             if (rc && rc != WERR_NOTFOUND) return rc;
             g->st.restored++;
             g->st.blobs_deleted--;
@@ -898,8 +897,8 @@ static int purge_cb(void *ctx, const char *path, const struct storage_stat *st)
             started = ds.mtime;
         }
         if (started >= p->older) continue;
-        log_info("upload purging: %s%s (started %lds ago)", p->dry_run ? "would remove " : "",
-                 dir, (long)(time(NULL) - started));
+        log_info("upload purging: %s%s (started %lds ago)", p->dry_run ? "would remove " : "", dir,
+                 (long)(time(NULL) - started));
         if (!p->dry_run) {
             int rc = storage_delete(p->d, dir);
             if (rc && rc != WERR_NOTFOUND) {

@@ -37,13 +37,13 @@ struct gc_opts {
 
 struct gc_stats {
     size_t repos;
-    size_t manifests;          /* manifest revisions seen */
-    size_t marked;             /* distinct digests marked */
-    size_t manifests_deleted;  /* (or eligible, in a dry run) */
-    size_t blobs_deleted;      /* (or eligible, in a dry run) */
-    int64_t bytes_freed;       /* (or that would be) */
-    size_t blobs_young;        /* online: unmarked but inside the grace period */
-    size_t restored;           /* online: quarantined or unlinked, then put back */
+    size_t manifests;         /* manifest revisions seen */
+    size_t marked;            /* distinct digests marked */
+    size_t manifests_deleted; /* (or eligible, in a dry run) */
+    size_t blobs_deleted;     /* (or eligible, in a dry run) */
+    int64_t bytes_freed;      /* (or that would be) */
+    size_t blobs_young;       /* online: unmarked but inside the grace period */
+    size_t restored;          /* online: quarantined or unlinked, then put back */
 };
 
 /* gc_run: one collection over d. cfg may be NULL (defaults). Returns 0, or a

@@ -4,6 +4,7 @@
 #include "../lib/err.h"
 #include "drivers/filesystem.h"
 #include "drivers/s3.h"
+#include "middleware.h"
 
 #include <stdio.h>
 
@@ -25,6 +26,14 @@ int storage_open(const struct config *cfg, struct storage_driver **out, struct b
         snprintf(err, errlen, "storage: cannot open the %s driver: %s",
                  cfg->storage == STORAGE_INMEMORY ? "inmemory" : "filesystem", werr_str(rc));
         return rc;
+    }
+    if (cfg->nstorage_mw) { /* middleware.storage: redirect, cloudfront (url_for) */
+        struct storage_driver *m;
+        if ((rc = storage_middleware_wrap(cfg, d, &m, err, errlen)) != 0) {
+            storage_driver_free(d);
+            return rc;
+        }
+        d = m;
     }
     if (cfg->blobdescriptor_redis && cache) {
         if ((rc = bdcache_redis_new(cfg, &c, err, errlen)) != 0) {

@@ -3,6 +3,7 @@
 
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "catalog.h"
 #include "drivers/filesystem.h"
 #include "paths.h"
 
@@ -79,6 +80,8 @@ int proxy_manifest_store(struct registry *r, struct arena *a, const char *repo, 
         if ((rc = storage_put(r->d, data, body, len)) != 0) return rc;
     if ((rc = storage_put(r->d, path_revision_link(a, repo, digest), digest, strlen(digest))) != 0)
         return rc;
+    /* the repository index of object stores (storage/catalog.h), after the link */
+    if (catalog_index_enabled(r) && (rc = catalog_mark(r, a, repo)) != 0) return rc;
     if (!tag) return 0;
     if ((rc = storage_put(r->d, path_tag_index_link(a, repo, tag, digest), digest,
                           strlen(digest))) != 0)

@@ -1,5 +1,6 @@
 #include "registry.h"
 #include "bdcache.h"
+#include "catalog.h"
 
 #include "../lib/err.h"
 #include "../lib/log.h"
@@ -482,6 +483,8 @@ int registry_manifest_put(struct registry *r, struct arena *a, const char *repo,
         if ((rc = write_link(r, path_tag_index_link(a, repo, ref, digest), digest)) != 0) return rc;
         if ((rc = write_link(r, path_tag_current(a, repo, ref), digest)) != 0) return rc;
     }
+    /* after the links (catalog.h: a racing repository delete cannot lose it) */
+    if (catalog_index_enabled(r) && (rc = catalog_mark(r, a, repo)) != 0) return rc;
     return 0;
 }
 
@@ -522,7 +525,19 @@ int registry_repo_delete(struct registry *r, struct arena *a, const char *repo)
 {
     int rc = registry_repo_exists(r, a, repo);
     if (rc) return rc;
-    return storage_delete(r->d, path_repo(a, repo));
+    /* the marker before the tree (catalog.h) */
+    if (catalog_index_enabled(r) && (rc = catalog_unmark(r, a, repo)) != 0) return rc;
+    /* only this repository's own directories: "a/b/c" lives inside "a/b" */
+    static const char *const subs[] = {"_manifests", "_layers", "_uploads"};
+    for (size_t i = 0; i < 3; i++) {
+        rc = storage_delete(r->d, arena_printf(a, "%s/%s", path_repo(a, repo), subs[i]));
+        if (rc && rc != WERR_NOTFOUND) return rc;
+    }
+    char **kids;
+    size_t nk;
+    if (storage_list(r->d, a, path_repo(a, repo), &kids, &nk) == 0 && nk == 0)
+        storage_delete(r->d, path_repo(a, repo)); /* an emptied directory (filesystem) */
+    return 0;
 }
 
 int registry_blob_find(struct registry *r, struct arena *a, const char *digest, const char *skip,
@@ -611,6 +626,10 @@ static int cmp_str(const void *x, const void *y)
 int registry_catalog(struct registry *r, struct arena *a, const char *last, size_t max,
                      char ***repos, size_t *n, int *more)
 {
+    if (catalog_index_enabled(r)) { /* object stores: the index, one listing per page */
+        int irc = catalog_index_page(r, a, last, max, repos, n, more);
+        if (irc != WERR_NOTFOUND) return irc;
+    }
     struct catalog_walk cw = {0};
     cw.a = a;
     const char *root = path_repos(a);

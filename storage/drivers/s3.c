@@ -1151,6 +1151,65 @@ out:
     return rc;
 }
 
+/* list_page: ListObjectsV2 with start-after and max-keys: one request per
+ * page of a flat directory (directories met on the way are skipped, which
+ * may take another request) */
+static int s3_list_page(struct storage_driver *base, struct arena *a, const char *path,
+                        const char *after, size_t max, char ***names, size_t *n, int *more)
+{
+    struct s3_driver *d = (struct s3_driver *)base;
+    int rc = path_check(path, 1);
+    if (rc) return rc;
+    if (after && strlen(after) > S3_PATH_MAX) return WERR_INVALID;
+    struct arena *t = arena_new();
+    char *dk = dir_of(d, t, path);
+    size_t want = max < 999 ? max + 1 : 1000; /* one more tells whether more exist */
+    size_t cap = max < 999 ? max + 1 : 1000, k = 0;
+    char **v = arena_alloc(a, (cap + 1) * sizeof *v);
+    char maxk[16];
+    snprintf(maxk, sizeof maxk, "%zu", want);
+    char *token = NULL, *start = after && *after ? arena_printf(t, "%s%s", dk, after) : NULL;
+    int truncated = 0;
+    for (;;) {
+        struct sigv4_param q[6];
+        size_t nq = 0;
+        q[nq++] = (struct sigv4_param){"list-type", "2"};
+        q[nq++] = (struct sigv4_param){"prefix", dk};
+        q[nq++] = (struct sigv4_param){"max-keys", maxk};
+        q[nq++] = (struct sigv4_param){"delimiter", "/"};
+        if (token)
+            q[nq++] = (struct sigv4_param){"continuation-token", token};
+        else if (start)
+            q[nq++] = (struct sigv4_param){"start-after", start};
+        struct buf *b = buf_arena_new(t, S3_XML_MAX);
+        struct s3_req r = {
+            .method = "GET", .query = q, .nquery = nq, .resp = b, .resp_max = S3_XML_MAX};
+        if ((rc = s3_do(d, &r)) != 0) goto out;
+        const char *s = b->data ? b->data : "", *e = s + b->len, *vs, *ve, *next, *p = s;
+        while (k < cap && xml_find(p, e, "Contents", &vs, &ve, &next)) {
+            char *key = xml_get(t, vs, ve, "Key");
+            char *nm = key ? child_name(a, dk, key) : NULL;
+            /* a file's own key only ("dir/x", not "dir/x/..."), after `after` */
+            if (nm && strlen(key) == strlen(dk) + strlen(nm) && (!after || strcmp(nm, after) > 0))
+                v[k++] = nm;
+            p = next;
+        }
+        char *trunc = xml_get(t, s, e, "IsTruncated");
+        token = xml_get(t, s, e, "NextContinuationToken");
+        truncated = trunc && !strcmp(trunc, "true") && token && *token;
+        if (!truncated || k >= cap) break;
+    }
+    qsort(v, k, sizeof *v, name_cmp);
+    *more = k > max || (k == cap && truncated);
+    if (k > max) k = max;
+    v[k] = NULL;
+    *names = v;
+    *n = k;
+out:
+    arena_free(t);
+    return rc;
+}
+
 static int s3_delete(struct storage_driver *base, const char *path)
 {
     struct s3_driver *d = (struct s3_driver *)base;
@@ -1851,6 +1910,7 @@ static const struct storage_driver_ops s3_ops = {
     .commit = s3_commit,
     .cancel = s3_cancel,
     .writer_close = s3_writer_close,
+    .list_page = s3_list_page,
 };
 
 static const char *env_or(const char *v, const char *name)

@@ -32,7 +32,7 @@ serve_both() {
 }
 
 n=0
-for point in manifest:3 blob:0 blob:150 quarantine:40 settle:0 timer; do
+for point in manifest:3 blob:30 quarantine:40 settle:0 timer; do
 	n=$((n + 1))
 	root=$TMP/k$n
 	cp -a "$TMP/orig" "$root"

@@ -278,7 +278,8 @@ static void test_unsupported_keys(void **state)
                  "redis.dialtimeout: expected a duration such as \"10ms\" or \"1s\"");
     expect_error(MIN "notifications:\n  endpoints: []\n", NULL, 4,
                  "notifications: not supported by Wharf yet");
-    expect_error(MIN "middleware: {}\n", NULL, 4, "middleware: not supported by Wharf yet");
+    expect_error(MIN "middleware:\n  registry: []\n", NULL, 5,
+                 "middleware.registry: not supported by Wharf yet");
     expect_error(MIN "proxy:\n  remoteurl: ftp://x\n", NULL, 5,
                  "proxy.remoteurl: expected an http:// or https:// URL");
 }

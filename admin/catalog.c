@@ -1,0 +1,80 @@
+/* catalog.c — `wharf catalog rebuild`, see catalog.h. */
+#include "catalog.h"
+
+#include "../handlers/app.h"
+#include "../lib/arena.h"
+#include "../lib/config.h"
+#include "../lib/err.h"
+#include "../storage/catalog.h"
+#include "../storage/registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+int cmd_catalog_rebuild(int argc, char **argv)
+{
+    const char *path = NULL;
+    int dry = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "wharf catalog rebuild: %s needs a file\n", argv[i]);
+                return 2;
+            }
+            path = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            path = argv[i] + 9;
+        } else if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-d")) {
+            dry = 1;
+        } else if (argv[i][0] != '-' && !path) {
+            path = argv[i];
+        } else {
+            fprintf(stderr, "usage: wharf catalog rebuild [-c FILE] [--dry-run]\n");
+            return 2;
+        }
+    }
+    if (!path) {
+        const char *e = getenv("WHARF_CONFIG");
+        if (e && *e)
+            path = e;
+        else if (access("/etc/wharf/config.yml", F_OK) == 0)
+            path = "/etc/wharf/config.yml";
+    }
+    struct config *cfg = NULL;
+    char err[1024] = "";
+    if (config_load(path, environ, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err[0] ? err : "invalid configuration");
+        return 1;
+    }
+    int status = 1;
+    struct app *app = NULL;
+    struct arena *a = NULL;
+    if (cfg->storage != STORAGE_S3) {
+        fprintf(stderr, "wharf catalog rebuild: the repository index is kept on object stores "
+                        "(storage.s3) only; this registry's _catalog walks its directories\n");
+        goto out;
+    }
+    if (app_new(cfg, &app, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        goto out;
+    }
+    a = arena_new();
+    struct catalog_rebuild_stats st;
+    int rc = catalog_rebuild(app->reg, a, dry, &st);
+    if (rc) {
+        fprintf(stderr, "wharf catalog rebuild: %s\n", werr_str(rc));
+        goto out;
+    }
+    printf("%zu repositories; %zu markers %s, %zu %s\n", st.repos, st.added,
+           dry ? "would be added" : "added", st.removed, dry ? "would be removed" : "removed");
+    status = 0;
+out:
+    if (a) arena_free(a);
+    app_free(app);
+    config_free(cfg);
+    return status;
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# t_gc_online.sh — online garbage collection while pushes and pulls continue.
+# The master runs GC on a schedule (storage.maintenance.gc: every 1s, grace
+# period 0 so that only the re-checks and the quarantine protect new data).
+# The workload is built to hit GC's classic race: an image is pushed, its
+# manifest deleted (its blobs become garbage), then the same image pushed
+# again under another tag — the client HEADs the blobs, may find them and
+# skip their upload, and PUTs a manifest naming them while GC sweeps. Pulls of
+# earlier tags run at the same time. At the end every surviving tag is pulled
+# and must be byte-identical to its source; GC must have deleted garbage.
+source "$(dirname "$0")/lib.sh"
+e2e_init
+need=$(need_cmd skopeo curl) || { t_skip "online gc" "$need"; e2e_done; exit; }
+
+N=${WHARF_GC_ONLINE_N:-10}
+export REGISTRY_STORAGE_MAINTENANCE_GC_ENABLED=true
+export REGISTRY_STORAGE_MAINTENANCE_GC_INTERVAL=1s
+export REGISTRY_STORAGE_MAINTENANCE_GC_GRACEPERIOD=0s
+WHARF_E2E_LOGLEVEL=info wharf_start || { t_fail "wharf starts"; e2e_done; exit; }
+unset REGISTRY_STORAGE_MAINTENANCE_GC_ENABLED REGISTRY_STORAGE_MAINTENANCE_GC_INTERVAL \
+	REGISTRY_STORAGE_MAINTENANCE_GC_GRACEPERIOD
+
+for i in $(seq 1 "$N"); do
+	mkimage "$TMP/img$i" --layers 2 --size 3000 --seed "online-$i" >"$TMP/img$i.digest"
+	mkimage "$TMP/junk$i" --layers 1 --size 2000 --seed "junk-$i" >"$TMP/junk$i.digest"
+done
+
+# pulls of the tags pushed so far, until the pushes end
+: >"$TMP/pull-fail"
+(
+	j=0
+	while [ ! -f "$TMP/push-done" ]; do
+		for t in $(cat "$TMP/kept" 2>/dev/null); do
+			j=$((j + 1))
+			rm -rf "$TMP/p$j"
+			skopeo_copy "docker://$W_HOST/on/a:$t" "oci:$TMP/p$j:x" 2>>"$TMP/pull-fail.log" ||
+				echo "pull $t failed" >>"$TMP/pull-fail"
+			rm -rf "$TMP/p$j"
+			[ -f "$TMP/push-done" ] && break
+		done
+		sleep 0.2
+	done
+) &
+puller=$!
+track_pid "$puller"
+
+: >"$TMP/push-fail"
+for i in $(seq 1 "$N"); do
+	dg=$(cat "$TMP/img$i.digest")
+	skopeo_copy "oci:$TMP/img$i:latest" "docker://$W_HOST/on/a:d$i" || echo "push d$i" >>"$TMP/push-fail"
+	curl -sf -X DELETE "$W_URL/v2/on/a/manifests/$dg" >/dev/null || echo "delete d$i" >>"$TMP/push-fail"
+	# pure garbage: pushed, deleted, never used again
+	skopeo_copy "oci:$TMP/junk$i:latest" "docker://$W_HOST/on/junk:g$i" || echo "push g$i" >>"$TMP/push-fail"
+	curl -sf -X DELETE "$W_URL/v2/on/junk/manifests/$(cat "$TMP/junk$i.digest")" >/dev/null ||
+		echo "delete g$i" >>"$TMP/push-fail"
+	sleep 0.$((RANDOM % 5))
+	# the same blobs again: HEAD may find them (garbage now) and skip the upload
+	ok=0
+	for try in 1 2 3; do
+		# a push may fail with BLOB_UNKNOWN while GC quarantines its blobs: retried
+		if skopeo_copy "oci:$TMP/img$i:latest" "docker://$W_HOST/on/a:k$i" 2>>"$TMP/push.log"; then
+			ok=1
+			break
+		fi
+		sleep 0.5
+	done
+	[ $ok = 1 ] && echo "k$i" >>"$TMP/kept" || echo "push k$i" >>"$TMP/push-fail"
+done
+touch "$TMP/push-done"
+wait "$puller"
+[ -s "$TMP/push-fail" ] && t_fail "every push succeeded" "$(cat "$TMP/push-fail")" || t_ok "every push succeeded ($N pushed twice, $N deleted)"
+[ -s "$TMP/pull-fail" ] && t_fail "every pull during GC succeeded" "$(sort "$TMP/pull-fail" | uniq -c)" "$(tail -n 5 "$TMP/pull-fail.log")" ||
+	t_ok "every pull during GC succeeded"
+sleep 3 # one more scheduled run after the last push
+
+runs=$(grep -c 'garbage collection: ' "$W_DIR/wharf.log")
+deleted=$(grep -o 'garbage collection: .*' "$W_DIR/wharf.log" | grep -o '[0-9]* blobs deleted' | awk '{s += $1} END {print s + 0}')
+check "the master ran GC on its schedule ($runs runs)" test "$runs" -ge 3
+check "GC deleted the garbage of deleted manifests ($deleted blobs)" test "$deleted" -gt 0
+check "no GC task failed" bash -c "! grep -E 'garbage collection: task .*(failed|killed)|garbage collection: [a-z ]*error' '$W_DIR/wharf.log'"
+
+# every surviving image, byte-identical
+bad=""
+for t in $(cat "$TMP/kept"); do
+	i=${t#k}
+	rm -rf "$TMP/final"
+	if ! skopeo_copy "docker://$W_HOST/on/a:$t" "oci:$TMP/final:x" >"$TMP/final.log" 2>&1; then
+		bad="$bad $t(pull: $(tail -c 200 "$TMP/final.log"))"
+		continue
+	fi
+	blobs_same "$TMP/img$i" "$TMP/final" >/dev/null || bad="$bad $t(differs)"
+done
+[ -z "$bad" ] && t_ok "every pushed image pulls byte-identical after online GC ($(wc -l <"$TMP/kept") images)" ||
+	t_fail "every pushed image pulls byte-identical after online GC" "$bad"
+# the deleted ones are gone, their blobs too
+gone=0
+for i in $(seq 1 "$N"); do
+	curl -sf -o /dev/null "$W_URL/v2/on/a/manifests/d$i" || gone=$((gone + 1))
+done
+check_eq "deleted tags stay deleted" "$N" "$gone"
+rest=$(find "$W_ROOT" -name 'data.wharf-gc' | wc -l)
+check_eq "no quarantined file left behind" 0 "$rest"
+wharf_stop
+e2e_done
