@@ -2532,7 +2532,7 @@ static int mw_option(struct loader *L, struct config_storage_mw *m, const struct
         (!strcmp(v->key, "awsregion") || !strcmp(v->key, "updatefrequency") ||
          !strcmp(v->key, "iprangesurl")))
         return 0; /* used only with ipfilteredby aws / awsregion */
-    char **dst = !strcmp(v->key, "baseurl")                                 ? &m->baseurl
+    char **dst = !strcmp(v->key, "baseurl")                                  ? &m->baseurl
                  : m->type == MW_CLOUDFRONT && !strcmp(v->key, "privatekey") ? &m->privatekey
                  : m->type == MW_CLOUDFRONT && !strcmp(v->key, "keypairid")  ? &m->keypairid
                                                                              : NULL;
@@ -2604,11 +2604,12 @@ static int apply_storage_mw(struct loader *L, const struct field *f, const struc
         else if (!strcmp(s, "cloudfront"))
             m.type = MW_CLOUDFRONT;
         else
-            return fail(L, nm, 0, kp, "\"%.32s\" is not supported by Wharf yet (redirect, cloudfront)",
-                        s);
+            return fail(L, nm, 0, kp,
+                        "\"%.32s\" is not supported by Wharf yet (redirect, cloudfront)", s);
         if (dis) {
             path_join(kp, sizeof kp, ep, "disabled");
-            if (scalar_bool(dis, &disabled) < 0) return fail(L, dis, 0, kp, "expected true or false");
+            if (scalar_bool(dis, &disabled) < 0)
+                return fail(L, dis, 0, kp, "expected true or false");
         }
         char op[CONFIG_MAX_PATH / 2 + 16];
         path_join(op, sizeof op, ep, "options");

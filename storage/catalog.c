@@ -214,8 +214,8 @@ int catalog_index_page(struct registry *r, struct arena *a, const char *last, si
         struct catalog_rebuild_stats st;
         int rc = catalog_rebuild(r, a, 0, &st);
         if (rc) return rc;
-        log_info("catalog: index built: %zu repositories, %zu markers added, %zu removed",
-                 st.repos, st.added, st.removed);
+        log_info("catalog: index built: %zu repositories, %zu markers added, %zu removed", st.repos,
+                 st.added, st.removed);
     }
     struct names l = {.a = a};
     int rc = index_read(r, a, last, max, &l, more);

@@ -88,8 +88,8 @@ struct storage_driver_ops {
      * names exist; an absent directory gives 0 names. An object store answers it
      * with one request (ListObjectsV2 start-after, max-keys). Optional: NULL
      * makes storage_list_page page a whole list(). */
-    int (*list_page)(struct storage_driver *d, struct arena *a, const char *path,
-                     const char *after, size_t max, char ***names, size_t *n, int *more);
+    int (*list_page)(struct storage_driver *d, struct arena *a, const char *path, const char *after,
+                     size_t max, char ***names, size_t *n, int *more);
 };
 
 /* Every driver instance begins with this base. */

@@ -14,9 +14,10 @@ struct mw_driver {
     struct storage_driver base;
     struct storage_driver_ops ops;
     struct storage_driver *inner;
-    int type;           /* enum config_mw */
-    char *base_url;     /* redirect: scheme://host[/path] without a trailing '/'; cloudfront: ends '/' */
-    char *key_prefix;   /* cloudfront: the S3 key of "/" ("root/" or ""), NULL: not on s3 */
+    int type; /* enum config_mw */
+    char
+        *base_url; /* redirect: scheme://host[/path] without a trailing '/'; cloudfront: ends '/' */
+    char *key_prefix; /* cloudfront: the S3 key of "/" ("root/" or ""), NULL: not on s3 */
     char *keypairid;
     long duration;
     EVP_PKEY *pkey;

@@ -100,8 +100,8 @@ static int cw_walk(struct storage_driver *b, const char *p, storage_walk_fn fn, 
     return CW(b)->in->ops->walk(CW(b)->in, p, fn, ctx);
 }
 /* list_page as an object store answers it: one call; paged here from list */
-static int cw_list_page(struct storage_driver *b, struct arena *a, const char *p,
-                        const char *after, size_t max, char ***names, size_t *n, int *more)
+static int cw_list_page(struct storage_driver *b, struct arena *a, const char *p, const char *after,
+                        size_t max, char ***names, size_t *n, int *more)
 {
     CW(b)->pages++;
     char **all;
@@ -208,12 +208,13 @@ static int try_push(struct registry *r, struct arena *a, const char *repo)
     int rc = push_blob(r, a, repo, cfgb, dc);
     if (!rc) rc = push_blob(r, a, repo, "layer", dl);
     if (rc) return rc;
-    char *m = arena_printf(a,
-                           "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
-                           "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
-                           "\"size\":%zu,\"digest\":\"%s\"},\"layers\":[{\"mediaType\":"
-                           "\"application/vnd.oci.image.layer.v1.tar\",\"size\":5,\"digest\":\"%s\"}]}",
-                           strlen(cfgb), dc, dl);
+    char *m =
+        arena_printf(a,
+                     "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
+                     "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+                     "\"size\":%zu,\"digest\":\"%s\"},\"layers\":[{\"mediaType\":"
+                     "\"application/vnd.oci.image.layer.v1.tar\",\"size\":5,\"digest\":\"%s\"}]}",
+                     strlen(cfgb), dc, dl);
     const char *detail = NULL;
     return registry_manifest_put(r, a, repo, "latest", m, strlen(m), NULL, dg, &detail);
 }
@@ -269,7 +270,8 @@ static void expect_all(struct fx *f, struct registry *r)
             assert_true(n <= max);
             for (size_t i = 0; i < n; i++, seen++) {
                 assert_true(seen < NN);
-                if (strcmp(v[i], sorted[seen])) fail_msg("max %zu: %s, want %s", max, v[i], sorted[seen]);
+                if (strcmp(v[i], sorted[seen]))
+                    fail_msg("max %zu: %s, want %s", max, v[i], sorted[seen]);
             }
             if (!more) break;
             assert_int_equal(n, max);
@@ -336,9 +338,9 @@ static void test_one_listing_per_page(void **state)
         if (n) last = v[n - 1];
     } while (more);
     assert_int_equal(pages, 3);
-    assert_int_equal(f->c->pages, 3);   /* one listing per page */
-    assert_int_equal(f->c->walks, 0);   /* never a walk */
-    assert_int_equal(f->c->stats, 0);   /* nor a stat per name */
+    assert_int_equal(f->c->pages, 3); /* one listing per page */
+    assert_int_equal(f->c->walks, 0); /* never a walk */
+    assert_int_equal(f->c->stats, 0); /* nor a stat per name */
     assert_int_equal(f->c->lists, 0);
     /* the walk, for comparison, visits the repositories */
     assert_int_equal(registry_catalog(&f->plain, f->a, NULL, 3, &v, &n, &more), 0);
@@ -483,12 +485,9 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_index_order_and_paging),
-        T(test_one_listing_per_page),
-        T(test_lazy_build_on_foreign_root),
-        T(test_readonly_walks_and_writes_nothing),
-        T(test_delete_and_rebuild),
-        T(test_push_delete_interleavings),
+        T(test_index_order_and_paging),     T(test_one_listing_per_page),
+        T(test_lazy_build_on_foreign_root), T(test_readonly_walks_and_writes_nothing),
+        T(test_delete_and_rebuild),         T(test_push_delete_interleavings),
     };
 #undef T
     return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);

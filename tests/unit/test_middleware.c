@@ -34,12 +34,13 @@ static int group_setup(void **state)
     snprintf(dir, sizeof dir, "/tmp/wharf-mw-XXXXXX");
     if (!mkdtemp(dir)) return -1;
     char cmd[512];
-    snprintf(cmd, sizeof cmd,
-             "cd %s && openssl genrsa -traditional -out key.pem 2048 2>/dev/null && "
-             "openssl rsa -in key.pem -pubout -out pub.pem 2>/dev/null && "
-             "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out pk8.pem 2>/dev/null && "
-             "openssl ecparam -name prime256v1 -genkey -noout -out ec.pem 2>/dev/null",
-             dir);
+    snprintf(
+        cmd, sizeof cmd,
+        "cd %s && openssl genrsa -traditional -out key.pem 2048 2>/dev/null && "
+        "openssl rsa -in key.pem -pubout -out pub.pem 2>/dev/null && "
+        "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out pk8.pem 2>/dev/null && "
+        "openssl ecparam -name prime256v1 -genkey -noout -out ec.pem 2>/dev/null",
+        dir);
     return sh(cmd);
 }
 
@@ -63,7 +64,9 @@ static int load(const char *yaml, struct config **out, char *err, size_t errlen)
     return config_load(path, NULL, out, err, errlen);
 }
 
-#define S3 "version: 0.1\nstorage:\n  s3:\n    accesskey: a\n    secretkey: s\n    region: us-east-1\n    bucket: b\n    rootdirectory: /r/oot/\n"
+#define S3                                                                                         \
+    "version: 0.1\nstorage:\n  s3:\n    accesskey: a\n    secretkey: s\n    region: us-east-1\n  " \
+    "  bucket: b\n    rootdirectory: /r/oot/\n"
 #define BLOB "/docker/registry/v2/blobs/sha256/ab/abcdef/data"
 
 static char *run(const char *cmd, struct arena *a)
@@ -139,8 +142,8 @@ static void check_cloudfront(const char *keyfile)
     assert_string_equal(sig, want);
     /* and the public key verifies what Wharf signed */
     char *pub = arena_printf(a, "%s/pub-%s", dir, keyfile);
-    assert_int_equal(sh(arena_printf(a, "openssl pkey -in %s/%s -pubout -out %s", dir, keyfile, pub)),
-                     0);
+    assert_int_equal(
+        sh(arena_printf(a, "openssl pkey -in %s/%s -pubout -out %s", dir, keyfile, pub)), 0);
     assert_int_equal(sh(arena_printf(a,
                                      "printf '%%s' '%s' | tr -- '-_~' '+=/' | openssl base64 -d -A "
                                      ">%s/sig.bin && openssl dgst -sha1 -verify %s -signature "
@@ -187,7 +190,8 @@ static void test_redirect(void **state)
     if (load("version: 0.1\nstorage:\n  inmemory: {}\nmiddleware:\n  storage:\n"
              "    - name: cloudfront\n      disabled: true\n      options:\n"
              "        baseurl: x\n        privatekey: /nonexistent\n        keypairid: k\n"
-             "    - name: redirect\n      options:\n        baseurl: https://blobs.example.com:8443/base/\n",
+             "    - name: redirect\n      options:\n        baseurl: "
+             "https://blobs.example.com:8443/base/\n",
              &cfg, err, sizeof err))
         fail_msg("%s", err);
     assert_int_equal(cfg->nstorage_mw, 1);
@@ -207,11 +211,12 @@ static void test_cloudfront_not_s3_falls_back(void **state)
     struct arena *a = arena_new();
     char err[512];
     struct config *cfg;
-    char *yaml = arena_printf(a,
-                              "version: 0.1\nstorage:\n  inmemory: {}\nmiddleware:\n  storage:\n"
-                              "    - name: cloudfront\n      options:\n        baseurl: https://c/\n"
-                              "        privatekey: %s/key.pem\n        keypairid: k\n",
-                              dir);
+    char *yaml =
+        arena_printf(a,
+                     "version: 0.1\nstorage:\n  inmemory: {}\nmiddleware:\n  storage:\n"
+                     "    - name: cloudfront\n      options:\n        baseurl: https://c/\n"
+                     "        privatekey: %s/key.pem\n        keypairid: k\n",
+                     dir);
     if (load(yaml, &cfg, err, sizeof err)) fail_msg("%s", err);
     struct storage_driver *in, *d;
     assert_int_equal(driver_inmemory_new(&in), 0);
@@ -228,7 +233,8 @@ static void expect_error(const char *yaml_mw, const char *want)
     struct arena *a = arena_new();
     char err[512];
     struct config *cfg = NULL;
-    char *yaml = arena_printf(a, "version: 0.1\nstorage:\n  inmemory: {}\nmiddleware:\n%s", yaml_mw);
+    char *yaml =
+        arena_printf(a, "version: 0.1\nstorage:\n  inmemory: {}\nmiddleware:\n%s", yaml_mw);
     assert_int_equal(load(yaml, &cfg, err, sizeof err), WERR_INVALID);
     if (!strstr(err, want)) fail_msg("error \"%s\" lacks \"%s\"", err, want);
     arena_free(a);
@@ -236,8 +242,9 @@ static void expect_error(const char *yaml_mw, const char *want)
 
 static void test_config_errors(void **state)
 {
-    expect_error("  storage:\n    - name: redirect\n      options:\n        baseurl: example.com\n",
-                 "middleware.storage[0]: options.baseurl: no scheme specified for redirect baseurl");
+    expect_error(
+        "  storage:\n    - name: redirect\n      options:\n        baseurl: example.com\n",
+        "middleware.storage[0]: options.baseurl: no scheme specified for redirect baseurl");
     expect_error("  storage:\n    - name: redirect\n      options:\n        baseurl: https:///x\n",
                  "no host specified");
     expect_error("  storage:\n    - name: redirect\n", "options.baseurl: required");
@@ -250,7 +257,8 @@ static void test_config_errors(void **state)
     expect_error("  storage:\n    - name: cloudfront\n      options:\n        baseurl: c\n"
                  "        duration: soon\n",
                  "middleware.storage[0].options.duration: expected a positive duration");
-    expect_error("  storage:\n    - name: gcs\n", "middleware.storage[0].name: \"gcs\" is not supported");
+    expect_error("  storage:\n    - name: gcs\n",
+                 "middleware.storage[0].name: \"gcs\" is not supported");
     expect_error("  storage:\n    - name: redirect\n      option: {}\n",
                  "middleware.storage[0].option: unknown key");
     expect_error("  storage:\n    - name: redirect\n      options:\n        baseurl: http://x\n"
@@ -266,10 +274,11 @@ static void test_bad_key_refused(void **state)
     struct config *cfg;
     const char *keys[] = {"ec.pem", "missing.pem"};
     for (size_t i = 0; i < 2; i++) {
-        char *yaml = arena_printf(a,
-                                  S3 "middleware:\n  storage:\n    - name: cloudfront\n      options:\n"
-                                     "        baseurl: c\n        privatekey: %s/%s\n        keypairid: k\n",
-                                  dir, keys[i]);
+        char *yaml =
+            arena_printf(a,
+                         S3 "middleware:\n  storage:\n    - name: cloudfront\n      options:\n"
+                            "        baseurl: c\n        privatekey: %s/%s\n        keypairid: k\n",
+                         dir, keys[i]);
         if (load(yaml, &cfg, err, sizeof err)) fail_msg("%s", err);
         struct storage_driver *in, *d = NULL;
         assert_int_equal(driver_inmemory_new(&in), 0);
