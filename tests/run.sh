@@ -38,19 +38,21 @@ passed=0
 failed=0
 skips=()
 failures=()
+times=()
 
 # run_prog NAME CMD...: run one test program, show and count its output.
 run_prog() {
 	local name=$1
 	shift
 	if [ -n "$filter" ] && ! [[ $name =~ $filter ]]; then return 0; fi
-	local out=$work/out rc p f s
+	local out=$work/out rc p f s t0=$SECONDS
 	echo "=== $name"
 	{
 		timeout --kill-after=20 "$timeout_s" "$@" </dev/null 2>&1
 		echo $? >"$work/rc"
 	} | tee "$out" | sed -u "s|^|[$name] |"
 	rc=$(cat "$work/rc")
+	times+=("$((SECONDS - t0))s $name")
 	p=$(grep -c '^ok ' "$out")
 	f=$(grep -c '^not ok ' "$out")
 	s=$(grep -E '^ok .*# *(SKIP|skip)' "$out")
@@ -130,6 +132,8 @@ all)
 esac
 
 echo "==="
+echo "slowest:"
+printf '%s\n' "${times[@]}" | sort -rn | head -n 8 | sed 's/^/  /'
 if [ "${#skips[@]}" -gt 0 ]; then
 	echo "skipped (${#skips[@]}):"
 	printf '  %s\n' "${skips[@]}"

@@ -8,7 +8,12 @@ req() {
 	shift 2
 	BODY=$TMP/resp.body
 	HDRS=$TMP/resp.hdrs
-	ST=$(curl -s -X "$m" -o "$BODY" -D "$HDRS" -w '%{http_code}' "$@" "$url")
+	# HEAD with -I: `-X HEAD` makes curl wait for a body of Content-Length bytes
+	if [ "$m" = HEAD ]; then
+		ST=$(curl -s -I -o "$BODY" -D "$HDRS" -w '%{http_code}' "$@" "$url")
+	else
+		ST=$(curl -s -X "$m" -o "$BODY" -D "$HDRS" -w '%{http_code}' "$@" "$url")
+	fi
 }
 # hdr NAME: a header of the last req (case-insensitive), CR stripped.
 hdr() { tr -d '\r' <"$HDRS" | awk -v h="$(echo "$1" | tr 'A-Z' 'a-z')" 'tolower($1) == h":" { sub(/^[^:]*: */, ""); print; exit }'; }
