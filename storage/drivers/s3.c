@@ -1152,8 +1152,19 @@ out:
 }
 
 /* list_page: ListObjectsV2 with start-after and max-keys: one request per
- * page of a flat directory (directories met on the way are skipped, which
- * may take another request) */
+ * page. Names come in key order: a name that is a key prefix here (a
+ * directory, or a file written through a writer, whose data lives under
+ * "<key>/.tmp-w/") sorts as if it ended with '/', which differs from plain
+ * name order only next to names holding bytes below '/' */
+struct page_ent {
+    const char *key, *name;
+};
+
+static int page_cmp(const void *x, const void *y)
+{
+    return strcmp(((const struct page_ent *)x)->key, ((const struct page_ent *)y)->key);
+}
+
 static int s3_list_page(struct storage_driver *base, struct arena *a, const char *path,
                         const char *after, size_t max, char ***names, size_t *n, int *more)
 {
@@ -1163,48 +1174,54 @@ static int s3_list_page(struct storage_driver *base, struct arena *a, const char
     if (after && strlen(after) > S3_PATH_MAX) return WERR_INVALID;
     struct arena *t = arena_new();
     char *dk = dir_of(d, t, path);
-    size_t want = max < 999 ? max + 1 : 1000; /* one more tells whether more exist */
-    size_t cap = max < 999 ? max + 1 : 1000, k = 0;
-    char **v = arena_alloc(a, (cap + 1) * sizeof *v);
+    size_t cap = max < 999 ? max + 1 : 1000; /* one more tells whether more exist */
     char maxk[16];
-    snprintf(maxk, sizeof maxk, "%zu", want);
-    char *token = NULL, *start = after && *after ? arena_printf(t, "%s%s", dk, after) : NULL;
+    snprintf(maxk, sizeof maxk, "%zu", cap);
+    struct sigv4_param q[5];
+    size_t nq = 0;
+    q[nq++] = (struct sigv4_param){"list-type", "2"};
+    q[nq++] = (struct sigv4_param){"prefix", dk};
+    q[nq++] = (struct sigv4_param){"max-keys", maxk};
+    q[nq++] = (struct sigv4_param){"delimiter", "/"};
+    /* "x/" (x's own prefix) sorts after "x": the equality test below drops it */
+    if (after && *after)
+        q[nq++] = (struct sigv4_param){"start-after", arena_printf(t, "%s%s", dk, after)};
+    struct page_ent *v = arena_alloc(t, (2 * cap + 1) * sizeof *v);
+    char **out_names = NULL;
+    size_t u = 0;
     int truncated = 0;
-    for (;;) {
-        struct sigv4_param q[6];
-        size_t nq = 0;
-        q[nq++] = (struct sigv4_param){"list-type", "2"};
-        q[nq++] = (struct sigv4_param){"prefix", dk};
-        q[nq++] = (struct sigv4_param){"max-keys", maxk};
-        q[nq++] = (struct sigv4_param){"delimiter", "/"};
-        if (token)
-            q[nq++] = (struct sigv4_param){"continuation-token", token};
-        else if (start)
-            q[nq++] = (struct sigv4_param){"start-after", start};
+    for (int round = 0; round < 8 && u == 0; round++) { /* a page of only skipped names: on */
         struct buf *b = buf_arena_new(t, S3_XML_MAX);
         struct s3_req r = {
             .method = "GET", .query = q, .nquery = nq, .resp = b, .resp_max = S3_XML_MAX};
         if ((rc = s3_do(d, &r)) != 0) goto out;
-        const char *s = b->data ? b->data : "", *e = s + b->len, *vs, *ve, *next, *p = s;
-        while (k < cap && xml_find(p, e, "Contents", &vs, &ve, &next)) {
-            char *key = xml_get(t, vs, ve, "Key");
-            char *nm = key ? child_name(a, dk, key) : NULL;
-            /* a file's own key only ("dir/x", not "dir/x/..."), after `after` */
-            if (nm && strlen(key) == strlen(dk) + strlen(nm) && (!after || strcmp(nm, after) > 0))
-                v[k++] = nm;
-            p = next;
+        const char *s = b->data ? b->data : "", *e = s + b->len, *vs, *ve, *next, *p;
+        size_t k = 0;
+        static const char *const tags[2][2] = {{"Contents", "Key"}, {"CommonPrefixes", "Prefix"}};
+        for (int w = 0; w < 2; w++) {
+            for (p = s; k < 2 * cap && xml_find(p, e, tags[w][0], &vs, &ve, &next); p = next) {
+                char *key = xml_get(t, vs, ve, tags[w][1]);
+                char *nm = key ? child_name(a, dk, key) : NULL;
+                if (!nm || (after && strcmp(nm, after) == 0)) continue;
+                v[k++] = (struct page_ent){key, nm};
+            }
         }
+        qsort(v, k, sizeof *v, page_cmp);
+        out_names = arena_alloc(a, (k + 1) * sizeof *out_names);
+        for (size_t i = 0; i < k; i++)
+            if (!u || strcmp(out_names[u - 1], v[i].name)) out_names[u++] = (char *)v[i].name;
         char *trunc = xml_get(t, s, e, "IsTruncated");
-        token = xml_get(t, s, e, "NextContinuationToken");
+        char *token = xml_get(t, s, e, "NextContinuationToken");
         truncated = trunc && !strcmp(trunc, "true") && token && *token;
-        if (!truncated || k >= cap) break;
+        if (!truncated) break;
+        q[4] = (struct sigv4_param){"continuation-token", token};
+        nq = 5;
     }
-    qsort(v, k, sizeof *v, name_cmp);
-    *more = k > max || (k == cap && truncated);
-    if (k > max) k = max;
-    v[k] = NULL;
-    *names = v;
-    *n = k;
+    *more = u > max || truncated;
+    if (u > max) u = max;
+    out_names[u] = NULL;
+    *names = out_names;
+    *n = u;
 out:
     arena_free(t);
     return rc;
