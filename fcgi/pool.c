@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -307,6 +308,12 @@ static void worker_child(const struct pool_opts *o, struct config *cfg, int fd, 
     if (getppid() != master) _exit(0); /* the master died before prctl */
 
     log_info("worker started (generation %u)", gen);
+    /* Buffers of a request (upload chunks, O_DIRECT staging, streamed
+     * bodies) go back to the system when freed: fixed thresholds stop glibc
+     * from raising them after the first large free and keeping every idle
+     * worker's heap at its high-water mark. */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     struct app *app = NULL;
     char err[1024];
     if (app_new(cfg, &app, err, sizeof err) != 0) {

@@ -8,6 +8,7 @@
 #include "paths.h"
 
 #include <openssl/rand.h>
+#include <sys/random.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdio.h>
@@ -101,11 +102,9 @@ int registry_blob_mount(struct registry *r, struct arena *a, const char *repo, c
 static char *new_uuid(struct arena *a)
 {
     unsigned char b[16];
-    if (RAND_bytes(b, sizeof b) != 1) {
-        FILE *f = fopen("/dev/urandom", "rb");
-        if (!f || fread(b, 1, sizeof b, f) != sizeof b) abort();
-        fclose(f);
-    }
+    /* the kernel's CSPRNG: OpenSSL's DRBG would initialise its provider
+     * machinery in every worker just for upload ids (megabytes of RSS) */
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b && RAND_bytes(b, sizeof b) != 1) abort();
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     return arena_printf(a, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
