@@ -1715,7 +1715,7 @@ static int config_defaults(struct config *c)
     c->manifest_max = 4 * 1024 * 1024;
     c->name_max = 255;
     c->tag_max = 128;
-    c->directio = 1;
+    c->directio = 0;
     c->auth_leeway = 60;                      /* auth.token.leeway */
     c->ts_expiration = 300;                   /* fastcgi.tokenservice.expiration */
     c->ts_refreshexpiration = 30 * 24 * 3600; /* ....refreshexpiration */

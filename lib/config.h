@@ -64,7 +64,7 @@ struct config {
     enum blob_accel accel; /* fastcgi.blobs.accel: none | nginx | apache */
     char *accel_prefix;    /* fastcgi.blobs.prefix: internal location (default /_wharf_blobs/) */
     long max_requests;     /* fastcgi.maxrequests: recycle a worker after N (0 = never) */
-    int directio;          /* fastcgi.directio: upload data written with O_DIRECT (default 1) */
+    int directio;          /* fastcgi.directio: upload data written with O_DIRECT (default 0) */
     char *pidfile;         /* fastcgi.pidfile */
     long draintimeout;     /* seconds a SIGTERM waits for requests in flight (default 60) */
 

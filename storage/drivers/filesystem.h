@@ -11,7 +11,8 @@
  * Returns -1 when r is not a filesystem reader or is already closed. */
 int fs_reader_fd(struct storage_reader *r);
 
-/* driver_filesystem_directio: on (the default) writers put whole aligned
+/* driver_filesystem_directio: on (the driver's default; fastcgi.directio, off by
+ * default, decides for wharf serve) writers put whole aligned
  * blocks of upload data with O_DIRECT, bypassing the page cache; off: plain
  * buffered writes. Filesystems without O_DIRECT fall back by themselves. */
 void driver_filesystem_directio(struct storage_driver *d, int on);
