@@ -1,4 +1,5 @@
 /* catalog.c — `wharf catalog rebuild`, see catalog.h. */
+#include "cli.h"
 #include "catalog.h"
 
 #include "../handlers/app.h"
@@ -37,19 +38,9 @@ int cmd_catalog_rebuild(int argc, char **argv)
             return 2;
         }
     }
-    if (!path) {
-        const char *e = getenv("WHARF_CONFIG");
-        if (e && *e)
-            path = e;
-        else if (access("/etc/wharf/config.yml", F_OK) == 0)
-            path = "/etc/wharf/config.yml";
-    }
-    struct config *cfg = NULL;
+    struct config *cfg = cli_config_load(path);
+    if (!cfg) return 1;
     char err[1024] = "";
-    if (config_load(path, environ, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err[0] ? err : "invalid configuration");
-        return 1;
-    }
     int status = 1;
     struct app *app = NULL;
     struct arena *a = NULL;

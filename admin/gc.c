@@ -1,6 +1,7 @@
 /* gc.c — `wharf garbage-collect`: the reference's command line (config file
  * as the argument, -d/--dry-run, -m/--delete-untagged) plus --online (safe
  * while the registry serves: grace period, re-checks; storage/gc.c). */
+#include "cli.h"
 #include "gc.h"
 
 #include "../lib/config.h"
@@ -60,19 +61,8 @@ int cmd_garbage_collect(int argc, char **argv)
             goto usage;
         }
     }
-    if (!path) {
-        const char *e = getenv("WHARF_CONFIG");
-        if (e && *e)
-            path = e;
-        else if (access("/etc/wharf/config.yml", F_OK) == 0)
-            path = "/etc/wharf/config.yml";
-    }
-    struct config *cfg = NULL;
-    char err[1024] = "";
-    if (config_load(path, environ, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err[0] ? err : "invalid configuration");
-        return 1;
-    }
+    struct config *cfg = cli_config_load(path);
+    if (!cfg) return 1;
     log_init(LOG_WARN, 0, NULL); /* report on stdout, problems on stderr */
     int status = 1;
     struct storage_driver *d = NULL;

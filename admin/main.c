@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "../fcgi/pool.h"
 #include "../fcgi/transport.h"
 #include "../lib/config.h"
@@ -20,7 +21,7 @@
 #define WHARF_VERSION "0.1.0"
 #endif
 
-#define DEFAULT_CONFIG "/etc/wharf/config.yml"
+#define DEFAULT_CONFIG CLI_DEFAULT_CONFIG
 
 extern char **environ;
 
@@ -73,16 +74,6 @@ static void usage(FILE *f)
             DEFAULT_CONFIG);
 }
 
-/* -c FILE given, else $WHARF_CONFIG, else the default file when it exists,
- * else NULL (defaults + REGISTRY_* only). */
-static const char *default_config(void)
-{
-    const char *e = getenv("WHARF_CONFIG");
-    if (e && *e) return e;
-    if (access(DEFAULT_CONFIG, F_OK) == 0) return DEFAULT_CONFIG;
-    return NULL;
-}
-
 /* Parse [-c FILE | --config FILE | --config=FILE | FILE] plus flags named in
  * flags (NULL-terminated; each found sets the matching int). Returns 0 or 2. */
 static int parse_config_args(int argc, char **argv, const char **path, const char *const *flags,
@@ -114,7 +105,7 @@ static int parse_config_args(int argc, char **argv, const char **path, const cha
             return 2;
         }
     }
-    if (!*path) *path = default_config();
+    if (!*path) *path = cli_config_path(NULL);
     return 0;
 }
 
@@ -140,13 +131,8 @@ static int cmd_config_check(int argc, char **argv)
     const char *path;
     int rc = parse_config_args(argc, argv, &path, NULL, NULL);
     if (rc) return rc;
-    struct config *cfg = NULL;
-    char err[1024];
-    err[0] = 0;
-    if (config_load(path, environ, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err[0] ? err : "invalid configuration");
-        return 1;
-    }
+    struct config *cfg = cli_config_load(path);
+    if (!cfg) return 1;
     config_dump(cfg, stdout);
     config_free(cfg);
     return fflush(stdout) == 0 ? 0 : 1;
@@ -192,11 +178,11 @@ int main(int argc, char **argv)
          * query without '=' arrives as arguments, so argc is not checked. */
         if (pool_fd_is_listener(0)) {
             struct pool_opts o = {
-                .config_path = default_config(), .envp = environ, .inherit_fd = 0, .single = 1};
+                .config_path = cli_config_path(NULL), .envp = environ, .inherit_fd = 0, .single = 1};
             return pool_serve(&o);
         }
         const char *gi = getenv("GATEWAY_INTERFACE");
-        if (gi && *gi) return transport_cgi_main(default_config(), environ);
+        if (gi && *gi) return transport_cgi_main(cli_config_path(NULL), environ);
         if (argc >= 2) {
             if (strcmp(argv[1], "config") == 0)
                 fprintf(stderr, "wharf: unknown config command (try: wharf config check)\n");

@@ -1,5 +1,6 @@
 /* repository.c — `wharf repository delete`: whole-repository removal from the
  * command line (the HTTP API has no such operation). */
+#include "cli.h"
 #include "repository.h"
 
 #include "../handlers/app.h"
@@ -42,19 +43,9 @@ int cmd_repository_delete(int argc, char **argv)
         fprintf(stderr, "usage: wharf repository delete [-c FILE] [--dry-run] NAME\n");
         return 2;
     }
-    if (!path) {
-        const char *e = getenv("WHARF_CONFIG");
-        if (e && *e)
-            path = e;
-        else if (access("/etc/wharf/config.yml", F_OK) == 0)
-            path = "/etc/wharf/config.yml";
-    }
-    struct config *cfg = NULL;
+    struct config *cfg = cli_config_load(path);
+    if (!cfg) return 1;
     char err[1024] = "";
-    if (config_load(path, environ, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err[0] ? err : "invalid configuration");
-        return 1;
-    }
     int status = 1;
     struct app *app = NULL;
     struct arena *a = NULL;
