@@ -25,13 +25,31 @@ struct arena {
     struct arena_cleanup *cleanups;
 };
 
-static void *xmalloc(size_t n)
+static void out_of_memory(void)
+{
+    fputs("wharf: out of memory\n", stderr);
+    abort();
+}
+
+void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (!p) {
-        fputs("wharf: out of memory\n", stderr);
-        abort();
-    }
+    if (!p) out_of_memory();
+    return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p) out_of_memory();
+    return p;
+}
+
+char *xstrdup(const char *s)
+{
+    size_t l = strlen(s);
+    char *p = xmalloc(l + 1);
+    memcpy(p, s, l + 1);
     return p;
 }
 

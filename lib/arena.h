@@ -11,6 +11,12 @@
 
 struct arena;
 
+/* xmalloc, xrealloc, xstrdup: process-lifetime allocations with the same
+ * policy as the arena: failure aborts (a worker is respawned). */
+void *xmalloc(size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
 struct arena *arena_new(void);
 void arena_free(struct arena *a);
 /* arena_reset: run cleanups and release all but the first block; arena stays usable. */

@@ -173,7 +173,8 @@ static int mw_url_for(struct storage_driver *b, struct arena *a, const char *pat
 
 /* ---- construction ---- */
 
-static char *xstrdup(const char *s)
+/* dup_or_null: a copy of s, or NULL for NULL (and on allocation failure) */
+static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
 }
@@ -194,8 +195,8 @@ static int mw_new(const struct config *cfg, const struct config_storage_mw *m,
             l--;
         d->base_url = strndup(m->baseurl, l);
     } else {
-        d->base_url = xstrdup(m->baseurl);
-        d->keypairid = xstrdup(m->keypairid);
+        d->base_url = dup_or_null(m->baseurl);
+        d->keypairid = dup_or_null(m->keypairid);
         FILE *f = fopen(m->privatekey, "r");
         if (!f) {
             snprintf(err, errlen, "middleware.storage cloudfront: cannot read privatekey %s",

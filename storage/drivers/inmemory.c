@@ -60,26 +60,6 @@ struct mem_writer {
 
 static const struct storage_driver_ops mem_ops;
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fputs("wharf: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) {
-        fputs("wharf: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
 /* path_check: as the filesystem driver: absolute, no empty, "." or ".."
  * component, no trailing '/', no ".tmp-" component; "/" only when allow_root. */
 static int path_check(const char *p, int allow_root)

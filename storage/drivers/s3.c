@@ -50,24 +50,6 @@ struct s3_driver {
 
 static const struct storage_driver_ops s3_ops;
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fputs("wharf: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t l = strlen(s);
-    char *p = xmalloc(l + 1);
-    memcpy(p, s, l + 1);
-    return p;
-}
-
 /* ---------------------------------------------------------------- paths */
 
 /* path_check: absolute, '/'-separated, no empty/./.. segments, no reserved
