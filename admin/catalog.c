@@ -21,15 +21,10 @@ int cmd_catalog_rebuild(int argc, char **argv)
     const char *path = NULL;
     int dry = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "wharf catalog rebuild: %s needs a file\n", argv[i]);
-                return 2;
-            }
-            path = argv[++i];
-        } else if (!strncmp(argv[i], "--config=", 9)) {
-            path = argv[i] + 9;
-        } else if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-d")) {
+        int c = cli_config_arg("catalog rebuild", argc, argv, &i, &path);
+        if (c == 2) return 2;
+        if (c) continue;
+        if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-d")) {
             dry = 1;
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];

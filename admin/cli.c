@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -24,4 +25,22 @@ struct config *cli_config_load(const char *given)
         return NULL;
     }
     return cfg;
+}
+
+int cli_config_arg(const char *cmd, int argc, char **argv, int *i, const char **path)
+{
+    const char *a = argv[*i];
+    if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "wharf %s: %s needs a file\n", cmd, a);
+            return 2;
+        }
+        *path = argv[++*i];
+        return 1;
+    }
+    if (!strncmp(a, "--config=", 9)) {
+        *path = a + 9;
+        return 1;
+    }
+    return 0;
 }

@@ -15,4 +15,10 @@ const char *cli_config_path(const char *given);
  * key: reason" to stderr and returns NULL; else the caller's config_free. */
 struct config *cli_config_load(const char *given);
 
+/* cli_config_arg: when argv[*i] is "-c FILE", "--config FILE" or
+ * "--config=FILE", set *path, advance *i past what it consumed and return 1;
+ * return 0 for any other argument; 2 (usage error, reported on stderr with
+ * cmd) when the file is missing after -c/--config. */
+int cli_config_arg(const char *cmd, int argc, char **argv, int *i, const char **path);
+
 #endif

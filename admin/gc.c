@@ -31,6 +31,7 @@ int cmd_garbage_collect(int argc, char **argv)
     long grace = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int c;
         if (!strcmp(a, "-d") || !strcmp(a, "--dry-run") || !strcmp(a, "--dry-run=true")) {
             o.dry_run = 1;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--delete-untagged") ||
@@ -49,11 +50,8 @@ int cmd_garbage_collect(int argc, char **argv)
                 grace = v;
             else
                 o.settle_ms = v;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
-            if (i + 1 >= argc) goto usage;
-            path = argv[++i];
-        } else if (!strncmp(a, "--config=", 9)) {
-            path = a + 9;
+        } else if ((c = cli_config_arg("garbage-collect", argc, argv, &i, &path)) != 0) {
+            if (c == 2) goto usage;
         } else if (a[0] != '-' && !path) {
             path = a;
         } else {

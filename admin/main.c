@@ -90,15 +90,10 @@ static int parse_config_args(int argc, char **argv, const char **path, const cha
             }
         }
         if (known) continue;
-        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "wharf %s: %s needs a file\n", argv[0], a);
-                return 2;
-            }
-            *path = argv[++i];
-        } else if (strncmp(a, "--config=", 9) == 0) {
-            *path = a + 9;
-        } else if (a[0] != '-' && !*path) {
+        int c = cli_config_arg(argv[0], argc, argv, &i, path);
+        if (c == 2) return 2;
+        if (c) continue;
+        if (a[0] != '-' && !*path) {
             *path = a; /* the reference's `registry serve config.yml` */
         } else {
             fprintf(stderr, "wharf %s: unexpected argument %s\n", argv[0], a);
