@@ -4,6 +4,30 @@
 
 #include <string.h>
 
+int storage_path_check(const char *p, size_t max, int allow_root)
+{
+    if (!p || p[0] != '/') return WERR_INVALID;
+    if (p[1] == 0) return allow_root ? 0 : WERR_INVALID;
+    if (strlen(p) > max) return WERR_INVALID;
+    const size_t tl = sizeof(STORAGE_TMP_PREFIX) - 1;
+    const char *c = p + 1;
+    for (;;) {
+        const char *e = strchr(c, '/');
+        size_t n = e ? (size_t)(e - c) : strlen(c);
+        if (n == 0) return WERR_INVALID;
+        if (n == 1 && c[0] == '.') return WERR_INVALID;
+        if (n == 2 && c[0] == '.' && c[1] == '.') return WERR_INVALID;
+        if (n >= tl && memcmp(c, STORAGE_TMP_PREFIX, tl) == 0) return WERR_INVALID;
+        if (!e) break;
+        c = e + 1;
+    }
+    return 0;
+}
+
+#include "../lib/err.h"
+
+#include <string.h>
+
 int storage_get(struct storage_driver *d, struct arena *a, const char *path, size_t max,
                 char **data, size_t *len)
 {

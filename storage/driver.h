@@ -107,6 +107,14 @@ struct storage_writer {
 int driver_filesystem_new(const char *rootdir, struct storage_driver **out);
 int driver_inmemory_new(struct storage_driver **out);
 
+/* storage_path_check: the path rules every driver enforces: absolute,
+ * '/'-separated, at most max bytes, no empty, "." or ".." component, no
+ * component starting with STORAGE_TMP_PREFIX (names drivers reserve for
+ * their own temporary objects); "/" itself only when allow_root.
+ * 0 or WERR_INVALID. */
+#define STORAGE_TMP_PREFIX ".tmp-"
+int storage_path_check(const char *path, size_t max, int allow_root);
+
 /* Convenience wrappers that dispatch through ops (storage/driver.c). */
 int storage_get(struct storage_driver *d, struct arena *a, const char *path, size_t max,
                 char **data, size_t *len);

@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FS_TMP_PREFIX ".tmp-"
+#define FS_TMP_PREFIX STORAGE_TMP_PREFIX
 #define FS_PATH_MAX 4096
 
 struct fs_driver {
@@ -107,35 +107,11 @@ static int fs_fail(const char *op, const char *path)
     return rc;
 }
 
-/* path_check: 0 when p is a driver path: absolute, '/'-separated, no empty,
- * "." or ".." component, no trailing '/', no ".tmp-" component (reserved
- * for temp files); "/" itself only when allow_root. Else WERR_INVALID. */
-static int path_check(const char *p, int allow_root)
-{
-    if (!p || p[0] != '/') return WERR_INVALID;
-    if (p[1] == 0) return allow_root ? 0 : WERR_INVALID;
-    if (strlen(p) > FS_PATH_MAX) return WERR_INVALID;
-    const char *c = p + 1;
-    for (;;) {
-        const char *e = strchr(c, '/');
-        size_t n = e ? (size_t)(e - c) : strlen(c);
-        if (n == 0) return WERR_INVALID;
-        if (n == 1 && c[0] == '.') return WERR_INVALID;
-        if (n == 2 && c[0] == '.' && c[1] == '.') return WERR_INVALID;
-        if (n >= sizeof(FS_TMP_PREFIX) - 1 &&
-            memcmp(c, FS_TMP_PREFIX, sizeof(FS_TMP_PREFIX) - 1) == 0)
-            return WERR_INVALID;
-        if (!e) break;
-        c = e + 1;
-    }
-    return 0;
-}
-
 /* fs_full: validate path and build <root><path> (malloc, caller frees). */
 static int fs_full(struct fs_driver *d, const char *path, int allow_root, char **out)
 {
     *out = NULL;
-    int rc = path_check(path, allow_root);
+    int rc = storage_path_check(path, FS_PATH_MAX, allow_root);
     if (rc) return rc;
     size_t rl = strlen(d->root), pl = strlen(path);
     char *f = malloc(rl + pl + 1);

@@ -20,7 +20,6 @@
 #include <string.h>
 
 #define MEM_PATH_MAX 4096
-#define MEM_TMP_PREFIX ".tmp-"
 
 struct mem_blob {
     size_t refs; /* the file node + every open reader */
@@ -59,29 +58,6 @@ struct mem_writer {
 };
 
 static const struct storage_driver_ops mem_ops;
-
-/* path_check: as the filesystem driver: absolute, no empty, "." or ".."
- * component, no trailing '/', no ".tmp-" component; "/" only when allow_root. */
-static int path_check(const char *p, int allow_root)
-{
-    if (!p || p[0] != '/') return WERR_INVALID;
-    if (p[1] == 0) return allow_root ? 0 : WERR_INVALID;
-    if (strlen(p) > MEM_PATH_MAX) return WERR_INVALID;
-    const char *c = p + 1;
-    for (;;) {
-        const char *e = strchr(c, '/');
-        size_t n = e ? (size_t)(e - c) : strlen(c);
-        if (n == 0) return WERR_INVALID;
-        if (n == 1 && c[0] == '.') return WERR_INVALID;
-        if (n == 2 && c[0] == '.' && c[1] == '.') return WERR_INVALID;
-        if (n >= sizeof(MEM_TMP_PREFIX) - 1 &&
-            memcmp(c, MEM_TMP_PREFIX, sizeof(MEM_TMP_PREFIX) - 1) == 0)
-            return WERR_INVALID;
-        if (!e) break;
-        c = e + 1;
-    }
-    return 0;
-}
 
 static struct mem_blob *blob_new(const void *data, size_t len)
 {
@@ -239,7 +215,7 @@ static int mem_get_content(struct storage_driver *base, struct arena *a, const c
     struct mem_driver *d = (struct mem_driver *)base;
     *data = NULL;
     *len = 0;
-    int rc = path_check(path, 0);
+    int rc = storage_path_check(path, MEM_PATH_MAX, 0);
     if (rc) return rc;
     pthread_mutex_lock(&d->mu);
     struct mem_node *n = lookup(d, path);
@@ -265,7 +241,7 @@ static int mem_put_content(struct storage_driver *base, const char *path, const 
                            size_t len)
 {
     struct mem_driver *d = (struct mem_driver *)base;
-    int rc = path_check(path, 0);
+    int rc = storage_path_check(path, MEM_PATH_MAX, 0);
     if (rc) return rc;
     struct mem_blob *b = blob_new(data, len); /* copied before taking the lock */
     pthread_mutex_lock(&d->mu);
@@ -310,7 +286,7 @@ static int mem_reader(struct storage_driver *base, struct arena *a, const char *
 {
     struct mem_driver *d = (struct mem_driver *)base;
     *out = NULL;
-    int rc = path_check(path, 0);
+    int rc = storage_path_check(path, MEM_PATH_MAX, 0);
     if (rc) return rc;
     pthread_mutex_lock(&d->mu);
     struct mem_node *n = lookup(d, path);
@@ -363,7 +339,7 @@ static int mem_writer(struct storage_driver *base, struct arena *a, const char *
 {
     struct mem_driver *d = (struct mem_driver *)base;
     *out = NULL;
-    int rc = path_check(path, 0);
+    int rc = storage_path_check(path, MEM_PATH_MAX, 0);
     if (rc) return rc;
     pthread_mutex_lock(&d->mu);
     const char *leaf;
@@ -488,7 +464,7 @@ static void mem_writer_close(struct storage_writer *base)
 static int mem_stat(struct storage_driver *base, const char *path, struct storage_stat *st)
 {
     struct mem_driver *d = (struct mem_driver *)base;
-    int rc = path_check(path, 1);
+    int rc = storage_path_check(path, MEM_PATH_MAX, 1);
     if (rc) return rc;
     pthread_mutex_lock(&d->mu);
     struct mem_node *n = lookup(d, path);
@@ -509,7 +485,7 @@ static int mem_list(struct storage_driver *base, struct arena *a, const char *pa
     struct mem_driver *d = (struct mem_driver *)base;
     *names = NULL;
     *n = 0;
-    int rc = path_check(path, 1);
+    int rc = storage_path_check(path, MEM_PATH_MAX, 1);
     if (rc) return rc;
     pthread_mutex_lock(&d->mu);
     struct mem_node *dir = lookup(d, path);
@@ -531,8 +507,8 @@ out:
 static int mem_move(struct storage_driver *base, const char *src, const char *dst)
 {
     struct mem_driver *d = (struct mem_driver *)base;
-    int rc = path_check(src, 0);
-    if (!rc) rc = path_check(dst, 0);
+    int rc = storage_path_check(src, MEM_PATH_MAX, 0);
+    if (!rc) rc = storage_path_check(dst, MEM_PATH_MAX, 0);
     if (rc) return rc;
     size_t sl = strlen(src);
     if (strncmp(dst, src, sl) == 0 && dst[sl] == '/') return WERR_INVALID;
@@ -574,7 +550,7 @@ out:
 static int mem_delete(struct storage_driver *base, const char *path)
 {
     struct mem_driver *d = (struct mem_driver *)base;
-    int rc = path_check(path, 0);
+    int rc = storage_path_check(path, MEM_PATH_MAX, 0);
     if (rc) return rc;
     pthread_mutex_lock(&d->mu);
     const char *leaf;
@@ -645,7 +621,7 @@ static int walk_dir(struct mem_driver *d, const char *dpath, int top, storage_wa
 
 static int mem_walk(struct storage_driver *base, const char *path, storage_walk_fn fn, void *ctx)
 {
-    int rc = path_check(path, 1);
+    int rc = storage_path_check(path, MEM_PATH_MAX, 1);
     if (rc) return rc;
     return walk_dir((struct mem_driver *)base, path, 1, fn, ctx);
 }

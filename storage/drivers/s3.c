@@ -31,7 +31,7 @@
 #define S3_POOL_MAX 64           /* idle curl handles kept */
 #define S3_STATE "/.tmp-w/"      /* a writer's state under the file's key */
 #define S3_INDEX_MAGIC "wharf-s3-writer 1\n"
-#define TMP_PREFIX ".tmp-"
+#define TMP_PREFIX STORAGE_TMP_PREFIX
 
 struct s3_driver {
     struct storage_driver base;
@@ -52,26 +52,14 @@ static const struct storage_driver_ops s3_ops;
 
 /* ---------------------------------------------------------------- paths */
 
-/* path_check: absolute, '/'-separated, no empty/./.. segments, no reserved
- * ".tmp-" names; "/" only when allow_root. */
+/* path_check: storage_path_check, and no control characters (they would
+ * break the XML of listings). */
 static int path_check(const char *p, int allow_root)
 {
-    if (!p || p[0] != '/') return WERR_INVALID;
-    size_t len = strlen(p);
-    if (len > S3_PATH_MAX) return WERR_INVALID;
-    if (len == 1) return allow_root ? 0 : WERR_INVALID;
-    const char *s = p + 1;
-    for (;;) {
-        const char *e = strchr(s, '/');
-        size_t l = e ? (size_t)(e - s) : strlen(s);
-        if (l == 0 || (l == 1 && s[0] == '.') || (l == 2 && s[0] == '.' && s[1] == '.') ||
-            strncmp(s, TMP_PREFIX, 5) == 0)
-            return WERR_INVALID;
-        for (size_t i = 0; i < l; i++)
-            if ((unsigned char)s[i] < 0x20) return WERR_INVALID;
-        if (!e) break;
-        s = e + 1;
-    }
+    int rc = storage_path_check(p, S3_PATH_MAX, allow_root);
+    if (rc) return rc;
+    for (const char *c = p; *c; c++) /* a key with control characters breaks XML listings */
+        if ((unsigned char)*c < 0x20) return WERR_INVALID;
     return 0;
 }
 
