@@ -191,14 +191,7 @@ apache_start() {
 # wait_https URL PID CAFILE [SECONDS]: until URL answers 200 or 401 over TLS
 # verified with CAFILE, while PID lives.
 wait_https() {
-	local url=$1 pid=$2 ca=$3 secs=${4:-20} i code
-	for ((i = 0; i < secs * 10; i++)); do
-		code=$(curl -s -o /dev/null -m 2 --cacert "$ca" -w '%{http_code}' "$url" 2>/dev/null)
-		case $code in 200 | 401) return 0 ;; esac
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
+	wait_http "$1" "$2" "${4:-20}" --cacert "$3"
 }
 
 # ---- pebble: a local ACME CA ----------------------------------------------------------

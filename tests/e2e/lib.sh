@@ -154,11 +154,13 @@ free_port() {
 	return 1
 }
 
-# wait_http URL PID [SECONDS]: until URL answers 200 or 401, while PID lives.
+# wait_http URL PID [SECONDS [CURL ARGS...]]: until URL answers 200 or 401,
+# while PID lives.
 wait_http() {
 	local url=$1 pid=$2 secs=${3:-20} i code
+	shift $(($# < 3 ? $# : 3))
 	for ((i = 0; i < secs * 10; i++)); do
-		code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" 2>/dev/null)
+		code=$(curl -s -o /dev/null -m 2 "$@" -w '%{http_code}' "$url" 2>/dev/null)
 		case $code in 200 | 401) return 0 ;; esac
 		kill -0 "$pid" 2>/dev/null || return 1
 		sleep 0.1
