@@ -7,7 +7,8 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
            -Wshadow -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS += -Wl,--as-needed
-LDLIBS  += -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt
+# libcurl is not linked: lib/curl_lazy.c loads it when the configuration needs it
+LDLIBS  += -lfcgi $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null) -lcrypt -ldl
 
 ifeq ($(SANITIZER),address)
 BUILD   := build/asan

@@ -1,5 +1,6 @@
 #include "app.h"
 
+#include "../lib/curl_lazy.h"
 #include "../lib/err.h"
 #include "../storage/driver.h"
 #include "../storage/drivers/filesystem.h"
@@ -16,6 +17,11 @@ int app_new(const struct config *cfg, struct app **out, char *err, size_t errlen
     if (!app) return WERR_NOMEM;
     app->cfg = cfg;
     int rc;
+    /* the pull-through cache talks to its upstreams with libcurl */
+    if (cfg->nupstreams > 0 && curl_lazy_load(err, errlen) != 0) {
+        free(app);
+        return WERR_INVALID;
+    }
     /* the configured driver, and the Redis blob-descriptor cache (issue 7) */
     if ((rc = storage_open(cfg, &app->driver, &app->cache, err, errlen)) != 0) {
         free(app);

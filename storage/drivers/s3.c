@@ -2,6 +2,7 @@
  * segments. */
 #include "s3.h"
 
+#include "../../lib/curl_lazy.h"
 #include "../../lib/err.h"
 #include "../../lib/log.h"
 #include "../../lib/sigv4.h"
@@ -1923,6 +1924,7 @@ int driver_s3_new(const struct config *cfg, struct storage_driver **out, char *e
         snprintf(err, errlen, "storage.s3: bucket and region are required");
         return WERR_INVALID;
     }
+    if (curl_lazy_load(err, errlen) != 0) return WERR_INVALID;
     struct s3_driver *d = calloc(1, sizeof *d);
     if (!d) return WERR_NOMEM;
     d->base.ops = &s3_ops;

@@ -203,6 +203,16 @@ fi
 check "pool: socket mode is 0660" test "$(stat -c %a "$SOCK" 2>/dev/null)" = 660
 check "pool: pidfile holds the master pid" test "$(cat "$T/wharf.pid" 2>/dev/null)" = "$M"
 check "pool: GET /v2/ answers 200 with Docker-Distribution-API-Version" get_v2 "$SOCK"
+# libcurl (and the ~28 libraries it pulls in) is loaded only by configurations
+# that need it (S3, pull-through cache): a filesystem pool maps none of it
+no_curl() {
+    local p
+    for p in "$M" $(workers_of "$M"); do
+        [ -r "/proc/$p/maps" ] || return 1
+        ! grep -q 'libcurl' "/proc/$p/maps" || return 1
+    done
+}
+check "pool: a filesystem registry does not load libcurl (master and workers)" no_curl
 
 # a body the handler never reads must not break the next request
 r1=$(fcgi "$SOCK" GET /v2/ --body 1000000 | tr -d '\r')
