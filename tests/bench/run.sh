@@ -37,11 +37,13 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 curl -sf "http://127.0.0.1:$port/v2/" >/dev/null || { cat "$scratch/run.log"; exit 1; }
+# the RSS pattern names this instance's config: other Wharf pools on the
+# machine (a test run, make run) must not be summed into the pool's memory
 mkdir -p "$repo/tests/bench/results"
 out=$repo/tests/bench/results/wharf-$(date -u +%Y%m%d-%H%M%S)
 cd "$bench"
 REF_DIRECT_PORT=${REF_DIRECT_PORT:-5090} REF_BACKEND_PORT=${REF_BACKEND_PORT:-5091} \
 	REF_PROXY_PORT=${REF_PROXY_PORT:-5092} BENCH_OUT=$out \
 	./run-reference.sh --target "wharf=http://127.0.0.1:$port" \
-	--rss-pattern 'wharf=[w]harf serve' "$@"
+	--rss-pattern "wharf=[w]harf serve -c $scratch/run/config\\.yml" "$@"
 echo "results: $out.md" >&2
