@@ -28,7 +28,6 @@
 
 #include <curl/curl.h>
 #include <json-c/json.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -489,17 +488,6 @@ struct blob_stream {
     size_t pend_len, pend_off, pend_cap;
     char *store; /* handed to the client, not yet appended to the upload */
     size_t store_len;
-    /* full store buffers are appended (hashed, written) on a second thread
-     * while this one keeps receiving and sending: the storer owns s->up and
-     * s->a while busy; everything else waits for it (store_wait) first */
-    struct {
-        pthread_t th;
-        pthread_mutex_t mu;
-        pthread_cond_t cv;
-        int started, busy, quit, rc;
-        char *buf; /* the buffer being appended, or the spare */
-        size_t len;
-    } st;
     int done; /* the transfer ended (see result) */
     CURLcode result;
     int finished; /* committed, or given up: nothing more to do */
@@ -566,92 +554,11 @@ static ssize_t memsrc_read(void *ctx, void *buf, size_t n)
     return (ssize_t)k;
 }
 
-static void *storer_main(void *arg)
-{
-    struct blob_stream *s = arg;
-    pthread_mutex_lock(&s->st.mu);
-    for (;;) {
-        while (!s->st.busy && !s->st.quit)
-            pthread_cond_wait(&s->st.cv, &s->st.mu);
-        if (!s->st.busy) break; /* quit, nothing pending */
-        pthread_mutex_unlock(&s->st.mu);
-        struct memsrc m = {s->st.buf, s->st.len, 0};
-        int rc = registry_upload_append(s->app->reg, s->a, s->up, memsrc_read, &m, -1);
-        pthread_mutex_lock(&s->st.mu);
-        if (rc && !s->st.rc) s->st.rc = rc;
-        s->st.busy = 0;
-        pthread_cond_broadcast(&s->st.cv);
-    }
-    pthread_mutex_unlock(&s->st.mu);
-    return NULL;
-}
-
-/* store_wait: the storer is idle (s->up and s->a are this thread's again);
- * its first error, if any */
-static int store_wait(struct blob_stream *s)
-{
-    if (!s->st.started) return 0;
-    pthread_mutex_lock(&s->st.mu);
-    while (s->st.busy)
-        pthread_cond_wait(&s->st.cv, &s->st.mu);
-    int rc = s->st.rc;
-    pthread_mutex_unlock(&s->st.mu);
-    return rc;
-}
-
-static void store_stop(struct blob_stream *s)
-{
-    if (!s->st.started) return;
-    pthread_mutex_lock(&s->st.mu);
-    s->st.quit = 1;
-    pthread_cond_broadcast(&s->st.cv);
-    pthread_mutex_unlock(&s->st.mu);
-    pthread_join(s->st.th, NULL);
-    pthread_mutex_destroy(&s->st.mu);
-    pthread_cond_destroy(&s->st.cv);
-    s->st.started = 0;
-}
-
-/* store_handoff: the full buffer goes to the storer, its spare comes back */
-static int store_handoff(struct blob_stream *s)
-{
-    if (!s->st.started) {
-        s->st.buf = malloc(STORE_CHUNK);
-        if (!s->st.buf) return WERR_NOMEM;
-        pthread_mutex_init(&s->st.mu, NULL);
-        pthread_cond_init(&s->st.cv, NULL);
-        if (pthread_create(&s->st.th, NULL, storer_main, s) != 0) {
-            pthread_mutex_destroy(&s->st.mu);
-            pthread_cond_destroy(&s->st.cv);
-            /* no thread: append here */
-            struct memsrc m = {s->store, s->store_len, 0};
-            int rc = registry_upload_append(s->app->reg, s->a, s->up, memsrc_read, &m, -1);
-            s->store_len = 0;
-            return rc;
-        }
-        s->st.started = 1;
-    }
-    int rc = store_wait(s);
-    if (rc) return rc;
-    pthread_mutex_lock(&s->st.mu);
-    char *full = s->store;
-    s->store = s->st.buf;
-    s->st.buf = full;
-    s->st.len = s->store_len;
-    s->st.busy = 1;
-    pthread_cond_broadcast(&s->st.cv);
-    pthread_mutex_unlock(&s->st.mu);
-    s->store_len = 0;
-    return 0;
-}
-
-/* store_flush: everything handed to the client is in the upload */
 static int store_flush(struct blob_stream *s)
 {
-    int rc = store_wait(s);
-    if (rc || !s->store_len) return rc;
+    if (!s->store_len) return 0;
     struct memsrc m = {s->store, s->store_len, 0};
-    rc = registry_upload_append(s->app->reg, s->a, s->up, memsrc_read, &m, -1);
+    int rc = registry_upload_append(s->app->reg, s->a, s->up, memsrc_read, &m, -1);
     s->store_len = 0;
     return rc;
 }
@@ -665,7 +572,7 @@ static int store_add(struct blob_stream *s, const char *p, size_t n)
         p += k;
         n -= k;
         if (s->store_len == STORE_CHUNK) {
-            int rc = store_handoff(s);
+            int rc = store_flush(s);
             if (rc) return rc;
         }
     }
@@ -676,7 +583,6 @@ static int store_add(struct blob_stream *s, const char *p, size_t n)
 static void give_up(struct blob_stream *s, const char *why)
 {
     if (s->finished) return;
-    store_wait(s);
     log_warn("proxy: fetching %s for %s from %s failed: %s", s->digest, s->repo, s->u->remoteurl,
              why);
     if (s->up) registry_upload_cancel(s->app->reg, s->a, s->up);
@@ -779,7 +685,6 @@ static void stream_cleanup(void *p)
             s->pend_off += avail;
         }
     }
-    store_stop(s);
     proxy_unlock(s->lockfd);
     if (s->m && s->c) curl_multi_remove_handle(s->m, s->c);
     if (s->c) curl_easy_cleanup(s->c);
@@ -787,7 +692,6 @@ static void stream_cleanup(void *p)
     curl_slist_free_all(s->h);
     free(s->pend);
     free(s->store);
-    free(s->st.buf);
     arena_free(s->a);
     free(s);
 }
