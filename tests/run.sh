@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/run.sh [unit|storage|e2e|all] — run Wharf's tests and count TAP lines.
 #
-#   unit     $BUILD/tests/test_* (cmocka, CMOCKA_MESSAGE_OUTPUT=TAP)
+#   unit     $BUILD/tests/test_* (cmocka, CMOCKA_MESSAGE_OUTPUT=TAP), and
+#            the same under valgrind (tests/unit/valgrind.sh)
 #   storage  $BUILD/tests/driver_suite inmemory, and filesystem on a temp dir,
 #            and s3 on Swift (tests/storage/swift.sh)
 #   e2e      every tests/e2e/t_*.sh (real nginx, Wharf and clients)
@@ -90,6 +91,11 @@ run_unit() {
 			missing "$(basename "$bin")" "not built ($bin): make tests-bin"
 		fi
 	done
+	# the same programs under valgrind: no memory errors, no leaks (not for
+	# the sanitizer build: ASan and valgrind do not mix)
+	if ! nm "$BUILD"/tests/test_arena 2>/dev/null | grep -q __asan_init; then
+		run_prog valgrind-unit bash tests/unit/valgrind.sh "$BUILD"
+	fi
 }
 
 run_storage() {
