@@ -71,6 +71,12 @@ static int gc_task_run(const struct config *c, struct storage_driver *d)
                         .dry_run = c->gc_dryrun};
     struct gc_stats st;
     int rc = gc_run(d, c, &o, &st);
+    if (rc == WERR_BUSY) {
+        /* another run on this storage (a manual one, or another node's on a
+         * shared bucket): this round is skipped, the next one tries again */
+        log_info("garbage collection: skipped, another collection is running");
+        return 0;
+    }
     if (rc) {
         log_error("garbage collection: %s", werr_str(rc));
         return 1;

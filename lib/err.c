@@ -14,6 +14,7 @@ const char *werr_str(int code)
     case WERR_UNSUPPORTED: return "unsupported";
     case WERR_IO: return "i/o error";
     case WERR_NOMEM: return "out of memory";
+    case WERR_BUSY: return "busy";
     }
     return "unknown error";
 }

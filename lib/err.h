@@ -16,6 +16,7 @@ enum werr {
     WERR_UNSUPPORTED = -8, /* operation not supported / disabled */
     WERR_IO = -9,          /* storage or network I/O failure */
     WERR_NOMEM = -10,      /* allocation failed */
+    WERR_BUSY = -11,       /* another process holds what this needs (a GC run) */
 };
 
 /* werr_str: a short constant English name of a code (never NULL). */

@@ -3,7 +3,8 @@
 # (storage.maintenance.uploadpurging with a short age and interval) removes
 # abandoned uploads by their startedat and keeps young ones; read-only mode
 # (storage.maintenance.readonly.enabled) switched on and off by a reload
-# (SIGHUP), without a restart: writes get 405, pulls keep working.
+# (SIGHUP), without a restart: writes get 405, pulls keep working; one
+# garbage collection at a time on a root.
 source "$(dirname "$0")/lib.sh"
 e2e_init
 need=$(need_cmd skopeo curl) || { t_skip "maintenance" "$need"; e2e_done; exit; }
@@ -66,5 +67,26 @@ done
 check_eq "after reload without readonly: uploads accepted again (202)" 202 "$code"
 check "after reload without readonly: push works" skopeo_copy "oci:$TMP/img:latest" "docker://$W_HOST/ro/a:2"
 check_eq "the master was never restarted" "$(cat "$W_DIR/wharf.pid")" "$W_PID"
+
+# ---- one garbage collection at a time
+# a run that holds the root (online, 4 s settle) and a second one started meanwhile
+"$WHARF_BIN" garbage-collect --online --settle-ms 4000 "$W_DIR/config.yml" >"$TMP/gc1.log" 2>&1 &
+gc1=$!
+track_pid "$gc1"
+sleep 1
+"$WHARF_BIN" garbage-collect --online "$W_DIR/config.yml" >"$TMP/gc2.log" 2>&1
+check_eq "gc: a second run while one is running is refused (exit 1)" 1 "$?"
+check "gc: it says another collection is running" grep -q "another garbage collection is running" "$TMP/gc2.log"
+check "gc: a dry run takes no lock" "$WHARF_BIN" garbage-collect --dry-run "$W_DIR/config.yml"
+wait "$gc1"
+check_eq "gc: the first run finishes" 0 "$?"
+check "gc: a run after it proceeds" "$WHARF_BIN" garbage-collect --online "$W_DIR/config.yml"
+check "gc: the lock leaves no file in the root" test -z "$(find "$V2" -path '*_wharf_gc*' -type f)"
+# a run killed while holding the lock: the kernel releases it
+WHARF_GC_TEST_KILL=settle:0 bash -c '"$1" garbage-collect --online "$2"; exit $?' _ "$WHARF_BIN" \
+	"$W_DIR/config.yml" >/dev/null 2>&1
+check_eq "gc: a run killed at the settle step (SIGKILL)" 137 "$?"
+check "gc: after a run killed mid-way the next one proceeds" \
+	"$WHARF_BIN" garbage-collect --online "$W_DIR/config.yml"
 wharf_stop
 e2e_done

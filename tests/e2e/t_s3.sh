@@ -162,6 +162,37 @@ AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=testing \
 	"$WHARF_BIN" garbage-collect "$S_DIR/config.yml" >"$TMP/gc.log" 2>&1
 check_eq "garbage collection on s3 runs" 0 "$?"
 check "garbage collection on s3 deleted the unreferenced blob" grep -q "and 1 blobs deleted" "$TMP/gc.log"
+# one collection at a time on a bucket: the lease object _wharf_gc/lease
+# swift_code KEY: HTTP status of a GET of KEY in the bucket (Swift's own API)
+swift_code() {
+	local auth tok url
+	auth=$(curl -s -i -m 10 -H 'X-Storage-User: test:tester' -H 'X-Storage-Pass: testing' \
+		"$SWIFT_ENDPOINT/auth/v1.0" | tr -d '\r')
+	tok=$(echo "$auth" | awk -F': ' 'tolower($1)=="x-auth-token"{print $2}')
+	url=$(echo "$auth" | awk -F': ' 'tolower($1)=="x-storage-url"{print $2}')
+	curl -s -m 10 -o /dev/null -w '%{http_code}' -H "X-Auth-Token: $tok" "$url/wharf-e2e/$1"
+}
+LEASE_KEY=e2e/root/docker/registry/v2/_wharf_gc/lease
+AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=testing \
+	"$WHARF_BIN" garbage-collect --online --settle-ms 4000 "$S_DIR/config.yml" >"$TMP/gc1.log" 2>&1 &
+gc1=$!
+track_pid "$gc1"
+for _ in $(seq 50); do [ "$(swift_code "$LEASE_KEY")" = 200 ] && break; sleep 0.1; done
+check_eq "gc on s3: the running collection holds a lease object" 200 "$(swift_code "$LEASE_KEY")"
+AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=testing \
+	"$WHARF_BIN" garbage-collect --online "$S_DIR/config.yml" >"$TMP/gc2.log" 2>&1
+check_eq "gc on s3: a second collection meanwhile is refused (exit 1)" 1 "$?"
+check "gc on s3: it names the holder (host, pid)" grep -q "another garbage collection is running (host .*, pid $gc1" "$TMP/gc2.log"
+wait "$gc1"
+check_eq "gc on s3: the first collection finishes" 0 "$?"
+check_eq "gc on s3: its lease is deleted at the end" 404 "$(swift_code "$LEASE_KEY")"
+# a run killed while holding the lease: the next run on this host sees its
+# pid is gone and takes over (elsewhere the lease expires after 10 minutes)
+AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=testing WHARF_GC_TEST_KILL=settle:0 \
+	bash -c '"$1" garbage-collect --online "$2"; exit $?' _ "$WHARF_BIN" "$S_DIR/config.yml" >/dev/null 2>&1
+check_eq "gc on s3: a run killed mid-way leaves its lease" 200 "$(swift_code "$LEASE_KEY")"
+check "gc on s3: the next run takes over a dead holder's lease" env AWS_ACCESS_KEY_ID=test:tester \
+	AWS_SECRET_ACCESS_KEY=testing "$WHARF_BIN" garbage-collect --online "$S_DIR/config.yml"
 cached=$("${RCLI[@]}" hget "wharf::blobs::$dg" size 2>/dev/null)
 t_result "the deleted blob's cache entry is gone" "$([ -z "$cached" ]; echo $?)" "still cached: $cached"
 check_eq "the deleted blob is unknown (HEAD 404 in another repo's view too)" 404 \
