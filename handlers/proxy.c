@@ -482,7 +482,7 @@ struct blob_stream {
     struct curl_slist *h;
     char errbuf[CURL_ERROR_SIZE];
     struct upload *up;
-    int lockfd;
+    struct proxy_lock lock;
     int64_t length, got, delivered;
     char *pend; /* received, not yet handed to the client */
     size_t pend_len, pend_off, pend_cap;
@@ -587,8 +587,7 @@ static void give_up(struct blob_stream *s, const char *why)
              why);
     if (s->up) registry_upload_cancel(s->app->reg, s->a, s->up);
     s->finished = s->failed = 1;
-    proxy_unlock(s->lockfd);
-    s->lockfd = -1;
+    proxy_unlock(&s->lock);
 }
 
 /* finish: everything received: check, commit under the digest, release the lock */
@@ -611,8 +610,7 @@ static int finish(struct blob_stream *s)
         return WERR_IO;
     }
     s->finished = 1;
-    proxy_unlock(s->lockfd);
-    s->lockfd = -1;
+    proxy_unlock(&s->lock);
     proxy_touch(s->app->reg, s->a, s->repo, 'b', s->digest, touch_age(s->u));
     log_info("proxy: cached %s for %s (%lld bytes) from %s", s->digest, s->repo, (long long)s->got,
              s->u->remoteurl);
@@ -685,7 +683,7 @@ static void stream_cleanup(void *p)
             s->pend_off += avail;
         }
     }
-    proxy_unlock(s->lockfd);
+    proxy_unlock(&s->lock);
     if (s->m && s->c) curl_multi_remove_handle(s->m, s->c);
     if (s->c) curl_easy_cleanup(s->c);
     if (s->m) curl_multi_cleanup(s->m);
@@ -719,32 +717,32 @@ int proxy_blob_get(struct app *app, struct request *req, struct response *res)
     const char *path = arena_printf(a, "/v2/%s/blobs/%s", remote, req->ref);
     struct up_resp r;
     int is_head = !strcmp(req->method, "HEAD");
-    int lockfd = -1;
+    struct proxy_lock lock = PROXY_LOCK_INIT;
     if (!is_head) {
-        if (proxy_lock(app->reg, a, req->ref, LOCK_WAIT_S, &lockfd) != 0) {
+        if (proxy_lock(app->reg, a, req->ref, LOCK_WAIT_S, &lock) != 0) {
             upstream_failed(req, res, u, "timed out waiting for another fetch of this blob");
             return 1;
         }
         /* another worker may have fetched it while this one waited */
         if (registry_blob_stat(app->reg, a, req->name, req->ref, &bd) == 0 ||
             proxy_blob_link(app->reg, a, req->name, req->ref, &bd) == 0) {
-            proxy_unlock(lockfd);
+            proxy_unlock(&lock);
             proxy_touch(app->reg, a, req->name, 'b', req->ref, touch_age(u));
             return 0;
         }
     }
     /* HEAD first: existence, size, and working credentials for the GET */
     if (up_call(a, u, "HEAD", path, scope, NULL, 0, &r) != 0) {
-        proxy_unlock(lockfd);
+        proxy_unlock(&lock);
         upstream_failed(req, res, u, "unreachable");
         return 1;
     }
     if (r.status == 404) {
-        proxy_unlock(lockfd);
+        proxy_unlock(&lock);
         return 0; /* BLOB_UNKNOWN from the normal path */
     }
     if (r.status != 200) {
-        proxy_unlock(lockfd);
+        proxy_unlock(&lock);
         upstream_failed(req, res, u, arena_printf(a, "HEAD answered %ld", r.status));
         return 1;
     }
@@ -763,7 +761,7 @@ int proxy_blob_get(struct app *app, struct request *req, struct response *res)
     s->u = u;
     s->repo = arena_strdup(s->a, req->name);
     s->digest = arena_strdup(s->a, req->ref);
-    s->lockfd = lockfd;
+    s->lock = lock; /* the stream owns it now */
     s->length = r.length;
     s->ops.version = 1;
     s->ops.name = "proxy-stream";

@@ -114,9 +114,11 @@ static char *flat_digest(struct arena *a, const char *digest)
     return s;
 }
 
-int proxy_lock(struct registry *r, struct arena *a, const char *digest, int wait_s, int *fd)
+int proxy_lock(struct registry *r, struct arena *a, const char *digest, int wait_s,
+               struct proxy_lock *lk)
 {
-    *fd = -1;
+    lk->fd = -1;
+    lk->path = NULL;
     char *marker, *path;
     if (!r->d->ops->local_path) return 0;
     /* local_path needs an existing file: a marker names the lock directory */
@@ -129,32 +131,45 @@ int proxy_lock(struct registry *r, struct arena *a, const char *digest, int wait
     if (rc) return rc;
     path = arena_printf(a, "%.*s/%s.lock", (int)(strrchr(marker, '/') - marker), marker,
                         flat_digest(a, digest));
-    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (f < 0) {
-        log_warn("proxy: cannot open lock %s: %s", path, strerror(errno));
-        return WERR_IO;
-    }
     /* polled, so a stuck fetch cannot hold a worker forever */
-    for (long waited = 0;; waited += 50) {
-        if (flock(f, LOCK_EX | LOCK_NB) == 0) break;
-        if (errno != EWOULDBLOCK && errno != EINTR) {
-            close(f);
+    long waited = 0;
+    for (;;) {
+        int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (f < 0) {
+            log_warn("proxy: cannot open lock %s: %s", path, strerror(errno));
             return WERR_IO;
         }
-        if (waited >= (long)wait_s * 1000) {
-            close(f);
-            return WERR_IO;
+        while (flock(f, LOCK_EX | LOCK_NB) != 0) {
+            if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= (long)wait_s * 1000) {
+                close(f);
+                return WERR_IO;
+            }
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            waited += 50;
         }
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        /* the holder removes the file before releasing it: a lock on a file
+         * no longer at the path is a lock on nothing; take the new one */
+        struct stat held, now;
+        if (fstat(f, &held) == 0 && stat(path, &now) == 0 && held.st_ino == now.st_ino &&
+            held.st_dev == now.st_dev) {
+            lk->fd = f;
+            lk->path = xstrdup(path);
+            return 0;
+        }
+        close(f);
     }
-    *fd = f;
-    return 0;
 }
 
-void proxy_unlock(int fd)
+void proxy_unlock(struct proxy_lock *lk)
 {
-    if (fd >= 0) close(fd); /* releases the flock */
+    if (lk->fd >= 0) {
+        if (lk->path) unlink(lk->path); /* while still held: see proxy_lock */
+        close(lk->fd);                  /* releases the flock */
+    }
+    free(lk->path);
+    lk->fd = -1;
+    lk->path = NULL;
 }
 
 static char *access_path(struct arena *a, const char *repo, char kind, const char *digest)

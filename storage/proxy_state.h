@@ -37,11 +37,22 @@ int proxy_tag_current(struct registry *r, struct arena *a, const char *repo, con
 int proxy_blob_link(struct registry *r, struct arena *a, const char *repo, const char *digest,
                     struct blob_desc *out);
 
+/* The fetch lock of one blob digest (filesystem storage: flock on a file
+ * under the proxy's state directory; other drivers: no lock, fd -1). */
+struct proxy_lock {
+    int fd;     /* -1: not held */
+    char *path; /* malloc'd */
+};
+#define PROXY_LOCK_INIT {-1, NULL}
+
 /* proxy_lock: take the fetch lock of digest, waiting up to wait_s seconds
- * (WERR_IO on timeout). Returns an fd to pass to proxy_unlock, or -1 when the
- * driver has no local files (inmemory: one worker, nothing to share). */
-int proxy_lock(struct registry *r, struct arena *a, const char *digest, int wait_s, int *fd);
-void proxy_unlock(int fd);
+ * (WERR_IO on timeout). On success lk is held (or lk->fd is -1 when the driver
+ * has no local files). */
+int proxy_lock(struct registry *r, struct arena *a, const char *digest, int wait_s,
+               struct proxy_lock *lk);
+/* proxy_unlock: remove the lock file, then release it (a waiter that got the
+ * removed file notices and retries on a new one). Idempotent. */
+void proxy_unlock(struct proxy_lock *lk);
 
 /* proxy_touch: record a pull of (repo, kind 'm' or 'b', digest) now; writes
  * only when the last record is older than min_age seconds. */

@@ -149,6 +149,7 @@ want=${big_layer#sha256:}
 check "all 3 bodies hash to the digest" sh -c "sha256sum $TMP/big.1 $TMP/big.2 $TMP/big.3 | awk '{print \$1}' | grep -vc $want | grep -qx 0"
 check_eq "the upstream served the blob once" 1 $(($(up_count a "\"GET /v2/library/big/blobs/$big_layer") - before))
 check "the blob is stored" test -f "$(store_blob_path "$MROOT" "$big_layer")"
+check "no fetch lock file is left behind" test -z "$(find "$MROOT" -name '*.lock')"
 
 # ---- upstream killed in the middle of a blob ----------------------------------
 blob_get "http://$M/v2/slow/slow/blobs/$slow_layer" "$TMP/slow.out" 2>"$TMP/slow.err" &

@@ -10,12 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../../lib/arena.h"
 #include "../../lib/config.h"
 #include "../../lib/digest.h"
 #include "../../lib/err.h"
 #include "../../storage/driver.h"
+#include "../../storage/drivers/filesystem.h"
 #include "../../storage/paths.h"
 #include "../../storage/proxy_state.h"
 #include "../../storage/registry.h"
@@ -167,6 +171,74 @@ static void test_expire(void **state)
     config_free(c);
 }
 
+/* the fetch lock: exclusive, with a bounded wait, and its file removed on
+ * release, also when a waiter was queued on it (the waiter then holds the
+ * new file, not the removed one) */
+static void test_fetch_lock(void **state)
+{
+    char dir[] = "/tmp/wharf-plock-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct storage_driver *d;
+    assert_int_equal(driver_filesystem_new(dir, &d), 0);
+    struct registry r = {.d = d};
+    struct arena *a = arena_new();
+    const char *dg = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    struct proxy_lock l1 = PROXY_LOCK_INIT, l2 = PROXY_LOCK_INIT;
+    assert_int_equal(proxy_lock(&r, a, dg, 5, &l1), 0);
+    assert_true(l1.fd >= 0);
+    struct stat sb;
+    assert_int_equal(stat(l1.path, &sb), 0);
+    /* held: a second taker gives up after its wait */
+    assert_int_equal(proxy_lock(&r, a, dg, 0, &l2), WERR_IO);
+    assert_int_equal(l2.fd, -1);
+    char *path = strdup(l1.path);
+    /* a child waits for it; the parent releases after 300 ms */
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* (the inherited descriptor shares the parent's lock: drop it, as a
+         * worker forked by the master holds none) */
+        close(l1.fd);
+        struct proxy_lock lc = PROXY_LOCK_INIT;
+        int ok = proxy_lock(&r, a, dg, 10, &lc) == 0 && lc.fd >= 0;
+        struct stat a1, a2;
+        /* it holds the file that is at the path now */
+        ok = ok && fstat(lc.fd, &a1) == 0 && stat(lc.path, &a2) == 0 && a1.st_ino == a2.st_ino;
+        char c = ok ? 'y' : 'n';
+        if (write(pfd[1], &c, 1) != 1) _exit(3);
+        usleep(300 * 1000);
+        proxy_unlock(&lc);
+        _exit(ok ? 0 : 1);
+    }
+    usleep(300 * 1000);
+    proxy_unlock(&l1);
+    assert_int_equal(l1.fd, -1);
+    char c = 0;
+    assert_int_equal(read(pfd[0], &c, 1), 1);
+    assert_int_equal(c, 'y');
+    /* while the child holds it, this process cannot take it */
+    assert_int_equal(proxy_lock(&r, a, dg, 0, &l2), WERR_IO);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* released by both: no file left; free again */
+    assert_int_equal(stat(path, &sb), -1);
+    assert_int_equal(proxy_lock(&r, a, dg, 0, &l2), 0);
+    proxy_unlock(&l2);
+    proxy_unlock(&l2); /* idempotent */
+    assert_int_equal(stat(path, &sb), -1);
+    close(pfd[0]);
+    close(pfd[1]);
+    free(path);
+    arena_free(a);
+    storage_driver_free(d);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_upstream_for),
         cmocka_unit_test(test_expire),
+        cmocka_unit_test(test_fetch_lock),
     };
     return cmocka_run_group_tests_name("proxy_state", tests, NULL, NULL);
 }
