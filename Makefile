@@ -16,7 +16,7 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIBSRC  := $(wildcard lib/*.c storage/*.c storage/drivers/*.c handlers/*.c fcgi/*.c) \
+LIBSRC  := $(wildcard lib/*.c storage/*.c storage/drivers/*.c storage/middleware/*.c handlers/*.c fcgi/*.c) \
            $(filter-out admin/main.c,$(wildcard admin/*.c))
 LIBOBJ  := $(LIBSRC:%.c=$(BUILD)/obj/%.o)
 UNITSRC := $(wildcard tests/unit/test_*.c)

@@ -4,7 +4,7 @@
 #include "../lib/err.h"
 #include "drivers/filesystem.h"
 #include "drivers/s3.h"
-#include "middleware.h"
+#include "middleware/middleware.h"
 
 #include <stdio.h>
 

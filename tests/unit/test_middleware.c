@@ -1,4 +1,4 @@
-/* test_middleware.c — storage/middleware.c and the middleware: section of
+/* test_middleware.c — storage/middleware/middleware.c and the middleware: section of
  * lib/config.c: redirect URLs, CloudFront canned-policy signed URLs checked
  * against `openssl dgst -sha1 -sign` run here on the policy text built here
  * from AWS's documented format (and verified with the public key), the
@@ -19,7 +19,7 @@
 #include "../../lib/config.h"
 #include "../../lib/err.h"
 #include "../../storage/driver.h"
-#include "../../storage/middleware.h"
+#include "../../storage/middleware/middleware.h"
 
 static char dir[64];
 

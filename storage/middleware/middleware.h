@@ -7,17 +7,16 @@
  *              CloudFront signed URL with a canned policy (RSA-SHA1), as the
  *              reference; with a storage driver other than s3 it falls back
  *              to the driver's own url_for, as the reference does.
- * (It lives in storage/, not storage/middleware/: the Makefile builds the
- * C files of storage/ and storage/drivers/ only.) */
+ */
 #ifndef WHARF_STORAGE_MIDDLEWARE_H
 #define WHARF_STORAGE_MIDDLEWARE_H
 
 #include <stddef.h>
 #include <time.h>
 
-#include "../lib/arena.h"
-#include "../lib/config.h"
-#include "driver.h"
+#include "../../lib/arena.h"
+#include "../../lib/config.h"
+#include "../driver.h"
 
 /* storage_middleware_wrap: inner wrapped by every enabled middleware.storage
  * entry of cfg, in order (*out = inner when there is none). The wrappers own

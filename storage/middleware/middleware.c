@@ -1,8 +1,8 @@
 /* middleware.c — redirect and cloudfront storage middleware, see middleware.h. */
 #include "middleware.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "../../lib/err.h"
+#include "../../lib/log.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
