@@ -805,9 +805,11 @@ int proxy_blob_get(struct app *app, struct request *req, struct response *res)
     curl_off_t cl = -1;
     curl_easy_getinfo(s->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     if (cl >= 0) s->length = (int64_t)cl;
-    if (s->done || s->length < 0) {
-        /* small enough to have arrived already, or of unknown length (a short
-         * stream could not be told from a whole one): store it all, then serve */
+    if (s->done || s->length < 0 || request_header(req, "Range")) {
+        /* small enough to have arrived already, of unknown length (a short
+         * stream could not be told from a whole one), or asked for a range
+         * (a resumed download: the range is served from the stored, verified
+         * blob, 206): store it all, then serve */
         for (;;) {
             if (pump(s) != 0 && s->pend_off == s->pend_len) break;
             size_t avail = s->pend_len - s->pend_off;

@@ -25,6 +25,7 @@ mkimage "$TMP/ttl" --tag v1 --layers 1 --size 100000 --seed proxy-ttl >/dev/null
 mkimage "$TMP/big" --tag v1 --layers 1 --size 40000000 --compress none --seed proxy-big >/dev/null
 mkimage "$TMP/slow" --tag v1 --layers 1 --size 30000000 --compress none --seed proxy-slow >/dev/null
 mkimage "$TMP/own" --tag v1 --layers 1 --size 50000 --seed proxy-own >/dev/null
+mkimage "$TMP/rng" --tag v1 --layers 1 --size 3000000 --compress none --seed proxy-rng >/dev/null
 app_digest=$(oci_top_digest "$TMP/app")
 
 up_htpasswd_env "$TMP/up-a.htpasswd" alice alice-Pw1
@@ -32,7 +33,7 @@ up_start a || { t_fail "upstream a starts"; exit 1; }
 unset "${!REGISTRY_@}"
 A=${UP_HOST[a]}
 A_PORT=${A#*:}
-for img in app ttl big slow; do
+for img in app ttl big slow rng; do
 	skopeo_copy oci:"$TMP/$img":v1 "docker://$A/library/$img:v1" --dest-creds alice:alice-Pw1 ||
 		t_fail "seed upstream a with library/$img"
 done
@@ -150,6 +151,18 @@ check "all 3 bodies hash to the digest" sh -c "sha256sum $TMP/big.1 $TMP/big.2 $
 check_eq "the upstream served the blob once" 1 $(($(up_count a "\"GET /v2/library/big/blobs/$big_layer") - before))
 check "the blob is stored" test -f "$(store_blob_path "$MROOT" "$big_layer")"
 check "no fetch lock file is left behind" test -z "$(find "$MROOT" -name '*.lock')"
+
+# ---- a Range GET of a blob not cached yet: 206 with those bytes --------------
+rng_layer=$(layer_of rng)
+"${SKOPEO[@]}" copy --src-tls-verify=false --src-creds alice:alice-Pw1 "docker://$A/library/rng:v1" \
+	"dir:$TMP/rng-up" >/dev/null 2>&1
+code=$(curl -s -o "$TMP/rng.part" -w '%{http_code}' -H 'Range: bytes=1000-1999' \
+	"http://$M/v2/hub/library/rng/blobs/$rng_layer")
+check_eq "Range GET of an uncached blob: 206" 206 "$code"
+check "Range GET of an uncached blob: the bytes of that range" \
+	cmp "$TMP/rng.part" <(tail -c +1001 "$TMP/rng-up/${rng_layer#sha256:}" | head -c 1000)
+check "Range GET of an uncached blob: the whole blob is stored, verified" \
+	test "$(sha256sum <"$(store_blob_path "$MROOT" "$rng_layer")" | cut -d' ' -f1)" = "${rng_layer#sha256:}"
 
 # ---- upstream killed in the middle of a blob ----------------------------------
 blob_get "http://$M/v2/slow/slow/blobs/$slow_layer" "$TMP/slow.out" 2>"$TMP/slow.err" &
