@@ -123,6 +123,8 @@ wpid=
 npid=
 stop() {
 	trap - INT TERM EXIT
+	# (kill of a process that already exited fails: not an error here)
+	set +e
 	echo >&2
 	echo "Stopping Wharf..." >&2
 	# nginx: QUIT is its graceful stop; Apache: TERM (stops at once, Wharf
