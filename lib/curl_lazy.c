@@ -52,13 +52,13 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int loaded; /* 1 when every symbol resolved */
 static char why[256];
 
-#define SYM(field, name)                                                                   \
-    do {                                                                                   \
-        *(void **)&L.field = dlsym(h, name);                                               \
-        if (!L.field) {                                                                    \
-            snprintf(why, sizeof why, "%s: symbol %s missing", CURL_SONAME, name);         \
-            return;                                                                        \
-        }                                                                                  \
+#define SYM(field, name)                                                                           \
+    do {                                                                                           \
+        *(void **)&L.field = dlsym(h, name);                                                       \
+        if (!L.field) {                                                                            \
+            snprintf(why, sizeof why, "%s: symbol %s missing", CURL_SONAME, name);                 \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 static void load(void)

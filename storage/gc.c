@@ -178,6 +178,8 @@ struct gc {
 
 /* ---- one run at a time ---------------------------------------------------------- */
 
+static void sleep_ms(long ms);
+
 #define LEASE PATH_ROOT "/_wharf_gc/lease"
 #define LEASE_TTL 600  /* seconds a lease lasts without renewal */
 #define LEASE_RENEW 60 /* renewed at a step when older than this */
@@ -215,8 +217,8 @@ static int gc_lock(struct gc *g)
             close(fd);
             if (e == EWOULDBLOCK) {
                 log_warn("garbage-collect: another garbage collection is running on %s "
-                          "(it holds a lock on the directory); run one at a time",
-                          g->cfg->fs_root);
+                         "(it holds a lock on the directory); run one at a time",
+                         g->cfg->fs_root);
                 return WERR_BUSY;
             }
             return WERR_IO;
@@ -224,6 +226,9 @@ static int gc_lock(struct gc *g)
         g->lockfd = fd;
         return 0;
     }
+    /* the inmemory driver lives in one process, which runs one collection
+     * at a time (and a caller without a config is a test of one process) */
+    if (!g->cfg || g->cfg->storage == STORAGE_INMEMORY) return 0;
     /* object storage: a lease object */
     unsigned char rnd[16];
     if (getentropy(rnd, sizeof rnd) != 0) return WERR_IO;
@@ -253,9 +258,9 @@ static int gc_lock(struct gc *g)
             char when[32];
             strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&until, &tm));
             log_warn("garbage-collect: another garbage collection is running (host %s, pid %ld; "
-                      "its lease %s lasts until %s unless renewed); run one at a time, or delete "
-                      "the lease if that run is gone",
-                      host, pid, LEASE, when);
+                     "its lease %s lasts until %s unless renewed); run one at a time, or delete "
+                     "the lease if that run is gone",
+                     host, pid, LEASE, when);
             arena_free(a);
             return WERR_BUSY;
         }
@@ -263,21 +268,28 @@ static int gc_lock(struct gc *g)
         arena_free(a);
         return rc;
     }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((rc = lease_write(g)) != 0) {
         arena_free(a);
         return rc;
     }
-    /* two runs that started together both wrote: the one whose lease is
-     * not the stored one stands back */
-    char host[256], token[33];
-    long pid;
-    long long expires;
+    /* Two runs that both found no lease both write it; the later write
+     * wins and the other run stands back when it reads the lease again.
+     * That re-read waits longer than the first read took to become a write
+     * (at least 1 s), so a write racing with ours has landed by then. */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long took_ms = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    sleep_ms(took_ms * 3 > 1000 ? took_ms * 3 : 1000);
+    char host[256] = "?", token[33] = "";
+    long pid = 0;
+    long long expires = 0;
     if ((rc = storage_get(g->d, a, LEASE, 1024, &data, &len)) == 0 &&
         (lease_parse(data, host, &pid, token, &expires) != 0 ||
          strcmp(token, g->lease_token) != 0)) {
         log_warn("garbage-collect: another garbage collection started at the same time (host %s, "
-                  "pid %ld); run one at a time",
-                  host, pid);
+                 "pid %ld); run one at a time",
+                 host, pid);
         rc = WERR_BUSY;
     }
     arena_free(a);
@@ -305,8 +317,7 @@ static void gc_unlock(struct gc *g)
         long pid;
         long long expires;
         if (storage_get(g->d, a, LEASE, 1024, &data, &len) == 0 &&
-            lease_parse(data, host, &pid, token, &expires) == 0 &&
-            !strcmp(token, g->lease_token))
+            lease_parse(data, host, &pid, token, &expires) == 0 && !strcmp(token, g->lease_token))
             storage_delete(g->d, LEASE);
         arena_free(a);
         g->leased = 0;

@@ -43,7 +43,10 @@ struct proxy_lock {
     int fd;     /* -1: not held */
     char *path; /* malloc'd */
 };
-#define PROXY_LOCK_INIT {-1, NULL}
+#define PROXY_LOCK_INIT                                                                            \
+    {                                                                                              \
+        -1, NULL                                                                                   \
+    }
 
 /* proxy_lock: take the fetch lock of digest, waiting up to wait_s seconds
  * (WERR_IO on timeout). On success lk is held (or lk->fd is -1 when the driver

@@ -72,8 +72,8 @@ static void test_forwarders(void **state)
     CURL *c = curl_easy_init();
     assert_non_null(c);
     struct sink s = {.len = 0};
-    assert_int_equal(curl_easy_setopt(c, CURLOPT_URL, url), CURLE_OK);       /* pointer */
-    assert_int_equal(curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L), CURLE_OK);   /* long */
+    assert_int_equal(curl_easy_setopt(c, CURLOPT_URL, url), CURLE_OK);               /* pointer */
+    assert_int_equal(curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L), CURLE_OK);           /* long */
     assert_int_equal(curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data), CURLE_OK); /* fn */
     assert_int_equal(curl_easy_setopt(c, CURLOPT_WRITEDATA, &s), CURLE_OK);
     assert_int_equal(curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)1000), CURLE_OK);

@@ -242,10 +242,8 @@ static void test_fetch_lock(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_upstreams),
-        cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_upstream_for),
-        cmocka_unit_test(test_expire),
+        cmocka_unit_test(test_config_upstreams), cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_upstream_for),     cmocka_unit_test(test_expire),
         cmocka_unit_test(test_fetch_lock),
     };
     return cmocka_run_group_tests_name("proxy_state", tests, NULL, NULL);
