@@ -23,7 +23,7 @@ UNITSRC := $(wildcard tests/unit/test_*.c)
 UNITBIN := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%)
 SUITEBIN := $(BUILD)/tests/driver_suite
 
-.PHONY: all deps run test unit e2e bench clean format asan
+.PHONY: all deps run test unit e2e bench clean format
 all: $(BUILD)/wharf
 
 deps:
