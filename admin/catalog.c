@@ -14,8 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-extern char **environ;
-
 int cmd_catalog_rebuild(int argc, char **argv)
 {
     const char *path = NULL;

@@ -16,8 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-extern char **environ;
-
 static void gc_usage(FILE *f)
 {
     fprintf(f, "usage: wharf garbage-collect [--dry-run|-d] [--delete-untagged|-m] [--quiet|-q]\n"

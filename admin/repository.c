@@ -15,8 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-extern char **environ;
-
 int cmd_repository_delete(int argc, char **argv)
 {
     const char *path = NULL, *name = NULL;

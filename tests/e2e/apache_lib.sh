@@ -248,7 +248,7 @@ EOF
 # Nothing outside $TMP is changed. Sets DOCKER_HOST (exported), DOCKER,
 # DOCKER_CERTS (the certs.d directory).
 dockerd_tls_start() {
-	local d=$TMP/docker i
+	local d=$TMP/docker
 	mkdir -p "$d/etc/certs.d" "$TMP/dockercfg"
 	echo '{}' >"$TMP/dockercfg/config.json"
 	export DOCKER_CONFIG=$TMP/dockercfg
@@ -262,16 +262,7 @@ dockerd_tls_start() {
 		sh "$TMP" dockerd --data-root "$d/root" --exec-root "$d/exec" --pidfile "$d/pid" -H "unix://$d/sock" \
 		--storage-driver vfs --iptables=false --ip6tables=false --bridge=none --ip-masq=false \
 		>"$d/dockerd.log" 2>&1 </dev/null &
-	DOCKERD_PID=$!
-	track_pid "$DOCKERD_PID"
-	export DOCKER_HOST=unix://$d/sock
-	for ((i = 0; i < 300; i++)); do
-		"$DOCKER" version >/dev/null 2>&1 && return 0
-		kill -0 "$DOCKERD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	diag "dockerd did not start:" "$(tail -n 20 "$d/dockerd.log")"
-	return 1
+	dockerd_ready "$!" "$d"
 }
 
 # ---- the client matrix ------------------------------------------------------------

@@ -432,7 +432,7 @@ store_blob_path() { local h=${2#sha256:}; echo "$1/docker/registry/v2/blobs/sha2
 # Sets DOCKER_HOST (exported), DOCKER (client binary). Extra dockerd arguments:
 # the array DOCKERD_ARGS (e.g. --config-file FILE with registry-mirrors).
 dockerd_start() {
-	local d=$TMP/docker i
+	local d=$TMP/docker
 	mkdir -p "$d"
 	DOCKER=docker
 	[ -x /usr/bin/docker ] && DOCKER=/usr/bin/docker
@@ -440,7 +440,14 @@ dockerd_start() {
 		--storage-driver vfs --iptables=false --ip6tables=false --bridge=none --ip-masq=false \
 		"${DOCKERD_ARGS[@]}" \
 		>"$d/dockerd.log" 2>&1 </dev/null &
-	DOCKERD_PID=$!
+	dockerd_ready "$!" "$d"
+}
+
+# dockerd_ready PID DIR: track the dockerd just started (socket DIR/sock, log
+# DIR/dockerd.log), export DOCKER_HOST, wait up to 30 s for it to answer.
+dockerd_ready() {
+	local d=$2 i
+	DOCKERD_PID=$1
 	track_pid "$DOCKERD_PID"
 	export DOCKER_HOST=unix://$d/sock
 	for ((i = 0; i < 300; i++)); do
