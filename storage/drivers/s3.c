@@ -926,22 +926,31 @@ static int s3_reader(struct storage_driver *base, struct arena *a, const char *p
     r->d = d;
     /* the first block, the size and the version in one response: a put in
      * between cannot mix two versions (later blocks are read If-Match) */
-    buf_init(&r->blk, 0);
-    rc = obj_get(d, key, offset, S3_READ_BLOCK, S3_READ_BLOCK, NULL, &r->blk, &r->size, r->etag);
-    if (rc == 0) {
-        r->key = xstrdup(key);
-        r->blk_off = offset;
-    } else if (rc == WERR_RANGE) {
-        /* at or past the end (an empty object has no byte 0) */
-        buf_free(&r->blk);
-        if ((rc = obj_head(d, key, &r->size, NULL, r->etag, sizeof r->etag)) == 0) {
+    for (int look = 0;; look++) {
+        buf_init(&r->blk, 0);
+        rc = obj_get(d, key, offset, S3_READ_BLOCK, S3_READ_BLOCK, NULL, &r->blk, &r->size,
+                     r->etag);
+        if (rc == 0) {
             r->key = xstrdup(key);
             r->blk_off = offset;
-            if (offset > r->size) rc = WERR_RANGE;
+        } else if (rc == WERR_RANGE) {
+            /* at or past the end (an empty object has no byte 0) */
+            buf_free(&r->blk);
+            if ((rc = obj_head(d, key, &r->size, NULL, r->etag, sizeof r->etag)) == 0) {
+                r->key = xstrdup(key);
+                r->blk_off = offset;
+                if (offset > r->size) rc = WERR_RANGE;
+            }
+        } else if (rc == WERR_NOTFOUND && (rc = index_load(d, key, &r->segs, NULL)) == 0) {
+            r->size = segs_size(&r->segs);
+            r->statekey = xstrdup(state_key(t, key, ""));
         }
-    } else if (rc == WERR_NOTFOUND && (rc = index_load(d, key, &r->segs, NULL)) == 0) {
-        r->size = segs_size(&r->segs);
-        r->statekey = xstrdup(state_key(t, key, ""));
+        /* Swift (eventually consistent for overwrites) can answer 404 for an
+         * object while it is being replaced; S3 proper never does. Readers
+         * are opened after a stat, so a second look costs a request only
+         * when the object is really gone. */
+        if (rc != WERR_NOTFOUND || look == 1) break;
+        buf_free(&r->blk);
     }
     arena_free(t);
     if (rc == 0 && offset > r->size) rc = WERR_RANGE;
