@@ -875,10 +875,13 @@ static void t_put_atomic_readers(void **state)
     while (!bad && (checks < 20 || !atom_get(&c, &c.done))) {
         char *data = NULL;
         size_t len = 0;
-        if (storage_get(D, a, "/t/atom/f", ATOM_A, &data, &len) || !whole((void *)data, len))
+        int grc = storage_get(D, a, "/t/atom/f", ATOM_A, &data, &len), rrc = 0;
+        if (grc || !whole((void *)data, len)) {
             bad = 1;
+            print_message("# get: %s, %zu bytes\n", werr_str(grc), len);
+        }
         struct storage_reader *r = NULL;
-        if (!bad && D->ops->reader(D, a, "/t/atom/f", 0, &r) == 0) {
+        if (!bad && (rrc = D->ops->reader(D, a, "/t/atom/f", 0, &r)) == 0) {
             size_t got = 0;
             for (;;) {
                 ssize_t n =
@@ -893,6 +896,7 @@ static void t_put_atomic_readers(void **state)
             if (!whole(buf, got)) bad = 2;
         } else if (!bad) {
             bad = 3;
+            print_message("# reader open: %s\n", werr_str(rrc));
         }
         arena_reset(a);
         checks++;
