@@ -51,7 +51,8 @@ $(SUITEBIN): tests/storage/driver_suite.c $(BUILD)/libwharf.a
 .PHONY: tests-bin
 tests-bin: $(UNITBIN) $(if $(wildcard tests/storage/driver_suite.c),$(SUITEBIN))
 
-# make run: install what is missing, build, serve http://127.0.0.1:5000 (nginx + wharf, ./data)
+# make run [CONFIG=path/config.yml]: install what is missing, build, serve
+# http://127.0.0.1:5000 (nginx + wharf, ./data), or the given config.yml
 run: deps all
 	@admin/run.sh
 

@@ -1,28 +1,47 @@
 #!/usr/bin/env bash
 # admin/run.sh (`make run`) — serve a Wharf registry from this checkout:
-# nginx on http://127.0.0.1:${WHARF_PORT:-5000} in front of `wharf serve`,
-# blobs in ./data, runtime files (config.yml, nginx.conf, socket, pids, logs)
-# in ./run. Ctrl-C stops both.
+# nginx (or Apache) in front of `wharf serve`, runtime files (config.yml,
+# nginx.conf, socket, pids, logs) in ./run. Ctrl-C stops both.
 #
-# run/config.yml is written anew on each start. REGISTRY_* environment
-# variables override it, as with the reference registry, e.g.
+# Without CONFIG: run/config.yml is written anew on each start: blobs in
+# ./data, http://127.0.0.1:${WHARF_PORT:-5000}.
+# With CONFIG=path/to/config.yml (`make run CONFIG=...`): the user's own
+# reference-style configuration is served as it is (storage, auth, ...); the
+# web server listens on its http.addr (127.0.0.1:5000 when unset; ":5000"
+# means every interface, as with the reference) unless WHARF_PORT is set.
+# Either way REGISTRY_* environment variables override the file, as with the
+# reference registry, e.g.
 #     REGISTRY_STORAGE_DELETE_ENABLED=true make run
-# Env: WHARF_PORT (5000), BUILD (build), WHARF_WORKERS (8), WHARF_RUNDIR (./run),
-# WHARF_DATA (./data), WHARF_LOGLEVEL (info), FRONT (nginx | apache).
+# and what the web server needs (the storage root for its blob alias, the
+# address) is read back from the configuration Wharf resolved
+# (`wharf config check`), so the front always serves blobs from the root
+# Wharf stores in. Only fastcgi.listen/pidfile/blobs are set by this script
+# (REGISTRY_FASTCGI_* overrides): the socket lives in ./run.
+# Env: CONFIG, WHARF_PORT, BUILD (build), WHARF_WORKERS (8 without CONFIG),
+# WHARF_RUNDIR (./run), WHARF_DATA (./data, without CONFIG),
+# WHARF_LOGLEVEL (info), FRONT (nginx | apache).
 #
 # FRONT=apache (`make run FRONT=apache`): Apache instead of nginx, same port,
 # same data: apache-conf/httpd.conf.in around apache-conf/wharf-proxy.conf
 # (mod_proxy_fcgi, blobs by mod_xsendfile), Wharf with blobs.accel: apache.
+#
+# Stopping: INT or TERM (Ctrl-C, systemd, `timeout`, a CI runner, make
+# forwarding a second TERM) runs the stop routine once; signals that arrive
+# while it runs are ignored, and a guardian process in its own session stops
+# nginx/Apache and the pool if this script dies without stopping them
+# (SIGKILL included), so nothing is left on the port.
 set -eu
+# CONFIG is relative to the directory make was started in
+config=${CONFIG:-}
+[ -n "$config" ] && case $config in /*) ;; *) config=$PWD/$config ;; esac
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$repo/$BUILD ;; esac
-port=${WHARF_PORT:-5000}
 run=${WHARF_RUNDIR:-$repo/run}
-data=${WHARF_DATA:-$repo/data}
 sock=$run/wharf.sock
 front=${FRONT:-nginx}
+port=${WHARF_PORT:-}
 
 die() {
 	echo "make run: $*" >&2
@@ -39,18 +58,121 @@ apache)
 *) die "FRONT must be nginx or apache, not '$front'" ;;
 esac
 accel=$front
-case $port in '' | *[!0-9]*) die "WHARF_PORT must be a number, not '$port'" ;; esac
-if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-	die "port $port is busy on 127.0.0.1 (another registry?): stop it or set WHARF_PORT"
-fi
+case $port in *[!0-9]*) die "WHARF_PORT must be a number, not '$port'" ;; esac
+[ -z "$config" ] || [ -r "$config" ] || die "CONFIG=$config: no such readable file"
 
 # Files Wharf creates must be readable by nginx's workers (nobody, as root).
 umask 022
-mkdir -p "$run/tmp" "$data"
-chmod 755 "$run" "$data"
+mkdir -p "$run/tmp"
+chmod 755 "$run"
+[ -e "$sock" ] && [ ! -S "$sock" ] && die "$sock exists and is not a socket"
+
+# What only this script decides: where the pool listens and how blobs are
+# handed to the front. Exported, so that `wharf serve` sees the same
+# overrides as `wharf config check` below.
+export REGISTRY_FASTCGI_LISTEN=unix:$sock
+export REGISTRY_FASTCGI_PIDFILE=$run/wharf.pid
+export REGISTRY_FASTCGI_BLOBS_ACCEL=$accel
+export REGISTRY_FASTCGI_BLOBS_PREFIX=/_wharf_blobs/
+if [ -n "${WHARF_WORKERS:-}" ]; then export REGISTRY_FASTCGI_WORKERS=$WHARF_WORKERS; fi
+
+if [ -z "$config" ]; then
+	config=$run/config.yml
+	cat >"$config" <<EOF
+# Written by admin/run.sh (make run) on every start: edit the script, use
+# REGISTRY_* environment variables, or serve your own file with
+# make run CONFIG=path/to/config.yml.
+version: 0.1
+log:
+  level: ${WHARF_LOGLEVEL:-info}
+storage:
+  filesystem:
+    rootdirectory: ${WHARF_DATA:-$repo/data}
+  delete:
+    enabled: false
+http:
+  addr: 127.0.0.1:${port:-5000}
+  secret: $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+fastcgi:
+  workers: ${WHARF_WORKERS:-8}
+EOF
+fi
+
+# The configuration as Wharf resolves it (file + REGISTRY_*): a bad key stops
+# here with Wharf's own message (file:line, key, reason).
+resolved=$("$BUILD/wharf" config check -c "$config" 2>"$run/config-check.err") ||
+	die "Wharf refuses $config: $(cat "$run/config-check.err")"
+# cfg KEY: one scalar of the resolved configuration by its dotted path (as
+# `wharf config check` prints it: two spaces per level), without quotes.
+cfg() {
+	printf '%s\n' "$resolved" | awk -v want="$1" '
+		/^ *#/ || /^ *$/ { next }
+		{
+			match($0, /^ */)
+			depth = RLENGTH / 2
+			line = substr($0, RLENGTH + 1)
+			i = index(line, ":")
+			if (!i) next
+			path[depth] = substr(line, 1, i - 1)
+			p = path[0]
+			for (d = 1; d <= depth; d++) p = p "." path[d]
+			if (p != want) next
+			val = substr(line, i + 1)
+			sub(/^ /, "", val)
+			if (val ~ /^".*"$/) val = substr(val, 2, length(val) - 2)
+			print val
+			exit
+		}'
+}
+
+# The storage root Wharf uses, whatever set it (file, REGISTRY_*, default):
+# the front's blob alias must be exactly that.
+data=$(cfg storage.filesystem.rootdirectory)
+# an object store: blobs are redirected or streamed, never sent from disk by
+# the front; its alias points at an empty directory
+[ -n "$data" ] || data=$run/no-local-storage
+case $data in /*) ;; *) die "storage.filesystem.rootdirectory must be absolute, not '$data'" ;; esac
+[ "$data" = / ] || data=${data%/}
+mkdir -p "$data" || die "cannot create the storage root $data"
+
+# Where the front listens: WHARF_PORT, else http.addr (http.net unix: a socket)
+addr=$(cfg http.addr)
+net=$(cfg http.net)
+host=127.0.0.1
+if [ -n "$port" ]; then
+	listen=127.0.0.1:$port
+elif [ "$net" = unix ]; then
+	[ -n "$addr" ] || die "http.net is unix but http.addr names no socket"
+	[ "$front" = nginx ] || die "FRONT=apache cannot listen on a unix socket (http.net: unix): use nginx"
+	listen=unix:$addr
+else
+	[ -n "$addr" ] || addr=127.0.0.1:5000
+	port=${addr##*:}
+	case $port in '' | *[!0-9]*) die "http.addr '$addr' has no port" ;; esac
+	host=${addr%:*}
+	case $host in
+	'') listen=$port ;; # ":5000": every interface, as with the reference
+	*) listen=$addr ;;
+	esac
+	case $host in '' | 0.0.0.0 | '[::]') host=127.0.0.1 ;; esac
+fi
+if [ "$net" = unix ]; then
+	probe=(--unix-socket "$addr" http://localhost/v2/)
+	where="unix:$addr"
+else
+	probe=("http://$host:$port/v2/")
+	where="http://$host:$port"
+	if (exec 3<>"/dev/tcp/${host#[}/$port") 2>/dev/null; then
+		die "port $port is busy on $host (another registry?): stop it or set WHARF_PORT"
+	fi
+fi
+prefix=$(cfg http.prefix)
+prefix=${prefix%/}
+
 if [ "$(id -u)" -eq 0 ]; then
 	# As root, nginx workers run as nobody: every directory above the socket
 	# and the blobs must be searchable by others.
+	chmod o+rx "$data" 2>/dev/null || true
 	for d in "$(dirname "$run")" "$(dirname "$data")"; do
 		while [ "$d" != / ]; do
 			case $(stat -c %A "$d") in
@@ -61,38 +183,15 @@ if [ "$(id -u)" -eq 0 ]; then
 		done
 	done
 fi
-[ -e "$sock" ] && [ ! -S "$sock" ] && die "$sock exists and is not a socket"
 rm -f "$sock"
 
-cat >"$run/config.yml" <<EOF
-# Written by admin/run.sh (make run) on every start: edit the script or use
-# REGISTRY_* environment variables instead.
-version: 0.1
-log:
-  level: ${WHARF_LOGLEVEL:-info}
-storage:
-  filesystem:
-    rootdirectory: $data
-  delete:
-    enabled: false
-http:
-  addr: 127.0.0.1:$port
-  secret: $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-fastcgi:
-  listen: unix:$sock
-  workers: ${WHARF_WORKERS:-8}
-  blobs:
-    accel: $accel
-    prefix: /_wharf_blobs/
-  pidfile: $run/wharf.pid
-EOF
-
 if [ "$front" = nginx ]; then
-	sed -e "s|@RUNDIR@|$run|g" -e "s|@LISTEN@|127.0.0.1:$port|g" -e "s|@SOCKET@|$sock|g" \
+	sed -e "s|@RUNDIR@|$run|g" -e "s|@LISTEN@|$listen|g" -e "s|@SOCKET@|$sock|g" \
 		-e "s|@ROOT@|$data|g" nginx-conf/nginx.conf.in >"$run/nginx.conf"
-	sed -e "s|alias /var/lib/registry/;|alias $data/;|" nginx-conf/wharf-locations.conf \
-		>"$run/wharf-locations.conf"
-	grep -q "alias $data/;" "$run/wharf-locations.conf" || die "could not set the storage root in $run/wharf-locations.conf"
+	sed -e "s|alias /var/lib/registry/;|alias ${data%/}/;|" \
+		-e "s|^location /v2/ {|location $prefix/v2/ {|" \
+		nginx-conf/wharf-locations.conf >"$run/wharf-locations.conf"
+	grep -q "alias ${data%/}/;" "$run/wharf-locations.conf" || die "could not set the storage root in $run/wharf-locations.conf"
 	nginx -t -q -e "$run/nginx-error.log" -p "$run" -c "$run/nginx.conf" || die "nginx rejects $run/nginx.conf"
 else
 	# Children run as nobody when started as root, like nginx's workers.
@@ -104,13 +203,14 @@ else
 		apache-conf/httpd.conf.in >"$run/httpd.conf"
 	sed -e "s#\"unix:/run/wharf/wharf.sock|#\"unix:$sock|#" \
 		-e "s|XSendFilePath /var/lib/registry|XSendFilePath $data|" \
+		-e "s|^ProxyPass \"/v2/\" \"\(.*\)/v2/\"|ProxyPass \"$prefix/v2/\" \"\1$prefix/v2/\"|" \
 		apache-conf/wharf-proxy.conf >"$run/wharf-proxy.conf"
 	grep -q "XSendFilePath $data\$" "$run/wharf-proxy.conf" && grep -qF "unix:$sock|" "$run/wharf-proxy.conf" ||
 		die "could not set the socket and storage root in $run/wharf-proxy.conf"
 	cat >"$run/sites/wharf.conf" <<EOF
 # Written by admin/run.sh (make run FRONT=apache).
-Listen 127.0.0.1:$port
-<VirtualHost 127.0.0.1:$port>
+Listen $listen
+<VirtualHost *:$port>
     ServerName localhost
     Include $run/wharf-proxy.conf
 </VirtualHost>
@@ -121,8 +221,16 @@ fi
 
 wpid=
 npid=
+gpid=
+stopping=
 stop() {
-	trap - INT TERM EXIT
+	# Once: a second INT/TERM (make forwards the TERM its process group got,
+	# an impatient second Ctrl-C) must not cut this routine short and leave
+	# nginx and the pool running in their own sessions.
+	trap '' INT TERM
+	trap - EXIT
+	[ -n "$stopping" ] && return
+	stopping=1
 	# (kill of a process that already exited fails: not an error here)
 	set +e
 	echo >&2
@@ -139,6 +247,7 @@ stop() {
 	done
 	[ -n "$npid" ] && kill -KILL "$npid" 2>/dev/null
 	[ -n "$wpid" ] && kill -KILL "$wpid" 2>/dev/null
+	[ -n "$gpid" ] && kill -TERM "$gpid" 2>/dev/null
 	wait 2>/dev/null
 	rm -f "$sock"
 	exit "${1:-0}"
@@ -146,10 +255,25 @@ stop() {
 trap 'stop 0' INT TERM
 trap 'stop 1' EXIT
 
+# guardian PID...: in its own session, wait for this script to end, then stop
+# what it started if it is still there (this script killed with SIGKILL, or
+# by a signal during start-up). Exits quietly when TERMed by stop().
+guardian() {
+	local me=$1
+	shift
+	trap 'exit 0' TERM
+	while kill -0 "$me" 2>/dev/null; do sleep 0.5; done
+	kill -TERM "$@" 2>/dev/null || exit 0
+	sleep 5
+	kill -KILL "$@" 2>/dev/null
+	rm -f "$sock"
+	exit 0
+}
+
 # Own sessions: Ctrl-C reaches this script only, which then stops nginx
 # gracefully and gives Wharf its SIGTERM drain. The environment (REGISTRY_*)
 # is inherited by wharf.
-setsid "$BUILD/wharf" serve -c "$run/config.yml" </dev/null &
+setsid "$BUILD/wharf" serve -c "$config" </dev/null &
 wpid=$!
 for i in $(seq 1 100); do
 	[ -S "$sock" ] && break
@@ -164,16 +288,18 @@ else
 	setsid apache2 -d "$run" -f "$run/httpd.conf" -DFOREGROUND </dev/null &
 fi
 npid=$!
+setsid bash -c "$(declare -f guardian); sock='$sock'; guardian $$ $wpid $npid" </dev/null >/dev/null 2>&1 &
+gpid=$!
 up=
 for i in $(seq 1 100); do
-	code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/v2/" 2>/dev/null || true)
+	code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "${probe[@]}" 2>/dev/null || true)
 	case $code in 200 | 401) up=1 && break ;; esac
 	kill -0 "$npid" 2>/dev/null || break
 	sleep 0.1
 done
-[ -n "$up" ] || { echo "make run: no answer on http://127.0.0.1:$port/v2/ (see $run/$([ "$front" = nginx ] && echo nginx-error.log || echo error.log))" >&2; stop 1; }
+[ -n "$up" ] || { echo "make run: no answer on $where/v2/ (see $run/$([ "$front" = nginx ] && echo nginx-error.log || echo error.log))" >&2; stop 1; }
 
-echo "Wharf is serving http://127.0.0.1:$port through $front (storage $data) — Ctrl-C to stop"
+echo "Wharf is serving $where through $front (storage $data) — Ctrl-C to stop"
 # Until Ctrl-C, or until either process exits on its own.
 wait -n "$wpid" "$npid" || true
 echo "make run: $(kill -0 "$wpid" 2>/dev/null && echo "$front" || echo wharf) exited" >&2

@@ -3,6 +3,7 @@
 
 #include "../lib/err.h"
 #include "../lib/httprange.h"
+#include "../lib/log.h"
 #include "../storage/registry.h"
 #include "proxy.h"
 
@@ -35,8 +36,23 @@ void h_blob_get(struct app *app, struct request *req, struct response *res)
             return;
         }
     }
+    /* nginx found no file under its blob alias for a blob that exists here
+     * (wharf-locations.conf: error_page 404 in the internal location sends
+     * the request back with this parameter, which no client header can
+     * set): the alias is not the storage root. Stream the blob rather than
+     * answer 404 for it, and say why. */
+    int accel_failed = request_param(req, "WHARF_ACCEL_FAILED") != NULL;
+    if (accel_failed) {
+        static int warned;
+        if (!warned++)
+            log_warn("nginx could not send %s from its /_wharf_blobs/ alias: the alias is not "
+                     "the storage root %s; blobs stream through the workers until the alias "
+                     "is fixed",
+                     bd.digest, app->cfg->fs_root ? app->cfg->fs_root : "(unset)");
+    }
     response_headerf(res, a, "Etag", "\"%s\"", bd.digest);
-    response_header(res, a, "Cache-Control", "max-age=31536000");
+    /* (nginx keeps the first answer's Cache-Control across the fallback) */
+    if (!accel_failed) response_header(res, a, "Cache-Control", "max-age=31536000");
     /* nginx keeps this header across X-Accel-Redirect and adds its own */
     if (app->cfg->accel != ACCEL_NGINX) response_header(res, a, "Accept-Ranges", "bytes");
     const char *inm = request_header(req, "If-None-Match");
@@ -46,7 +62,7 @@ void h_blob_get(struct app *app, struct request *req, struct response *res)
     }
     struct storage_driver *d = app->driver;
     const struct config *cfg = app->cfg;
-    if (cfg->accel != ACCEL_NONE && d->ops->local_path) {
+    if (cfg->accel != ACCEL_NONE && d->ops->local_path && !accel_failed) {
         char *path = registry_blob_path(a, bd.digest);
         char *local;
         if (cfg->accel == ACCEL_NGINX) {
