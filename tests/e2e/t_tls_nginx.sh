@@ -152,9 +152,11 @@ loc=$(curl -s -D - -o /dev/null --cacert "$CA" -X POST "$U/v2/nginx/drain/blobs/
 case $loc in /*) loc=$U$loc ;; esac
 sep='?'
 case $loc in *\?*) sep='&' ;; esac
-# ~8 s at 64 MB/s: the SIGTERM surely lands mid-body
+# ~8 s at 64 MB/s: the SIGTERM surely lands mid-body (-T streams the file
+# from the start; --data-binary @ would first read all 512 MiB into memory,
+# which on a loaded machine outlasts the sleep below: no request in flight)
 curl -s -o "$TMP/drain.body" -w '%{http_code}' --cacert "$CA" --limit-rate 64M -X PUT \
-	-H 'Content-Type: application/octet-stream' --data-binary @"$big" "$loc${sep}digest=$bd" \
+	-H 'Content-Type: application/octet-stream' -T "$big" "$loc${sep}digest=$bd" \
 	>"$TMP/drain.code" 2>"$TMP/drain.err" &
 cp=$!
 sleep 2.5
@@ -187,7 +189,7 @@ loc=$(curl -s -D - -o /dev/null --cacert "$CA" -X POST "$U/v2/nginx/slow/blobs/u
 case $loc in /*) loc=$U$loc ;; esac
 # 64 MiB at 2 MB/s: would take half a minute
 curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" --limit-rate 2M -X PATCH \
-	-H 'Content-Type: application/octet-stream' --data-binary @"$TMP/slow.bin" "$loc" \
+	-H 'Content-Type: application/octet-stream' -T "$TMP/slow.bin" "$loc" \
 	>"$TMP/slow.code" 2>/dev/null &
 cp=$!
 sleep 1
