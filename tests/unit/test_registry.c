@@ -935,12 +935,14 @@ static void test_validation(void **state)
     const char *repo = "v";
     char dc[DIGEST_MAX_STR], dg[DIGEST_MAX_STR];
     push_blob(f, repo, "{}", 2, dc);
-    const char *fmt = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
-                      "\"config\":{\"mediaType\":\"a/b\",\"size\":2,\"digest\":\"%s\"},"
-                      "\"layers\":[{\"mediaType\":\"application/"
-                      "vnd.oci.image.layer.nondistributable.v1.tar+gzip\",\"size\":5,"
-                      "\"digest\":\"sha256:%064d\",\"urls\":[\"%s\"]}]}";
-    char *m = arena_printf(f->a, fmt, dc, 1, "https://ok.example/x");
+    /* a literal, so -Wformat checks the arguments */
+#define URL_MANIFEST_FMT                                                                           \
+    "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","                                  \
+    "\"config\":{\"mediaType\":\"a/b\",\"size\":2,\"digest\":\"%s\"},"                             \
+    "\"layers\":[{\"mediaType\":\"application/"                                                    \
+    "vnd.oci.image.layer.nondistributable.v1.tar+gzip\",\"size\":5,"                               \
+    "\"digest\":\"sha256:%064d\",\"urls\":[\"%s\"]}]}"
+    char *m = arena_printf(f->a, URL_MANIFEST_FMT, dc, 1, "https://ok.example/x");
     const char *detail = NULL;
     /* no allow list: every URL is refused */
     assert_int_equal(registry_manifest_put(&f->r, f->a, repo, "t", m, strlen(m), NULL, dg, &detail),
@@ -953,10 +955,10 @@ static void test_validation(void **state)
     put_ok(f, repo, "t", m, NULL, dg);
     cfg.urls_deny = &deny;
     cfg.nurls_deny = 1;
-    m = arena_printf(f->a, fmt, dc, 2, "https://ok.example/secret");
+    m = arena_printf(f->a, URL_MANIFEST_FMT, dc, 2, "https://ok.example/secret");
     assert_int_equal(registry_manifest_put(&f->r, f->a, repo, "t", m, strlen(m), NULL, dg, &detail),
                      WERR_INVALID);
-    m = arena_printf(f->a, fmt, dc, 3, "ftp://ok.example/x");
+    m = arena_printf(f->a, URL_MANIFEST_FMT, dc, 3, "ftp://ok.example/x");
     assert_int_equal(registry_manifest_put(&f->r, f->a, repo, "t", m, strlen(m), NULL, dg, &detail),
                      WERR_INVALID);
     cfg.validation_disabled = 1;
@@ -1008,6 +1010,7 @@ static void test_validation(void **state)
     pcre2_code_free(deny.code);
     f->r.cfg = NULL;
 }
+#undef URL_MANIFEST_FMT
 
 int main(void)
 {
