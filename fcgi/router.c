@@ -134,14 +134,30 @@ static size_t name_components(const char *name)
     return n;
 }
 
-/* read_methods: "GET, HEAD": the methods of a route kind allowed in read-only mode */
-static const char *read_methods(enum route_kind kind, struct arena *a)
+/* allowed_methods: "GET, HEAD": the methods a route kind is served with now —
+ * without the writes in read-only mode or on a mirror, without the deletes
+ * when they are disabled. Every 405 carries them in Allow (RFC 9110 15.5.6). */
+static const char *allowed_methods(struct app *app, enum route_kind kind, const char *name,
+                                   struct arena *a)
 {
+    const struct config *cfg = app->cfg;
+    int no_write = cfg->readonly || (name && proxy_refuses_write(app, name));
     const char *out = "";
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (routes[i].kind == kind && !(routes[i].flags & F_WRITE))
-            out = arena_printf(a, "%s%s%s", out, *out ? ", " : "", routes[i].method);
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (routes[i].kind != kind) continue;
+        if ((routes[i].flags & F_WRITE) && no_write) continue;
+        if ((routes[i].flags & F_DELETE) && !cfg->delete_enabled) continue;
+        out = arena_printf(a, "%s%s%s", out, *out ? ", " : "", routes[i].method);
+    }
     return out;
+}
+
+/* not_allowed: 405 UNSUPPORTED with Allow */
+static void not_allowed(struct app *app, struct request *req, struct response *res,
+                        enum route_kind kind, const char *name, const char *detail)
+{
+    response_header(res, req->arena, "Allow", allowed_methods(app, kind, name, req->arena));
+    error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported", detail);
 }
 
 static void common_headers(struct app *app, struct request *req, struct response *res)
@@ -162,22 +178,20 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
         return;
     }
     if (match(req, &kind, &name, &ref) != 0) {
-        error_reply(req, res, 404, "NOT_FOUND", "no such route", NULL);
+        /* no endpoint of the spec's table: 404, with a code of the spec's list
+         * (the distribution spec allows no other in an error body) */
+        error_reply(req, res, 404, "UNSUPPORTED", "the operation is unsupported", "no such route");
         return;
     }
     const struct route *rt = NULL;
-    int path_known = 0;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (routes[i].kind != kind) continue;
-        path_known = 1;
-        if (strcmp(routes[i].method, req->method) == 0) {
+        if (routes[i].kind == kind && strcmp(routes[i].method, req->method) == 0) {
             rt = &routes[i];
             break;
         }
     }
     if (!rt) {
-        (void)path_known;
-        error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported",
+        not_allowed(app, req, res, kind, name,
                     arena_printf(req->arena, "method %s not allowed here", req->method));
         return;
     }
@@ -233,19 +247,16 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
     }
     if ((rt->flags & F_WRITE) && cfg->readonly) {
         /* the reference answers 405 with the methods still allowed here */
-        response_header(res, req->arena, "Allow", read_methods(kind, req->arena));
-        error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported",
-                    "the registry is in read-only mode");
+        not_allowed(app, req, res, kind, name, "the registry is in read-only mode");
         return;
     }
     if ((rt->flags & F_WRITE) && proxy_refuses_write(app, name)) { /* issue 8: a mirror */
-        error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported",
+        not_allowed(app, req, res, kind, name,
                     "this repository is a mirror of an upstream registry (proxy)");
         return;
     }
     if ((rt->flags & F_DELETE) && !cfg->delete_enabled) {
-        error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported",
-                    "deletes are disabled (storage.delete.enabled)");
+        not_allowed(app, req, res, kind, name, "deletes are disabled (storage.delete.enabled)");
         return;
     }
     req->name = name;
