@@ -6,7 +6,6 @@
 #include "auth.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,26 +266,20 @@ static int visible(struct json_object *pats, const char *repo)
 }
 
 #define CATALOG_DEFAULT_N 100
-#define CATALOG_MAX_N 10000
 #define CATALOG_SCAN_MAX 100000 /* names looked at for one filtered page */
 
 void auth_catalog_reply(struct app *app, struct request *req, struct response *res)
 {
     struct arena *ar = req->arena;
     struct json_object *pats = token_catalog_patterns(cur.claims);
-    const char *ns = request_query(req, "n"), *last = request_query(req, "last");
-    long n = CATALOG_DEFAULT_N;
-    if (ns) {
-        char *end;
-        errno = 0;
-        n = strtol(ns, &end, 10);
-        if (!*ns || *end || errno || n < 0) {
-            error_reply(req, res, 400, "PAGINATION_NUMBER_INVALID",
-                        "invalid number of results requested", NULL);
-            return;
-        }
-        if (n > CATALOG_MAX_N) n = CATALOG_MAX_N;
+    const char *last = request_query(req, "last");
+    long n = list_param_n(req); /* the same rules as the unfiltered catalog's */
+    if (n == -2) {
+        error_reply(req, res, 400, "PAGINATION_NUMBER_INVALID",
+                    "invalid number of results requested", NULL);
+        return;
     }
+    if (n < 0) n = CATALOG_DEFAULT_N;
     struct buf *b = buf_arena_new(ar, 0);
     buf_puts(b, "{\"repositories\":[");
     size_t got = 0, scanned = 0;
@@ -320,8 +313,8 @@ void auth_catalog_reply(struct app *app, struct request *req, struct response *r
     }
     buf_puts(b, "]}\n");
     if (more && got && lastshown)
-        response_headerf(res, ar, "Link", "</v2/_catalog?last=%s&n=%ld>; rel=\"next\"", lastshown,
-                         n);
+        response_headerf(res, ar, "Link", "</v2/_catalog?last=%s&n=%ld>; rel=\"next\"",
+                         query_escape(ar, lastshown), n);
     response_body(res, b->data, b->len, "application/json; charset=utf-8", ar);
 }
 

@@ -36,6 +36,13 @@ void error_reply(struct request *req, struct response *res, int status, const ch
 void error_storage(struct request *req, struct response *res, int werr);
 /* url_for_path: absolute (or relative, per http.relativeurls) URL of a registry path. */
 const char *url_for_path(struct app *app, struct request *req, const char *path);
+/* list_param_n: the ?n= of a listing (tags, _catalog): -1 when absent, -2
+ * when not a non-negative integer (PAGINATION_NUMBER_INVALID), else at most
+ * LIST_MAX_N (larger asks, even past LONG_MAX, are cut to it). */
+#define LIST_MAX_N 10000
+long list_param_n(struct request *req);
+/* query_escape: s %-encoded for a query component, as in a Link (arena). */
+char *query_escape(struct arena *a, const char *s);
 /* json_string: s quoted and escaped for JSON (arena). */
 char *json_string(struct arena *a, const char *s);
 

@@ -9,15 +9,13 @@
 #include <string.h>
 
 #define CATALOG_DEFAULT_N 100
-#define LIST_MAX_N 10000
 
 void h_base(struct app *app, struct request *req, struct response *res)
 {
     response_body(res, "{}", 2, "application/json; charset=utf-8", req->arena);
 }
 
-/* parse ?n=: -1 when absent; -2 when invalid; clamped to LIST_MAX_N */
-static long parse_n(struct request *req)
+long list_param_n(struct request *req)
 {
     const char *n = request_query(req, "n");
     if (!n) return -1;
@@ -30,7 +28,7 @@ static long parse_n(struct request *req)
     return v > LIST_MAX_N ? LIST_MAX_N : v;
 }
 
-static char *query_escape(struct arena *a, const char *s)
+char *query_escape(struct arena *a, const char *s)
 {
     static const char hx[] = "0123456789ABCDEF";
     char *out = arena_alloc(a, strlen(s) * 3 + 1), *o = out;
@@ -62,7 +60,7 @@ static void list_reply(struct request *req, struct response *res, const char *he
 
 void h_catalog(struct app *app, struct request *req, struct response *res)
 {
-    long n = parse_n(req);
+    long n = list_param_n(req);
     if (n == -2) {
         error_reply(req, res, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested",
                     NULL);
@@ -86,7 +84,7 @@ void h_catalog(struct app *app, struct request *req, struct response *res)
 
 void h_tags_list(struct app *app, struct request *req, struct response *res)
 {
-    long n = parse_n(req);
+    long n = list_param_n(req);
     if (n == -2) {
         error_reply(req, res, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested",
                     NULL);

@@ -1477,6 +1477,65 @@ static void test_auth_token(void **state)
     EXPECT_CHALLENGE(f, "repository:r:pull,push repository:s:pull", NULL);
 }
 
+/* _catalog for a token whose wharf_catalog claim limits what it may see: the
+ * same paging rules as the unfiltered catalog */
+static void test_catalog_filtered(void **state)
+{
+    struct fx *f = *state;
+    const char *names[] = {"a1", "a2", "b1", "a3/x", "a4"};
+    const char *acc = "";
+    for (size_t i = 0; i < 5; i++)
+        acc =
+            arena_printf(f->ta, "%s%s{\"type\":\"repository\",\"name\":\"%s\",\"actions\":[\"*\"]}",
+                         acc, i ? "," : "", names[i]);
+    f->auth = token(f, arena_printf(f->ta, "[%s]", acc), 300);
+    for (size_t i = 0; i < 5; i++)
+        put_manifest(f, names[i], "t", image(f, names[i], NULL, 0, NULL));
+    f->auth = token(f, "[{\"type\":\"registry\",\"name\":\"catalog\",\"actions\":[\"*\"]}]", 300);
+    R(f, "GET", "/v2/_catalog", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    assert_string_equal(json_strings(f, "repositories"), "a1,a2,a3/x,a4,b1");
+
+    /* the same claim with the patterns this caller may pull */
+    const char *claim = "[{\"type\":\"registry\",\"name\":\"catalog\",\"actions\":[\"*\"]}]";
+    time_t now = time(NULL);
+    struct json_object *pl = json_tokener_parse(
+        arena_printf(f->ta,
+                     "{\"iss\":\"test-issuer\",\"sub\":\"bob\",\"aud\":\"reg.test\",\"exp\":%lld,"
+                     "\"nbf\":%lld,\"access\":%s,\"wharf_catalog\":[\"a*\"]}",
+                     (long long)(now + 300), (long long)(now - 10), claim));
+    char *tok = NULL;
+    assert_int_equal(jwt_sign(f->key, f->kid, pl, &tok), 0);
+    json_object_put(pl);
+    f->auth = arena_printf(f->ta, "Authorization: Bearer %s", tok);
+    free(tok);
+    R(f, "GET", "/v2/_catalog", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    assert_string_equal(json_strings(f, "repositories"), "a1,a2,a3/x,a4");
+    EXPECT_HDR(f, "Link", NULL);
+    R(f, "GET", "/v2/_catalog?n=2", NULL, 0);
+    assert_string_equal(json_strings(f, "repositories"), "a1,a2");
+    EXPECT_HDR(f, "Link", "</v2/_catalog?last=a2&n=2>; rel=\"next\"");
+    R(f, "GET", "/v2/_catalog?n=1&last=a2", NULL, 0);
+    assert_string_equal(json_strings(f, "repositories"), "a3/x");
+    EXPECT_HDR(f, "Link", "</v2/_catalog?last=a3%2Fx&n=1>; rel=\"next\"");
+    R(f, "GET", "/v2/_catalog?n=2&last=a3%2Fx", NULL, 0);
+    assert_string_equal(json_strings(f, "repositories"), "a4");
+    EXPECT_HDR(f, "Link", NULL);
+    R(f, "GET", "/v2/_catalog?n=0", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    assert_string_equal(json_strings(f, "repositories"), "");
+    EXPECT_HDR(f, "Link", NULL);
+    R(f, "GET", "/v2/_catalog?n=99999999999999999999", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    assert_string_equal(json_strings(f, "repositories"), "a1,a2,a3/x,a4");
+    const char *badn[] = {"-1", "x", "", "2.5"};
+    for (size_t i = 0; i < sizeof badn / sizeof badn[0]; i++) {
+        R(f, "GET", arena_printf(f->ta, "/v2/_catalog?n=%s", badn[i]), NULL, 0);
+        EXPECT_ERR(f, 400, "PAGINATION_NUMBER_INVALID");
+    }
+}
+
 /* the token service (fastcgi.tokenservice): its error paths, and that what
  * it issues is exactly what the registry then accepts */
 static const char *issued(struct fx *f, const char *key)
@@ -1594,6 +1653,7 @@ int main(void)
         T(test_delete_disabled, setup_nodelete),
         T(test_auth_htpasswd, setup_htpasswd),
         T(test_auth_token, setup_token),
+        T(test_catalog_filtered, setup_token),
         T(test_token_service, setup_tokensvc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
