@@ -49,15 +49,20 @@ check_eq "no executable stack (GNU_STACK RW)" RW "$(awk '$1 == "GNU_STACK" { pri
 if grep -q ' U __stack_chk_fail' <<<"$syms"; then t_ok "stack canaries: __stack_chk_fail"; else
 	t_fail "stack canaries: __stack_chk_fail" "not among the binary's imports"
 fi
-# -fstack-protector-strong, not just -fstack-protector (the DWARF producer
-# string records the options every unit was compiled with)
-prod=$(readelf --debug-dump=info "$bin" 2>/dev/null | grep -m 200 DW_AT_producer | grep -v 'GNU AS' | sort -u)
-if [ -z "$prod" ]; then
+# -fstack-protector-strong, not just -fstack-protector, in every unit of
+# Wharf's own (the DWARF producer string of a compile unit records its
+# options; the sanitizer runtime linked into the ASan build has units of its
+# own, built its way)
+units=$(readelf --debug-dump=info "$bin" 2>/dev/null | awk '
+	/DW_AT_producer/ { sub(/.*\): /, ""); prod = $0; next }
+	/DW_AT_name/ && prod != "" { sub(/.*\): /, ""); print $0 "\t" prod; prod = "" }' |
+	grep -E '^(admin|lib|storage|handlers|fcgi)/[^	]*\.c	')
+if [ -z "$units" ]; then
 	t_skip "every unit built with -fstack-protector-strong" "no debug info in $bin"
-elif grep -vq -- '-fstack-protector-strong' <<<"$prod"; then
-	t_fail "every unit built with -fstack-protector-strong" "$(grep -v -- '-fstack-protector-strong' <<<"$prod" | head -n 3)"
+elif weak=$(grep -v -- '-fstack-protector-strong' <<<"$units"); then
+	t_fail "every unit built with -fstack-protector-strong" "$(cut -f1 <<<"$weak" | head -n 5)"
 else
-	t_ok "every unit built with -fstack-protector-strong"
+	t_ok "every unit built with -fstack-protector-strong ($(wc -l <<<"$units") units)"
 fi
 
 if [ "$asan" = 1 ]; then
