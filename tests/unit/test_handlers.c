@@ -216,13 +216,14 @@ static const char *hdr(struct fx *f, const char *name)
     return NULL;
 }
 
+/* dump: the last exchange, as TAP comments */
 static void dump(struct fx *f)
 {
-    print_message("%s %s -> %d\n", f->method, f->uri, f->status);
+    print_message("# %s %s -> %d\n", f->method, f->uri, f->status);
     for (size_t i = 0; i < f->nh; i++)
-        print_message("  %s: %s\n", f->hname[i], f->hval[i]);
-    if (f->body_len)
-        print_message("  %.*s\n", (int)(f->body_len > 600 ? 600 : f->body_len), f->body);
+        print_message("#   %s: %s\n", f->hname[i], f->hval[i]);
+    size_t n = strcspn(f->body, "\n"); /* the first line, bounded */
+    if (n) print_message("#   %.*s\n", (int)(n > 600 ? 600 : n), f->body);
 }
 
 /* FAIL: the last exchange, then the failure at the test's line */
@@ -1624,10 +1625,14 @@ static void test_token_service(void **state)
     EXPECT_STATUS(f, 200); /* r exists: it has the upload started above */
 }
 
+/* each test on a fresh app; its name says which configuration */
+/* clang-format off */
+#define T(fn, setup) {#fn " (" #setup ")", fn, setup, fx_close, NULL}
+/* clang-format on */
+
 int main(void)
 {
     log_init(LOG_ERROR, 0, NULL);
-#define T(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, fx_close)
     const struct CMUnitTest tests[] = {
         T(test_base_and_unknown_routes, setup_mem),
         T(test_methods_not_allowed, setup_mem),
