@@ -389,11 +389,32 @@ int registry_manifest_get(struct registry *r, struct arena *a, const char *repo,
     return 0;
 }
 
-static int ref_exists(struct registry *r, struct arena *a, const char *repo,
-                      const struct descriptor *d, int is_manifest)
+/* ref_check: the descriptor names a blob (or, is_manifest, a manifest) of
+ * repo, and its size is that content's stored length. A descriptor whose size
+ * lies is refused: clients trust it to bound and verify their reads, and the
+ * reference registry reads it back as the blob's size. WERR_NOTFOUND (*detail
+ * the digest) or WERR_INVALID (*detail says which sizes differ). */
+static int ref_check(struct registry *r, struct arena *a, const char *repo,
+                     const struct descriptor *d, int is_manifest, const char **detail)
 {
-    if (is_manifest) return manifest_linked(r, a, repo, d->digest);
-    return registry_blob_stat(r, a, repo, d->digest, NULL);
+    struct blob_desc bd;
+    int rc;
+    if (is_manifest) {
+        if ((rc = manifest_linked(r, a, repo, d->digest)) == 0)
+            rc = blob_data_stat(r, a, d->digest, &bd.size);
+    } else {
+        rc = registry_blob_stat(r, a, repo, d->digest, &bd);
+    }
+    if (rc) {
+        *detail = d->digest;
+        return rc;
+    }
+    if (bd.size != d->size) {
+        *detail = arena_printf(a, "descriptor of %s says size %lld, stored content is %lld bytes",
+                               d->digest, (long long)d->size, (long long)bd.size);
+        return WERR_INVALID;
+    }
+    return 0;
 }
 
 static int regex_any(const struct config_regex *re, size_t n, const char *s)
@@ -450,10 +471,7 @@ int registry_manifest_put(struct registry *r, struct arena *a, const char *repo,
         return WERR_DIGEST;
     }
     /* every referenced blob / manifest must be in this repository */
-    if (mi.has_config && (rc = ref_exists(r, a, repo, &mi.config, 0)) != 0) {
-        *detail = mi.config.digest;
-        return rc;
-    }
+    if (mi.has_config && (rc = ref_check(r, a, repo, &mi.config, 0, detail)) != 0) return rc;
     int index = manifest_is_index(mi.kind);
     for (size_t i = 0; i < mi.nrefs; i++) {
         const struct descriptor *d = &mi.refs[i];
@@ -465,10 +483,14 @@ int registry_manifest_put(struct registry *r, struct arena *a, const char *repo,
         }
         if (!index && d->has_urls) continue; /* foreign / non-distributable layer */
         if (index && !platform_must_exist(r->cfg, d)) continue;
-        if ((rc = ref_exists(r, a, repo, d, index)) != 0) {
-            *detail = d->digest;
-            return rc;
+        if (mi.kind == MF_SCHEMA1) { /* fsLayers carry no size */
+            if ((rc = registry_blob_stat(r, a, repo, d->digest, NULL)) != 0) {
+                *detail = d->digest;
+                return rc;
+            }
+            continue;
         }
+        if ((rc = ref_check(r, a, repo, d, index, detail)) != 0) return rc;
     }
     char *data = path_blob_data(a, digest);
     struct storage_stat st;

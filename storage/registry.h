@@ -78,8 +78,9 @@ int registry_manifest_get(struct registry *r, struct arena *a, const char *repo,
                           char **body, size_t *len, char digest[DIGEST_MAX_STR],
                           const char **media_type);
 /* registry_manifest_put: validate (manifest.c), check every referenced blob and
- * manifest exists in repo (WERR_NOTFOUND, *detail = the missing digest), store,
- * link, tag when ref is a tag. WERR_DIGEST when ref is a digest that does not match. */
+ * manifest exists in repo (WERR_NOTFOUND, *detail = the missing digest) with the
+ * size its descriptor gives (WERR_INVALID), store, link, tag when ref is a tag.
+ * WERR_DIGEST when ref is a digest that does not match. */
 int registry_manifest_put(struct registry *r, struct arena *a, const char *repo, const char *ref,
                           const char *body, size_t len, const char *content_type,
                           char digest[DIGEST_MAX_STR], const char **detail);
