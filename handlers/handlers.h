@@ -36,6 +36,8 @@ void error_reply(struct request *req, struct response *res, int status, const ch
 void error_storage(struct request *req, struct response *res, int werr);
 /* url_for_path: absolute (or relative, per http.relativeurls) URL of a registry path. */
 const char *url_for_path(struct app *app, struct request *req, const char *path);
+/* query_escape: s percent-encoded for a query value, all but unreserved bytes (arena). */
+char *query_escape(struct arena *a, const char *s);
 /* json_string: s quoted and escaped for JSON (arena). */
 char *json_string(struct arena *a, const char *s);
 

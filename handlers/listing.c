@@ -30,7 +30,7 @@ static long parse_n(struct request *req)
     return v > LIST_MAX_N ? LIST_MAX_N : v;
 }
 
-static char *query_escape(struct arena *a, const char *s)
+char *query_escape(struct arena *a, const char *s)
 {
     static const char hx[] = "0123456789ABCDEF";
     char *out = arena_alloc(a, strlen(s) * 3 + 1), *o = out;

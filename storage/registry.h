@@ -123,11 +123,16 @@ int registry_referrer_link(struct registry *r, struct arena *a, const char *repo
                            const char *subject, const char *referrer);
 int registry_referrer_unlink(struct registry *r, struct arena *a, const char *repo,
                              const char *subject, const char *referrer);
-/* registry_referrers: the manifests of repo whose subject is `subject`, filtered by
- * artifact_type when not NULL, sorted by digest; entries whose manifest is gone
- * (e.g. removed by another registry's garbage collection) are skipped. An
- * unknown subject or repository gives 0 entries. */
+/* registry_referrers: one page of the manifests of repo whose subject is
+ * `subject`, filtered by artifact_type when not NULL, sorted by digest: at most
+ * max (0 counts as 1) entries whose digest sorts after `last` (NULL: from the
+ * first). *next is NULL when the list is complete, else the digest to pass as
+ * `last` for the next page (a page may hold fewer than max entries when many
+ * did not match the filter). Entries whose manifest is gone (e.g. removed by
+ * another registry's garbage collection) are skipped. An unknown subject or
+ * repository gives 0 entries. */
 int registry_referrers(struct registry *r, struct arena *a, const char *repo, const char *subject,
-                       const char *artifact_type, struct referrer **out, size_t *n);
+                       const char *artifact_type, const char *last, size_t max,
+                       struct referrer **out, size_t *n, const char **next);
 
 #endif

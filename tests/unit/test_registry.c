@@ -850,8 +850,11 @@ static void test_referrers(void **state)
 
     struct referrer *list;
     size_t n;
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, &list, &n), 0);
+    const char *next;
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, NULL, 1000, &list, &n, &next),
+                     0);
     assert_int_equal(n, 2);
+    assert_null(next);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(list[i].media_type, MT_OCI_MANIFEST);
         if (!strcmp(list[i].digest, a1)) {
@@ -864,26 +867,47 @@ static void test_referrers(void **state)
         }
     }
     assert_true(strcmp(list[0].digest, list[1].digest) < 0);
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, "application/x-sig", &list, &n), 0);
+    /* pages of one: the first, then the rest after its cursor */
+    const char *first = list[0].digest, *second = list[1].digest;
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, NULL, 1, &list, &n, &next),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].digest, first);
+    assert_non_null(next);
+    assert_string_equal(next, first);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, next, 1, &list, &n, &next),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].digest, second);
+    assert_null(next);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, "application/x-sig", NULL, 1000,
+                                        &list, &n, &next),
+                     0);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].digest, a1);
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, "nope/x", &list, &n), 0);
+    assert_int_equal(
+        registry_referrers(&f->r, f->a, repo, sdg, "nope/x", NULL, 1000, &list, &n, &next), 0);
     assert_int_equal(n, 0);
     /* unknown subject, unknown repository: empty */
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, a1, NULL, &list, &n), 0);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, a1, NULL, NULL, 1000, &list, &n, &next),
+                     0);
     assert_int_equal(n, 0);
-    assert_int_equal(registry_referrers(&f->r, f->a, "none", sdg, NULL, &list, &n), 0);
+    assert_int_equal(
+        registry_referrers(&f->r, f->a, "none", sdg, NULL, NULL, 1000, &list, &n, &next), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, "sha256:zz", NULL, &list, &n),
-                     WERR_INVALID);
+    assert_int_equal(
+        registry_referrers(&f->r, f->a, repo, "sha256:zz", NULL, NULL, 1000, &list, &n, &next),
+        WERR_INVALID);
     /* deleting a referrer removes its entry */
     assert_int_equal(registry_manifest_delete(&f->r, f->a, repo, a1), 0);
     assert_false(exists(f, link));
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, &list, &n), 0);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, NULL, 1000, &list, &n, &next),
+                     0);
     assert_int_equal(n, 1);
     /* an entry whose revision another registry removed is skipped */
     assert_int_equal(storage_delete(f->d, path_revision_dir(f->a, repo, a2)), 0);
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, &list, &n), 0);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, NULL, 1000, &list, &n, &next),
+                     0);
     assert_int_equal(n, 0);
 }
 
