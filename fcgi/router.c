@@ -125,15 +125,6 @@ static int match(struct request *req, enum route_kind *kind, const char **name, 
     return WERR_NOTFOUND;
 }
 
-/* name_components: the number of '/'-separated components of a repository name */
-static size_t name_components(const char *name)
-{
-    size_t n = 1;
-    for (; *name; name++)
-        if (*name == '/') n++;
-    return n;
-}
-
 /* read_methods: "GET, HEAD": the methods of a route kind allowed in read-only mode */
 static const char *read_methods(enum route_kind kind, struct arena *a)
 {

@@ -349,6 +349,18 @@ int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u
     return 0;
 }
 
+/* ---- the catalog walk (registry_catalog, registry_blob_find) ---- */
+struct catalog_walk {
+    struct arena *a;
+    size_t rootlen;
+    size_t max; /* stop after this many names (0: all) */
+    size_t n, cap;
+    char **names;
+};
+static int catalog_cb(void *ctx, const char *path, const struct storage_stat *st);
+/* catalog_cb's answer once it has collected max names: stops the walk */
+#define WALK_ENOUGH 1
+
 /* ---- manifests ---- */
 
 static int is_digest_ref(const char *ref)
@@ -562,12 +574,32 @@ int registry_repo_delete(struct registry *r, struct arena *a, const char *repo)
 }
 
 int registry_blob_find(struct registry *r, struct arena *a, const char *digest, const char *skip,
-                       repo_filter_fn may_read, void *ctx, const char **from, struct blob_desc *out)
+                       repo_filter_fn may_read, void *ctx, size_t max_repos, const char **from,
+                       struct blob_desc *out)
 {
+    /* a blob stored nowhere is linked nowhere: no listing at all */
+    int64_t size;
+    int rc = blob_data_stat(r, a, digest, &size);
+    if (rc) return rc;
     char **repos;
     size_t n;
-    int more;
-    int rc = registry_catalog(r, a, NULL, (size_t)-1, &repos, &n, &more);
+    if (catalog_index_enabled(r)) { /* object stores: one listing of max_repos names */
+        int more;
+        rc = catalog_index_page(r, a, NULL, max_repos, &repos, &n, &more);
+    } else {
+        rc = WERR_NOTFOUND;
+    }
+    if (rc == WERR_NOTFOUND) { /* the walk, stopped after max_repos repositories */
+        struct catalog_walk cw = {0};
+        cw.a = a;
+        cw.max = max_repos;
+        const char *root = path_repos(a);
+        cw.rootlen = strlen(root);
+        rc = storage_walk(r->d, root, catalog_cb, &cw);
+        if (rc == WALK_ENOUGH || rc == WERR_NOTFOUND) rc = 0;
+        repos = cw.names;
+        n = cw.n;
+    }
     if (rc) return rc;
     for (size_t i = 0; i < n; i++) {
         if (skip && !strcmp(repos[i], skip)) continue;
@@ -608,16 +640,10 @@ int registry_tags(struct registry *r, struct arena *a, const char *repo, char **
     return rc;
 }
 
-struct catalog_walk {
-    struct arena *a;
-    size_t rootlen;
-    size_t n, cap;
-    char **names;
-};
-
 static int catalog_cb(void *ctx, const char *path, const struct storage_stat *st)
 {
     struct catalog_walk *cw = ctx;
+    if (cw->max && cw->n == cw->max) return WALK_ENOUGH;
     if (!st->is_dir) return 0;
     const char *base = strrchr(path, '/') + 1;
     if (base[0] != '_') return 0;

@@ -102,11 +102,13 @@ int registry_repo_exists(struct registry *r, struct arena *a, const char *repo);
 int registry_repo_delete(struct registry *r, struct arena *a, const char *repo);
 
 /* registry_blob_find: a repository (other than skip, may be NULL) in which the
- * blob is linked and for which may_read(ctx, name) is true (may_read NULL: any).
+ * blob is linked and for which may_read(ctx, name) is true (may_read NULL: any),
+ * among the first max_repos repositories of the catalog (its walk order; 0: all).
+ * A blob whose data is stored nowhere costs one stat, no listing.
  * *from is that repository's name (arena), out its descriptor. NOTFOUND if none. */
 typedef int (*repo_filter_fn)(void *ctx, const char *repo);
 int registry_blob_find(struct registry *r, struct arena *a, const char *digest, const char *skip,
-                       repo_filter_fn may_read, void *ctx, const char **from,
+                       repo_filter_fn may_read, void *ctx, size_t max_repos, const char **from,
                        struct blob_desc *out);
 
 /* ---- referrers (OCI Distribution 1.1), storage/referrers.c ----

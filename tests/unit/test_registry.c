@@ -920,10 +920,10 @@ static void test_repo_delete_and_find(void **state)
     push_blob(f, "one/a", "shared-blob", 11, b);
     const char *from = NULL;
     struct blob_desc bd;
-    assert_int_equal(registry_blob_find(&f->r, f->a, b, "x", NULL, NULL, &from, &bd), 0);
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, "x", NULL, NULL, 0, &from, &bd), 0);
     assert_string_equal(from, "one/a");
     assert_int_equal(bd.size, 11);
-    assert_int_equal(registry_blob_find(&f->r, f->a, b, "one/a", NULL, NULL, &from, &bd),
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, "one/a", NULL, NULL, 0, &from, &bd),
                      WERR_NOTFOUND);
     assert_int_equal(registry_repo_delete(&f->r, f->a, "one/a"), 0);
     assert_int_equal(registry_repo_exists(&f->r, f->a, "one/a"), WERR_NOTFOUND);
@@ -935,8 +935,27 @@ static void test_repo_delete_and_find(void **state)
     assert_int_equal(n, 0);
     /* the blob data stays for garbage collection */
     assert_true(exists(f, path_blob_data(f->a, b)));
-    assert_int_equal(registry_blob_find(&f->r, f->a, b, NULL, NULL, NULL, &from, &bd),
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, NULL, NULL, NULL, 0, &from, &bd),
                      WERR_NOTFOUND);
+}
+
+/* registry_blob_find looks at no more than max_repos repositories */
+static void test_blob_find_bounded(void **state)
+{
+    struct fx *f = *state;
+    char dg[DIGEST_MAX_STR], b[DIGEST_MAX_STR];
+    static const char *const repos[] = {"m/a", "m/b", "m/c"};
+    for (size_t i = 0; i < 3; i++)
+        put_ok(f, repos[i], "v1", make_image(f, repos[i], 30 + (int)i, 1), MT_OCI_MANIFEST, dg);
+    push_blob(f, "m/c", "only-in-c", 9, b);
+    const char *from = NULL;
+    struct blob_desc bd;
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, NULL, NULL, NULL, 2, &from, &bd),
+                     WERR_NOTFOUND);
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, NULL, NULL, NULL, 3, &from, &bd), 0);
+    assert_string_equal(from, "m/c");
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, NULL, NULL, NULL, 0, &from, &bd), 0);
+    assert_string_equal(from, "m/c");
 }
 
 static struct config_regex one_regex(const char *pat)
@@ -1055,6 +1074,7 @@ int main(void)
         T(test_catalog_empty),
         T(test_referrers),
         T(test_repo_delete_and_find),
+        T(test_blob_find_bounded),
         T(test_validation),
     };
 #undef T
