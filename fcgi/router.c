@@ -125,15 +125,6 @@ static int match(struct request *req, enum route_kind *kind, const char **name, 
     return WERR_NOTFOUND;
 }
 
-/* name_components: the number of '/'-separated components of a repository name */
-static size_t name_components(const char *name)
-{
-    size_t n = 1;
-    for (; *name; name++)
-        if (*name == '/') n++;
-    return n;
-}
-
 /* allowed_methods: "GET, HEAD": the methods a route kind is served with now —
  * without the writes in read-only mode or on a mirror, without the deletes
  * when they are disabled. Every 405 carries them in Allow (RFC 9110 15.5.6). */

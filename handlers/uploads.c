@@ -142,31 +142,61 @@ static int check_digest(struct request *req, struct response *res, const char *d
     return 0;
 }
 
+/* repositories looked at for a ?mount= without from= (each costs a link stat;
+ * a blob stored nowhere costs none): anonymous mounts are a shortcut, and a
+ * push that misses one just uploads */
+#define MOUNT_FIND_REPOS_MAX 100
+
+/* query_given: key is in the query string at all, even with a value that
+ * request_query refuses to decode (%00, a broken escape) */
+static int query_given(const struct request *req, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *q = req->query; q && *q;) {
+        if (!strncmp(q, key, kl) && (q[kl] == '=' || q[kl] == '&' || !q[kl])) return 1;
+        q = strchr(q, '&');
+        if (q) q++;
+    }
+    return 0;
+}
+
+/* from_name_ok: `from` passes exactly the checks the router makes on a target
+ * name (grammar, length, components) on its whole decoded value: a byte
+ * outside the grammar (%2e%2e, %20, …) refuses it, never shortens it */
+static int from_name_ok(const struct config *cfg, const char *from)
+{
+    return from && name_valid(from, cfg->name_max) == 0 &&
+           name_components(from) <= cfg->name_components_max;
+}
+
 void h_upload_start(struct app *app, struct request *req, struct response *res)
 {
     struct arena *a = req->arena;
     const char *mount = request_query(req, "mount");
-    const char *from = request_query(req, "from");
-    if (mount && from && digest_parse(mount, NULL, NULL) == 0 &&
-        name_valid(from, app->cfg->name_max) == 0 &&
-        handler_may_pull(app, req, from)) { /* a mount reads `from`: pull needed there */
+    if (mount && digest_parse(mount, NULL, NULL) == 0) {
         struct blob_desc bd;
-        if (registry_blob_mount(app->reg, a, req->name, from, mount, &bd) == 0) {
-            blob_created(app, req, res, bd.digest);
-            return;
-        }
-        /* not mountable: fall back to a normal upload session */
-    } else if (mount && !from && digest_parse(mount, NULL, NULL) == 0) {
-        /* ?mount= alone (spec 1.1): any repository holding the blob that the
-         * caller may read; the blob is already in req->name: nothing to do */
-        struct blob_desc bd;
-        const char *src = NULL;
-        if (registry_blob_stat(app->reg, a, req->name, mount, &bd) == 0 ||
-            (registry_blob_find(app->reg, a, mount, req->name, may_pull_cb,
-                                &(struct pull_ctx){app, req}, &src, &bd) == 0 &&
-             registry_blob_mount(app->reg, a, req->name, src, mount, &bd) == 0)) {
-            blob_created(app, req, res, bd.digest);
-            return;
+        if (query_given(req, "from")) {
+            /* a mount reads `from`: its name must be valid and the caller
+             * must be allowed to pull there; otherwise a plain upload session */
+            const char *from = request_query(req, "from");
+            if (from_name_ok(app->cfg, from) && handler_may_pull(app, req, from) &&
+                registry_blob_mount(app->reg, a, req->name, from, mount, &bd) == 0) {
+                blob_created(app, req, res, bd.digest);
+                return;
+            }
+        } else {
+            /* ?mount= alone (spec 1.1): a repository holding the blob that the
+             * caller may read, among the first MOUNT_FIND_REPOS_MAX; already
+             * in req->name: nothing to do */
+            const char *src = NULL;
+            if (registry_blob_stat(app->reg, a, req->name, mount, &bd) == 0 ||
+                (registry_blob_find(app->reg, a, mount, req->name, may_pull_cb,
+                                    &(struct pull_ctx){app, req}, MOUNT_FIND_REPOS_MAX, &src,
+                                    &bd) == 0 &&
+                 registry_blob_mount(app->reg, a, req->name, src, mount, &bd) == 0)) {
+                blob_created(app, req, res, bd.digest);
+                return;
+            }
         }
     }
     const char *digest = request_query(req, "digest");

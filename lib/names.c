@@ -46,6 +46,14 @@ int name_valid(const char *name, size_t max_len)
     }
 }
 
+size_t name_components(const char *name)
+{
+    size_t n = 1;
+    for (; *name; name++)
+        if (*name == '/') n++;
+    return n;
+}
+
 int tag_valid(const char *tag, size_t max_len)
 {
     if (!tag || !*tag) return WERR_INVALID;

@@ -9,6 +9,8 @@
  *   [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*
  * and at most max_len bytes (0 = no limit). 0 or WERR_INVALID / WERR_TOOBIG. */
 int name_valid(const char *name, size_t max_len);
+/* name_components: the number of '/'-separated components of a repository name. */
+size_t name_components(const char *name);
 /* tag_valid: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,max_len-1}. 0 or WERR_INVALID / WERR_TOOBIG. */
 int tag_valid(const char *tag, size_t max_len);
 /* uuid_valid: an upload id as Wharf and the reference make them (RFC 4122 text

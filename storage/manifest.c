@@ -72,6 +72,18 @@ static const char *get_str(json_object *o, const char *key)
     return json_object_get_string(v);
 }
 
+/* size_valid: a JSON integer in 0..2^63-1, as the reference (Go's int64)
+ * reads it back. json-c saturates out-of-range integers instead of failing:
+ * 2^64 parses as UINT64_MAX and -2^63-1 as INT64_MIN; a positive value above
+ * INT64_MAX is kept as unsigned, so reading it unsigned tells it apart.
+ * Floats (1.0, 1e3) and strings are not integers, whatever their value. */
+static int size_valid(json_object *v)
+{
+    if (!json_object_is_type(v, json_type_int)) return 0;
+    if (json_object_get_int64(v) < 0) return 0;
+    return json_object_get_uint64(v) <= (uint64_t)INT64_MAX;
+}
+
 static int parse_descriptor(struct arena *a, json_object *o, struct descriptor *d,
                             const char **detail)
 {
@@ -91,9 +103,8 @@ static int parse_descriptor(struct arena *a, json_object *o, struct descriptor *
         *detail = "descriptor with an invalid digest";
         return WERR_INVALID;
     }
-    if (!json_object_object_get_ex(o, "size", &sz) || !json_object_is_type(sz, json_type_int) ||
-        json_object_get_int64(sz) < 0) {
-        *detail = "descriptor with an invalid size";
+    if (!json_object_object_get_ex(o, "size", &sz) || !size_valid(sz)) {
+        *detail = "descriptor size is not an integer in 0..2^63-1";
         return WERR_INVALID;
     }
     d->media_type = arena_strdup(a, mt);
@@ -257,6 +268,25 @@ int manifest_parse(struct arena *a, const char *body, size_t len, const char *co
             *detail = "cannot tell the manifest type";
             goto out;
         }
+    }
+    /* the shape must agree with the type (CVE-2021-41190): a document that
+     * reads as an image to one client and as an index to another must not be
+     * stored under one digest */
+    int has_layers = json_object_object_get_ex(o, "layers", NULL);
+    int has_manifests = json_object_object_get_ex(o, "manifests", NULL);
+    if (has_layers && has_manifests) {
+        *detail = "manifest carries both layers and manifests";
+        goto out;
+    }
+    if (manifest_is_index(kind) && (has_layers || json_object_object_get_ex(o, "config", NULL))) {
+        *detail = "an index carries no config or layers (mediaType or Content-Type disagrees "
+                  "with the document)";
+        goto out;
+    }
+    if (!manifest_is_index(kind) && has_manifests) {
+        *detail = "an image manifest carries no manifests (mediaType or Content-Type disagrees "
+                  "with the document)";
+        goto out;
     }
     out->kind = kind;
     out->media_type = kind_type(kind);

@@ -16,8 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* at most this many referrers in one answer (each costs a manifest read) */
-#define REFERRERS_MAX 1000
+/* manifests read for one page at most: with a filter that few match, a page
+ * may end early (shorter, with a cursor) rather than read every referrer */
+#define REFERRERS_SCAN_MAX 10000
 
 /* split "alg:hex" into arena copies (input already validated) */
 static void split_digest(struct arena *a, const char *dg, char **alg, char **hex)
@@ -59,9 +60,9 @@ int registry_referrer_unlink(struct registry *r, struct arena *a, const char *re
     return rc == WERR_NOTFOUND ? 0 : rc;
 }
 
-static int cmp_ref(const void *x, const void *y)
+static int cmp_str(const void *x, const void *y)
 {
-    return strcmp(((const struct referrer *)x)->digest, ((const struct referrer *)y)->digest);
+    return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
 /* describe one referrer from its stored manifest; 1 when it should be listed */
@@ -87,19 +88,24 @@ static int describe(struct registry *r, struct arena *a, const char *repo, const
 }
 
 int registry_referrers(struct registry *r, struct arena *a, const char *repo, const char *subject,
-                       const char *artifact_type, struct referrer **out, size_t *n)
+                       const char *artifact_type, const char *last, size_t max,
+                       struct referrer **out, size_t *n, const char **next)
 {
     *out = NULL;
     *n = 0;
+    *next = NULL;
     if (digest_parse(subject, NULL, NULL) != 0) return WERR_INVALID;
+    if (max == 0) max = 1;
     char *dir = subject_dir(a, repo, subject);
     char **algs;
     size_t nalgs;
     int rc = storage_list(r->d, a, dir, &algs, &nalgs);
     if (rc == WERR_NOTFOUND) return 0;
     if (rc) return rc;
+    /* every entry's digest first (listings only, cheap), sorted, so pages
+     * follow one order and a cursor (the last digest given) resumes it */
     size_t cap = 0, cnt = 0;
-    struct referrer *list = NULL;
+    char **dgs = NULL;
     for (size_t i = 0; i < nalgs; i++) {
         char **hexes;
         size_t nh;
@@ -107,26 +113,38 @@ int registry_referrers(struct registry *r, struct arena *a, const char *repo, co
         if (rc == WERR_NOTFOUND) continue;
         if (rc) return rc;
         for (size_t j = 0; j < nh; j++) {
-            const char *dg = arena_printf(a, "%s:%s", algs[i], hexes[j]);
+            char *dg = arena_printf(a, "%s:%s", algs[i], hexes[j]);
             if (digest_parse(dg, NULL, NULL) != 0) continue;
-            struct referrer ref;
-            if (!describe(r, a, repo, subject, dg, &ref)) continue;
-            if (artifact_type &&
-                (!ref.artifact_type || strcmp(ref.artifact_type, artifact_type) != 0))
-                continue;
-            if (cnt == REFERRERS_MAX) break;
+            if (last && strcmp(dg, last) <= 0) continue;
             if (cnt == cap) {
-                size_t nc = cap ? cap * 2 : 16;
-                struct referrer *nl = arena_alloc(a, nc * sizeof(*nl));
-                if (cnt) memcpy(nl, list, cnt * sizeof(*nl));
-                list = nl;
+                size_t nc = cap ? cap * 2 : 64;
+                char **nd = arena_alloc(a, nc * sizeof(*nd));
+                if (cnt) memcpy(nd, dgs, cnt * sizeof(*nd));
+                dgs = nd;
                 cap = nc;
             }
-            list[cnt++] = ref;
+            dgs[cnt++] = dg;
         }
     }
-    if (cnt) qsort(list, cnt, sizeof(*list), cmp_ref);
+    if (cnt) qsort(dgs, cnt, sizeof(*dgs), cmp_str);
+    struct referrer *list = arena_alloc(a, (max < cnt ? max : cnt ? cnt : 1) * sizeof(*list));
+    size_t got = 0, scanned = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        if (scanned++ == REFERRERS_SCAN_MAX) {
+            *next = i ? dgs[i - 1] : last; /* resume after what was read */
+            break;
+        }
+        struct referrer ref;
+        if (!describe(r, a, repo, subject, dgs[i], &ref)) continue;
+        if (artifact_type && (!ref.artifact_type || strcmp(ref.artifact_type, artifact_type) != 0))
+            continue;
+        if (got == max) { /* one more exists: the page ends with a cursor */
+            *next = list[got - 1].digest;
+            break;
+        }
+        list[got++] = ref;
+    }
     *out = list;
-    *n = cnt;
+    *n = got;
     return 0;
 }

@@ -349,6 +349,18 @@ int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u
     return 0;
 }
 
+/* ---- the catalog walk (registry_catalog, registry_blob_find) ---- */
+struct catalog_walk {
+    struct arena *a;
+    size_t rootlen;
+    size_t max; /* stop after this many names (0: all) */
+    size_t n, cap;
+    char **names;
+};
+static int catalog_cb(void *ctx, const char *path, const struct storage_stat *st);
+/* catalog_cb's answer once it has collected max names: stops the walk */
+#define WALK_ENOUGH 1
+
 /* ---- manifests ---- */
 
 static int is_digest_ref(const char *ref)
@@ -389,11 +401,32 @@ int registry_manifest_get(struct registry *r, struct arena *a, const char *repo,
     return 0;
 }
 
-static int ref_exists(struct registry *r, struct arena *a, const char *repo,
-                      const struct descriptor *d, int is_manifest)
+/* ref_check: the descriptor names a blob (or, is_manifest, a manifest) of
+ * repo, and its size is that content's stored length. A descriptor whose size
+ * lies is refused: clients trust it to bound and verify their reads, and the
+ * reference registry reads it back as the blob's size. WERR_NOTFOUND (*detail
+ * the digest) or WERR_INVALID (*detail says which sizes differ). */
+static int ref_check(struct registry *r, struct arena *a, const char *repo,
+                     const struct descriptor *d, int is_manifest, const char **detail)
 {
-    if (is_manifest) return manifest_linked(r, a, repo, d->digest);
-    return registry_blob_stat(r, a, repo, d->digest, NULL);
+    struct blob_desc bd;
+    int rc;
+    if (is_manifest) {
+        if ((rc = manifest_linked(r, a, repo, d->digest)) == 0)
+            rc = blob_data_stat(r, a, d->digest, &bd.size);
+    } else {
+        rc = registry_blob_stat(r, a, repo, d->digest, &bd);
+    }
+    if (rc) {
+        *detail = d->digest;
+        return rc;
+    }
+    if (bd.size != d->size) {
+        *detail = arena_printf(a, "descriptor of %s says size %lld, stored content is %lld bytes",
+                               d->digest, (long long)d->size, (long long)bd.size);
+        return WERR_INVALID;
+    }
+    return 0;
 }
 
 static int regex_any(const struct config_regex *re, size_t n, const char *s)
@@ -450,10 +483,7 @@ int registry_manifest_put(struct registry *r, struct arena *a, const char *repo,
         return WERR_DIGEST;
     }
     /* every referenced blob / manifest must be in this repository */
-    if (mi.has_config && (rc = ref_exists(r, a, repo, &mi.config, 0)) != 0) {
-        *detail = mi.config.digest;
-        return rc;
-    }
+    if (mi.has_config && (rc = ref_check(r, a, repo, &mi.config, 0, detail)) != 0) return rc;
     int index = manifest_is_index(mi.kind);
     for (size_t i = 0; i < mi.nrefs; i++) {
         const struct descriptor *d = &mi.refs[i];
@@ -465,10 +495,14 @@ int registry_manifest_put(struct registry *r, struct arena *a, const char *repo,
         }
         if (!index && d->has_urls) continue; /* foreign / non-distributable layer */
         if (index && !platform_must_exist(r->cfg, d)) continue;
-        if ((rc = ref_exists(r, a, repo, d, index)) != 0) {
-            *detail = d->digest;
-            return rc;
+        if (mi.kind == MF_SCHEMA1) { /* fsLayers carry no size */
+            if ((rc = registry_blob_stat(r, a, repo, d->digest, NULL)) != 0) {
+                *detail = d->digest;
+                return rc;
+            }
+            continue;
         }
+        if ((rc = ref_check(r, a, repo, d, index, detail)) != 0) return rc;
     }
     char *data = path_blob_data(a, digest);
     struct storage_stat st;
@@ -540,12 +574,32 @@ int registry_repo_delete(struct registry *r, struct arena *a, const char *repo)
 }
 
 int registry_blob_find(struct registry *r, struct arena *a, const char *digest, const char *skip,
-                       repo_filter_fn may_read, void *ctx, const char **from, struct blob_desc *out)
+                       repo_filter_fn may_read, void *ctx, size_t max_repos, const char **from,
+                       struct blob_desc *out)
 {
+    /* a blob stored nowhere is linked nowhere: no listing at all */
+    int64_t size;
+    int rc = blob_data_stat(r, a, digest, &size);
+    if (rc) return rc;
     char **repos;
     size_t n;
-    int more;
-    int rc = registry_catalog(r, a, NULL, (size_t)-1, &repos, &n, &more);
+    if (catalog_index_enabled(r)) { /* object stores: one listing of max_repos names */
+        int more;
+        rc = catalog_index_page(r, a, NULL, max_repos, &repos, &n, &more);
+    } else {
+        rc = WERR_NOTFOUND;
+    }
+    if (rc == WERR_NOTFOUND) { /* the walk, stopped after max_repos repositories */
+        struct catalog_walk cw = {0};
+        cw.a = a;
+        cw.max = max_repos;
+        const char *root = path_repos(a);
+        cw.rootlen = strlen(root);
+        rc = storage_walk(r->d, root, catalog_cb, &cw);
+        if (rc == WALK_ENOUGH || rc == WERR_NOTFOUND) rc = 0;
+        repos = cw.names;
+        n = cw.n;
+    }
     if (rc) return rc;
     for (size_t i = 0; i < n; i++) {
         if (skip && !strcmp(repos[i], skip)) continue;
@@ -586,16 +640,10 @@ int registry_tags(struct registry *r, struct arena *a, const char *repo, char **
     return rc;
 }
 
-struct catalog_walk {
-    struct arena *a;
-    size_t rootlen;
-    size_t n, cap;
-    char **names;
-};
-
 static int catalog_cb(void *ctx, const char *path, const struct storage_stat *st)
 {
     struct catalog_walk *cw = ctx;
+    if (cw->max && cw->n == cw->max) return WALK_ENOUGH;
     if (!st->is_dir) return 0;
     const char *base = strrchr(path, '/') + 1;
     if (base[0] != '_') return 0;

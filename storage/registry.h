@@ -78,8 +78,9 @@ int registry_manifest_get(struct registry *r, struct arena *a, const char *repo,
                           char **body, size_t *len, char digest[DIGEST_MAX_STR],
                           const char **media_type);
 /* registry_manifest_put: validate (manifest.c), check every referenced blob and
- * manifest exists in repo (WERR_NOTFOUND, *detail = the missing digest), store,
- * link, tag when ref is a tag. WERR_DIGEST when ref is a digest that does not match. */
+ * manifest exists in repo (WERR_NOTFOUND, *detail = the missing digest) with the
+ * size its descriptor gives (WERR_INVALID), store, link, tag when ref is a tag.
+ * WERR_DIGEST when ref is a digest that does not match. */
 int registry_manifest_put(struct registry *r, struct arena *a, const char *repo, const char *ref,
                           const char *body, size_t len, const char *content_type,
                           char digest[DIGEST_MAX_STR], const char **detail);
@@ -101,11 +102,13 @@ int registry_repo_exists(struct registry *r, struct arena *a, const char *repo);
 int registry_repo_delete(struct registry *r, struct arena *a, const char *repo);
 
 /* registry_blob_find: a repository (other than skip, may be NULL) in which the
- * blob is linked and for which may_read(ctx, name) is true (may_read NULL: any).
+ * blob is linked and for which may_read(ctx, name) is true (may_read NULL: any),
+ * among the first max_repos repositories of the catalog (its walk order; 0: all).
+ * A blob whose data is stored nowhere costs one stat, no listing.
  * *from is that repository's name (arena), out its descriptor. NOTFOUND if none. */
 typedef int (*repo_filter_fn)(void *ctx, const char *repo);
 int registry_blob_find(struct registry *r, struct arena *a, const char *digest, const char *skip,
-                       repo_filter_fn may_read, void *ctx, const char **from,
+                       repo_filter_fn may_read, void *ctx, size_t max_repos, const char **from,
                        struct blob_desc *out);
 
 /* ---- referrers (OCI Distribution 1.1), storage/referrers.c ----
@@ -122,11 +125,16 @@ int registry_referrer_link(struct registry *r, struct arena *a, const char *repo
                            const char *subject, const char *referrer);
 int registry_referrer_unlink(struct registry *r, struct arena *a, const char *repo,
                              const char *subject, const char *referrer);
-/* registry_referrers: the manifests of repo whose subject is `subject`, filtered by
- * artifact_type when not NULL, sorted by digest; entries whose manifest is gone
- * (e.g. removed by another registry's garbage collection) are skipped. An
- * unknown subject or repository gives 0 entries. */
+/* registry_referrers: one page of the manifests of repo whose subject is
+ * `subject`, filtered by artifact_type when not NULL, sorted by digest: at most
+ * max (0 counts as 1) entries whose digest sorts after `last` (NULL: from the
+ * first). *next is NULL when the list is complete, else the digest to pass as
+ * `last` for the next page (a page may hold fewer than max entries when many
+ * did not match the filter). Entries whose manifest is gone (e.g. removed by
+ * another registry's garbage collection) are skipped. An unknown subject or
+ * repository gives 0 entries. */
 int registry_referrers(struct registry *r, struct arena *a, const char *repo, const char *subject,
-                       const char *artifact_type, struct referrer **out, size_t *n);
+                       const char *artifact_type, const char *last, size_t max,
+                       struct referrer **out, size_t *n, const char **next);
 
 #endif

@@ -120,6 +120,9 @@ run_storage() {
 
 run_e2e() {
 	local t
+	# every root the tests wrote, for t_zz_reference_gc.sh (it runs last)
+	export WHARF_E2E_ROOTS=$work/roots
+	mkdir -p "$WHARF_E2E_ROOTS"
 	for t in tests/e2e/t_*.sh; do
 		[ -e "$t" ] || continue
 		run_prog "$(basename "$t" .sh)" bash "$t"

@@ -15,6 +15,10 @@
 #   WHARF_E2E_KEEP=1  keep $TMP (logs, configs) after the run; =onfail: only
 #                     when a check failed
 #   WHARF_E2E_WORKERS workers of `wharf serve` (default 4)
+#   WHARF_E2E_ROOTS   a directory (tests/run.sh sets it): every filesystem
+#                     root a test's registries wrote is kept there (hard
+#                     links) at exit, for t_zz_reference_gc.sh to check that
+#                     the reference registry can read all of it
 #
 # Registry instance (wharf_start/wharf_stop) variables:
 #   W_HOST 127.0.0.1:PORT (nginx), W_URL http://$W_HOST, W_ROOT storage root,
@@ -37,6 +41,7 @@ T_FAIL=0
 T_SKIP=0
 E2E_PIDS=()        # processes to stop at exit (TERM, then KILL)
 E2E_CLEANUPS=()    # commands run at exit, last registered first
+E2E_ROOTS=()       # storage roots of wharf_start, kept in $WHARF_E2E_ROOTS at exit
 
 # ---- TAP -------------------------------------------------------------------
 
@@ -102,6 +107,7 @@ e2e_cleanup() {
 	done
 	for pid in "${E2E_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
 	for pid in "${E2E_PIDS[@]}"; do stop_pid "$pid" 5; done
+	e2e_keep_roots
 	if [ -n "${TMP:-}" ] && [ -d "$TMP" ]; then
 		# Anything a container engine left mounted under $TMP.
 		awk -v t="$TMP" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r |
@@ -112,6 +118,23 @@ e2e_cleanup() {
 			rm -rf "$TMP" 2>/dev/null || { chattr -R -i "$TMP" 2>/dev/null; rm -rf "$TMP"; }
 		fi
 	fi
+}
+
+# e2e_keep_roots: each root the test's registries wrote (one holding
+# repositories), hard-linked into $WHARF_E2E_ROOTS/<test>.<n> — copied where
+# linking fails (another filesystem, immutable files).
+e2e_keep_roots() {
+	[ -n "${WHARF_E2E_ROOTS:-}" ] && [ -d "$WHARF_E2E_ROOTS" ] || return 0
+	local root dest n=0 name seen=" "
+	name=$(basename "$0" .sh)
+	for root in "${E2E_ROOTS[@]}"; do
+		case $seen in *" $root "*) continue ;; esac
+		seen="$seen$root "
+		[ -d "$root/docker/registry/v2/repositories" ] || continue
+		n=$((n + 1))
+		dest=$WHARF_E2E_ROOTS/$name.$n
+		cp -al "$root" "$dest" 2>/dev/null || { rm -rf "$dest"; cp -a "$root" "$dest"; }
+	done
 }
 
 # e2e_init: temp dir, traps. The temp dir is world-searchable: nginx workers
@@ -308,6 +331,7 @@ wharf_start() {
 	W_ROOT=${1:-$TMP/reg$W_N-data}
 	mkdir -p "$W_DIR" "$W_ROOT"
 	chmod 755 "$W_DIR"
+	E2E_ROOTS+=("$W_ROOT")
 	local port
 	port=$(free_port) || return 1
 	W_HOST=127.0.0.1:$port

@@ -72,6 +72,58 @@ printf '{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","dige
 put_manifest mt/oci sparse "$TMP/sparse.json" $OCI_INDEX
 check_eq "index with a missing child (platforms: all): MANIFEST_BLOB_UNKNOWN" "400 MANIFEST_BLOB_UNKNOWN" "$ST $(errcode)"
 
+# ---- descriptors against what is stored (issue 11) ---------------------------------------
+# refused MSG FILE CT: a refused push (400 MANIFEST_INVALID) stores nothing
+refused() {
+	put_manifest mt/oci bad "$2" "$3"
+	check_eq "$1: 400 MANIFEST_INVALID" "400 MANIFEST_INVALID" "$ST $(errcode)"
+	check "$1: nothing stored" test ! -e "$(store_blob_path "$ROOT" "$(sha "$2")")"
+}
+cfgd=$(desc $OCI_CONFIG "$TMP/o.cfg")
+lsz=$(fsize "$TMP/o.layer")
+layer_sized() { # SIZE: the OCI manifest of o with its layer's size replaced
+	printf '{"schemaVersion":2,"mediaType":"%s","config":%s,"layers":[{"mediaType":"%s","digest":"%s","size":%s}]}' \
+		$OCI_MANIFEST "$cfgd" $OCI_LAYER "$(sha "$TMP/o.layer")" "$1" >"$TMP/sized.json"
+}
+for sz in 18446744073709551616 18446744073709551615 9223372036854775808 99999999999999999999999 \
+	-1 -9223372036854775809 "$lsz.0" 2.048e3 "\"$lsz\"" null; do
+	layer_sized "$sz"
+	refused "layer size $sz" "$TMP/sized.json" $OCI_MANIFEST
+done
+layer_sized $((lsz + 1))
+refused "layer size one more than the blob" "$TMP/sized.json" $OCI_MANIFEST
+layer_sized $((lsz - 1))
+refused "layer size one less than the blob" "$TMP/sized.json" $OCI_MANIFEST
+layer_sized "$lsz"
+put_manifest mt/oci sized "$TMP/sized.json" $OCI_MANIFEST
+check_eq "layer size equal to the blob's: accepted" 201 "$ST"
+printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"%s","digest":"%s","size":%s},"layers":[%s]}' \
+	$OCI_MANIFEST $OCI_CONFIG "$(sha "$TMP/o.cfg")" $(($(fsize "$TMP/o.cfg") + 7)) "$(desc $OCI_LAYER "$TMP/o.layer")" >"$TMP/cfgsz.json"
+refused "config size differing from the blob's" "$TMP/cfgsz.json" $OCI_MANIFEST
+printf '{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":%s}]}' \
+	$OCI_INDEX $OCI_MANIFEST "$(sha "$TMP/o.json")" $(($(fsize "$TMP/o.json") - 1)) >"$TMP/idxsz.json"
+refused "index entry size differing from the manifest's length" "$TMP/idxsz.json" $OCI_INDEX
+printf '{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":%s}]}' \
+	$OCI_INDEX $OCI_MANIFEST "$(sha "$TMP/o.json")" 18446744073709551616 >"$TMP/idxsz.json"
+refused "index entry size 2^64" "$TMP/idxsz.json" $OCI_INDEX
+# CVE-2021-41190: one document, two readings
+idxent=$(printf '{"mediaType":"%s","digest":"%s","size":%s}' $OCI_MANIFEST "$(sha "$TMP/o.json")" "$(fsize "$TMP/o.json")")
+printf '{"schemaVersion":2,"mediaType":"%s","config":%s,"layers":[%s],"manifests":[%s]}' \
+	$OCI_MANIFEST "$cfgd" "$(desc $OCI_LAYER "$TMP/o.layer")" "$idxent" >"$TMP/both.json"
+refused "image manifest carrying manifests too" "$TMP/both.json" $OCI_MANIFEST
+sed "s|\"mediaType\":\"$OCI_MANIFEST\",\"config\"|\"mediaType\":\"$OCI_INDEX\",\"config\"|" "$TMP/both.json" >"$TMP/both-idx.json"
+refused "index carrying config and layers too" "$TMP/both-idx.json" $OCI_INDEX
+printf '{"schemaVersion":2,"config":%s,"layers":[%s],"manifests":[%s]}' \
+	"$cfgd" "$(desc $OCI_LAYER "$TMP/o.layer")" "$idxent" >"$TMP/both-nomt.json"
+refused "no mediaType, layers and manifests" "$TMP/both-nomt.json" $OCI_INDEX
+printf '{"schemaVersion":2,"mediaType":"%s","config":%s,"layers":[%s]}' \
+	$OCI_INDEX "$cfgd" "$(desc $OCI_LAYER "$TMP/o.layer")" >"$TMP/shape.json"
+refused "mediaType index on an image's shape" "$TMP/shape.json" $OCI_INDEX
+printf '{"schemaVersion":2,"config":%s,"layers":[%s]}' "$cfgd" "$(desc $OCI_LAYER "$TMP/o.layer")" >"$TMP/nomt.json"
+refused "no mediaType, Content-Type index on an image's shape" "$TMP/nomt.json" $OCI_INDEX
+printf '{"schemaVersion":2,"mediaType":"%s","manifests":[%s]}' $OCI_MANIFEST "$idxent" >"$TMP/shape2.json"
+refused "mediaType image manifest on an index's shape" "$TMP/shape2.json" $OCI_MANIFEST
+
 # ---- name components limit (default 32) ------------------------------------------------
 deep=$(printf 'a/%.0s' $(seq 1 32))b
 req GET "$U/v2/$deep/tags/list"

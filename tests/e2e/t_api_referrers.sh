@@ -98,6 +98,92 @@ check_eq "listed before its subject exists" "$(sha "$TMP/a4.json")" "$(jq -r '.m
 IDX="$W_ROOT/docker/registry/v2/repositories/$R/_manifests/referrers/sha256/${SUBJ#sha256:}/sha256/${A1#sha256:}/link"
 check_eq "index link on disk" "$A1" "$(cat "$IDX" 2>/dev/null)"
 
+# ---- pagination: Link rel="next", never a silent cut -------------------------
+# next_link: the path of the last req's Link rel="next", or nothing
+next_link() { hdr Link | sed -n 's/^<\([^>]*\)>; *rel="next"$/\1/p'; }
+# walk_pages URL: follow Link from URL; prints "pages digests..." (all pages' digests)
+walk_pages() {
+	local url=$1 pages=0 all="" l
+	while [ -n "$url" ] && [ "$pages" -lt 50 ]; do
+		req GET "$url"
+		[ "$ST" = 200 ] || { echo "status $ST"; return; }
+		pages=$((pages + 1))
+		all="$all $(jq -r '[.manifests[].digest] | join(" ")' "$BODY")"
+		l=$(next_link)
+		url=${l:+$U$l}
+	done
+	echo "$pages$all"
+}
+mk_image $R pg
+put_manifest $R pg "$TMP/pg.json" $OCI_MANIFEST
+PG=$(sha "$TMP/pg.json")
+PG_DESC=$(desc $OCI_MANIFEST "$TMP/pg.json")
+want=""
+for i in 1 2 3 4 5; do
+	at=application/vnd.example.sig; [ $((i % 2)) = 0 ] && at=application/vnd.example+even
+	printf '{"schemaVersion":2,"mediaType":"%s","artifactType":"%s","config":%s,"layers":[],"subject":%s,"annotations":{"i":"%s"}}' \
+		$OCI_MANIFEST "$at" "$(desc $OCI_EMPTY "$TMP/empty")" "$PG_DESC" $i >"$TMP/p$i.json"
+	put_manifest $R "$(sha "$TMP/p$i.json")" "$TMP/p$i.json" $OCI_MANIFEST
+	want="$want $(sha "$TMP/p$i.json")"
+done
+want=$(echo $want | tr ' ' '\n' | sort | tr '\n' ' ')
+req GET "$U/v2/$R/referrers/$PG?n=2"
+check_eq "n=2: two entries" 2 "$(jq '.manifests | length' "$BODY")"
+check_eq "n=2: Link rel=next resumes after the page's last digest" \
+	"/v2/$R/referrers/$PG?last=$(jq -r '.manifests[1].digest' "$BODY")&n=2" "$(next_link)"
+got=$(walk_pages "$U/v2/$R/referrers/$PG?n=2")
+check_eq "n=2: three pages, every referrer once, in digest order" "3 ${want% }" "$got"
+got=$(walk_pages "$U/v2/$R/referrers/$PG")
+check_eq "default page size: one page, no Link" "1 ${want% }" "$got"
+req GET "$U/v2/$R/referrers/$PG?n=1&artifactType=application/vnd.example%2Beven"
+check_eq "filtered page: Link keeps the filter (escaped)" \
+	"/v2/$R/referrers/$PG?last=$(jq -r '.manifests[0].digest' "$BODY")&n=1&artifactType=application%2Fvnd.example%2Beven" \
+	"$(next_link)"
+evens=$(for i in 2 4; do sha "$TMP/p$i.json"; done | sort | tr '\n' ' ')
+got=$(walk_pages "$U/v2/$R/referrers/$PG?n=1&artifactType=application/vnd.example%2Beven")
+check_eq "filtered pages: the two matching referrers" "2 ${evens% }" "$got"
+req GET "$U/v2/$R/referrers/$PG?n=0"
+check_eq "n=0: 400 PAGINATION_NUMBER_INVALID" "400 PAGINATION_NUMBER_INVALID" "$ST $(errcode)"
+req GET "$U/v2/$R/referrers/$PG?last=junk"
+check_eq "last not a digest: 400" 400 "$ST"
+
+# more than one default page (1000): written into the layout directly (as
+# Wharf's push would: blob, revision link, referrers index link), since 1,200
+# pushes through curl would be slow
+N_MANY=1001
+"$PYTHON" - "$W_ROOT/docker/registry/v2" "$R" "$N_MANY" "$PG_DESC" "$(desc $OCI_EMPTY "$TMP/empty")" $OCI_MANIFEST >"$TMP/many.txt" <<'PY'
+import hashlib, os, sys
+v2, repo, n, subj, cfg, mt = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+import json
+sd = json.loads(subj)["digest"].split(":")[1]
+def put(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+for i in range(n):
+    body = ('{"schemaVersion":2,"mediaType":"%s","artifactType":"application/vnd.example.many","config":%s,'
+            '"layers":[],"subject":%s,"annotations":{"i":"%d"}}' % (mt, cfg, subj, i)).encode()
+    h = hashlib.sha256(body).hexdigest()
+    put("%s/blobs/sha256/%s/%s/data" % (v2, h[:2], h), body)
+    r = "%s/repositories/%s/_manifests" % (v2, repo)
+    put("%s/revisions/sha256/%s/link" % (r, h), b"sha256:" + h.encode())
+    put("%s/referrers/sha256/%s/sha256/%s/link" % (r, sd, h), b"sha256:" + h.encode())
+    print("sha256:" + h)
+PY
+req GET "$U/v2/$R/referrers/$PG?artifactType=application/vnd.example.many"
+check_eq "$N_MANY referrers: a first page of 1000 with a Link" "200 1000 yes" \
+	"$ST $(jq '.manifests | length' "$BODY") $([ -n "$(next_link)" ] && echo yes)"
+got=$(walk_pages "$U/v2/$R/referrers/$PG?artifactType=application/vnd.example.many")
+check_eq "$N_MANY referrers: two pages, every one listed once" \
+	"2 $(sort "$TMP/many.txt" | tr '\n' ' ' | sed 's/ $//')" "$got"
+# out of the layout again: the reference's garbage collections below need not read them
+V2=$W_ROOT/docker/registry/v2
+while read -r d; do
+	h=${d#sha256:}
+	rm -rf "$V2/blobs/sha256/${h:0:2}/$h" "$V2/repositories/$R/_manifests/revisions/sha256/$h" \
+		"$V2/repositories/$R/_manifests/referrers/sha256/${PG#sha256:}/sha256/$h"
+done <"$TMP/many.txt"
+
 # delete a referrer: its entry goes
 req DELETE "$U/v2/$R/manifests/$A1"
 check_eq "delete referrer: 202" 202 "$ST"

@@ -68,6 +68,19 @@ req HEAD "$U/v2/up/d/blobs/$D"
 check_eq "mounted blob is in the new repository" 200 "$ST"
 req POST "$U/v2/up/e/blobs/uploads/?mount=sha256:$(printf '%064d' 3)"
 check_eq "mount without from (blob unknown): 202" 202 "$ST"
+# from= is read as the target's name is, on its whole decoded value: a refused
+# one is a plain upload session and puts no blob in the target (nor is it
+# taken for a mount without from)
+i=0
+for bad in 'up%00' 'up/a%00' 'up%00/a' '' 'up/a%2f..' '..%2fup%2fa' 'up/a%2F%2E%2E%2Fb' 'up/a%20' 'UP/A' 'up//a' '%2fup/a' 'up/a%'; do
+	i=$((i + 1))
+	req POST "$U/v2/up/f$i/blobs/uploads/?mount=$D&from=$bad"
+	check_eq "mount from=$bad: 202 upload session" 202 "$ST"
+	req HEAD "$U/v2/up/f$i/blobs/$D"
+	check_eq "mount from=$bad: no blob in the target" 404 "$ST"
+done
+req POST "$U/v2/up/g/blobs/uploads/?mount=$D&from=up%2Fa"
+check_eq "from=up%2Fa (clients escape the slash): mounted" "201 $D" "$ST $(hdr Docker-Content-Digest)"
 
 # ---- pagination ---------------------------------------------------------------------
 for t in e d c b a 1.0 zz; do put_manifest up/a "$t" "$TMP/img.json" $OCI_MANIFEST; done

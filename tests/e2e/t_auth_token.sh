@@ -105,6 +105,14 @@ layer=$(jq -r '.layers[0].digest' "$TMP/src/blobs/sha256/$(oci_top_digest "$TMP/
 tm=$(token alice:alice-Pw1 repository:team/m:pull,push repository:other/x:pull)
 check_eq "alice: mount from other/x falls back to an upload (202)" 202 \
 	"$(http_code -X POST -H "$(bearer "$tm")" "$W_URL/v2/team/m/blobs/uploads/?mount=$layer&from=other/x")"
+check_eq "alice: refused mount put no blob in team/m" 404 \
+	"$(http_code -I -H "$(bearer "$tm")" "$W_URL/v2/team/m/blobs/$layer")"
+check_eq "alice: mount without from does not find other/x's blob (202)" 202 \
+	"$(http_code -X POST -H "$(bearer "$tm")" "$W_URL/v2/team/m/blobs/uploads/?mount=$layer")"
+check_eq "alice: mount with an undecodable from is no mount without from (202)" 202 \
+	"$(http_code -X POST -H "$(bearer "$tm")" "$W_URL/v2/team/m/blobs/uploads/?mount=$layer&from=other/x%00")"
+check_eq "alice: still no blob in team/m" 404 \
+	"$(http_code -I -H "$(bearer "$tm")" "$W_URL/v2/team/m/blobs/$layer")"
 tm2=$(token admin:admin-Pw2 repository:team/m:pull,push repository:other/x:pull)
 check_eq "admin: mount from other/x (201)" 201 \
 	"$(http_code -X POST -H "$(bearer "$tm2")" "$W_URL/v2/team/m/blobs/uploads/?mount=$layer&from=other/x")"

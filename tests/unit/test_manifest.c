@@ -528,6 +528,70 @@ static void test_bad_descriptors(void **state)
     assert_false(mi.refs[0].has_urls); /* an empty urls list */
 }
 
+/* sizes outside 0..2^63-1 (json-c saturates them silently) and non-integers */
+static void test_size_range(void **state)
+{
+    struct fx *f = *state;
+    static const char *const bad[] = {
+        "18446744073709551616", "18446744073709551615", "9223372036854775808",
+        "99999999999999999999999", "-9223372036854775809", "-9223372036854775808",
+        "1.0", "1e3", "2E2", "-0.0", "true", "null", "{}", "[1]",
+    };
+    char layer[256];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(layer, sizeof layer,
+                 "{\"mediaType\":\"" MT_OCI_LAYER "\",\"size\":%s,\"digest\":\"" DA "\"}",
+                 bad[i]);
+        expect_bad_layer(f, layer, bad[i]);
+    }
+    /* 2^63-1 is the largest size there is */
+    struct manifest_info mi;
+    const char *detail;
+    const char *max = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
+                      "\"config\":{\"mediaType\":\"" MT_OCI_CONFIG "\",\"size\":-0,\"digest\":\"" DA
+                      "\"},\"layers\":[{\"mediaType\":\"" MT_OCI_LAYER
+                      "\",\"size\":9223372036854775807,\"digest\":\"" DB "\"}]}";
+    assert_int_equal(parse(f, max, NULL, &mi, &detail), 0);
+    assert_int_equal(mi.config.size, 0);
+    assert_int_equal(mi.refs[0].size, INT64_MAX);
+}
+
+/* CVE-2021-41190: a document must read as one thing only */
+static void test_ambiguous_shape(void **state)
+{
+    struct fx *f = *state;
+#define CFG "\"config\":{\"mediaType\":\"" MT_OCI_CONFIG "\",\"size\":1,\"digest\":\"" DA "\"}"
+#define LAYERS "\"layers\":[{\"mediaType\":\"" MT_OCI_LAYER "\",\"size\":1,\"digest\":\"" DB "\"}]"
+#define MANIFESTS                                                                                  \
+    "\"manifests\":[{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"size\":1,\"digest\":\"" DC "\"}]"
+    const char *both_mf = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\"," CFG
+                          "," LAYERS "," MANIFESTS "}";
+    const char *both_idx = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\"," CFG
+                           "," LAYERS "," MANIFESTS "}";
+    const char *both_none = "{\"schemaVersion\":2," CFG "," LAYERS "," MANIFESTS "}";
+    const char *idx_cfg = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\"," CFG
+                          "," MANIFESTS "}";
+    const char *list_layers = "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_LIST "\"," LAYERS
+                              ",\"manifests\":[]}";
+    const char *img_null_mf = "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_V2 "\"," CFG
+                              "," LAYERS ",\"manifests\":null}";
+    expect_invalid(f, both_mf, MT_OCI_MANIFEST, "image with manifests");
+    expect_invalid(f, both_mf, NULL, "image with manifests, no Content-Type");
+    expect_invalid(f, both_idx, MT_OCI_INDEX, "index with config and layers");
+    expect_invalid(f, both_none, MT_OCI_INDEX, "both, Content-Type index");
+    expect_invalid(f, both_none, MT_OCI_MANIFEST, "both, Content-Type image");
+    expect_invalid(f, both_none, NULL, "both, nothing says which");
+    expect_invalid(f, idx_cfg, NULL, "index with a config");
+    expect_invalid(f, list_layers, MT_DOCKER_LIST, "manifest list with layers");
+    expect_invalid(f, img_null_mf, MT_DOCKER_V2, "image with a null manifests member");
+    /* the Content-Type alone says index, the document is an image */
+    expect_invalid(f, "{\"schemaVersion\":2," CFG "," LAYERS "}", MT_OCI_INDEX,
+                   "image shape, index Content-Type");
+#undef CFG
+#undef LAYERS
+#undef MANIFESTS
+}
+
 static void test_kind_of(void **state)
 {
     assert_int_equal(manifest_kind_of(MT_DOCKER_V2), MF_DOCKER_V2);
@@ -585,6 +649,8 @@ int main(void)
         T(test_schema_version),
         T(test_media_type_mismatch),
         T(test_bad_descriptors),
+        T(test_size_range),
+        T(test_ambiguous_shape),
         T(test_kind_of),
         T(test_media_type_inference),
     };

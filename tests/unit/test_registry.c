@@ -850,8 +850,11 @@ static void test_referrers(void **state)
 
     struct referrer *list;
     size_t n;
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, &list, &n), 0);
+    const char *next;
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, NULL, 1000, &list, &n, &next),
+                     0);
     assert_int_equal(n, 2);
+    assert_null(next);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(list[i].media_type, MT_OCI_MANIFEST);
         if (!strcmp(list[i].digest, a1)) {
@@ -864,26 +867,47 @@ static void test_referrers(void **state)
         }
     }
     assert_true(strcmp(list[0].digest, list[1].digest) < 0);
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, "application/x-sig", &list, &n), 0);
+    /* pages of one: the first, then the rest after its cursor */
+    const char *first = list[0].digest, *second = list[1].digest;
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, NULL, 1, &list, &n, &next),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].digest, first);
+    assert_non_null(next);
+    assert_string_equal(next, first);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, next, 1, &list, &n, &next),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].digest, second);
+    assert_null(next);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, "application/x-sig", NULL, 1000,
+                                        &list, &n, &next),
+                     0);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].digest, a1);
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, "nope/x", &list, &n), 0);
+    assert_int_equal(
+        registry_referrers(&f->r, f->a, repo, sdg, "nope/x", NULL, 1000, &list, &n, &next), 0);
     assert_int_equal(n, 0);
     /* unknown subject, unknown repository: empty */
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, a1, NULL, &list, &n), 0);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, a1, NULL, NULL, 1000, &list, &n, &next),
+                     0);
     assert_int_equal(n, 0);
-    assert_int_equal(registry_referrers(&f->r, f->a, "none", sdg, NULL, &list, &n), 0);
+    assert_int_equal(
+        registry_referrers(&f->r, f->a, "none", sdg, NULL, NULL, 1000, &list, &n, &next), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, "sha256:zz", NULL, &list, &n),
-                     WERR_INVALID);
+    assert_int_equal(
+        registry_referrers(&f->r, f->a, repo, "sha256:zz", NULL, NULL, 1000, &list, &n, &next),
+        WERR_INVALID);
     /* deleting a referrer removes its entry */
     assert_int_equal(registry_manifest_delete(&f->r, f->a, repo, a1), 0);
     assert_false(exists(f, link));
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, &list, &n), 0);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, NULL, 1000, &list, &n, &next),
+                     0);
     assert_int_equal(n, 1);
     /* an entry whose revision another registry removed is skipped */
     assert_int_equal(storage_delete(f->d, path_revision_dir(f->a, repo, a2)), 0);
-    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, &list, &n), 0);
+    assert_int_equal(registry_referrers(&f->r, f->a, repo, sdg, NULL, NULL, 1000, &list, &n, &next),
+                     0);
     assert_int_equal(n, 0);
 }
 
@@ -896,10 +920,10 @@ static void test_repo_delete_and_find(void **state)
     push_blob(f, "one/a", "shared-blob", 11, b);
     const char *from = NULL;
     struct blob_desc bd;
-    assert_int_equal(registry_blob_find(&f->r, f->a, b, "x", NULL, NULL, &from, &bd), 0);
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, "x", NULL, NULL, 0, &from, &bd), 0);
     assert_string_equal(from, "one/a");
     assert_int_equal(bd.size, 11);
-    assert_int_equal(registry_blob_find(&f->r, f->a, b, "one/a", NULL, NULL, &from, &bd),
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, "one/a", NULL, NULL, 0, &from, &bd),
                      WERR_NOTFOUND);
     assert_int_equal(registry_repo_delete(&f->r, f->a, "one/a"), 0);
     assert_int_equal(registry_repo_exists(&f->r, f->a, "one/a"), WERR_NOTFOUND);
@@ -911,8 +935,27 @@ static void test_repo_delete_and_find(void **state)
     assert_int_equal(n, 0);
     /* the blob data stays for garbage collection */
     assert_true(exists(f, path_blob_data(f->a, b)));
-    assert_int_equal(registry_blob_find(&f->r, f->a, b, NULL, NULL, NULL, &from, &bd),
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, NULL, NULL, NULL, 0, &from, &bd),
                      WERR_NOTFOUND);
+}
+
+/* registry_blob_find looks at no more than max_repos repositories */
+static void test_blob_find_bounded(void **state)
+{
+    struct fx *f = *state;
+    char dg[DIGEST_MAX_STR], b[DIGEST_MAX_STR];
+    static const char *const repos[] = {"m/a", "m/b", "m/c"};
+    for (size_t i = 0; i < 3; i++)
+        put_ok(f, repos[i], "v1", make_image(f, repos[i], 30 + (int)i, 1), MT_OCI_MANIFEST, dg);
+    push_blob(f, "m/c", "only-in-c", 9, b);
+    const char *from = NULL;
+    struct blob_desc bd;
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, NULL, NULL, NULL, 2, &from, &bd),
+                     WERR_NOTFOUND);
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, NULL, NULL, NULL, 3, &from, &bd), 0);
+    assert_string_equal(from, "m/c");
+    assert_int_equal(registry_blob_find(&f->r, f->a, b, NULL, NULL, NULL, 0, &from, &bd), 0);
+    assert_string_equal(from, "m/c");
 }
 
 static struct config_regex one_regex(const char *pat)
@@ -1034,6 +1077,7 @@ int main(void)
         T(test_catalog_empty),
         T(test_referrers),
         T(test_repo_delete_and_find),
+        T(test_blob_find_bounded),
         T(test_validation),
     };
 #undef T
