@@ -122,11 +122,47 @@ static int fs_full(struct fs_driver *d, const char *path, int allow_root, char *
     return 0;
 }
 
+/* fsync_dir: make the entries of directory dir (a file's name placed by
+ * rename or mkdir) durable: without it a power loss can forget a name whose
+ * file was fsynced, and a committed blob, link or tag is gone. */
+static int fsync_dir(const char *dir)
+{
+    int dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return fs_fail("open", dir);
+    int rc = 0;
+    if (fsync(dfd) && errno != EINVAL) rc = fs_fail("fsync", dir);
+    close(dfd);
+    return rc;
+}
+
+/* fsync_parent: fsync the directory holding path (a file or directory). */
+static int fsync_parent(const char *path)
+{
+    char *dir = strdup(path);
+    if (!dir) return WERR_NOMEM;
+    char *s = strrchr(dir, '/');
+    int rc = 0;
+    if (s) {
+        s[s == dir ? 1 : 0] = 0;
+        rc = fsync_dir(dir);
+    }
+    free(dir);
+    return rc;
+}
+
+/* mkdir_made: dir was just created by mkdir(2): its entry in the parent is
+ * made durable, or a file committed into it could vanish with it. */
+static int mkdir_made(const char *dir)
+{
+    return fsync_parent(dir);
+}
+
 /* mkdir_p: create dir and its missing parents. dir is modified temporarily. */
 static int mkdir_p(char *dir)
 {
     if (!*dir) return 0;
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST) return 0;
+    if (mkdir(dir, 0777) == 0) return mkdir_made(dir);
+    if (errno == EEXIST) return 0;
     if (errno != ENOENT) return fs_fail("mkdir", dir);
     char *s = strrchr(dir, '/');
     if (!s || s == dir) return fs_fail("mkdir", dir);
@@ -134,7 +170,8 @@ static int mkdir_p(char *dir)
     int rc = mkdir_p(dir);
     *s = '/';
     if (rc) return rc;
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST) return 0;
+    if (mkdir(dir, 0777) == 0) return mkdir_made(dir);
+    if (errno == EEXIST) return 0;
     return fs_fail("mkdir", dir);
 }
 
@@ -358,12 +395,8 @@ static int fs_put_content(struct storage_driver *base, const char *path, const v
         goto out;
     }
     placed = 1;
-    /* make the new name durable too; a failure here loses nothing written */
-    int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
+    /* the new name must be durable before the caller acknowledges it */
+    rc = fsync_dir(dir);
 out:
     if (fd >= 0) close(fd);
     if (created && !placed) unlink(tmp);
@@ -624,6 +657,8 @@ static int fs_commit(struct storage_writer *base)
     w->fd = -1;
     free(w->stage);
     w->stage = NULL;
+    /* the file's name too: the writer may have created it (and its directory) */
+    if (!rc) rc = fsync_parent(w->full);
     return rc;
 }
 
@@ -706,6 +741,11 @@ static int fs_move(struct storage_driver *base, const char *src, const char *dst
         rc = fs_fail("rename", src);
         goto out;
     }
+    /* the new name durable before the caller acknowledges it (a blob moved
+     * into place is then linked and announced); the old name's removal is
+     * made durable too, so a crash does not bring back what was moved */
+    rc = fsync_parent(fdst);
+    if (!rc) rc = fsync_parent(fsrc);
 out:
     free(fsrc);
     free(fdst);
