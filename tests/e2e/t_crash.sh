@@ -2,7 +2,13 @@
 # A worker killed (SIGKILL) in the middle of an upload: the master respawns
 # it, the registry keeps answering, no blob becomes visible, and the whole
 # upload retried succeeds byte-identical.
+# Then a worker killed at each commit point of a push in turn (strace kills it
+# on entry to its Nth rename, N = 1, 2, … until a push gets through): every
+# acknowledged step stays readable and byte-identical, no blob is stored
+# under a digest its bytes do not have, and the push retried succeeds.
 source "$(dirname "$0")/lib.sh"
+source "$E2E_DIR/api_lib.sh"
+source "$E2E_DIR/commit_lib.sh"
 e2e_init
 
 if ! why=$(need_cmd curl jq nginx); then
@@ -16,7 +22,7 @@ fi
 WHARF_E2E_WORKERS=3 wharf_start || { t_fail "registry starts"; exit 1; }
 U=$W_URL
 
-hdr() { tr -d '\r' <"$1" | awk -v h="$(echo "$2" | tr 'A-Z' 'a-z')" 'tolower($1) == h":" { sub(/^[^:]*: */, ""); print; exit }'; }
+hdrf() { tr -d '\r' <"$1" | awk -v h="$(echo "$2" | tr 'A-Z' 'a-z')" 'tolower($1) == h":" { sub(/^[^:]*: */, ""); print; exit }'; }
 abs() { case $1 in /*) echo "$U$1" ;; *) echo "$1" ;; esac; }
 
 head -c $((6 * 1024 * 1024)) /dev/urandom >"$TMP/blob"
@@ -28,7 +34,7 @@ nw=$(echo $before | wc -w)
 t_result "wharf master has worker children ($before)" $?
 
 curl -s -X POST -D "$TMP/post.h" -o /dev/null "$U/v2/crash/blobs/uploads/"
-loc=$(abs "$(hdr "$TMP/post.h" Location)")
+loc=$(abs "$(hdrf "$TMP/post.h" Location)")
 [ -n "$loc" ]
 t_result "upload started" $?
 
@@ -94,11 +100,11 @@ check_eq "HEAD of the interrupted blob -> 404" 404 "$code"
 
 # Retry the whole upload: POST, one PATCH, PUT with the digest.
 curl -s -X POST -D "$TMP/post2.h" -o /dev/null "$U/v2/crash/blobs/uploads/"
-loc=$(abs "$(hdr "$TMP/post2.h" Location)")
+loc=$(abs "$(hdrf "$TMP/post2.h" Location)")
 code=$(curl -s -X PATCH -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/blob" \
 	-D "$TMP/patch2.h" -o /dev/null -w '%{http_code}' "$loc")
 check_eq "retried PATCH -> 202" 202 "$code"
-loc=$(abs "$(hdr "$TMP/patch2.h" Location)")
+loc=$(abs "$(hdrf "$TMP/patch2.h" Location)")
 sep='?'
 case $loc in *\?*) sep='&' ;; esac
 code=$(curl -s -X PUT -o /dev/null -w '%{http_code}' "${loc}${sep}digest=$digest")
@@ -108,5 +114,76 @@ check "retried blob byte-identical" cmp "$TMP/blob" "$TMP/got"
 [ -f "$(store_blob_path "$W_ROOT" "$digest")" ]
 t_result "blob stored in the distribution layout" $?
 
+wharf_stop
+
+# ---- kill -9 at each commit point ----
+if ! need_cmd strace >/dev/null; then
+	t_skip "worker killed at each commit point" "no strace"
+	e2e_done
+	exit $?
+fi
+WHARF_E2E_WORKERS=1 wharf_start || { t_fail "registry (one worker) starts"; exit 1; }
+U=$W_URL
+# one_worker: the pid of the master's one worker, once respawned
+one_worker() {
+	local i w
+	for ((i = 0; i < 100; i++)); do
+		w=$(wharf_children)
+		[ "$(echo $w | wc -w)" = 1 ] && { echo "$w"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+points=0
+done_all=
+for ((n = 1; n <= 40; n++)); do
+	w=$(one_worker) || { t_fail "worker respawned before kill point $n"; break; }
+	strace -qq -o /dev/null -e trace=rename,renameat,renameat2 \
+		-e inject=rename,renameat,renameat2:signal=SIGKILL:when=$n -p "$w" 2>"$TMP/strace.err" &
+	spid=$!
+	track_pid "$spid"
+	for ((i = 0; i < 50; i++)); do
+		[ "$(awk '/^TracerPid:/ {print $2}' "/proc/$w/status" 2>/dev/null)" = "$spid" ] && break
+		sleep 0.1
+	done
+	if [ "$(awk '/^TracerPid:/ {print $2}' "/proc/$w/status" 2>/dev/null)" != "$spid" ]; then
+		t_skip "worker killed at each commit point" "strace cannot attach: $(head -n 2 "$TMP/strace.err")"
+		done_all=skip
+		break
+	fi
+	push_make "$n"
+	if push_run "crash/k$n" v1 "$n"; then
+		# fewer renames in a push than n: every commit point has been hit
+		kill -INT "$spid" 2>/dev/null
+		wait "$spid" 2>/dev/null
+		done_all=$n
+		break
+	fi
+	wait "$spid" 2>/dev/null
+	points=$((points + 1))
+	acked=$PUSH_ACKED
+	diag "kill at rename $n: acknowledged:${acked:- none}; failed: $PUSH_FAILED"
+	kill -0 "$w" 2>/dev/null && { t_fail "worker $w killed at rename $n"; continue; }
+	one_worker >/dev/null || { t_fail "worker respawned after kill at rename $n"; break; }
+	# shellcheck disable=SC2086
+	check "kill at rename $n: acknowledged steps readable, byte-identical" \
+		push_readable "crash/k$n" v1 "$n" $acked
+	check "kill at rename $n: every stored blob hashes to its digest" store_blobs_consistent "$W_ROOT"
+	push_run "crash/k$n" v1 "$n"
+	t_result "kill at rename $n: the push retried succeeds" $? "failed at: $PUSH_FAILED"
+	# shellcheck disable=SC2086
+	check "kill at rename $n: the retried push readable, byte-identical" \
+		push_readable "crash/k$n" v1 "$n" $PUSH_STEPS
+done
+case $done_all in
+skip) ;;
+"") t_fail "a push got through once every commit point was hit (40 tried)" ;;
+*)
+	[ "$points" -ge 12 ]
+	t_result "killed at each of $points commit points, then a push got through" $? \
+		"a push of commit_lib.sh has at least 12 renames"
+	check "after the last push, every stored blob hashes to its digest" store_blobs_consistent "$W_ROOT"
+	;;
+esac
 wharf_stop
 e2e_done
