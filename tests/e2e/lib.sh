@@ -394,6 +394,12 @@ wharf_stop() {
 
 # wharf_children: pids of the processes whose parent is the wharf master.
 wharf_children() {
+	# pgrep: one process, not one awk per process of the machine (seconds
+	# on a loaded CI host, in loops that poll)
+	if command -v pgrep >/dev/null; then
+		pgrep -P "$W_PID" | sort -n
+		return 0
+	fi
 	local p
 	for p in /proc/[0-9]*; do
 		[ "$(awk '/^PPid:/ {print $2}' "$p/status" 2>/dev/null)" = "$W_PID" ] && echo "${p#/proc/}"
