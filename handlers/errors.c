@@ -43,6 +43,15 @@ void error_reply(struct request *req, struct response *res, int status, const ch
     response_body(res, body, strlen(body), "application/json; charset=utf-8", a);
 }
 
+/* Seconds a client is asked to wait before retrying (Retry-After): an outage
+ * of the backend is often brief; a full disk needs an operator. */
+#define RETRY_AFTER_UNAVAILABLE 5
+#define RETRY_AFTER_NOSPACE 60
+
+/* The one mapping from a storage code to HTTP. A failure of the backend is
+ * the server's, never the client's and never a bare 500: 503 (or 507 for a
+ * full store) with the reference's UNAVAILABLE error and a Retry-After, so
+ * clients retry instead of blaming themselves. */
 void error_storage(struct request *req, struct response *res, int werr)
 {
     switch (werr) {
@@ -55,7 +64,22 @@ void error_storage(struct request *req, struct response *res, int werr)
     case WERR_UNSUPPORTED:
         error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported", NULL);
         return;
+    case WERR_NOSPACE:
+        /* the driver has logged it once, with the space left */
+        error_reply(req, res, 507, "UNAVAILABLE", "insufficient storage",
+                    "the registry's storage is full; retry later");
+        response_headerf(res, req->arena, "Retry-After", "%d", RETRY_AFTER_NOSPACE);
+        return;
+    case WERR_IO:
+    case WERR_BUSY:
+    case WERR_NOMEM:
+        log_error("%s %s: storage error: %s", req->method, req->path, werr_str(werr));
+        error_reply(req, res, 503, "UNAVAILABLE", "service unavailable",
+                    "the registry's storage is unavailable; retry later");
+        response_headerf(res, req->arena, "Retry-After", "%d", RETRY_AFTER_UNAVAILABLE);
+        return;
     default:
+        /* a code no caller expected here: a bug, not an outage */
         log_error("%s %s: storage error: %s", req->method, req->path, werr_str(werr));
         error_reply(req, res, 500, "UNKNOWN", "unknown error", NULL);
     }

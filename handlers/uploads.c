@@ -9,9 +9,20 @@
 
 #include <string.h>
 
+/* The request body as registry_upload_append reads it. A failed read is
+ * remembered: append then fails with WERR_IO whether the client's body broke
+ * off or the storage could not take it, and only the first is the client's. */
+struct body_ctx {
+    struct request *req;
+    int failed; /* a read of the request body failed */
+};
+
 static ssize_t body_reader(void *ctx, void *buf, size_t n)
 {
-    return request_read(ctx, buf, n);
+    struct body_ctx *b = ctx;
+    ssize_t got = request_read(b->req, buf, n);
+    if (got < 0) b->failed = 1;
+    return got;
 }
 
 static void upload_headers(struct app *app, struct request *req, struct response *res,
@@ -85,24 +96,27 @@ static int append_body(struct app *app, struct request *req, struct response *re
                     NULL);
         return -1;
     }
-    int rc = registry_upload_append(app->reg, req->arena, u, body_reader, req, max);
+    struct body_ctx body = {req, 0};
+    int rc = registry_upload_append(app->reg, req->arena, u, body_reader, &body, max);
     if (rc == WERR_TOOBIG) {
         error_reply(req, res, 400, "SIZE_INVALID", "provided length did not match content length",
                     NULL);
         return -1;
     }
-    if (rc == WERR_IO && max >= 0) {
+    if (rc && body.failed && max >= 0) {
         log_warn("upload %s: body broke off at %lld bytes", u->uuid, (long long)u->offset);
         error_reply(req, res, 400, "BLOB_UPLOAD_INVALID", "blob upload invalid",
                     "the request body ended early");
         return -1;
     }
-    if (rc == WERR_IO) {
+    if (rc && body.failed) {
         error_reply(req, res, 400, "BLOB_UPLOAD_INVALID", "blob upload invalid",
                     "the request body could not be read");
         return -1;
     }
     if (rc) {
+        /* the storage failed to take the bytes (full, unavailable): the
+         * server's error, one the client retries */
         error_storage(req, res, rc);
         return -1;
     }

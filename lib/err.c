@@ -15,6 +15,7 @@ const char *werr_str(int code)
     case WERR_IO: return "i/o error";
     case WERR_NOMEM: return "out of memory";
     case WERR_BUSY: return "busy";
+    case WERR_NOSPACE: return "no space left";
     }
     return "unknown error";
 }

@@ -17,6 +17,7 @@ enum werr {
     WERR_IO = -9,          /* storage or network I/O failure */
     WERR_NOMEM = -10,      /* allocation failed */
     WERR_BUSY = -11,       /* another process holds what this needs (a GC run) */
+    WERR_NOSPACE = -12,    /* the storage is full (ENOSPC, EDQUOT; S3: 507) */
 };
 
 /* werr_str: a short constant English name of a code (never NULL). */

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define FS_TMP_PREFIX STORAGE_TMP_PREFIX
@@ -91,19 +92,51 @@ static int fs_err(int e)
         return WERR_NOMEM;
     case ENOSPC:
     case EDQUOT:
+        return WERR_NOSPACE;
     case EIO:
     default:
         return WERR_IO;
     }
 }
 
-/* fs_fail: map errno, logging what an operator must see (I/O, permissions). */
+/* fs_fail: map errno, logging what an operator must see (I/O, permissions).
+ * A full filesystem is logged by fs_nospace, once, not by every failing op. */
 static int fs_fail(const char *op, const char *path)
 {
     int e = errno;
     int rc = fs_err(e);
     if (rc == WERR_IO || rc == WERR_DENIED)
         log_warn("storage filesystem: %s %s: %s", op, path ? path : "", strerror(e));
+    return rc;
+}
+
+/* Set while writes of this process fail for lack of space: the first failure
+ * is logged with the free space, the next ones are not (a push of many
+ * layers would repeat it for every chunk) until a write succeeds again. */
+static int fs_full_logged;
+
+/* fs_nospace: rc passed through; when it is WERR_NOSPACE, log it once with
+ * the space left on the filesystem holding path (a full path; the root when
+ * path is not there). */
+static int fs_nospace(int rc, const struct fs_driver *d, const char *path)
+{
+    if (rc != WERR_NOSPACE) {
+        if (rc == 0 && __atomic_load_n(&fs_full_logged, __ATOMIC_RELAXED))
+            __atomic_store_n(&fs_full_logged, 0, __ATOMIC_RELAXED);
+        return rc;
+    }
+    if (__atomic_exchange_n(&fs_full_logged, 1, __ATOMIC_RELAXED)) return rc;
+    struct statvfs sv;
+    if (statvfs(path, &sv) != 0 && (!d || statvfs(d->root, &sv) != 0)) {
+        log_error("storage filesystem: no space left writing %s (free space unknown: %s)", path,
+                  strerror(errno));
+        return rc;
+    }
+    log_error("storage filesystem: no space left writing %s: %llu bytes free (%llu for "
+              "unprivileged writers) of %llu, %llu inodes free; writes fail until space is freed",
+              path, (unsigned long long)sv.f_bfree * sv.f_frsize,
+              (unsigned long long)sv.f_bavail * sv.f_frsize,
+              (unsigned long long)sv.f_blocks * sv.f_frsize, (unsigned long long)sv.f_favail);
     return rc;
 }
 
@@ -400,6 +433,7 @@ static int fs_put_content(struct storage_driver *base, const char *path, const v
 out:
     if (fd >= 0) close(fd);
     if (created && !placed) unlink(tmp);
+    rc = fs_nospace(rc, d, full ? full : d->root);
     free(tmp);
     free(dir);
     free(full);
@@ -565,13 +599,21 @@ static int fs_writer(struct storage_driver *base, struct arena *a, const char *p
     *out = &w->base;
 out:
     if (fd >= 0) close(fd);
+    if (rc == WERR_NOSPACE) fs_nospace(rc, d, full);
     free(full);
     return rc;
 }
 
+static int write_chunk(struct fs_writer *w, const void *buf, size_t n);
+
 static int fs_write(struct storage_writer *base, const void *buf, size_t n)
 {
     struct fs_writer *w = (struct fs_writer *)base;
+    return fs_nospace(write_chunk(w, buf, n), NULL, w->full);
+}
+
+static int write_chunk(struct fs_writer *w, const void *buf, size_t n)
+{
     if (w->fd < 0) return WERR_INVALID;
     if (w->dfd < 0) {
         size_t done = 0;
@@ -659,7 +701,7 @@ static int fs_commit(struct storage_writer *base)
     w->stage = NULL;
     /* the file's name too: the writer may have created it (and its directory) */
     if (!rc) rc = fsync_parent(w->full);
-    return rc;
+    return fs_nospace(rc, NULL, w->full);
 }
 
 static void fs_cancel(struct storage_writer *base)
@@ -747,6 +789,7 @@ static int fs_move(struct storage_driver *base, const char *src, const char *dst
     rc = fsync_parent(fdst);
     if (!rc) rc = fsync_parent(fsrc);
 out:
+    if (rc == WERR_NOSPACE) fs_nospace(rc, d, fdst ? fdst : d->root);
     free(fsrc);
     free(fdst);
     return rc;

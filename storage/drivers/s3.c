@@ -313,6 +313,13 @@ static void handle_put(struct s3_driver *d, CURL *h)
     if (h) curl_easy_cleanup(h);
 }
 
+/* full: the store is out of space (HTTP 507, MinIO's XMinioStorageFull): not
+ * worth retrying within the request */
+static int full(long st, const char *code)
+{
+    return st == 507 || !strcmp(code, "XMinioStorageFull");
+}
+
 static int status_err(long st, const char *code)
 {
     if (st == 404) return WERR_NOTFOUND;
@@ -323,13 +330,15 @@ static int status_err(long st, const char *code)
                       !strcmp(code, "InvalidArgument") || !strcmp(code, "InvalidRequest")))
         return WERR_INVALID;
     if (st == 400 && !strcmp(code, "EntityTooLarge")) return WERR_TOOBIG;
+    if (full(st, code)) return WERR_NOSPACE;
     return WERR_IO;
 }
 
 static int retryable(long st, const char *code)
 {
-    return st >= 500 || st == 429 || !strcmp(code, "SlowDown") || !strcmp(code, "RequestTimeout") ||
-           !strcmp(code, "Throttling") || !strcmp(code, "RequestTimeTooSkewed");
+    return (st >= 500 && !full(st, code)) || st == 429 || !strcmp(code, "SlowDown") ||
+           !strcmp(code, "RequestTimeout") || !strcmp(code, "Throttling") ||
+           !strcmp(code, "RequestTimeTooSkewed");
 }
 
 /* one attempt; rc: 0 (2xx), a WERR_* (HTTP error), or 1 (transport error) */
@@ -483,7 +492,10 @@ static int attempt(struct s3_driver *d, CURL *h, struct s3_req *r, const char *b
             snprintf(r->code, sizeof r->code, "%.*s", (int)(ce - cs), cs);
     }
     rc = retryable(r->status, r->code) ? 1 : status_err(r->status, r->code);
-    if (r->status != 404) log_debug("s3: %s %s: HTTP %ld %s", r->method, key, r->status, r->code);
+    if (rc == WERR_NOSPACE)
+        log_warn("s3: %s %s: HTTP %ld %s: the store is full", r->method, key, r->status, r->code);
+    else if (r->status != 404)
+        log_debug("s3: %s %s: HTTP %ld %s", r->method, key, r->status, r->code);
 out:
     buf_free(&errbody);
     arena_free(a);
