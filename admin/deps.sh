@@ -32,6 +32,10 @@ if [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ]; then
     chk_cmd jq jq
     chk_cmd valgrind valgrind
     chk_cmd newuidmap uidmap
+    # kill at each commit point and the fsync order (t_crash, t_fsync); pgrep, fallocate
+    chk_cmd strace strace
+    chk_cmd pgrep procps
+    chk_cmd fallocate util-linux
     # deployment shapes over TLS (tests/e2e/t_tls_*, t_apache_*, t_cgi_*, t_acme_*)
     chk_cmd openssl openssl
     chk_cmd apache2 apache2
