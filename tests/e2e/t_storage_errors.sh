@@ -39,8 +39,8 @@ if [ "$(id -u)" != 0 ]; then
 elif ! mount -t tmpfs -o size=16m,mode=0755 tmpfs "$FULL" 2>"$TMP/mount.err"; then
 	t_skip "full storage root" "mount -t tmpfs refused: $(head -n 1 "$TMP/mount.err")"
 else
-	# lazily: a process still holding a file there must not keep it mounted
-	at_exit umount -l "$FULL"
+	# unmounted by e2e_cleanup (everything mounted under $TMP), after the
+	# root has been kept for t_zz_reference_gc.sh
 	WHARF_E2E_WORKERS=1 wharf_start "$FULL/root" || { t_fail "registry on a tmpfs root starts"; exit 1; }
 	U=$W_URL
 
