@@ -137,6 +137,11 @@ static int commit(struct app *app, struct request *req, struct response *res, st
         error_reply(req, res, 400, "DIGEST_INVALID", "unsupported digest algorithm", digest);
         return -1;
     }
+    if (rc == WERR_NOTFOUND) { /* its data went away meanwhile (purged, cancelled) */
+        error_reply(req, res, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry",
+                    u->uuid);
+        return -1;
+    }
     if (rc) {
         error_storage(req, res, rc);
         return -1;

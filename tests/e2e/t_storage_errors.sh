@@ -100,6 +100,21 @@ else
 	t_result "... the blob byte-identical" $?
 	put_manifest full/a v2 "$TMP/m2.json" "$OCI_MANIFEST"
 	check_eq "... and the manifest push succeeds" 201 "$ST"
+
+	# an upload whose data went away meanwhile (purged, cancelled by another
+	# request) is unknown to the registry: 404, not a 500
+	req POST "$U/v2/full/c/blobs/uploads/"
+	loc=$(hdr Location)
+	case $loc in /*) loc=$U$loc ;; esac
+	uuid=$(hdr Docker-Upload-UUID)
+	req PATCH "$loc" -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/a.cfg"
+	loc=$(hdr Location)
+	case $loc in /*) loc=$U$loc ;; esac
+	rm -f "$W_ROOT/docker/registry/v2/repositories/full/c/_uploads/$uuid/data"
+	sep='?'
+	case $loc in *\?*) sep='&' ;; esac
+	req PUT "$loc${sep}digest=$(sha "$TMP/a.cfg")"
+	check_eq "closing an upload whose data is gone: 404 BLOB_UPLOAD_UNKNOWN" "404 BLOB_UPLOAD_UNKNOWN" "$ST $(errcode)"
 	wharf_stop
 fi
 
