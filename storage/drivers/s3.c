@@ -1065,8 +1065,15 @@ static int s3_get_content(struct storage_driver *base, struct arena *a, const ch
             *data = out;
             *len = got;
             rc = 0;
+            goto out;
         }
-        goto out;
+        /* Swift (eventually consistent for overwrites) can answer 404 for an
+         * object while it is being replaced — a tag re-pushed while it is
+         * pulled; S3 proper never does. One more look, as s3_reader takes:
+         * a real miss costs three requests instead of two. */
+        buf_free(&b);
+        buf_init(&b, 0);
+        rc = obj_get(d, key, 0, -1, max, NULL, &b, NULL, NULL);
     }
     if (rc) goto out;
     char *out = arena_alloc(a, b.len + 1);
