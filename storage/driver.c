@@ -89,6 +89,24 @@ int storage_list_page(struct storage_driver *d, struct arena *a, const char *pat
     return 0;
 }
 
+int storage_lock(struct storage_driver *d, struct arena *a, const char *path, int ttl_s,
+                 long wait_ms, struct storage_lock **lk)
+{
+    *lk = NULL;
+    if (!d->ops->lock) return WERR_UNSUPPORTED;
+    return d->ops->lock(d, a, path, ttl_s, wait_ms, lk);
+}
+
+int storage_lock_renew(struct storage_lock *lk)
+{
+    return lk ? lk->ops->lock_renew(lk) : 0;
+}
+
+void storage_unlock(struct storage_lock *lk)
+{
+    if (lk) lk->ops->unlock(lk);
+}
+
 void storage_driver_free(struct storage_driver *d)
 {
     if (d) d->ops->free(d);

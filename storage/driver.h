@@ -18,6 +18,7 @@
 struct storage_driver;
 struct storage_reader;
 struct storage_writer;
+struct storage_lock;
 
 struct storage_stat {
     int64_t size;   /* bytes of a file; 0 for a directory */
@@ -90,6 +91,24 @@ struct storage_driver_ops {
      * makes storage_list_page page a whole list(). */
     int (*list_page)(struct storage_driver *d, struct arena *a, const char *path, const char *after,
                      size_t max, char ***names, size_t *n, int *more);
+
+    /* lock (added with issue 11): hold the lock named by path, an object the
+     * driver keeps for it alone (a flocked file, a lease object) and removes
+     * on release; no other op may use that path. One holder at a time across
+     * processes and hosts sharing the storage. Waits up to wait_ms for the
+     * holder to release it (0: try once), then WERR_BUSY. ttl_s bounds how
+     * long a holder that died without releasing keeps others out where the
+     * driver cannot see it die (an object store's lease; a flock ends with
+     * its process); a longer holder calls lock_renew within ttl_s. *lk lives
+     * on a and is released by unlock, or when a is freed. */
+    int (*lock)(struct storage_driver *d, struct arena *a, const char *path, int ttl_s,
+                long wait_ms, struct storage_lock **lk);
+    /* lock_renew: the lock is still ours; a lease is extended to ttl_s from
+     * now (cheap to call often: drivers renew only when a third of ttl_s has
+     * passed). WERR_BUSY when it was lost (expired and taken by another). */
+    int (*lock_renew)(struct storage_lock *lk);
+    /* unlock: release (removing the lock's object); lk is invalid after. */
+    void (*unlock)(struct storage_lock *lk);
 };
 
 /* Every driver instance begins with this base. */
@@ -100,6 +119,9 @@ struct storage_reader {
     const struct storage_driver_ops *ops;
 };
 struct storage_writer {
+    const struct storage_driver_ops *ops;
+};
+struct storage_lock {
     const struct storage_driver_ops *ops;
 };
 
@@ -129,6 +151,12 @@ int storage_walk(struct storage_driver *d, const char *path, storage_walk_fn fn,
  * after `after`, at most max; *more set when further names exist). */
 int storage_list_page(struct storage_driver *d, struct arena *a, const char *path,
                       const char *after, size_t max, char ***names, size_t *n, int *more);
+/* storage_lock / _renew / _unlock: ops->lock etc. (WERR_UNSUPPORTED when
+ * the driver has none); storage_unlock(NULL) does nothing. */
+int storage_lock(struct storage_driver *d, struct arena *a, const char *path, int ttl_s,
+                 long wait_ms, struct storage_lock **lk);
+int storage_lock_renew(struct storage_lock *lk);
+void storage_unlock(struct storage_lock *lk);
 void storage_driver_free(struct storage_driver *d);
 
 #endif

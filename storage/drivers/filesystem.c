@@ -22,9 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FS_TMP_PREFIX STORAGE_TMP_PREFIX
@@ -928,6 +930,105 @@ out:
     return rc;
 }
 
+/* ---- locks: flock(2) on a file at the lock's path ----
+ * The kernel drops a flock when its holder dies, so ttl_s is not needed.
+ * The holder unlinks the file before releasing it (so lock files do not pile
+ * up); a waiter that then gets the lock holds it on an unlinked file, which
+ * it notices by comparing inodes and takes the new file instead. */
+struct fs_lock {
+    struct storage_lock base;
+    int fd;     /* -1 once released */
+    char *full; /* arena */
+};
+
+static void fs_lock_release(void *p)
+{
+    struct fs_lock *l = p;
+    if (l->fd < 0) return;
+    unlink(l->full); /* while still held: see above */
+    close(l->fd);
+    l->fd = -1;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int fs_lock(struct storage_driver *base, struct arena *a, const char *path, int ttl_s,
+                   long wait_ms, struct storage_lock **out)
+{
+    struct fs_driver *d = (struct fs_driver *)base;
+    (void)ttl_s;
+    *out = NULL;
+    char *full = NULL;
+    int fd = -1;
+    int rc = fs_full(d, path, 0, &full);
+    if (rc) return rc;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long pause = 2;
+    for (int tries = 0;;) {
+        fd = open(full, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            if (errno == ENOENT && tries++ < 4) {
+                if ((rc = mkdir_parent(full))) goto out;
+                continue;
+            }
+            rc = fs_fail("open", path);
+            goto out;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            struct stat held, now;
+            if (fstat(fd, &held) == 0 && stat(full, &now) == 0 && held.st_ino == now.st_ino &&
+                held.st_dev == now.st_dev)
+                break;
+            close(fd); /* the file was released and removed meanwhile: the next one */
+            fd = -1;
+            continue;
+        }
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            rc = fs_fail("flock", path);
+            goto out;
+        }
+        close(fd);
+        fd = -1;
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long waited = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        if (waited >= wait_ms) {
+            rc = WERR_BUSY;
+            goto out;
+        }
+        /* polled (not a blocking flock) so the wait is bounded */
+        sleep_ms(pause < wait_ms - waited ? pause : wait_ms - waited);
+        if (pause < 50) pause *= 2;
+    }
+    struct fs_lock *l = arena_zalloc(a, sizeof(*l));
+    l->base.ops = &fs_ops;
+    l->fd = fd;
+    l->full = arena_strdup(a, full);
+    fd = -1;
+    arena_cleanup(a, fs_lock_release, l);
+    *out = &l->base;
+out:
+    if (fd >= 0) close(fd);
+    free(full);
+    return rc;
+}
+
+static int fs_lock_renew(struct storage_lock *base)
+{
+    return ((struct fs_lock *)base)->fd >= 0 ? 0 : WERR_BUSY;
+}
+
+static void fs_unlock(struct storage_lock *base)
+{
+    fs_lock_release(base);
+}
+
 static const struct storage_driver_ops fs_ops = {
     .version = 1,
     .name = "filesystem",
@@ -951,6 +1052,9 @@ static const struct storage_driver_ops fs_ops = {
     .commit = fs_commit,
     .cancel = fs_cancel,
     .writer_close = fs_writer_close,
+    .lock = fs_lock,
+    .lock_renew = fs_lock_renew,
+    .unlock = fs_unlock,
 };
 
 int driver_filesystem_new(const char *rootdir, struct storage_driver **out)

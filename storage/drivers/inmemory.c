@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MEM_PATH_MAX 4096
 
@@ -36,10 +37,16 @@ struct mem_node {
     struct mem_blob *blob; /* files */
 };
 
+struct mem_held { /* a held lock */
+    struct mem_held *next;
+    char *path; /* malloc */
+};
 struct mem_driver {
     struct storage_driver base;
     pthread_mutex_t mu;
     struct mem_node *root;
+    pthread_cond_t lock_cv;  /* signalled when a lock is released */
+    struct mem_held *held;   /* the locks held, a list (guarded by mu) */
 };
 
 struct mem_reader {
@@ -205,6 +212,13 @@ static void mem_free(struct storage_driver *base)
     struct mem_driver *d = (struct mem_driver *)base;
     if (!d) return;
     node_free(d->root);
+    while (d->held) { /* a lock whose arena outlives the driver: already a bug; no leak */
+        struct mem_held *h = d->held;
+        d->held = h->next;
+        free(h->path);
+        free(h);
+    }
+    pthread_cond_destroy(&d->lock_cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -626,6 +640,89 @@ static int mem_walk(struct storage_driver *base, const char *path, storage_walk_
     return walk_dir((struct mem_driver *)base, path, 1, fn, ctx);
 }
 
+/* ---- locks: the driver lives in one process, so a list of held paths ---- */
+
+struct mem_lock {
+    struct storage_lock base;
+    struct mem_driver *d;
+    struct mem_held *h; /* NULL once released */
+};
+
+static struct mem_held **held_find(struct mem_driver *d, const char *path)
+{
+    struct mem_held **p = &d->held;
+    while (*p && strcmp((*p)->path, path) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+static void mem_lock_release(void *p)
+{
+    struct mem_lock *l = p;
+    if (!l->h) return;
+    pthread_mutex_lock(&l->d->mu);
+    for (struct mem_held **q = &l->d->held; *q; q = &(*q)->next) {
+        if (*q == l->h) {
+            *q = l->h->next;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&l->d->lock_cv);
+    pthread_mutex_unlock(&l->d->mu);
+    free(l->h->path);
+    free(l->h);
+    l->h = NULL;
+}
+
+static int mem_lock(struct storage_driver *base, struct arena *a, const char *path, int ttl_s,
+                    long wait_ms, struct storage_lock **out)
+{
+    struct mem_driver *d = (struct mem_driver *)base;
+    (void)ttl_s; /* a holder cannot die without the driver */
+    *out = NULL;
+    int rc = storage_path_check(path, MEM_PATH_MAX, 0);
+    if (rc) return rc;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->mu);
+    while (*held_find(d, path)) {
+        if (wait_ms <= 0 || pthread_cond_timedwait(&d->lock_cv, &d->mu, &until) != 0) {
+            if (*held_find(d, path)) {
+                pthread_mutex_unlock(&d->mu);
+                return WERR_BUSY;
+            }
+        }
+    }
+    struct mem_held *h = xmalloc(sizeof(*h));
+    h->path = xstrdup(path);
+    h->next = d->held;
+    d->held = h;
+    pthread_mutex_unlock(&d->mu);
+    struct mem_lock *l = arena_zalloc(a, sizeof(*l));
+    l->base.ops = &mem_ops;
+    l->d = d;
+    l->h = h;
+    arena_cleanup(a, mem_lock_release, l);
+    *out = &l->base;
+    return 0;
+}
+
+static int mem_lock_renew(struct storage_lock *base)
+{
+    return ((struct mem_lock *)base)->h ? 0 : WERR_BUSY;
+}
+
+static void mem_unlock(struct storage_lock *base)
+{
+    mem_lock_release(base);
+}
+
 static const struct storage_driver_ops mem_ops = {
     .version = 1,
     .name = "inmemory",
@@ -649,6 +746,9 @@ static const struct storage_driver_ops mem_ops = {
     .commit = mem_commit,
     .cancel = mem_cancel,
     .writer_close = mem_writer_close,
+    .lock = mem_lock,
+    .lock_renew = mem_lock_renew,
+    .unlock = mem_unlock,
 };
 
 int driver_inmemory_new(struct storage_driver **out)
@@ -656,6 +756,8 @@ int driver_inmemory_new(struct storage_driver **out)
     struct mem_driver *d = xmalloc(sizeof(*d));
     d->base.ops = &mem_ops;
     pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->lock_cv, NULL);
+    d->held = NULL;
     d->root = node_new("", 0, 1);
     *out = &d->base;
     return 0;
