@@ -64,6 +64,13 @@ void error_storage(struct request *req, struct response *res, int werr)
     case WERR_UNSUPPORTED:
         error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported", NULL);
         return;
+    case WERR_BUSY:
+        /* another request holds the resource's lock (storage_lock) past the
+         * wait (an upload's other request): not an outage, retry soon */
+        error_reply(req, res, 503, "UNAVAILABLE", "service unavailable",
+                    "another request holds this resource; retry");
+        response_header(res, req->arena, "Retry-After", "1");
+        return;
     case WERR_NOSPACE:
         /* the driver has logged it once, with the space left */
         error_reply(req, res, 507, "UNAVAILABLE", "insufficient storage",
@@ -71,7 +78,6 @@ void error_storage(struct request *req, struct response *res, int werr)
         response_headerf(res, req->arena, "Retry-After", "%d", RETRY_AFTER_NOSPACE);
         return;
     case WERR_IO:
-    case WERR_BUSY:
     case WERR_NOMEM:
         log_error("%s %s: storage error: %s", req->method, req->path, werr_str(werr));
         error_reply(req, res, 503, "UNAVAILABLE", "service unavailable",

@@ -111,3 +111,13 @@ char *path_upload_hashstate(struct arena *a, const char *repo, const char *uuid,
     return arena_printf(a, "%s/%lld", path_upload_hashstates(a, repo, uuid, alg),
                         (long long)offset);
 }
+
+char *path_lock(struct arena *a, const char *name)
+{
+    return arena_printf(a, "/wharf/locks/%s", name);
+}
+
+char *path_upload_lock(struct arena *a, const char *uuid)
+{
+    return arena_printf(a, "/wharf/locks/uploads/%s", uuid);
+}

@@ -5,6 +5,9 @@
  *   /docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/current/link
  *   /docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
  *   /docker/registry/v2/repositories/<name>/_uploads/<uuid>/{data,startedat,hashstates/<alg>/<offset>}
+ * Wharf's own objects live outside that tree, where the reference never looks:
+ *   /wharf/locks/<name>                 a driver lock (storage_lock): flock file or lease
+ *   /wharf/locks/uploads/<uuid>         the lock of one upload
  * Inputs must already be validated (name grammar, digest grammar). Arena strings. */
 #ifndef WHARF_PATHS_H
 #define WHARF_PATHS_H
@@ -34,5 +37,7 @@ char *path_upload_hashstates(struct arena *a, const char *repo, const char *uuid
                              const char *alg);
 char *path_upload_hashstate(struct arena *a, const char *repo, const char *uuid, const char *alg,
                             int64_t offset);
+char *path_lock(struct arena *a, const char *name);
+char *path_upload_lock(struct arena *a, const char *uuid);
 
 #endif

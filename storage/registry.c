@@ -181,21 +181,30 @@ int registry_upload_open(struct registry *r, struct arena *a, const char *repo, 
     struct upload *u = arena_zalloc(a, sizeof(*u));
     u->repo = repo;
     u->uuid = uuid;
+    /* the lock first, then the state: a request that waited sees the offset
+     * and hash state its predecessor saved (its Content-Range check is right) */
+    int rc = storage_lock(r->d, a, path_upload_lock(a, uuid), UPLOAD_LOCK_TTL_S,
+                          UPLOAD_LOCK_WAIT_MS, &u->lock);
+    if (rc == WERR_BUSY)
+        log_warn("upload %s: another request held it for %d ms", uuid, UPLOAD_LOCK_WAIT_MS);
+    if (rc) return rc;
     char *ts;
     size_t tl;
-    int rc = storage_get(r->d, a, path_upload_startedat(a, repo, uuid), 64, &ts, &tl);
+    rc = storage_get(r->d, a, path_upload_startedat(a, repo, uuid), 64, &ts, &tl);
     if (rc == WERR_TOOBIG) rc = WERR_NOTFOUND;
-    if (rc) return rc;
+    if (rc) goto out;
     struct tm tm;
     memset(&tm, 0, sizeof tm);
     if (strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm)) u->started = timegm(&tm);
     struct storage_stat st;
     rc = storage_stat(r->d, path_upload_data(a, repo, uuid), &st);
     int64_t size = rc == 0 ? st.size : 0;
-    if (rc && rc != WERR_NOTFOUND) return rc;
-    if ((rc = load_hashstate(r, a, u, size)) != 0) return rc;
+    if (rc && rc != WERR_NOTFOUND) goto out;
+    if ((rc = load_hashstate(r, a, u, size)) != 0) goto out;
     *out = u;
-    return 0;
+out:
+    if (rc) storage_unlock(u->lock);
+    return rc;
 }
 
 static int save_hashstate(struct registry *r, struct arena *a, struct upload *u, int64_t prev)
@@ -247,6 +256,13 @@ int registry_upload_append(struct registry *r, struct arena *a, struct upload *u
             body_rc = WERR_TOOBIG;
             break;
         }
+        /* a lease lost while the body streamed: stop before writing more
+         * (the next holder cuts what is past the saved state) */
+        if ((rc = storage_lock_renew(u->lock)) != 0) {
+            free(buf);
+            w->ops->writer_close(w);
+            return rc;
+        }
         if ((rc = w->ops->write(w, buf, (size_t)n)) != 0) {
             free(buf);
             w->ops->writer_close(w);
@@ -272,6 +288,8 @@ int registry_upload_append(struct registry *r, struct arena *a, struct upload *u
 int registry_upload_cancel(struct registry *r, struct arena *a, struct upload *u)
 {
     int rc = storage_delete(r->d, path_upload(a, u->repo, u->uuid));
+    storage_unlock(u->lock);
+    u->lock = NULL;
     return rc == WERR_NOTFOUND ? 0 : rc;
 }
 
@@ -325,7 +343,15 @@ int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u
     char *data_path = path_upload_data(a, u->repo, u->uuid);
     struct storage_stat st;
     if ((rc = storage_stat(r->d, data_path, &st)) != 0) return rc;
-    if (strcmp(actual, digest) != 0 || st.size != u->offset) {
+    /* the digest vouches for the stored bytes only when the hash state
+     * covers exactly them: its length, the data's size and the offset agree */
+    if ((int64_t)u->h.len != u->offset || st.size != u->offset) {
+        log_warn("upload %s: hash state covers %lld bytes, offset %lld, data %lld: not committed",
+                 u->uuid, (long long)u->h.len, (long long)u->offset, (long long)st.size);
+        registry_upload_cancel(r, a, u);
+        return WERR_DIGEST;
+    }
+    if (strcmp(actual, digest) != 0) {
         registry_upload_cancel(r, a, u);
         return WERR_DIGEST;
     }

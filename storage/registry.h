@@ -49,12 +49,21 @@ struct upload {
     int64_t offset; /* bytes received and hashed */
     struct hasher h;
     time_t started;
+    struct storage_lock *lock; /* held from open until commit, cancel or the arena's end */
 };
+/* How long a request waits for another one holding the same upload (then
+ * WERR_BUSY), and how long a lease of a dead holder keeps others out. */
+#define UPLOAD_LOCK_WAIT_MS 15000
+#define UPLOAD_LOCK_TTL_S 120
 typedef ssize_t (*body_read_fn)(void *ctx, void *buf, size_t n); /* 0 = end, <0 error */
 
 int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
                           struct upload **out);
-/* registry_upload_open: restore an upload's state (offset, hash). NOTFOUND if unknown. */
+/* registry_upload_open: take the upload's lock (storage_lock: requests for one
+ * upload never interleave, on any worker or node), then restore its state
+ * (offset, hash) as the previous holder left it. NOTFOUND if unknown;
+ * WERR_BUSY when another request held it for UPLOAD_LOCK_WAIT_MS. The lock is
+ * held until commit or cancel, or until the arena is freed. */
 int registry_upload_open(struct registry *r, struct arena *a, const char *repo, const char *uuid,
                          struct upload **out);
 /* registry_upload_append: stream a body into the upload, hashing as it arrives,
@@ -63,8 +72,9 @@ int registry_upload_open(struct registry *r, struct arena *a, const char *repo, 
  * when more than max arrived. */
 int registry_upload_append(struct registry *r, struct arena *a, struct upload *u, body_read_fn rd,
                            void *ctx, int64_t max);
-/* registry_upload_commit: verify digest (WERR_DIGEST: the upload is removed and
- * nothing stored), move the data into the blob store atomically, link it in
+/* registry_upload_commit: verify that the hash state covers exactly the stored
+ * bytes (its length == the data's size == offset) and the digest (WERR_DIGEST:
+ * the upload is removed and nothing stored), move the data into the blob store atomically, link it in
  * the repository, remove the upload. */
 int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u,
                            const char *digest, struct blob_desc *out);

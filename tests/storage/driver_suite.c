@@ -24,6 +24,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -857,6 +858,167 @@ static int whole(const unsigned char *d, size_t len)
     return 1;
 }
 
+/* ---- locks (issue 11) ---- */
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void t_lock_exclusive(void **state)
+{
+    struct arena *a = *state;
+    struct storage_lock *l1 = NULL, *l2 = NULL, *lb = NULL;
+    assert_int_equal(storage_lock(D, a, "/t/locks/a", 60, 0, &l1), 0);
+    assert_non_null(l1);
+    assert_int_equal(storage_lock_renew(l1), 0);
+    /* held: a second taker is refused, at once or after its bounded wait */
+    assert_int_equal(storage_lock(D, a, "/t/locks/a", 60, 0, &l2), WERR_BUSY);
+    assert_null(l2);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(storage_lock(D, a, "/t/locks/a", 60, 300, &l2), WERR_BUSY);
+    long took = ms_since(&t0);
+    assert_true(took >= 280);
+    assert_true(took < 5000);
+    /* another name is another lock */
+    assert_int_equal(storage_lock(D, a, "/t/locks/b", 60, 0, &lb), 0);
+    storage_unlock(lb);
+    storage_unlock(l1);
+    /* released: the lock's object is gone, and the next taker gets it */
+    expect_missing("/t/locks/a");
+    struct arena *sub = arena_new();
+    assert_int_equal(storage_lock(D, sub, "/t/locks/a", 60, 0, &l2), 0);
+    /* freeing the arena releases it too */
+    arena_free(sub);
+    assert_int_equal(storage_lock(D, a, "/t/locks/a", 60, 0, &l1), 0);
+    storage_unlock(l1);
+    assert_int_equal(storage_lock(D, a, "/t/../x", 60, 0, &l1), WERR_INVALID);
+}
+
+/* threads that each take the lock, read a counter, pause, and write it + 1:
+ * without mutual exclusion increments are lost */
+struct lock_worker {
+    int rounds, failed;
+};
+
+static void *lock_worker_run(void *p)
+{
+    struct lock_worker *w = p;
+    for (int i = 0; i < w->rounds; i++) {
+        struct arena *a = arena_new();
+        struct storage_lock *l;
+        int rc = storage_lock(D, a, "/t/locks/counter", 60, 30000, &l);
+        if (rc) {
+            w->failed++;
+            arena_free(a);
+            continue;
+        }
+        char *data;
+        size_t len;
+        long v = 0;
+        if (storage_get(D, a, "/t/counter", 64, &data, &len) == 0) v = strtol(data, NULL, 10);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%ld", v + 1);
+        if (storage_put(D, "/t/counter", buf, (size_t)n) != 0) w->failed++;
+        storage_unlock(l);
+        arena_free(a);
+    }
+    return NULL;
+}
+
+static void t_lock_mutual_exclusion(void **state)
+{
+    struct arena *a = *state;
+    enum { NT = 3 };
+    int rounds = OBJSTORE ? 3 : 20;
+    pthread_t th[NT];
+    struct lock_worker w[NT];
+    for (int i = 0; i < NT; i++) {
+        w[i] = (struct lock_worker){rounds, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, lock_worker_run, &w[i]), 0);
+    }
+    int failed = 0;
+    for (int i = 0; i < NT; i++) {
+        pthread_join(th[i], NULL);
+        failed += w[i].failed;
+    }
+    assert_int_equal(failed, 0);
+    char want[32];
+    snprintf(want, sizeof want, "%d", NT * rounds);
+    expect_str(a, "/t/counter", want);
+}
+
+/* filesystem: the kernel drops the flock of a process that dies */
+static void t_fs_lock_dies_with_holder(void **state)
+{
+    struct arena *a = *state;
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct arena *ca = arena_new();
+        struct storage_lock *l;
+        char c = storage_lock(D, ca, "/t/locks/dies", 60, 0, &l) == 0 ? 'y' : 'n';
+        if (write(pfd[1], &c, 1) != 1) _exit(2);
+        pause(); /* killed holding it */
+        _exit(0);
+    }
+    char c = 0;
+    assert_int_equal(read(pfd[0], &c, 1), 1);
+    assert_int_equal(c, 'y');
+    struct storage_lock *l;
+    assert_int_equal(storage_lock(D, a, "/t/locks/dies", 60, 0, &l), WERR_BUSY);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(pfd[0]);
+    close(pfd[1]);
+    assert_int_equal(storage_lock(D, a, "/t/locks/dies", 60, 0, &l), 0);
+    storage_unlock(l);
+}
+
+/* s3: a lease ends when it expires or when its holder on this host is gone;
+ * a live one of another host holds */
+static void t_s3_lease_ends(void **state)
+{
+    struct arena *a = *state;
+    char host[256] = "?", body[512];
+    gethostname(host, sizeof host - 1);
+    struct storage_lock *l;
+    long long now = (long long)time(NULL);
+    snprintf(body, sizeof body,
+             "wharf-lease 1\nholder other-host 1 0123456789abcdef0123456789abcdef\nexpires %lld\n",
+             now + 600);
+    put_str("/t/locks/s", body);
+    assert_int_equal(storage_lock(D, a, "/t/locks/s", 60, 0, &l), WERR_BUSY);
+    snprintf(body, sizeof body,
+             "wharf-lease 1\nholder other-host 1 0123456789abcdef0123456789abcdef\nexpires %lld\n",
+             now - 1);
+    put_str("/t/locks/s", body);
+    assert_int_equal(storage_lock(D, a, "/t/locks/s", 60, 0, &l), 0);
+    storage_unlock(l);
+    /* a pid that cannot exist on this host */
+    snprintf(body, sizeof body,
+             "wharf-lease 1\nholder %s 2147483646 0123456789abcdef0123456789abcdef\nexpires %lld\n",
+             host, now + 600);
+    put_str("/t/locks/s", body);
+    assert_int_equal(storage_lock(D, a, "/t/locks/s", 60, 0, &l), 0);
+    /* our lease is what the object now says */
+    char *data;
+    size_t len;
+    assert_int_equal(storage_get(D, a, "/t/locks/s", 1024, &data, &len), 0);
+    char want[300];
+    snprintf(want, sizeof want, "holder %s %ld ", host, (long)getpid());
+    assert_non_null(strstr(data, want));
+    storage_unlock(l);
+    expect_missing("/t/locks/s");
+}
+
 static void t_put_atomic_readers(void **state)
 {
     (void)state;
@@ -1230,6 +1392,10 @@ static const struct tcase CASES[] = {
     {"handles_released_by_arena", t_handles_released_by_arena, BOTH},
     {"invalid_paths", t_invalid_paths, BOTH},
     {"put_atomic_for_readers", t_put_atomic_readers, BOTH},
+    {"lock_exclusive", t_lock_exclusive, BOTH},
+    {"lock_mutual_exclusion", t_lock_mutual_exclusion, BOTH},
+    {"lock_dies_with_holder", t_fs_lock_dies_with_holder, FS_ONLY},
+    {"lease_ends", t_s3_lease_ends, S3_ONLY},
     {"concurrent_put_processes", t_fs_concurrent_put_processes, FS_ONLY},
     {"on_disk_layout", t_fs_layout, FS_ONLY},
     {"reader_fd", t_fs_reader_fd, FS_ONLY},
