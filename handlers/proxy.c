@@ -557,6 +557,7 @@ static ssize_t memsrc_read(void *ctx, void *buf, size_t n)
 static int store_flush(struct blob_stream *s)
 {
     if (!s->store_len) return 0;
+    proxy_lock_renew(&s->lock);
     struct memsrc m = {s->store, s->store_len, 0};
     int rc = registry_upload_append(s->app->reg, s->a, s->up, memsrc_read, &m, -1);
     s->store_len = 0;

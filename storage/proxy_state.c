@@ -117,59 +117,22 @@ static char *flat_digest(struct arena *a, const char *digest)
 int proxy_lock(struct registry *r, struct arena *a, const char *digest, int wait_s,
                struct proxy_lock *lk)
 {
-    lk->fd = -1;
-    lk->path = NULL;
-    char *marker, *path;
-    if (!r->d->ops->local_path) return 0;
-    /* local_path needs an existing file: a marker names the lock directory */
-    int rc = r->d->ops->local_path(r->d, a, LOCK_ROOT "/.locks", &marker);
-    if (rc == WERR_NOTFOUND) {
-        if ((rc = storage_put(r->d, LOCK_ROOT "/.locks", "", 0)) != 0) return rc;
-        rc = r->d->ops->local_path(r->d, a, LOCK_ROOT "/.locks", &marker);
-    }
-    if (rc == WERR_UNSUPPORTED) return 0;
-    if (rc) return rc;
-    path = arena_printf(a, "%.*s/%s.lock", (int)(strrchr(marker, '/') - marker), marker,
-                        flat_digest(a, digest));
-    /* polled, so a stuck fetch cannot hold a worker forever */
-    long waited = 0;
-    for (;;) {
-        int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (f < 0) {
-            log_warn("proxy: cannot open lock %s: %s", path, strerror(errno));
-            return WERR_IO;
-        }
-        while (flock(f, LOCK_EX | LOCK_NB) != 0) {
-            if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= (long)wait_s * 1000) {
-                close(f);
-                return WERR_IO;
-            }
-            struct timespec ts = {0, 50 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-            waited += 50;
-        }
-        /* the holder removes the file before releasing it: a lock on a file
-         * no longer at the path is a lock on nothing; take the new one */
-        struct stat held, now;
-        if (fstat(f, &held) == 0 && stat(path, &now) == 0 && held.st_ino == now.st_ino &&
-            held.st_dev == now.st_dev) {
-            lk->fd = f;
-            lk->path = xstrdup(path);
-            return 0;
-        }
-        close(f);
-    }
+    char *path = arena_printf(a, LOCK_ROOT "/%s.lock", flat_digest(a, digest));
+    int rc = storage_lock(r->d, a, path, PROXY_LOCK_TTL_S, (long)wait_s * 1000, &lk->lk);
+    if (rc && rc != WERR_BUSY) log_warn("proxy: cannot take the fetch lock %s: %s", path, werr_str(rc));
+    return rc;
+}
+
+void proxy_lock_renew(struct proxy_lock *lk)
+{
+    if (lk->lk && storage_lock_renew(lk->lk) != 0)
+        log_warn("proxy: the fetch lock's lease was lost: another worker may fetch too");
 }
 
 void proxy_unlock(struct proxy_lock *lk)
 {
-    if (lk->fd >= 0) {
-        if (lk->path) unlink(lk->path); /* while still held: see proxy_lock */
-        close(lk->fd);                  /* releases the flock */
-    }
-    free(lk->path);
-    lk->fd = -1;
-    lk->path = NULL;
+    storage_unlock(lk->lk);
+    lk->lk = NULL;
 }
 
 static char *access_path(struct arena *a, const char *repo, char kind, const char *digest)

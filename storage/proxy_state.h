@@ -4,7 +4,7 @@
  * bookkeeping the master's expiry task reads. Bookkeeping lives outside
  * docker/registry/v2 (the reference registry ignores it):
  *   <root>/wharf/proxy/access/<repo>/@<m|b>-<alg>-<hex>   (mtime = last pull)
- *   <root>/wharf/proxy/locks/<alg>-<hex>.lock             (flock while fetching)
+ *   <root>/wharf/proxy/locks/<alg>-<hex>.lock             (the fetch lock: storage_lock)
  * Every function returns 0 or a negative WERR_*; results live on the arena. */
 #ifndef WHARF_PROXY_STATE_H
 #define WHARF_PROXY_STATE_H
@@ -37,24 +37,26 @@ int proxy_tag_current(struct registry *r, struct arena *a, const char *repo, con
 int proxy_blob_link(struct registry *r, struct arena *a, const char *repo, const char *digest,
                     struct blob_desc *out);
 
-/* The fetch lock of one blob digest (filesystem storage: flock on a file
- * under the proxy's state directory; other drivers: no lock, fd -1). */
+/* The fetch lock of one blob digest: the driver's lock (storage_lock: a
+ * flocked file on the filesystem, a lease object on S3) at
+ * /wharf/proxy/locks/<alg>-<hex>.lock, so one worker of one node fetches a
+ * blob while the others wait for it. */
 struct proxy_lock {
-    int fd;     /* -1: not held */
-    char *path; /* malloc'd */
+    struct storage_lock *lk; /* NULL: not held */
 };
 #define PROXY_LOCK_INIT                                                                            \
     {                                                                                              \
-        -1, NULL                                                                                   \
+        NULL                                                                                       \
     }
+#define PROXY_LOCK_TTL_S 120 /* a lease lasts this long unless renewed (proxy_lock_renew) */
 
-/* proxy_lock: take the fetch lock of digest, waiting up to wait_s seconds
- * (WERR_IO on timeout). On success lk is held (or lk->fd is -1 when the driver
- * has no local files). */
+/* proxy_lock: take the fetch lock of digest (on arena a), waiting up to
+ * wait_s seconds (WERR_BUSY then). */
 int proxy_lock(struct registry *r, struct arena *a, const char *digest, int wait_s,
                struct proxy_lock *lk);
-/* proxy_unlock: remove the lock file, then release it (a waiter that got the
- * removed file notices and retries on a new one). Idempotent. */
+/* proxy_lock_renew: keep a long fetch's lease (cheap: call it per chunk). */
+void proxy_lock_renew(struct proxy_lock *lk);
+/* proxy_unlock: release (the lock's file or lease goes). Idempotent. */
 void proxy_unlock(struct proxy_lock *lk);
 
 /* proxy_touch: record a pull of (repo, kind 'm' or 'b', digest) now; writes

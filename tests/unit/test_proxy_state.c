@@ -181,45 +181,50 @@ static void test_fetch_lock(void **state)
     struct storage_driver *d;
     assert_int_equal(driver_filesystem_new(dir, &d), 0);
     struct registry r = {.d = d};
-    struct arena *a = arena_new();
     const char *dg = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-    struct proxy_lock l1 = PROXY_LOCK_INIT, l2 = PROXY_LOCK_INIT;
-    assert_int_equal(proxy_lock(&r, a, dg, 5, &l1), 0);
-    assert_true(l1.fd >= 0);
-    struct stat sb;
-    assert_int_equal(stat(l1.path, &sb), 0);
-    /* held: a second taker gives up after its wait */
-    assert_int_equal(proxy_lock(&r, a, dg, 0, &l2), WERR_IO);
-    assert_int_equal(l2.fd, -1);
-    char *path = strdup(l1.path);
-    /* a child waits for it; the parent releases after 300 ms */
-    int pfd[2];
+    char path[256];
+    snprintf(path, sizeof path, "%s/wharf/proxy/locks/sha256-%s.lock", dir, dg + 7);
+    /* the child is forked before any lock is taken, as the master forks
+     * workers holding none; it waits for the parent's lock, which the parent
+     * releases after 300 ms */
+    int go[2], pfd[2];
+    assert_int_equal(pipe(go), 0);
     assert_int_equal(pipe(pfd), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        /* (the inherited descriptor shares the parent's lock: drop it, as a
-         * worker forked by the master holds none) */
-        close(l1.fd);
+        char g;
+        if (read(go[0], &g, 1) != 1) _exit(3);
+        struct arena *ca = arena_new();
         struct proxy_lock lc = PROXY_LOCK_INIT;
-        int ok = proxy_lock(&r, a, dg, 10, &lc) == 0 && lc.fd >= 0;
-        struct stat a1, a2;
-        /* it holds the file that is at the path now */
-        ok = ok && fstat(lc.fd, &a1) == 0 && stat(lc.path, &a2) == 0 && a1.st_ino == a2.st_ino;
+        int ok = proxy_lock(&r, ca, dg, 10, &lc) == 0 && lc.lk != NULL;
+        struct stat sb;
+        ok = ok && stat(path, &sb) == 0; /* it holds the file that is at the path now */
         char c = ok ? 'y' : 'n';
         if (write(pfd[1], &c, 1) != 1) _exit(3);
         usleep(300 * 1000);
         proxy_unlock(&lc);
+        arena_free(ca);
         _exit(ok ? 0 : 1);
     }
+    struct arena *a = arena_new();
+    struct proxy_lock l1 = PROXY_LOCK_INIT, l2 = PROXY_LOCK_INIT;
+    assert_int_equal(proxy_lock(&r, a, dg, 5, &l1), 0);
+    assert_non_null(l1.lk);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    /* held: a second taker gives up after its wait */
+    assert_int_equal(proxy_lock(&r, a, dg, 0, &l2), WERR_BUSY);
+    assert_null(l2.lk);
+    assert_int_equal(write(go[1], "g", 1), 1);
     usleep(300 * 1000);
     proxy_unlock(&l1);
-    assert_int_equal(l1.fd, -1);
+    assert_null(l1.lk);
     char c = 0;
     assert_int_equal(read(pfd[0], &c, 1), 1);
     assert_int_equal(c, 'y');
     /* while the child holds it, this process cannot take it */
-    assert_int_equal(proxy_lock(&r, a, dg, 0, &l2), WERR_IO);
+    assert_int_equal(proxy_lock(&r, a, dg, 0, &l2), WERR_BUSY);
     int st = 0;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -229,9 +234,10 @@ static void test_fetch_lock(void **state)
     proxy_unlock(&l2);
     proxy_unlock(&l2); /* idempotent */
     assert_int_equal(stat(path, &sb), -1);
+    close(go[0]);
+    close(go[1]);
     close(pfd[0]);
     close(pfd[1]);
-    free(path);
     arena_free(a);
     storage_driver_free(d);
     char cmd[128];
