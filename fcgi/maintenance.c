@@ -4,7 +4,12 @@
  * its three functions and add one row to tasks[]. A task's run() executes in
  * a forked child with its own storage driver and returns a process status;
  * the master only forks, reaps and logs. Tasks need shared storage that the
- * master can open itself: with the inmemory driver (one process) they are off. */
+ * master can open itself: with the inmemory driver (one process) they are off;
+ * on every other driver they run, one run of a task at a time across the
+ * workers' masters of every node sharing the storage: the child takes the
+ * task's driver lock (storage_lock: a flock, a lease on S3) or skips its turn.
+ * Garbage collection takes its own lock inside gc_run (shared with the
+ * offline `wharf garbage-collect`). */
 #include "maintenance.h"
 
 #include <errno.h>
@@ -17,17 +22,24 @@
 
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/arena.h"
 #include "../storage/driver.h"
+#include "../storage/paths.h"
 #include "../storage/open.h"
 #include "../storage/gc.h"
 #include "../storage/proxy_state.h"
 
 struct maint_task {
     const char *name;
+    const char *lock; /* the task's lock under /wharf/locks, or NULL: run() locks */
     int (*enabled)(const struct config *c);
     long (*interval)(const struct config *c); /* seconds between runs (> 0) */
     int (*run)(const struct config *c, struct storage_driver *d);
 };
+
+/* a task's lease on object storage outlives a holder that died this long
+ * (one on the same host ends with its process) */
+#define TASK_LOCK_TTL_S 900
 
 /* ---- upload purging --------------------------------------------------- */
 
@@ -91,9 +103,10 @@ static int gc_task_run(const struct config *c, struct storage_driver *d)
 
 /* One row per periodic task. */
 static const struct maint_task tasks[] = {
-    {"upload purging", purge_enabled, purge_interval, purge_run},
-    {"garbage collection", gc_enabled, gc_interval, gc_task_run},
-    {"proxy ttl expiry", proxy_expire_enabled, proxy_expire_interval, proxy_expire_run},
+    {"upload purging", "maintenance/upload-purging", purge_enabled, purge_interval, purge_run},
+    {"garbage collection", NULL, gc_enabled, gc_interval, gc_task_run},
+    {"proxy ttl expiry", "maintenance/proxy-ttl-expiry", proxy_expire_enabled,
+     proxy_expire_interval, proxy_expire_run},
 };
 #define NTASKS (sizeof tasks / sizeof tasks[0])
 
@@ -150,7 +163,20 @@ static void task_child(size_t i, const struct config *cfg, pid_t master)
         log_error("%s: cannot open storage: %s", tasks[i].name, err);
         _exit(1);
     }
-    int status = tasks[i].run(cfg, d);
+    struct arena *a = arena_new();
+    struct storage_lock *lk = NULL;
+    int status = 0;
+    if (tasks[i].lock) {
+        rc = storage_lock(d, a, path_lock(a, tasks[i].lock), TASK_LOCK_TTL_S, 0, &lk);
+        if (rc == WERR_BUSY)
+            log_info("%s: skipped, another run is going on this storage", tasks[i].name);
+        else if (rc)
+            log_error("%s: cannot take its lock: %s", tasks[i].name, werr_str(rc));
+        if (rc) status = rc == WERR_BUSY ? 0 : 1;
+    }
+    if (!rc) status = tasks[i].run(cfg, d);
+    storage_unlock(lk);
+    arena_free(a);
     storage_driver_free(d);
     bdcache_free(bc);
     _exit(status);
@@ -188,7 +214,7 @@ void maintenance_tick(const struct config *cfg, int stopping, int *wait_ms)
     for (size_t i = 0; i < NTASKS; i++) {
         long iv = tasks[i].interval(cfg);
         /* read-only mode is for an offline GC run: no task writes meanwhile */
-        if (cfg->storage != STORAGE_FILESYSTEM || cfg->readonly || !tasks[i].enabled(cfg) ||
+        if (cfg->storage == STORAGE_INMEMORY || cfg->readonly || !tasks[i].enabled(cfg) ||
             iv <= 0) {
             state[i].due = 0;
             continue;
