@@ -40,12 +40,12 @@
  * which the re-checks see.
  *
  * One run at a time per storage (two online runs would each restore or delete
- * the other's quarantine): on the filesystem the run holds flock(2) on the
- * root directory (released by the kernel if the run dies, and no file left
- * behind: the tree stays byte-identical to the reference's); on object
- * storage it holds a lease object, _wharf_gc/lease, naming host, pid and
- * expiry, refreshed as the run progresses and deleted at the end. A second
- * run fails with WERR_BUSY and says who holds it. Dry runs take no lock. */
+ * the other's quarantine): the run holds the driver's lock _wharf_gc/lease
+ * (storage_lock): on the filesystem a flocked file there (released by the
+ * kernel if the run dies, removed at the end); on object storage a lease
+ * object naming host, pid and expiry, refreshed as the run progresses and
+ * deleted at the end. A second run fails with WERR_BUSY and says who holds
+ * it. Dry runs take no lock. */
 #include "gc.h"
 
 #include "../lib/arena.h"
@@ -170,158 +170,46 @@ struct gc {
     size_t ncand, capcand;
     struct arena *ta;    /* scratch, reset often */
     const char *kill_at; /* WHARF_GC_TEST_KILL */
-    int lockfd;          /* filesystem: the flocked root directory, or -1 */
-    int leased;          /* object storage: this run holds the lease */
-    char lease_token[33];
-    time_t lease_renewed;
+    struct storage_lock *lock; /* one run at a time (gc_lock) */
+    struct arena *lock_arena;
 };
 
 /* ---- one run at a time ---------------------------------------------------------- */
 
-static void sleep_ms(long ms);
-
 #define LEASE PATH_ROOT "/_wharf_gc/lease"
-#define LEASE_TTL 600  /* seconds a lease lasts without renewal */
-#define LEASE_RENEW 60 /* renewed at a step when older than this */
+#define LEASE_TTL 600 /* seconds a lease lasts without renewal (object storage) */
 
-static int lease_write(struct gc *g)
-{
-    char host[256] = "?", body[512];
-    gethostname(host, sizeof host - 1);
-    time_t now = time(NULL);
-    int n = snprintf(body, sizeof body, "wharf-gc-lease 1\nholder %s %ld %s\nexpires %lld\n", host,
-                     (long)getpid(), g->lease_token, (long long)(now + LEASE_TTL));
-    int rc = storage_put(g->d, LEASE, body, (size_t)n);
-    if (rc == 0) g->lease_renewed = now;
-    return rc;
-}
-
-/* parse a lease: 0 and its fields (host: 256 bytes), or WERR_INVALID */
-static int lease_parse(const char *data, char host[256], long *pid, char token[33],
-                       long long *expires)
-{
-    if (sscanf(data, "wharf-gc-lease 1\nholder %255s %ld %32s\nexpires %lld", host, pid, token,
-               expires) != 4)
-        return WERR_INVALID;
-    return 0;
-}
-
+/* the driver's lock (storage_lock): flock on the filesystem, released by the
+ * kernel when a run dies; a lease object on S3, renewed at every step */
 static int gc_lock(struct gc *g)
 {
-    g->lockfd = -1;
-    if (g->cfg && g->cfg->storage == STORAGE_FILESYSTEM && g->cfg->fs_root) {
-        int fd = open(g->cfg->fs_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) return errno == ENOENT ? 0 : WERR_IO; /* no root: nothing to collect */
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            int e = errno;
-            close(fd);
-            if (e == EWOULDBLOCK) {
-                log_warn("garbage-collect: another garbage collection is running on %s "
-                         "(it holds a lock on the directory); run one at a time",
-                         g->cfg->fs_root);
-                return WERR_BUSY;
-            }
-            return WERR_IO;
-        }
-        g->lockfd = fd;
-        return 0;
-    }
-    /* the inmemory driver lives in one process, which runs one collection
-     * at a time (and a caller without a config is a test of one process) */
-    if (!g->cfg || g->cfg->storage == STORAGE_INMEMORY) return 0;
-    /* object storage: a lease object */
-    unsigned char rnd[16];
-    if (getentropy(rnd, sizeof rnd) != 0) return WERR_IO;
-    for (size_t i = 0; i < sizeof rnd; i++)
-        snprintf(g->lease_token + 2 * i, 3, "%02x", rnd[i]);
-    char myhost[256] = "?";
-    gethostname(myhost, sizeof myhost - 1);
-    struct arena *a = arena_new();
-    char *data;
-    size_t len;
-    int rc = storage_get(g->d, a, LEASE, 1024, &data, &len);
-    if (rc == 0) {
-        char host[256], token[33];
+    g->lock_arena = arena_new();
+    int rc = storage_lock(g->d, g->lock_arena, LEASE, LEASE_TTL, 0, &g->lock);
+    if (rc == WERR_BUSY) {
+        /* name the holder when the lock's object says who it is (a lease) */
+        char *data, host[256];
+        size_t len;
         long pid;
-        long long expires;
-        int live = 0;
-        if (lease_parse(data, host, &pid, token, &expires) == 0 &&
-            expires > (long long)time(NULL)) {
-            live = 1;
-            /* a holder on this host that no longer exists left it behind */
-            if (!strcmp(host, myhost) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-                live = 0;
-        }
-        if (live) {
-            time_t until = (time_t)expires;
-            struct tm tm;
-            char when[32];
-            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&until, &tm));
+        if (storage_get(g->d, g->lock_arena, LEASE, 1024, &data, &len) == 0 &&
+            sscanf(data, "wharf-lease 1\nholder %255s %ld", host, &pid) == 2)
             log_warn("garbage-collect: another garbage collection is running (host %s, pid %ld; "
-                     "its lease %s lasts until %s unless renewed); run one at a time, or delete "
+                     "its lease %s lasts %d s unless renewed); run one at a time, or delete "
                      "the lease if that run is gone",
-                     host, pid, LEASE, when);
-            arena_free(a);
-            return WERR_BUSY;
-        }
-    } else if (rc != WERR_NOTFOUND) {
-        arena_free(a);
-        return rc;
+                     host, pid, LEASE, LEASE_TTL);
+        else
+            log_warn("garbage-collect: another garbage collection is running (it holds %s); "
+                     "run one at a time",
+                     LEASE);
     }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if ((rc = lease_write(g)) != 0) {
-        arena_free(a);
-        return rc;
-    }
-    /* Two runs that both found no lease both write it; the later write
-     * wins and the other run stands back when it reads the lease again.
-     * That re-read waits longer than the first read took to become a write
-     * (at least 1 s), so a write racing with ours has landed by then. */
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    long took_ms = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-    sleep_ms(took_ms * 3 > 1000 ? took_ms * 3 : 1000);
-    char host[256] = "?", token[33] = "";
-    long pid = 0;
-    long long expires = 0;
-    if ((rc = storage_get(g->d, a, LEASE, 1024, &data, &len)) == 0 &&
-        (lease_parse(data, host, &pid, token, &expires) != 0 ||
-         strcmp(token, g->lease_token) != 0)) {
-        log_warn("garbage-collect: another garbage collection started at the same time (host %s, "
-                 "pid %ld); run one at a time",
-                 host, pid);
-        rc = WERR_BUSY;
-    }
-    arena_free(a);
-    if (rc == 0) g->leased = 1;
     return rc;
-}
-
-static void gc_lease_renew(struct gc *g)
-{
-    if (g->leased && time(NULL) - g->lease_renewed >= LEASE_RENEW && lease_write(g) != 0)
-        log_warn("garbage-collect: could not renew the lease %s", LEASE);
 }
 
 static void gc_unlock(struct gc *g)
 {
-    if (g->lockfd >= 0) {
-        close(g->lockfd); /* releases the flock */
-        g->lockfd = -1;
-    }
-    if (g->leased) {
-        /* only our own lease: one that expired and was taken over stays */
-        struct arena *a = arena_new();
-        char *data, host[256], token[33];
-        size_t len;
-        long pid;
-        long long expires;
-        if (storage_get(g->d, a, LEASE, 1024, &data, &len) == 0 &&
-            lease_parse(data, host, &pid, token, &expires) == 0 && !strcmp(token, g->lease_token))
-            storage_delete(g->d, LEASE);
-        arena_free(a);
-        g->leased = 0;
-    }
+    storage_unlock(g->lock);
+    g->lock = NULL;
+    arena_free(g->lock_arena);
+    g->lock_arena = NULL;
 }
 
 /* Fault injection for the tests: WHARF_GC_TEST_KILL=<phase>:<n> raises SIGKILL
@@ -329,7 +217,8 @@ static void gc_unlock(struct gc *g)
  * "blob" (delete), "quarantine" (rename), "settle" (n ignored). */
 static void kill_point(struct gc *g, const char *phase, size_t n)
 {
-    gc_lease_renew(g); /* every step of a run passes here */
+    if (g->lock && storage_lock_renew(g->lock) != 0) /* every step of a run passes here */
+        log_warn("garbage-collect: the lease %s was lost", LEASE);
     if (!g->kill_at) return;
     size_t pl = strlen(phase);
     if (strncmp(g->kill_at, phase, pl) != 0 || g->kill_at[pl] != ':') return;
@@ -950,7 +839,6 @@ int gc_run(struct storage_driver *d, const struct config *cfg, const struct gc_o
     g.kill_at = getenv("WHARF_GC_TEST_KILL");
     struct arena *ra = arena_new(), *la = arena_new();
     int rc;
-    g.lockfd = -1;
     if (!o->dry_run && (rc = gc_lock(&g)) != 0) goto out;
 
     /* mark */

@@ -1945,24 +1945,30 @@ static long lease_ms_since(const struct timespec *t0)
     return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* lease_read: 0 and the holder's token when a live lease is at key (token
- * "" when it is unreadable but young: a write in flight is not taken over),
- * WERR_NOTFOUND when there is none or it ended, or a WERR_*. */
+/* lease_read: 0 and the holder's token when a live lease is at key,
+ * WERR_NOTFOUND when there is none or it ended, or a WERR_*. Leases written
+ * by Wharf before the driver lock ("wharf-gc-lease 1", the same fields) are
+ * read too. Anything else there is not a lease Wharf wrote (its writes are
+ * whole): it is taken over, with a warning, rather than held forever. */
 static int lease_read(struct s3_driver *d, const char *key, char token[33])
 {
     struct buf b;
     buf_init(&b, S3_LEASE_MAX);
     int rc = obj_get(d, key, 0, -1, S3_LEASE_MAX, NULL, &b, NULL, NULL);
     token[0] = '\0';
-    if (rc == WERR_TOOBIG) rc = 0; /* not ours to judge: someone else's object */
-    if (rc) goto out;
+    if (rc == WERR_TOOBIG) rc = WERR_INVALID;
+    if (rc && rc != WERR_INVALID) goto out;
     char host[256], myhost[256] = "?";
     long pid;
     long long expires;
-    if (!b.data || sscanf(b.data, "wharf-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid,
-                          token, &expires) != 4) {
+    if (rc || !b.data ||
+        (sscanf(b.data, "wharf-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid, token,
+                &expires) != 4 &&
+         sscanf(b.data, "wharf-gc-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid,
+                token, &expires) != 4)) {
         token[0] = '\0';
-        log_warn("s3: lock %s: unreadable lease object, treated as held", key);
+        log_warn("s3: lock %s: the object there is no lease; taken over", key);
+        rc = WERR_NOTFOUND;
         goto out;
     }
     gethostname(myhost, sizeof myhost - 1);
