@@ -230,6 +230,50 @@ static void test_upload_empty_blob(void **state)
     assert_int_equal(bd.size, 0);
 }
 
+/* every request for an upload holds its lock from open (released with the
+ * arena, or by commit/cancel); commit refuses a hash state that does not
+ * cover exactly the stored bytes, even when its digest is the one asked for */
+static void test_upload_lock_and_cover(void **state)
+{
+    struct fx *f = *state;
+    const char *repo = "lock/cover";
+    struct upload *u;
+    assert_int_equal(registry_upload_start(&f->r, f->a, repo, &u), 0);
+    assert_int_equal(append(f, f->a, u, "hello", 5, 0, -1), 0);
+    struct arena *a1 = arena_new();
+    struct upload *u1;
+    assert_int_equal(registry_upload_open(&f->r, a1, repo, u->uuid, &u1), 0);
+    assert_int_equal(u1->offset, 5);
+    struct storage_lock *lk;
+    assert_int_equal(storage_lock(f->d, f->a, path_upload_lock(f->a, u->uuid), 60, 0, &lk),
+                     WERR_BUSY);
+    arena_free(a1); /* the request ended: released */
+    assert_int_equal(storage_lock(f->d, f->a, path_upload_lock(f->a, u->uuid), 60, 0, &lk), 0);
+    storage_unlock(lk);
+    /* an unknown upload: 404, and its lock is not kept */
+    struct arena *a2 = arena_new();
+    struct upload *ux;
+    const char *nouuid = "0b2a4a38-5d3c-4a55-9d5e-6c0d7c4e0009";
+    assert_int_equal(registry_upload_open(&f->r, a2, repo, nouuid, &ux), WERR_NOTFOUND);
+    assert_int_equal(storage_lock(f->d, f->a, path_upload_lock(f->a, nouuid), 60, 0, &lk), 0);
+    storage_unlock(lk);
+    /* a hash state of 3 bytes over 5 stored ones: sha256("hel") must not
+     * name the bytes "hello" */
+    struct upload *u2;
+    assert_int_equal(registry_upload_open(&f->r, a2, repo, u->uuid, &u2), 0);
+    hasher_init(&u2->h, DIGEST_SHA256);
+    hasher_update(&u2->h, "hel", 3);
+    char dg[DIGEST_MAX_STR];
+    digest_of(DIGEST_SHA256, "hel", 3, dg);
+    assert_int_equal(registry_upload_commit(&f->r, a2, u2, dg, NULL), WERR_DIGEST);
+    assert_false(exists(f, path_blob_data(f->a, dg)));
+    assert_false(exists(f, path_layer_link(f->a, repo, dg)));
+    /* commit released the lock */
+    assert_int_equal(storage_lock(f->d, f->a, path_upload_lock(f->a, u->uuid), 60, 0, &lk), 0);
+    storage_unlock(lk);
+    arena_free(a2);
+}
+
 static void test_upload_digest_mismatch(void **state)
 {
     struct fx *f = *state;
@@ -1062,6 +1106,7 @@ int main(void)
         T(test_upload_chunks_reopened),
         T(test_upload_empty_blob),
         T(test_upload_digest_mismatch),
+        T(test_upload_lock_and_cover),
         T(test_upload_sha512),
         T(test_upload_too_big),
         T(test_upload_broken_body),
