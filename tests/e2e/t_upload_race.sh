@@ -3,7 +3,8 @@
 # of two PATCHes at once (with and without Content-Range) or a PATCH and the
 # closing PUT, on a pool of several workers behind nginx; every blob that was
 # committed is fetched back and re-hashed: no blob may hold bytes that are
-# not its digest's. Without the per-upload lock most committed blobs did.
+# not its digest's. Without the per-upload lock about half of them did (17 of
+# 32 committed in 200 rounds), and a Content-Range PATCH racing another got 202.
 source "$(dirname "$0")/lib.sh"
 e2e_init
 
@@ -14,7 +15,7 @@ fi
 WHARF_E2E_WORKERS=${WHARF_E2E_WORKERS:-4}
 wharf_start || { t_fail "registry starts"; exit 1; }
 
-rounds=${WHARF_RACE_ROUNDS:-300}
+rounds=${WHARF_RACE_ROUNDS:-200}
 start=$SECONDS
 out=$("$PYTHON" "$E2E_DIR/fixtures/upload_race.py" "$W_URL" "$rounds" $((256 * 1024)) 2>&1)
 st=$?
