@@ -407,6 +407,13 @@ static int bd_list_page(struct storage_driver *b, struct arena *a, const char *p
     return d->inner->ops->list_page(d->inner, a, path, after, max, names, n, more);
 }
 
+static int bd_lock(struct storage_driver *b, struct arena *a, const char *path, int ttl_s,
+                   long wait_ms, struct storage_lock **lk)
+{
+    struct bd_driver *d = (struct bd_driver *)b;
+    return d->inner->ops->lock(d->inner, a, path, ttl_s, wait_ms, lk);
+}
+
 int bdcache_wrap(struct storage_driver *inner, struct bdcache *c, struct storage_driver **out)
 {
     struct bd_driver *d = calloc(1, sizeof *d);
@@ -429,6 +436,7 @@ int bdcache_wrap(struct storage_driver *inner, struct bdcache *c, struct storage
     d->ops.url_for = inner->ops->url_for ? bd_url_for : NULL;
     d->ops.local_path = inner->ops->local_path ? bd_local_path : NULL;
     d->ops.list_page = inner->ops->list_page ? bd_list_page : NULL;
+    d->ops.lock = inner->ops->lock ? bd_lock : NULL; /* the lock's own ops stay the inner's */
     d->base.ops = &d->ops;
     *out = &d->base;
     return 0;

@@ -201,6 +201,13 @@ static void test_redirect(void **state)
     char *url;
     assert_int_equal(d->ops->url_for(d, a, BLOB, "GET", &url), 0);
     assert_string_equal(url, "https://blobs.example.com:8443/base" BLOB);
+    /* the wrapper hands lock to the inner driver, with the inner driver */
+    struct storage_lock *l1, *l2;
+    assert_int_equal(storage_lock(d, a, "/wharf/locks/t", 60, 0, &l1), 0);
+    assert_int_equal(storage_lock(d, a, "/wharf/locks/t", 60, 0, &l2), WERR_BUSY);
+    storage_unlock(l1);
+    assert_int_equal(storage_lock(d, a, "/wharf/locks/t", 60, 0, &l2), 0);
+    storage_unlock(l2);
     storage_driver_free(d);
     config_free(cfg);
     arena_free(a);
