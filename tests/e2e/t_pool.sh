@@ -291,7 +291,7 @@ get_v2 "$SOCK"
 grc=$?
 g1=$(date +%s%N)
 busy_ms=$(((g1 - g0) / 1000000))
-diag "GET /v2/: ${idle_ms} ms on the idle pool, ${busy_ms} ms with two slow uploads (status $grc)"
+echo "# GET /v2/: ${idle_ms} ms on the idle pool, ${busy_ms} ms with two slow uploads (status $grc)"
 check "pool: GET /v2/ answers within 1s (over its idle time) while two slow uploads hold two workers" \
     test "$grc" -eq 0 -a "$busy_ms" -lt $((idle_ms + 1000))
 sleep 0.3
