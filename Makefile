@@ -21,6 +21,15 @@ else
 # whose interceptors the __*_chk variants would bypass
 CFLAGS  += -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3
 endif
+# the libFuzzer build (make fuzz): clang, coverage for libFuzzer, ASan+UBSan
+FUZZ_CC ?= $(shell command -v clang-14 2>/dev/null || echo clang)
+ifeq ($(SANITIZER),fuzzer)
+BUILD   := build/fuzz
+CC      := $(FUZZ_CC)
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
 
 LIBSRC  := $(wildcard lib/*.c storage/*.c storage/drivers/*.c storage/middleware/*.c handlers/*.c fcgi/*.c) \
            $(filter-out admin/main.c,$(wildcard admin/*.c))
@@ -86,3 +95,32 @@ clean:
 .PHONY: deps-test
 deps-test:
 	@admin/deps.sh test
+
+# ---------------------------------------------------------------- fuzzing
+# tests/fuzz/fuzz_*.c are libFuzzer targets. `make fuzz` builds them with
+# clang (SANITIZER=fuzzer, into build/fuzz) and runs each for FUZZ_SECONDS
+# (FUZZ_TARGETS: a subset). In every other build each target is linked with
+# tests/fuzz/replay.c instead, which runs its seed corpus
+# (tests/fuzz/corpus/<target>/) once: tests/run.sh's regression test.
+FUZZ_SECONDS ?= 60
+FUZZSRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZBIN    := $(FUZZSRC:tests/fuzz/%.c=$(BUILD)/%)
+FUZZREPLAY := $(FUZZSRC:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
+
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(BUILD)/libwharf.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libwharf.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libwharf.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libwharf.a $(LDFLAGS) $(LDLIBS)
+
+ifneq ($(SANITIZER),fuzzer)
+tests-bin: $(FUZZREPLAY)
+endif
+
+.PHONY: fuzz fuzz-bin
+fuzz-bin: $(FUZZBIN)
+
+fuzz:
+	@$(MAKE) --no-print-directory SANITIZER=fuzzer fuzz-bin
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh build/fuzz

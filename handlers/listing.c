@@ -115,5 +115,5 @@ void h_tags_list(struct app *app, struct request *req, struct response *res)
                              query_escape(req->arena, tags[from + left - 1]), n);
     }
     char *head = arena_printf(req->arena, "\"name\":%s,", json_string(req->arena, req->name));
-    list_reply(req, res, head, "tags", tags + from, left);
+    list_reply(req, res, head, "tags", tags ? tags + from : NULL, left); /* NULL + 0 is UB */
 }

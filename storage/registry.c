@@ -718,7 +718,7 @@ int registry_catalog(struct registry *r, struct arena *a, const char *last, size
     size_t count = cw.n - from;
     *more = count > max;
     if (count > max) count = max;
-    *repos = cw.names + from;
+    *repos = cw.names ? cw.names + from : NULL; /* no repository: NULL + 0 is UB */
     *n = count;
     return 0;
 }

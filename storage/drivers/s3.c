@@ -640,6 +640,32 @@ static time_t iso_time(const char *s)
     return timegm(&tm);
 }
 
+/* list_page: one ListObjectsV2 result page (len bytes at s) added to out:
+ * Contents keys with size and mtime, CommonPrefixes as prefixes; *token the
+ * continuation token (arena) when the listing is truncated, else NULL. */
+static void list_page(struct arena *a, const char *s, size_t len, struct s3_list *out,
+                      char **token)
+{
+    const char *e = s + len, *vs, *ve, *next;
+    const char *p = s;
+    while (xml_find(p, e, "Contents", &vs, &ve, &next)) {
+        char *k = xml_get(a, vs, ve, "Key"), *sz = xml_get(a, vs, ve, "Size");
+        if (k)
+            list_add(a, out, k, sz ? strtoll(sz, NULL, 10) : 0,
+                     iso_time(xml_get(a, vs, ve, "LastModified")), 0);
+        p = next;
+    }
+    p = s;
+    while (xml_find(p, e, "CommonPrefixes", &vs, &ve, &next)) {
+        char *k = xml_get(a, vs, ve, "Prefix");
+        if (k) list_add(a, out, k, 0, 0, 1);
+        p = next;
+    }
+    char *trunc = xml_get(a, s, e, "IsTruncated");
+    *token = xml_get(a, s, e, "NextContinuationToken");
+    if (!trunc || strcmp(trunc, "true") || !*token || !**token) *token = NULL;
+}
+
 /* list_keys: ListObjectsV2 of prefix (delim: "/" or NULL), every page, at most
  * limit entries (0: no limit). */
 static int list_keys(struct s3_driver *d, struct arena *a, const char *prefix, const char *delim,
@@ -662,24 +688,8 @@ static int list_keys(struct s3_driver *d, struct arena *a, const char *prefix, c
             .method = "GET", .query = q, .nquery = nq, .resp = b, .resp_max = S3_XML_MAX};
         int rc = s3_do(d, &r);
         if (rc) return rc;
-        const char *s = b->data ? b->data : "", *e = s + b->len, *vs, *ve, *next;
-        const char *p = s;
-        while (xml_find(p, e, "Contents", &vs, &ve, &next)) {
-            char *k = xml_get(a, vs, ve, "Key"), *sz = xml_get(a, vs, ve, "Size");
-            if (k)
-                list_add(a, out, k, sz ? strtoll(sz, NULL, 10) : 0,
-                         iso_time(xml_get(a, vs, ve, "LastModified")), 0);
-            p = next;
-        }
-        p = s;
-        while (xml_find(p, e, "CommonPrefixes", &vs, &ve, &next)) {
-            char *k = xml_get(a, vs, ve, "Prefix");
-            if (k) list_add(a, out, k, 0, 0, 1);
-            p = next;
-        }
-        char *trunc = xml_get(a, s, e, "IsTruncated");
-        token = xml_get(a, s, e, "NextContinuationToken");
-        if (!trunc || strcmp(trunc, "true") || !token || !*token) break;
+        list_page(a, b->data ? b->data : "", b->len, out, &token);
+        if (!token) break;
         if (limit && out->n >= limit) break;
     }
     return 0;
@@ -1165,6 +1175,26 @@ static int page_cmp(const void *x, const void *y)
     return strcmp(((const struct page_ent *)x)->key, ((const struct page_ent *)y)->key);
 }
 
+/* dir_page: the children of directory key dk named on one ListObjectsV2
+ * page (len bytes at s, delimiter "/") into v, at most max, except after;
+ * keys on t, names on a. Returns how many. */
+static size_t dir_page(struct arena *t, struct arena *a, const char *s, size_t len,
+                       const char *dk, const char *after, struct page_ent *v, size_t max)
+{
+    const char *e = s + len, *vs, *ve, *next, *p;
+    size_t k = 0;
+    static const char *const tags[2][2] = {{"Contents", "Key"}, {"CommonPrefixes", "Prefix"}};
+    for (int w = 0; w < 2; w++) {
+        for (p = s; k < max && xml_find(p, e, tags[w][0], &vs, &ve, &next); p = next) {
+            char *key = xml_get(t, vs, ve, tags[w][1]);
+            char *nm = key ? child_name(a, dk, key) : NULL;
+            if (!nm || (after && strcmp(nm, after) == 0)) continue;
+            v[k++] = (struct page_ent){key, nm};
+        }
+    }
+    return k;
+}
+
 static int s3_list_page(struct storage_driver *base, struct arena *a, const char *path,
                         const char *after, size_t max, char ***names, size_t *n, int *more)
 {
@@ -1195,17 +1225,8 @@ static int s3_list_page(struct storage_driver *base, struct arena *a, const char
         struct s3_req r = {
             .method = "GET", .query = q, .nquery = nq, .resp = b, .resp_max = S3_XML_MAX};
         if ((rc = s3_do(d, &r)) != 0) goto out;
-        const char *s = b->data ? b->data : "", *e = s + b->len, *vs, *ve, *next, *p;
-        size_t k = 0;
-        static const char *const tags[2][2] = {{"Contents", "Key"}, {"CommonPrefixes", "Prefix"}};
-        for (int w = 0; w < 2; w++) {
-            for (p = s; k < 2 * cap && xml_find(p, e, tags[w][0], &vs, &ve, &next); p = next) {
-                char *key = xml_get(t, vs, ve, tags[w][1]);
-                char *nm = key ? child_name(a, dk, key) : NULL;
-                if (!nm || (after && strcmp(nm, after) == 0)) continue;
-                v[k++] = (struct page_ent){key, nm};
-            }
-        }
+        const char *s = b->data ? b->data : "", *e = s + b->len;
+        size_t k = dir_page(t, a, s, b->len, dk, after, v, 2 * cap);
         qsort(v, k, sizeof *v, page_cmp);
         out_names = arena_alloc(a, (k + 1) * sizeof *out_names);
         for (size_t i = 0; i < k; i++)
