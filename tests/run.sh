@@ -2,7 +2,9 @@
 # tests/run.sh [unit|storage|e2e|all] — run Wharf's tests and count TAP lines.
 #
 #   unit     $BUILD/tests/test_* (cmocka, CMOCKA_MESSAGE_OUTPUT=TAP), and
-#            the same under valgrind (tests/unit/valgrind.sh)
+#            the same under valgrind (tests/unit/valgrind.sh); the fuzz
+#            targets' corpora replayed, plain and under valgrind
+#            (tests/fuzz/replay.sh)
 #   storage  $BUILD/tests/driver_suite inmemory, and filesystem on a temp dir,
 #            and s3 on Swift (tests/storage/swift.sh)
 #   e2e      every tests/e2e/t_*.sh (real nginx, Wharf and clients)
@@ -95,6 +97,14 @@ run_unit() {
 	# the sanitizer build: ASan and valgrind do not mix)
 	if ! nm "$BUILD"/tests/test_arena 2>/dev/null | grep -q __asan_init; then
 		run_prog valgrind-unit bash tests/unit/valgrind.sh "$BUILD"
+	fi
+	# the fuzz targets' seed corpora (crash reproducers included), once
+	# each, then under valgrind (tests/fuzz/replay.sh)
+	if [ -e tests/fuzz/replay.sh ]; then
+		run_prog fuzz-replay bash tests/fuzz/replay.sh "$BUILD"
+		if ! nm "$BUILD"/tests/test_arena 2>/dev/null | grep -q __asan_init; then
+			run_prog valgrind-fuzz bash tests/fuzz/replay.sh "$BUILD" valgrind
+		fi
 	fi
 }
 
