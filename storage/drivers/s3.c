@@ -695,6 +695,22 @@ static int list_keys(struct s3_driver *d, struct arena *a, const char *prefix, c
     return 0;
 }
 
+/* delete_result: a DeleteObjects result (len bytes at s): 0 when every
+ * <Error> in it is NoSuchKey (a key that is already gone is fine), else WERR_IO */
+static int delete_result(const char *s, size_t len)
+{
+    const char *p = s, *e = s + len, *vs, *ve, *next;
+    while (xml_find(p, e, "Error", &vs, &ve, &next)) {
+        const char *cs, *ce;
+        /* the whole code: an empty one or "No" is not NoSuchKey */
+        if (!xml_find(vs, ve, "Code", &cs, &ce, NULL) || (size_t)(ce - cs) != 9 ||
+            strncmp(cs, "NoSuchKey", 9))
+            return WERR_IO;
+        p = next;
+    }
+    return 0;
+}
+
 /* delete_keys: DeleteObjects in batches of 1000 (Content-MD5 as S3 requires) */
 static int delete_keys(struct s3_driver *d, struct s3_list *l)
 {
@@ -733,17 +749,8 @@ static int delete_keys(struct s3_driver *d, struct s3_list *l)
                                .resp = &resp,
                                .resp_max = S3_XML_MAX};
             rc = s3_do(d, &r);
-            if (rc == 0 && resp.len && strstr(resp.data, "<Error>")) {
-                /* a key that is already gone is fine; anything else is not */
-                const char *p = resp.data, *e = resp.data + resp.len, *vs, *ve, *next;
-                while (rc == 0 && xml_find(p, e, "Error", &vs, &ve, &next)) {
-                    const char *cs, *ce;
-                    if (!xml_find(vs, ve, "Code", &cs, &ce, NULL) ||
-                        strncmp(cs, "NoSuchKey", (size_t)(ce - cs)))
-                        rc = WERR_IO;
-                    p = next;
-                }
-            }
+            if (rc == 0 && resp.len && strstr(resp.data, "<Error>"))
+                rc = delete_result(resp.data, resp.len);
             buf_free(&resp);
         }
         buf_free(&b);

@@ -1,6 +1,7 @@
 /* fuzz_s3xml: the XML an S3 endpoint answers, as the S3 driver reads it
  * (storage/drivers/s3.c): a ListObjectsV2 page for a walk (list_page) and
- * for a directory listing (dir_page), and error documents (xml_find).
+ * for a directory listing (dir_page), a DeleteObjects result (delete_result)
+ * and error documents (xml_find).
  * Input: the directory key on the first line ("" allowed), then the body.
  * The driver's parsers are file statics, so the target includes the file;
  * libwharf.a's copy of it is then never linked. */
@@ -40,6 +41,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             snprintf(code, sizeof code, "%.*s", (int)(ce - cs), cs);
         }
         p = next;
+    }
+    /* a DeleteObjects result passes only when every error is NoSuchKey */
+    if (delete_result(body, size) == 0) {
+        p = body;
+        while (xml_find(p, e, "Error", &vs, &ve, &next)) {
+            char *code = xml_get(a, vs, ve, "Code");
+            if (!code || strcmp(code, "NoSuchKey")) {
+                fprintf(stderr, "delete_result: error %s taken for NoSuchKey\n",
+                        code ? code : "(none)");
+                abort();
+            }
+            p = next;
+        }
     }
     (void)xml_get(a, body, e, "UploadId");
     (void)xml_get(a, body, e, "ETag");
