@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -563,6 +564,9 @@ static int num_claim(struct json_object *c, const char *k, double *out, int *pre
     if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
         return WERR_INVALID;
     *out = json_object_get_double(v);
+    /* json-c reads NaN and Infinity too: no NumericDate, and "exp": NaN
+     * or Infinity never expired */
+    if (!isfinite(*out)) return WERR_INVALID;
     return 0;
 }
 

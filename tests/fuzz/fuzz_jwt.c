@@ -7,6 +7,7 @@
 #include "fuzz.h"
 
 #include <json-c/json.h>
+#include <math.h>
 #include <openssl/evp.h>
 
 #include "../../lib/b64url.h"
@@ -54,6 +55,47 @@ static char *sign(const char *h, size_t hl, const char *p, size_t pl)
     return out;
 }
 
+/* check_claims: what a verified token must satisfy, checked here apart
+ * from jwt.c: the issuer, the audience (a string or a list holding it), an
+ * exp not past and an nbf (when present) not ahead, leeway allowed; both
+ * NumericDates, so finite numbers (json-c also reads NaN and Infinity) */
+static void check_claims(struct json_object *c, const struct jwt_verify_opts *o)
+{
+    struct json_object *v;
+    const char *why = NULL;
+    if (!json_object_object_get_ex(c, "iss", &v) || !json_object_is_type(v, json_type_string) ||
+        strcmp(json_object_get_string(v), o->issuer))
+        why = "iss";
+    int aud = 0;
+    if (json_object_object_get_ex(c, "aud", &v)) {
+        if (json_object_is_type(v, json_type_string))
+            aud = !strcmp(json_object_get_string(v), o->audience);
+        else if (json_object_is_type(v, json_type_array))
+            for (size_t i = 0; i < json_object_array_length(v); i++) {
+                struct json_object *e = json_object_array_get_idx(v, i);
+                if (json_object_is_type(e, json_type_string) &&
+                    !strcmp(json_object_get_string(e), o->audience))
+                    aud = 1;
+            }
+    }
+    if (!aud) why = "aud";
+    if (!json_object_object_get_ex(c, "exp", &v) ||
+        !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ||
+        !isfinite(json_object_get_double(v)) ||
+        json_object_get_double(v) + (double)o->leeway < (double)o->now)
+        why = "exp";
+    if (json_object_object_get_ex(c, "nbf", &v) &&
+        (!(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ||
+         !isfinite(json_object_get_double(v)) ||
+         json_object_get_double(v) - (double)o->leeway > (double)o->now))
+        why = "nbf";
+    if (why) {
+        fprintf(stderr, "jwt_verify accepted claims with a wrong %s: %s\n", why,
+                json_object_to_json_string(c));
+        abort();
+    }
+}
+
 static void verify(const char *token)
 {
     static const char *const algs[] = {"EdDSA", "ES256", "RS256", "PS256"};
@@ -67,6 +109,7 @@ static void verify(const char *token)
     char err[256];
     if (jwt_verify(ks, token, &o, &claims, err, sizeof err) == 0) {
         if (!claims) abort();
+        check_claims(claims, &o);
         json_object_put(claims);
     }
     /* without issuer, audience or algorithm list */
