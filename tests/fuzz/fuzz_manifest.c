@@ -3,6 +3,7 @@
  * Input: the Content-Type on the first line ("-" for none), then the body. */
 #include "fuzz.h"
 
+#include "../../lib/digest.h"
 #include "../../storage/manifest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -16,6 +17,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *detail = NULL;
     int rc = manifest_parse(a, body, size, strcmp(ct, "-") ? ct : NULL, &mi, &detail);
     if (rc == 0) {
+        /* an accepted manifest is of the kind its media type names, and
+         * every descriptor in it names a digest and a size that can exist */
+        if (!mi.media_type || manifest_kind_of(mi.media_type) != mi.kind ||
+            mi.kind == MF_UNKNOWN || mi.kind == MF_SCHEMA1)
+            abort();
+        for (size_t i = 0; i < mi.nrefs; i++)
+            if (digest_parse(mi.refs[i].digest, NULL, NULL) != 0 || mi.refs[i].size < 0) abort();
+        if (mi.has_config &&
+            (digest_parse(mi.config.digest, NULL, NULL) != 0 || mi.config.size < 0))
+            abort();
+        if (mi.has_subject && digest_parse(mi.subject.digest, NULL, NULL) != 0) abort();
         /* what the handlers read of a parsed manifest */
         volatile size_t sum = 0;
         if (mi.media_type) sum += strlen(mi.media_type);
