@@ -25,7 +25,7 @@ endif
 FUZZ_CC ?= $(shell command -v clang-14 2>/dev/null || echo clang)
 ifeq ($(SANITIZER),fuzzer)
 BUILD   := build/fuzz
-CC      := $(FUZZ_CC)
+override CC := $(FUZZ_CC)
 CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
