@@ -19,8 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         /* an accepted manifest is of the kind its media type names, and
          * every descriptor in it names a digest and a size that can exist */
-        if (!mi.media_type || manifest_kind_of(mi.media_type) != mi.kind ||
-            mi.kind == MF_UNKNOWN || mi.kind == MF_SCHEMA1)
+        if (!mi.media_type || manifest_kind_of(mi.media_type) != mi.kind || mi.kind == MF_UNKNOWN ||
+            mi.kind == MF_SCHEMA1)
             abort();
         for (size_t i = 0; i < mi.nrefs; i++)
             if (digest_parse(mi.refs[i].digest, NULL, NULL) != 0 || mi.refs[i].size < 0) abort();
