@@ -72,6 +72,10 @@ run_front() {
 not_busy() { ! port_busy "$1"; }
 
 
+# whatever a run left in its own session if the product failed to stop it
+# (nginx, the pool, a guardian): never left holding ports after this test
+at_exit "pkill -KILL -f -- '$TMP/'"
+
 # start_run LOG ENV...: admin/run.sh in its own session with ENV; waits for
 # "Ctrl-C to stop" (RUN_PID set), 1 if it never said so.
 start_run() {
