@@ -84,6 +84,17 @@ e2e: all
 bench: deps all
 	@tests/bench/run.sh
 
+# Issue 12's load benchmarks, side by side with the reference (each ~5 min;
+# results in tests/bench/results/, summary in tests/bench/RESULTS-slow.md):
+# slow uploaders vs manifest GETs, and 32 concurrent 64 MiB pushes + pulls.
+# BENCH_ARGS: extra options for tests/bench/slow.py / pushes.py.
+.PHONY: bench-slow bench-pushes
+bench-slow: deps all
+	@tests/bench/slow.sh $(BENCH_ARGS)
+
+bench-pushes: deps all
+	@tests/bench/pushes.sh $(BENCH_ARGS)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
