@@ -4,6 +4,10 @@
 # 2.8.2 (direct and behind nginx) and this machine's limits, using the shared
 # harness (BENCH_DIR, default ../shared/bench beside this checkout).
 # Results: tests/bench/results/<run>.{md,jsonl}; summarise them in RESULTS.md.
+# At the end it prints issue 12's upload/download comparisons (ratios.py:
+# wharf vs the reference behind nginx, download vs nginx sendfile).
+# The pool is `make run`'s default; WHARF_WORKERS=N passes N to make run
+# (a static pool of N). Extra arguments go to bench.py, e.g. `--only blobs`.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 bench=${BENCH_DIR:-$repo/../shared/bench}
@@ -21,8 +25,9 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 fi
 scratch=$(mktemp -d /tmp/bench-w-XXXXXX)
 chmod 755 "$scratch"
+# (WHARF_WORKERS, when set, reaches admin/run.sh through the environment)
 WHARF_PORT=$port WHARF_RUNDIR=$scratch/run WHARF_DATA=$scratch/data WHARF_LOGLEVEL=warn \
-	WHARF_WORKERS=${WHARF_WORKERS:-8} "$repo/admin/run.sh" >"$scratch/run.log" 2>&1 &
+	"$repo/admin/run.sh" >"$scratch/run.log" 2>&1 &
 runpid=$!
 cleanup() {
 	# TERM, not INT: a background job of a script ignores SIGINT
@@ -47,3 +52,4 @@ REF_DIRECT_PORT=${REF_DIRECT_PORT:-5090} REF_BACKEND_PORT=${REF_BACKEND_PORT:-50
 	./run-reference.sh --target "wharf=http://127.0.0.1:$port" \
 	--rss-pattern "wharf=[w]harf serve -c $scratch/run/config\\.yml" "$@"
 echo "results: $out.md" >&2
+[ -s "$out.jsonl" ] && python3 "$repo/tests/bench/ratios.py" "$out.jsonl"
