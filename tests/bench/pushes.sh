@@ -26,7 +26,7 @@
 # Extra arguments go to pushes.py (see `python3 tests/bench/pushes.py --help`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=targets.sh
+# shellcheck source-path=SCRIPTDIR source=targets.sh
 source "$here/targets.sh"
 targets_up pushes
 mkdir -p "$here/results"

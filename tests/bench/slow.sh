@@ -25,7 +25,7 @@
 # Extra arguments go to slow.py (see `python3 tests/bench/slow.py --help`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=targets.sh
+# shellcheck source-path=SCRIPTDIR source=targets.sh
 source "$here/targets.sh"
 targets_up slow
 mkdir -p "$here/results"

@@ -35,8 +35,7 @@ t_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 T_USED=" "
 T_P=
 t_port() {
-	local i
-	for i in $(seq 1 200); do
+	for _ in $(seq 1 200); do
 		T_P=$((20000 + RANDOM % 10000))
 		case $T_USED in *" $T_P "*) continue ;; esac
 		t_busy "$T_P" && continue
@@ -48,8 +47,8 @@ t_port() {
 }
 
 t_wait() { # URL PID LOG
-	local i code
-	for i in $(seq 1 150); do
+	local code
+	for _ in $(seq 1 150); do
 		code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" 2>/dev/null || true)
 		case $code in 200 | 401) return 0 ;; esac
 		kill -0 "$2" 2>/dev/null || break
@@ -83,12 +82,12 @@ t_wharf() {
 }
 
 targets_down() {
-	local p i
+	local p
 	# admin/run.sh stops its front and pool on TERM (and its guardian does
 	# if the script itself is gone)
 	for p in "${T_RUNPIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in "${T_RUNPIDS[@]}"; do
-		for i in $(seq 1 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 1 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
