@@ -15,7 +15,13 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,12 +42,20 @@
 #include "../lib/err.h"
 #include "../lib/log.h"
 #include "maintenance.h"
+#include "scoreboard.h"
 #include "transport.h"
 
 /* Abnormal worker exits tolerated per second before respawns pause. */
 #define CRASH_LIMIT 5
 /* Exit status of a worker that could not start (app_new failed). */
 #define WORKER_START_FAILED 3
+/* Scoreboard slots: the largest pool (fastcgi.workers.max <= 256) twice over,
+ * for the old generation still draining while a reload starts the new one. */
+#define SCOREBOARD_SLOTS 600
+/* Seconds between two "pool grew/shrank" lines, and between two warnings
+ * that the pool is at its max with connections waiting. */
+#define SCALE_LOG_INTERVAL 1.0
+#define QUEUE_WARN_INTERVAL 10.0
 
 /* ---- signal state ---------------------------------------------------- */
 
@@ -50,6 +64,9 @@ static int self_pipe[2] = {-1, -1};
 
 static volatile sig_atomic_t w_stop, w_reload;
 static volatile sig_atomic_t w_listen_fd = -1;
+/* A pool worker's scoreboard and slot (NULL/-1 in single mode). */
+static struct scoreboard *w_sb;
+static int w_slot = -1;
 
 static void master_on_signal(int sig)
 {
@@ -257,6 +274,7 @@ static int worker_loop(const struct pool_opts *o, struct config **cfg, struct ap
             log_info("worker: served %ld requests, recycling", served);
             break;
         }
+        scoreboard_set_state(w_sb, w_slot, SB_IDLE);
         int rc = FCGX_Accept_r(&fr);
         if (rc < 0) {
             if (w_stop) break;
@@ -272,6 +290,7 @@ static int worker_loop(const struct pool_opts *o, struct config **cfg, struct ap
             nanosleep(&ts, NULL);
             continue;
         }
+        scoreboard_set_state(w_sb, w_slot, SB_BUSY);
         if (single) block_hup(1);
         struct http_io io;
         transport_fcgi_io(&io, &fr);
@@ -282,6 +301,7 @@ static int worker_loop(const struct pool_opts *o, struct config **cfg, struct ap
         FCGX_Finish_r(&fr);
         arena_reset(a);
         served++;
+        scoreboard_set_state(w_sb, w_slot, SB_IDLE);
         if (single) block_hup(0);
     }
     FCGX_Finish_r(&fr);
@@ -292,8 +312,10 @@ static int worker_loop(const struct pool_opts *o, struct config **cfg, struct ap
 
 /* Body of a forked pool worker (never returns). */
 static void worker_child(const struct pool_opts *o, struct config *cfg, int fd, unsigned gen,
-                         pid_t master)
+                         pid_t master, struct scoreboard *sb, int slot)
 {
+    w_sb = sb;
+    w_slot = slot;
     if (self_pipe[0] >= 0) close(self_pipe[0]);
     if (self_pipe[1] >= 0) close(self_pipe[1]);
     self_pipe[0] = self_pipe[1] = -1;
@@ -330,8 +352,10 @@ static void worker_child(const struct pool_opts *o, struct config *cfg, int fd, 
 struct worker {
     pid_t pid;
     unsigned gen;
+    int slot;        /* its scoreboard slot, or -1 */
     double deadline; /* SIGKILL after this (retired workers); 0 = none */
     int killed;
+    int shrunk; /* retired because the pool had too many idle workers */
 };
 
 struct pool {
@@ -346,14 +370,157 @@ struct pool {
     double crash_window;
     int crashes;
     int throttled_logged;
+    struct scoreboard *sb;
+    unsigned spawn_rate; /* pool_scale_decide's rate */
+    int diag_fd;         /* NETLINK_SOCK_DIAG for a unix listen queue; -1: none */
+    int diag_failed;     /* the kernel has no unix_diag: fall back to poll() */
+    int grown, shrunk;   /* workers added/retired since the last log line */
+    double scale_logged; /* when that line was last written */
+    double queue_warned; /* when the "at max with a queue" warning was last written */
 };
 
-static size_t count_current(const struct pool *p)
+/* ---- sizing -------------------------------------------------------------- */
+
+void pool_scale_decide(const struct pool_limits *l, const struct pool_census *c, unsigned rate,
+                       struct pool_decision *d)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < p->nw; i++)
-        if (p->w[i].gen == p->gen) n++;
-    return n;
+    unsigned max = l->max >= l->min ? l->max : l->min;
+    unsigned room = max > c->total ? max - c->total : 0;
+    unsigned ready = c->idle + c->starting;
+    unsigned shortfall = l->minspare > ready ? l->minspare - ready : 0;
+    if (c->queued > ready && c->queued - ready > shortfall) shortfall = c->queued - ready;
+    if (rate < 1) rate = 1;
+    d->spawn = d->retire = 0;
+    d->next_rate = 1;
+    if (c->total < l->min) d->spawn = l->min - c->total; /* the floor, as a static pool */
+    if (max > l->min && shortfall > 0) {
+        unsigned n = shortfall < rate ? shortfall : rate;
+        if (n > d->spawn) d->spawn = n;
+        /* still short after this tick's spawns: faster next time */
+        if (shortfall > n && room > n)
+            d->next_rate = rate * 2 > POOL_SPAWN_RATE_MAX ? POOL_SPAWN_RATE_MAX : rate * 2;
+        else
+            d->next_rate = rate;
+    }
+    if (d->spawn > room) d->spawn = room;
+    if (d->spawn > 0) return;
+    if (c->idle > l->maxspare && c->total > l->min) {
+        unsigned n = c->idle - l->maxspare;
+        if (n > c->total - l->min) n = c->total - l->min;
+        if (n > c->idle_expired) n = c->idle_expired;
+        d->retire = n;
+    }
+}
+
+static struct pool_limits limits_of(const struct config *c)
+{
+    struct pool_limits l;
+    l.min = c->workers > 0 ? (unsigned)c->workers : 1;
+    l.max = c->workers_max > c->workers ? (unsigned)c->workers_max : l.min;
+    l.minspare = c->workers_minspare > 0 ? (unsigned)c->workers_minspare : 0;
+    l.maxspare = c->workers_maxspare > 0 ? (unsigned)c->workers_maxspare : 0;
+    return l;
+}
+
+/* Connections waiting in the listen queue, as far as the kernel says: TCP's
+ * TCP_INFO has it (tcpi_unacked of a listener is its accept queue); a unix
+ * socket's is in sock_diag (UNIX_DIAG_RQLEN), else poll() tells at least
+ * whether it is empty (then 1 stands for "some"). */
+static unsigned unix_queue_diag(struct pool *p, ino_t ino, int *ok)
+{
+    *ok = 0;
+    if (p->diag_fd < 0 && !p->diag_failed) {
+        p->diag_fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        if (p->diag_fd < 0) p->diag_failed = 1;
+    }
+    if (p->diag_fd < 0) return 0;
+    struct {
+        struct nlmsghdr nlh;
+        struct unix_diag_req req;
+    } q;
+    memset(&q, 0, sizeof q);
+    q.nlh.nlmsg_len = sizeof q;
+    q.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    q.nlh.nlmsg_flags = NLM_F_REQUEST;
+    q.req.sdiag_family = AF_UNIX;
+    q.req.udiag_states = 1u << 10; /* TCP_LISTEN */
+    q.req.udiag_ino = (unsigned)ino;
+    q.req.udiag_show = UDIAG_SHOW_RQLEN;
+    q.req.udiag_cookie[0] = q.req.udiag_cookie[1] = ~0u; /* INET_DIAG_NOCOOKIE */
+    struct sockaddr_nl nl = {.nl_family = AF_NETLINK};
+    if (sendto(p->diag_fd, &q, sizeof q, 0, (struct sockaddr *)&nl, sizeof nl) < 0) goto broken;
+    union {
+        struct nlmsghdr h;
+        char b[1024];
+    } r;
+    struct pollfd pfd = {.fd = p->diag_fd, .events = POLLIN};
+    if (poll(&pfd, 1, 50) != 1) goto broken;
+    ssize_t n = recv(p->diag_fd, &r, sizeof r, MSG_DONTWAIT);
+    if (n < (ssize_t)sizeof(struct nlmsghdr) || !NLMSG_OK(&r.h, (size_t)n)) goto broken;
+    if (r.h.nlmsg_type != SOCK_DIAG_BY_FAMILY) goto broken; /* NLMSG_ERROR: no unix_diag */
+    struct unix_diag_msg *m = NLMSG_DATA(&r.h);
+    size_t alen = r.h.nlmsg_len - NLMSG_LENGTH(sizeof *m);
+    struct rtattr *a = (struct rtattr *)(m + 1);
+    for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+        if (a->rta_type == UNIX_DIAG_RQLEN && RTA_PAYLOAD(a) >= sizeof(struct unix_diag_rqlen)) {
+            struct unix_diag_rqlen *rq = RTA_DATA(a);
+            *ok = 1;
+            return rq->udiag_rqueue;
+        }
+    }
+broken:
+    /* once wrong, always wrong on this kernel: do not ask every tick */
+    close(p->diag_fd);
+    p->diag_fd = -1;
+    p->diag_failed = 1;
+    log_info("pool: no sock_diag for unix sockets: the listen queue is only seen as empty or not");
+    return 0;
+}
+
+static unsigned listen_queue(struct pool *p)
+{
+    if (p->fd < 0) return 0;
+    struct stat st;
+    int ok = 0;
+    if (!p->diag_failed && fstat(p->fd, &st) == 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getsockname(p->fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX) {
+            unsigned n = unix_queue_diag(p, st.st_ino, &ok);
+            if (ok) return n;
+        } else if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+            struct tcp_info ti;
+            socklen_t tl = sizeof ti;
+            if (getsockopt(p->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0) return ti.tcpi_unacked;
+        }
+    }
+    struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN) ? 1 : 0;
+}
+
+/* census: the current generation's workers that are not being retired; the
+ * idle ones past the idle timeout counted too. */
+static void census(struct pool *p, struct pool_census *c)
+{
+    int64_t now = scoreboard_now_ms();
+    long timeout_ms = p->cfg->workers_idletimeout * 1000;
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < p->nw; i++) {
+        struct worker *w = &p->w[i];
+        if (w->gen != p->gen || w->deadline != 0) continue;
+        struct sb_slot_view v;
+        scoreboard_slot_read(p->sb, (size_t)w->slot, &v);
+        c->total++;
+        if (v.state == SB_IDLE) {
+            c->idle++;
+            if (now - v.since_ms >= timeout_ms) c->idle_expired++;
+        } else if (v.state == SB_BUSY) {
+            c->busy++;
+        } else {
+            c->starting++; /* STARTING, or a slot not yet written */
+        }
+    }
+    c->queued = listen_queue(p);
 }
 
 static int spawn_one(struct pool *p)
@@ -365,25 +532,60 @@ static int spawn_one(struct pool *p)
         p->w = nw;
         p->capw = cap;
     }
+    int slot = scoreboard_claim(p->sb, p->gen);
+    if (slot < 0) {
+        log_error("pool: no free scoreboard slot (%d workers still draining?)", (int)p->nw);
+        return WERR_BUSY;
+    }
     sigset_t all, old;
     pid_t master = getpid();
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
     pid_t pid = fork();
-    if (pid == 0) worker_child(p->o, p->cfg, p->fd, p->gen, master);
+    if (pid == 0) worker_child(p->o, p->cfg, p->fd, p->gen, master, p->sb, slot);
     int saved = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
+        scoreboard_release(p->sb, slot);
         log_error("fork: %s", strerror(saved));
         return WERR_IO;
     }
-    p->w[p->nw++] = (struct worker){.pid = pid, .gen = p->gen};
+    scoreboard_set_pid(p->sb, slot, pid);
+    p->w[p->nw++] = (struct worker){.pid = pid, .gen = p->gen, .slot = slot};
     return 0;
 }
 
-/* Start missing workers of the current generation; *wait_ms shrinks when a
- * crash-loop pause must end. */
-static void spawn_missing(struct pool *p, int *wait_ms)
+/* retire_idle: SIGTERM the n current workers idle the longest (a worker that
+ * took a request since it was counted finishes it: SIGTERM is graceful). */
+static void retire_idle(struct pool *p, unsigned n)
+{
+    double deadline = now_s() + (double)(p->cfg->draintimeout > 0 ? p->cfg->draintimeout : 0);
+    for (; n > 0; n--) {
+        struct worker *best = NULL;
+        int64_t best_since = 0;
+        for (size_t i = 0; i < p->nw; i++) {
+            struct worker *w = &p->w[i];
+            if (w->gen != p->gen || w->deadline != 0) continue;
+            struct sb_slot_view v;
+            scoreboard_slot_read(p->sb, (size_t)w->slot, &v);
+            if (v.state != SB_IDLE) continue;
+            if (!best || v.since_ms < best_since) {
+                best = w;
+                best_since = v.since_ms;
+            }
+        }
+        if (!best) return;
+        kill(best->pid, SIGTERM);
+        best->deadline = deadline;
+        best->shrunk = 1;
+        p->shrunk++;
+    }
+}
+
+/* scale: size the current generation from the scoreboard (and start the
+ * missing workers of a static pool); *wait_ms shrinks to the next tick, or
+ * to the end of a crash-loop pause. */
+static void scale(struct pool *p, int *wait_ms)
 {
     double t = now_s();
     if (t - p->crash_window >= 1.0) {
@@ -391,23 +593,52 @@ static void spawn_missing(struct pool *p, int *wait_ms)
         p->crashes = 0;
         p->throttled_logged = 0;
     }
-    size_t have = count_current(p);
-    size_t want = p->cfg->workers > 0 ? (size_t)p->cfg->workers : 1;
-    if (have >= want) return;
-    if (p->crashes >= CRASH_LIMIT) {
+    struct pool_limits l = limits_of(p->cfg);
+    struct pool_census c;
+    census(p, &c);
+    struct pool_decision d;
+    pool_scale_decide(&l, &c, p->spawn_rate ? p->spawn_rate : 1, &d);
+    p->spawn_rate = d.next_rate;
+    if (*wait_ms < 0 || *wait_ms > POOL_TICK_MS) *wait_ms = POOL_TICK_MS;
+
+    if (d.spawn > 0 && p->crashes >= CRASH_LIMIT) {
         if (!p->throttled_logged)
             log_error("workers are crashing (%d in 1s): pausing respawn", p->crashes);
         p->throttled_logged = 1;
         int ms = (int)((p->crash_window + 1.0 - t) * 1000) + 1;
-        if (ms < *wait_ms || *wait_ms < 0) *wait_ms = ms;
-        return;
+        if (ms < *wait_ms) *wait_ms = ms;
+        d.spawn = 0;
     }
-    for (; have < want; have++) {
+    unsigned spawned = 0;
+    for (; spawned < d.spawn; spawned++) {
         if (spawn_one(p) != 0) {
             p->crashes = CRASH_LIMIT; /* fork failed: retry after the pause */
-            if (*wait_ms < 0 || *wait_ms > 1000) *wait_ms = 1000;
-            return;
+            break;
         }
+    }
+    /* growth is what goes past min (not a generation's first workers, not
+     * the replacement of one that died) */
+    if (c.total + spawned > l.min) {
+        unsigned base = c.total > l.min ? c.total : l.min;
+        p->grown += (int)(c.total + spawned - base);
+    }
+    if (d.retire > 0) retire_idle(p, d.retire);
+
+    if ((p->grown || p->shrunk) && t - p->scale_logged >= SCALE_LOG_INTERVAL) {
+        unsigned now_total = c.total + spawned - d.retire; /* retire <= idle <= total */
+        log_info("pool: %s to %u workers (%+d; busy %u, idle %u, starting %u, queued %u; "
+                 "min %u, max %u)",
+                 p->grown >= p->shrunk ? "grew" : "shrank", now_total, p->grown - p->shrunk, c.busy,
+                 c.idle, c.starting, c.queued, l.min, l.max);
+        p->grown = p->shrunk = 0;
+        p->scale_logged = t;
+    }
+    if (c.queued > 0 && c.total >= l.max && c.idle == 0 &&
+        t - p->queue_warned >= QUEUE_WARN_INTERVAL) {
+        log_warn("pool: all %u workers busy (fastcgi.workers max %u) and %u connection%s "
+                 "queued: requests wait for a worker",
+                 c.busy, l.max, c.queued, c.queued == 1 ? "" : "s");
+        p->queue_warned = t;
     }
 }
 
@@ -422,6 +653,7 @@ static void reap(struct pool *p)
         if (i == p->nw) continue;
         struct worker w = p->w[i];
         p->w[i] = p->w[--p->nw];
+        scoreboard_release(p->sb, w.slot);
         int abnormal = 1;
         if (WIFSIGNALED(st)) {
             int sig = WTERMSIG(st);
@@ -434,7 +666,10 @@ static void reap(struct pool *p)
                       WEXITSTATUS(st) == WORKER_START_FAILED ? " (could not start)" : "");
         } else {
             abnormal = 0;
-            log_info("worker %d exited", (int)pid);
+            if (w.shrunk)
+                log_debug("worker %d exited (idle, pool shrinking)", (int)pid);
+            else
+                log_info("worker %d exited", (int)pid);
         }
         if (abnormal && w.gen == p->gen && !p->stopping) p->crashes++;
     }
@@ -490,6 +725,19 @@ static void begin_stop(struct pool *p)
     retire(p, 1, now_s() + drain);
 }
 
+/* "8 workers" or "dynamic pool of 4..64 workers (spare 2..8, idle 10s)" */
+static const char *workers_desc(const struct config *c)
+{
+    static char buf[128];
+    if (c->workers_max <= c->workers)
+        snprintf(buf, sizeof buf, "%d workers", c->workers);
+    else
+        snprintf(buf, sizeof buf,
+                 "dynamic pool of %d..%d workers (spare %d..%d, idle timeout %lds)", c->workers,
+                 c->workers_max, c->workers_minspare, c->workers_maxspare, c->workers_idletimeout);
+    return buf;
+}
+
 static int same_listen(const char *a, const char *b)
 {
     const char *pa = pool_listen_unix_path(a), *pb = pool_listen_unix_path(b);
@@ -540,10 +788,11 @@ static void reload(struct pool *p)
     p->cfg = ncfg;
     p->gen++;
     p->crashes = 0;
+    p->spawn_rate = 1;
     int wait_ms = -1;
-    spawn_missing(p, &wait_ms); /* new generation first, then retire the old */
+    scale(p, &wait_ms); /* new generation first, then retire the old */
     retire(p, 0, now_s() + (double)(ncfg->draintimeout > 0 ? ncfg->draintimeout : 0));
-    log_info("reload: configuration reloaded, %d workers (generation %u)", ncfg->workers, p->gen);
+    log_info("reload: configuration reloaded, %s (generation %u)", workers_desc(ncfg), p->gen);
 }
 
 static int write_pidfile(const char *path)
@@ -567,10 +816,16 @@ static int master_run(const struct pool_opts *o, struct config *cfg)
     p.o = o;
     p.cfg = cfg;
     p.fd = -1;
+    p.diag_fd = -1;
+    p.spawn_rate = 1;
     int status = 1;
     char err[1024];
     int pidfile_written = 0;
 
+    if (scoreboard_new(SCOREBOARD_SLOTS, &p.sb) != 0) {
+        log_error("cannot map the scoreboard: %s", strerror(errno));
+        goto out;
+    }
     if (pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         log_error("pipe: %s", strerror(errno));
         goto out;
@@ -602,8 +857,8 @@ static int master_run(const struct pool_opts *o, struct config *cfg)
         }
         pidfile_written = 1;
     }
-    log_info("master %d: listening on %s, %d workers", (int)getpid(),
-             o->inherit_fd >= 0 ? "inherited socket" : cfg->listen, cfg->workers);
+    log_info("master %d: listening on %s, %s", (int)getpid(),
+             o->inherit_fd >= 0 ? "inherited socket" : cfg->listen, workers_desc(cfg));
 
     for (;;) {
         char drain[64];
@@ -617,7 +872,7 @@ static int master_run(const struct pool_opts *o, struct config *cfg)
             m_hup = 0;
             if (!p.stopping) reload(&p);
         }
-        if (!p.stopping) spawn_missing(&p, &wait_ms);
+        if (!p.stopping) scale(&p, &wait_ms);
         enforce_deadlines(&p, &wait_ms);
         if (p.stopping && p.nw == 0) break;
         struct pollfd pfd = {.fd = self_pipe[0], .events = POLLIN};
@@ -632,6 +887,8 @@ out:
     close_listener(&p);
     if (pidfile_written) unlink(p.cfg->pidfile);
     free(p.w);
+    scoreboard_free(p.sb);
+    if (p.diag_fd >= 0) close(p.diag_fd);
     for (int i = 0; i < 2; i++)
         if (self_pipe[i] >= 0) close(self_pipe[i]);
     self_pipe[0] = self_pipe[1] = -1;

@@ -539,6 +539,7 @@ static int apply_listen(struct loader *, const struct field *, const struct ynod
 static int apply_socketmode(struct loader *, const struct field *, const struct ynode *,
                             const char *);
 static int apply_accel(struct loader *, const struct field *, const struct ynode *, const char *);
+static int apply_workers(struct loader *, const struct field *, const struct ynode *, const char *);
 static int apply_accel_prefix(struct loader *, const struct field *, const struct ynode *,
                               const char *);
 
@@ -743,10 +744,19 @@ static const struct field f_limits[] = {
     INT("namecomponents", CFG_OFF(name_components_max), T_SIZE, 1, 128),
     END,
 };
+/* fastcgi.workers as a mapping: a dynamic pool (apply_workers) */
+static const struct field f_workers[] = {
+    INT("min", CFG_OFF(workers), T_INT, 1, CONFIG_WORKERS_LIMIT),
+    INT("max", CFG_OFF(workers_max), T_INT, 1, CONFIG_WORKERS_LIMIT),
+    INT("minspare", CFG_OFF(workers_minspare), T_INT, 1, CONFIG_WORKERS_LIMIT),
+    INT("maxspare", CFG_OFF(workers_maxspare), T_INT, 1, CONFIG_WORKERS_LIMIT),
+    DUR("idletimeout", CFG_OFF(workers_idletimeout)),
+    END,
+};
 static const struct field f_fastcgi[] = {
     CUSTOM("listen", apply_listen),
     CUSTOM("socketmode", apply_socketmode),
-    INT("workers", CFG_OFF(workers), T_INT, 1, 256),
+    CUSTOM("workers", apply_workers),
     INT("backlog", CFG_OFF(backlog), T_INT, 1, 65535),
     INT("maxrequests", CFG_OFF(max_requests), T_LONG, 0, LONG_MAX),
     BOOL("directio", CFG_OFF(directio)),
@@ -1232,6 +1242,70 @@ static int apply_listen(struct loader *L, const struct field *f, const struct yn
     return set_str(&L->c->listen, s);
 }
 
+/* fastcgi.workers: an integer N is a static pool of N workers (as before
+ * dynamic pools existed); a mapping is a dynamic pool whose missing keys take
+ * the defaults (config.h), clamped to the keys given: {max: 2} is 1..2, not
+ * an error about the default min. */
+static int apply_workers(struct loader *L, const struct field *f, const struct ynode *n,
+                         const char *path)
+{
+    struct config *c = L->c;
+    long long v;
+    int rc;
+    if (is_null(n)) return 0;
+    if (n->type == Y_SCALAR) {
+        if (scalar_int(n, &v) < 0)
+            return fail(L, n, 0, path,
+                        "expected an integer (a static pool) or a mapping {min, max, minspare, "
+                        "maxspare, idletimeout} (a dynamic pool)");
+        if (v < 1 || v > CONFIG_WORKERS_LIMIT)
+            return fail(L, n, 0, path, "must be between 1 and %d", CONFIG_WORKERS_LIMIT);
+        c->workers = c->workers_max = (int)v;
+        c->workers_minspare = c->workers_maxspare = 0;
+        return 0;
+    }
+    if (n->type != Y_MAP)
+        return fail(L, n, 0, path,
+                    "expected an integer (a static pool) or a mapping {min, max, minspare, "
+                    "maxspare, idletimeout} (a dynamic pool)");
+    c->workers = c->workers_max = c->workers_minspare = c->workers_maxspare = -1;
+    c->workers_idletimeout = CONFIG_WORKERS_IDLETIMEOUT;
+    const struct field sec = SECTION("", f_workers);
+    if ((rc = apply_section(L, &sec, n, path)) < 0) return rc;
+    const struct ynode *nmin = map_get(n, "min", 0), *nmax = map_get(n, "max", 0);
+    const struct ynode *nminsp = map_get(n, "minspare", 0), *nmaxsp = map_get(n, "maxspare", 0);
+    char kp[CONFIG_MAX_PATH];
+    if (c->workers_max < 0)
+        c->workers_max = c->workers > CONFIG_WORKERS_MAX ? c->workers : CONFIG_WORKERS_MAX;
+    if (c->workers < 0)
+        c->workers = CONFIG_WORKERS_MIN < c->workers_max ? CONFIG_WORKERS_MIN : c->workers_max;
+    if (c->workers > c->workers_max) {
+        path_join(kp, sizeof kp, path, "min");
+        return fail(L, nmin, 0, kp, "%d is above max (%d)", c->workers, c->workers_max);
+    }
+    if (c->workers_maxspare < 0) {
+        int d = CONFIG_WORKERS_MAXSPARE;
+        if (c->workers_minspare > d) d = c->workers_minspare;
+        c->workers_maxspare = d < c->workers_max ? d : c->workers_max;
+    }
+    if (c->workers_minspare < 0) {
+        int d = CONFIG_WORKERS_MINSPARE;
+        c->workers_minspare = d < c->workers_maxspare ? d : c->workers_maxspare;
+    }
+    if (c->workers_maxspare > c->workers_max) {
+        path_join(kp, sizeof kp, path, "maxspare");
+        return fail(L, nmaxsp, 0, kp, "%d is above max (%d)", c->workers_maxspare,
+                    c->workers_max);
+    }
+    if (c->workers_minspare > c->workers_maxspare) {
+        path_join(kp, sizeof kp, path, "minspare");
+        return fail(L, nminsp ? nminsp : nmaxsp, 0, kp, "%d is above maxspare (%d)",
+                    c->workers_minspare, c->workers_maxspare);
+    }
+    (void)nmax;
+    return 0;
+}
+
 /* fastcgi.socketmode: octal digits, as a string ("0660") or a plain number.
  * A plain 0660 is already octal in YAML 1.1; a plain 660 is read as octal too,
  * since a decimal file mode is never what anyone means. */
@@ -1512,6 +1586,12 @@ static int env_apply(struct loader *L, struct ynode **root, const char *name, co
             header = 1;
             continue;
         }
+        if (save && kf->kind == K_CUSTOM && kf->fn == apply_workers) {
+            /* REGISTRY_FASTCGI_WORKERS_MAX: one key of the dynamic pool */
+            static const struct field workers_map = SECTION("workers", f_workers);
+            f = &workers_map;
+            continue;
+        }
         if (save && kf->kind != K_SECTION) {
             snprintf(L->err, L->errlen, "[env] %s: unknown key", name);
             return WERR_INVALID;
@@ -1709,7 +1789,11 @@ static int config_defaults(struct config *c)
     c->gc_interval = 24 * 3600;
     c->gc_graceperiod = 3600;
     c->socket_mode = 0666;
-    c->workers = 8;
+    c->workers = CONFIG_WORKERS_MIN; /* a dynamic pool (apply_workers) */
+    c->workers_max = CONFIG_WORKERS_MAX;
+    c->workers_minspare = CONFIG_WORKERS_MINSPARE;
+    c->workers_maxspare = CONFIG_WORKERS_MAXSPARE;
+    c->workers_idletimeout = CONFIG_WORKERS_IDLETIMEOUT;
     c->backlog = 1024;
     c->draintimeout = 60;
     c->manifest_max = 4 * 1024 * 1024;
@@ -1918,8 +2002,16 @@ void config_dump(const struct config *c, FILE *out)
     storage_mw_dump(c, out);
     fprintf(out, "fastcgi:\n  listen: ");
     yaml_str(out, c->listen);
-    fprintf(out, "\n  socketmode: \"0%o\"\n  workers: %d\n  backlog: %d\n  maxrequests: %ld\n",
-            (unsigned)c->socket_mode, c->workers, c->backlog, c->max_requests);
+    fprintf(out, "\n  socketmode: \"0%o\"\n", (unsigned)c->socket_mode);
+    if (c->workers_max > c->workers)
+        fprintf(out,
+                "  workers:\n    min: %d\n    max: %d\n    minspare: %d\n    maxspare: %d\n"
+                "    idletimeout: %lds\n",
+                c->workers, c->workers_max, c->workers_minspare, c->workers_maxspare,
+                c->workers_idletimeout);
+    else
+        fprintf(out, "  workers: %d\n", c->workers);
+    fprintf(out, "  backlog: %d\n  maxrequests: %ld\n", c->backlog, c->max_requests);
     fprintf(out, "  directio: %s\n", c->directio ? "true" : "false");
     fprintf(out, "  pidfile: ");
     yaml_str(out, c->pidfile);

@@ -9,6 +9,15 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* fastcgi.workers defaults (a dynamic pool) and bound; README "fastcgi.workers"
+ * gives the measurements behind them */
+#define CONFIG_WORKERS_MIN 4
+#define CONFIG_WORKERS_MAX 64
+#define CONFIG_WORKERS_MINSPARE 2
+#define CONFIG_WORKERS_MAXSPARE 8
+#define CONFIG_WORKERS_IDLETIMEOUT 10
+#define CONFIG_WORKERS_LIMIT 256
+
 enum storage_type { STORAGE_FILESYSTEM = 0, STORAGE_INMEMORY = 1, STORAGE_S3 = 2 };
 enum blob_accel { ACCEL_NONE = 0, ACCEL_NGINX = 1, ACCEL_APACHE = 2 };
 
@@ -59,7 +68,11 @@ struct config {
     /* fastcgi: Wharf's own section */
     char *listen;          /* "unix:/path", "/path" or "host:port" (default unix:/run/wharf.sock) */
     int socket_mode;       /* octal mode of a unix socket (default 0666) */
-    int workers;           /* worker processes (default 8) */
+    int workers;           /* fastcgi.workers: N, or .min of a dynamic pool (default below) */
+    int workers_max;       /* ....max; == workers: a static pool */
+    int workers_minspare;  /* ....minspare: fork more when fewer are idle (dynamic) */
+    int workers_maxspare;  /* ....maxspare: retire idle ones above this (dynamic) */
+    long workers_idletimeout; /* ....idletimeout, seconds idle before retiring */
     int backlog;           /* listen backlog (default 1024) */
     enum blob_accel accel; /* fastcgi.blobs.accel: none | nginx | apache */
     char *accel_prefix;    /* fastcgi.blobs.prefix: internal location (default /_wharf_blobs/) */

@@ -81,6 +81,9 @@ static struct config *load_ok(const char *text, char *const *envp)
 }
 
 #define MIN "version: 0.1\nstorage:\n  inmemory:\n"
+#define WORKERS_TYPE                                                                               \
+    "expected an integer (a static pool) or a mapping {min, max, minspare, maxspare, "             \
+    "idletimeout} (a dynamic pool)"
 
 static void test_full_file(void **state)
 {
@@ -194,7 +197,12 @@ static void test_defaults(void **state)
     assert_int_equal(c->nheaders, 0);
     assert_string_equal(c->listen, "unix:/run/wharf.sock");
     assert_int_equal(c->socket_mode, 0666);
-    assert_int_equal(c->workers, 8);
+    /* no fastcgi.workers: the dynamic pool (README: fastcgi.workers) */
+    assert_int_equal(c->workers, 4);
+    assert_int_equal(c->workers_max, 64);
+    assert_int_equal(c->workers_minspare, 2);
+    assert_int_equal(c->workers_maxspare, 8);
+    assert_int_equal(c->workers_idletimeout, 10);
     assert_int_equal(c->backlog, 1024);
     assert_int_equal(c->max_requests, 0);
     assert_int_equal(c->draintimeout, 60);
@@ -218,9 +226,8 @@ static void test_type_errors(void **state)
     /* quoted "true" is a string in YAML, as in the reference */
     expect_error(MIN "  delete:\n    enabled: \"true\"\n", NULL, 5,
                  "storage.delete.enabled: expected a boolean");
-    expect_error(MIN "fastcgi:\n  workers: eight\n", NULL, 5,
-                 "fastcgi.workers: expected an integer");
-    expect_error(MIN "fastcgi:\n  workers: 2.5\n", NULL, 5, "fastcgi.workers: expected an integer");
+    expect_error(MIN "fastcgi:\n  workers: eight\n", NULL, 5, "fastcgi.workers: " WORKERS_TYPE);
+    expect_error(MIN "fastcgi:\n  workers: 2.5\n", NULL, 5, "fastcgi.workers: " WORKERS_TYPE);
     expect_error(MIN "http:\n  draintimeout: 60\n", NULL, 5,
                  "http.draintimeout: expected a duration such as \"60s\" or \"1h30m\"");
     expect_error(MIN "http:\n  secret:\n    a: b\n", NULL, 6, "http.secret: expected a string");
@@ -363,15 +370,15 @@ static void test_env_errors(void **state)
     char *e2[] = {"REGISTRY_STORAGE_DELETE_ENABLED=maybe", NULL};
     expect_error(MIN, e2, 0, "[env] REGISTRY_STORAGE_DELETE_ENABLED: expected a boolean");
     char *e3[] = {"REGISTRY_FASTCGI_WORKERS=lots", NULL};
-    expect_error(MIN, e3, 0, "[env] REGISTRY_FASTCGI_WORKERS: expected an integer");
+    expect_error(MIN, e3, 0, "[env] REGISTRY_FASTCGI_WORKERS: " WORKERS_TYPE);
     char *e4[] = {"REGISTRY_FASTCGI_WORKERS=0", NULL};
     expect_error(MIN, e4, 0, "[env] REGISTRY_FASTCGI_WORKERS: must be between 1 and 256");
     char *e5[] = {"REGISTRY_AUTH_HTPASSWD_PATH=/etc/htpasswd", NULL};
     expect_error(MIN, e5, 0, "[env] REGISTRY_AUTH_HTPASSWD_PATH: auth.htpasswd: realm: required");
     char *e6[] = {"REGISTRY_REDIS_DB=many", NULL};
     expect_error(MIN, e6, 0, "[env] REGISTRY_REDIS_DB: expected an integer");
-    char *e7[] = {"REGISTRY_FASTCGI_WORKERS_MAX=3", NULL}; /* below a scalar */
-    expect_error(MIN, e7, 0, "[env] REGISTRY_FASTCGI_WORKERS_MAX: unknown key");
+    char *e7[] = {"REGISTRY_FASTCGI_WORKERS_MAXIMUM=3", NULL};
+    expect_error(MIN, e7, 0, "[env] REGISTRY_FASTCGI_WORKERS_MAXIMUM: unknown key");
     char *e8[] = {"REGISTRY_HTTP={addr: x, colour: blue}", NULL};
     expect_error(MIN, e8, 0, "[env] REGISTRY_HTTP: http.colour: unknown key");
     char *e9[] = {"REGISTRY_FASTCGI_BLOBS_ACCEL=lighttpd", NULL};
@@ -514,7 +521,8 @@ static void test_dump_masks_secret(void **state)
     assert_non_null(strstr(d, "  secret: \"*****\"\n"));
     assert_non_null(strstr(d, "version: \"0.1\"\n"));
     assert_non_null(strstr(d, "  inmemory: {}\n"));
-    assert_non_null(strstr(d, "\n  workers: 8\n"));
+    assert_non_null(strstr(d, "\n  workers:\n    min: 4\n    max: 64\n    minspare: 2\n"
+                              "    maxspare: 8\n    idletimeout: 10s\n"));
     assert_non_null(strstr(d, "  draintimeout: 60s\n"));
     assert_non_null(strstr(d, "    \"X-A\":\n      - \"q\\\"uote\"\n"));
     config_free(c);
@@ -602,6 +610,75 @@ static void test_limits(void **state)
                  "fastcgi.limits.namelength: must be between 1 and 4096");
     expect_error(MIN "fastcgi:\n  limits:\n    taglength: -5\n", NULL, 6,
                  "fastcgi.limits.taglength: must be between 1 and 128");
+}
+
+/* fastcgi.workers: N is static (min = max); a mapping is a dynamic pool whose
+ * missing keys take defaults clamped to the keys given; cross-key errors
+ * name the key and its line. */
+static void test_workers(void **state)
+{
+    struct config *c = load_ok(MIN "fastcgi:\n  workers: 8\n", NULL);
+    assert_int_equal(c->workers, 8);
+    assert_int_equal(c->workers_max, 8);
+    config_free(c);
+    c = load_ok(MIN "fastcgi:\n  workers: {min: 2, max: 32, minspare: 3, maxspare: 6, "
+                    "idletimeout: 1m}\n",
+                NULL);
+    assert_int_equal(c->workers, 2);
+    assert_int_equal(c->workers_max, 32);
+    assert_int_equal(c->workers_minspare, 3);
+    assert_int_equal(c->workers_maxspare, 6);
+    assert_int_equal(c->workers_idletimeout, 60);
+    char *d = dump_of(c);
+    assert_non_null(strstr(d, "\n  workers:\n    min: 2\n    max: 32\n    minspare: 3\n"
+                              "    maxspare: 6\n    idletimeout: 60s\n"));
+    free(d);
+    config_free(c);
+    c = load_ok(MIN "fastcgi:\n  workers: {}\n", NULL); /* all defaults */
+    assert_int_equal(c->workers, 4);
+    assert_int_equal(c->workers_max, 64);
+    config_free(c);
+    c = load_ok(MIN "fastcgi:\n  workers:\n    max: 2\n", NULL); /* defaults clamped */
+    assert_int_equal(c->workers, 2);
+    assert_int_equal(c->workers_max, 2);
+    assert_int_equal(c->workers_minspare, 2);
+    assert_int_equal(c->workers_maxspare, 2);
+    config_free(c);
+    c = load_ok(MIN "fastcgi:\n  workers:\n    min: 100\n", NULL); /* max follows min */
+    assert_int_equal(c->workers, 100);
+    assert_int_equal(c->workers_max, 100);
+    config_free(c);
+    c = load_ok(MIN "fastcgi:\n  workers:\n    minspare: 12\n", NULL); /* maxspare follows */
+    assert_int_equal(c->workers_minspare, 12);
+    assert_int_equal(c->workers_maxspare, 12);
+    config_free(c);
+    /* the environment: a scalar for a static pool, or one key of the mapping */
+    char *e1[] = {"REGISTRY_FASTCGI_WORKERS=5", NULL};
+    c = load_ok(MIN "fastcgi:\n  workers: {min: 1, max: 9}\n", e1);
+    assert_int_equal(c->workers, 5);
+    assert_int_equal(c->workers_max, 5);
+    config_free(c);
+    char *e2[] = {"REGISTRY_FASTCGI_WORKERS_MAX=9", NULL};
+    c = load_ok(MIN, e2);
+    assert_int_equal(c->workers, 4);
+    assert_int_equal(c->workers_max, 9);
+    config_free(c);
+
+    expect_error(MIN "fastcgi:\n  workers:\n    min: 8\n    max: 4\n", NULL, 6,
+                 "fastcgi.workers.min: 8 is above max (4)");
+    expect_error(MIN "fastcgi:\n  workers:\n    max: 4\n    maxspare: 5\n", NULL, 7,
+                 "fastcgi.workers.maxspare: 5 is above max (4)");
+    expect_error(MIN "fastcgi:\n  workers:\n    minspare: 5\n    maxspare: 3\n", NULL, 6,
+                 "fastcgi.workers.minspare: 5 is above maxspare (3)");
+    expect_error(MIN "fastcgi:\n  workers:\n    max: 300\n", NULL, 6,
+                 "fastcgi.workers.max: must be between 1 and 256");
+    expect_error(MIN "fastcgi:\n  workers:\n    minspare: 0\n", NULL, 6,
+                 "fastcgi.workers.minspare: must be between 1 and 256");
+    expect_error(MIN "fastcgi:\n  workers:\n    idletimeout: soon\n", NULL, 6,
+                 "fastcgi.workers.idletimeout: expected a duration such as \"60s\" or \"1h30m\"");
+    expect_error(MIN "fastcgi:\n  workers:\n    spare: 2\n", NULL, 6,
+                 "fastcgi.workers.spare: unknown key");
+    expect_error(MIN "fastcgi:\n  workers: [1, 2]\n", NULL, 5, "fastcgi.workers: " WORKERS_TYPE);
 }
 
 static void test_bad_values(void **state)
@@ -716,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_workers),
         cmocka_unit_test(test_bounds),
     };
     return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
