@@ -542,7 +542,10 @@ static int spawn_one(struct pool *p)
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
     pid_t pid = fork();
-    if (pid == 0) worker_child(p->o, p->cfg, p->fd, p->gen, master, p->sb, slot);
+    if (pid == 0) {
+        if (p->diag_fd >= 0) close(p->diag_fd); /* the master's alone */
+        worker_child(p->o, p->cfg, p->fd, p->gen, master, p->sb, slot);
+    }
     int saved = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
