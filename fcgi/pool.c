@@ -507,7 +507,7 @@ static void census(struct pool *p, struct pool_census *c)
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < p->nw; i++) {
         struct worker *w = &p->w[i];
-        if (w->gen != p->gen || w->deadline != 0) continue;
+        if (w->gen != p->gen || w->deadline != 0 || w->shrunk) continue;
         struct sb_slot_view v;
         scoreboard_slot_read(p->sb, (size_t)w->slot, &v);
         c->total++;
@@ -558,17 +558,17 @@ static int spawn_one(struct pool *p)
     return 0;
 }
 
-/* retire_idle: SIGTERM the n current workers idle the longest (a worker that
- * took a request since it was counted finishes it: SIGTERM is graceful). */
+/* retire_idle: SIGTERM the n current workers idle the longest. A worker that
+ * took a request since it was counted finishes it (SIGTERM is graceful), with
+ * no deadline: it was not asked to go by anyone waiting, unlike a drain. */
 static void retire_idle(struct pool *p, unsigned n)
 {
-    double deadline = now_s() + (double)(p->cfg->draintimeout > 0 ? p->cfg->draintimeout : 0);
     for (; n > 0; n--) {
         struct worker *best = NULL;
         int64_t best_since = 0;
         for (size_t i = 0; i < p->nw; i++) {
             struct worker *w = &p->w[i];
-            if (w->gen != p->gen || w->deadline != 0) continue;
+            if (w->gen != p->gen || w->deadline != 0 || w->shrunk) continue;
             struct sb_slot_view v;
             scoreboard_slot_read(p->sb, (size_t)w->slot, &v);
             if (v.state != SB_IDLE) continue;
@@ -579,7 +579,6 @@ static void retire_idle(struct pool *p, unsigned n)
         }
         if (!best) return;
         kill(best->pid, SIGTERM);
-        best->deadline = deadline;
         best->shrunk = 1;
         p->shrunk++;
     }
@@ -602,6 +601,9 @@ static void scale(struct pool *p, int *wait_ms)
     struct pool_decision d;
     pool_scale_decide(&l, &c, p->spawn_rate ? p->spawn_rate : 1, &d);
     p->spawn_rate = d.next_rate;
+    struct sb_pool_view pv = {
+        .min = l.min, .max = l.max, .queued = c.queued, .updated_ms = scoreboard_now_ms()};
+    scoreboard_publish(p->sb, &pv);
     if (*wait_ms < 0 || *wait_ms > POOL_TICK_MS) *wait_ms = POOL_TICK_MS;
 
     if (d.spawn > 0 && p->crashes >= CRASH_LIMIT) {

@@ -21,6 +21,8 @@ struct sb_slot {
 struct scoreboard {
     size_t nslots;
     size_t maplen;
+    _Atomic unsigned min, max, queued;
+    _Atomic int64_t updated_ms;
     struct sb_slot slot[];
 };
 
@@ -128,4 +130,24 @@ void scoreboard_count(const struct scoreboard *sb, unsigned gen, int all_gens, i
                 out->longest_busy_ms = now_ms - v.since_ms;
         }
     }
+}
+
+void scoreboard_publish(struct scoreboard *sb, const struct sb_pool_view *v)
+{
+    if (!sb) return;
+    atomic_store(&sb->min, v->min);
+    atomic_store(&sb->max, v->max);
+    atomic_store(&sb->queued, v->queued);
+    atomic_store(&sb->updated_ms, v->updated_ms);
+}
+
+void scoreboard_pool_read(const struct scoreboard *sb, struct sb_pool_view *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!sb) return;
+    struct scoreboard *m = (struct scoreboard *)sb;
+    out->min = atomic_load(&m->min);
+    out->max = atomic_load(&m->max);
+    out->queued = atomic_load(&m->queued);
+    out->updated_ms = atomic_load(&m->updated_ms);
 }

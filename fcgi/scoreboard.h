@@ -44,6 +44,13 @@ struct sb_counts {
     int64_t longest_busy_ms; /* the oldest request in flight, 0 when none */
 };
 
+/* What the master publishes about the whole pool on each tick. */
+struct sb_pool_view {
+    unsigned min, max;  /* the current fastcgi.workers bounds (min == max: static) */
+    unsigned queued;    /* connections waiting in the listen queue at the last tick */
+    int64_t updated_ms; /* when (scoreboard_now_ms), 0 = never */
+};
+
 struct scoreboard;
 
 /* scoreboard_new: a scoreboard of nslots slots, shared with the processes
@@ -71,6 +78,11 @@ void scoreboard_slot_read(const struct scoreboard *sb, size_t i, struct sb_slot_
  * with now_ms for the busy age. */
 void scoreboard_count(const struct scoreboard *sb, unsigned gen, int all_gens, int64_t now_ms,
                       struct sb_counts *out);
+
+/* scoreboard_publish (master): the pool-wide values; scoreboard_pool_read:
+ * a copy of them, from any process. */
+void scoreboard_publish(struct scoreboard *sb, const struct sb_pool_view *v);
+void scoreboard_pool_read(const struct scoreboard *sb, struct sb_pool_view *out);
 
 /* scoreboard_now_ms: CLOCK_MONOTONIC in milliseconds. */
 int64_t scoreboard_now_ms(void);

@@ -281,6 +281,12 @@ static void test_scoreboard(void **state)
     assert_int_equal(scoreboard_claim(sb, 1), -1); /* full */
     scoreboard_release(sb, a);
     assert_int_equal(scoreboard_claim(sb, 3), a);
+    struct sb_pool_view pv = {.min = 4, .max = 64, .queued = 3, .updated_ms = 7}, got;
+    scoreboard_publish(sb, &pv);
+    scoreboard_pool_read(sb, &got);
+    assert_int_equal(got.max, 64);
+    assert_int_equal(got.queued, 3);
+    assert_int_equal(got.updated_ms, 7);
     scoreboard_set_state(NULL, 0, SB_BUSY); /* single mode: a no-op */
     scoreboard_free(sb);
 }
