@@ -68,6 +68,11 @@ static volatile sig_atomic_t w_listen_fd = -1;
 static struct scoreboard *w_sb;
 static int w_slot = -1;
 
+const struct scoreboard *pool_scoreboard(void)
+{
+    return w_sb;
+}
+
 static void master_on_signal(int sig)
 {
     int saved = errno;

@@ -21,6 +21,8 @@
 
 #include <stddef.h>
 
+struct scoreboard;
+
 struct pool_opts {
     const char *config_path; /* NULL: defaults + REGISTRY_* from envp only */
     char *const *envp;       /* environment for REGISTRY_* overrides (e.g. environ) */
@@ -48,6 +50,11 @@ int pool_listen_open(const char *listen, int backlog, int mode, int *fd, char *e
 /* pool_listen_unix_path: the filesystem path of a unix listen address (a
  * pointer into listen), or NULL for TCP. */
 const char *pool_listen_unix_path(const char *listen);
+
+/* pool_scoreboard: in a pool worker, the pool's scoreboard (read-only use:
+ * scoreboard_count, scoreboard_pool_read — e.g. for a metrics endpoint);
+ * NULL in single-process mode, CGI and tests. */
+const struct scoreboard *pool_scoreboard(void);
 
 /* ---- sizing (dynamic pool) ------------------------------------------------ */
 
