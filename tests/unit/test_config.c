@@ -620,6 +620,9 @@ static void test_workers(void **state)
     struct config *c = load_ok(MIN "fastcgi:\n  workers: 8\n", NULL);
     assert_int_equal(c->workers, 8);
     assert_int_equal(c->workers_max, 8);
+    char *d0 = dump_of(c);
+    assert_non_null(strstr(d0, "\n  workers: 8\n  backlog: 1024\n"));
+    free(d0);
     config_free(c);
     c = load_ok(MIN "fastcgi:\n  workers: {min: 2, max: 32, minspare: 3, maxspare: 6, "
                     "idletimeout: 1m}\n",
