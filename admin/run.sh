@@ -17,7 +17,7 @@
 # (`wharf config check`), so the front always serves blobs from the root
 # Wharf stores in. Only fastcgi.listen/pidfile/blobs are set by this script
 # (REGISTRY_FASTCGI_* overrides): the socket lives in ./run.
-# Env: CONFIG, WHARF_PORT, BUILD (build), WHARF_WORKERS (8 without CONFIG),
+# Env: CONFIG, WHARF_PORT, BUILD (build), WHARF_WORKERS (a static pool of N; default: the dynamic pool),
 # WHARF_RUNDIR (./run), WHARF_DATA (./data, without CONFIG),
 # WHARF_LOGLEVEL (info), FRONT (nginx | apache).
 #

@@ -1856,6 +1856,13 @@ int config_load(const char *path, char *const *envp, struct config **out, char *
                   "required: configure exactly one driver, filesystem, inmemory or s3");
         goto out;
     }
+    /* inmemory keeps everything inside one process: without an explicit
+     * fastcgi.workers, a pool of one (several would each hold a registry of
+     * their own, and a push would land in one, its pull in another) */
+    if (L.c->storage == STORAGE_INMEMORY && !map_get(map_get(root, "fastcgi", 0), "workers", 0)) {
+        L.c->workers = L.c->workers_max = 1;
+        L.c->workers_minspare = L.c->workers_maxspare = 0;
+    }
     *out = L.c;
     L.c = NULL;
 out:

@@ -521,8 +521,7 @@ static void test_dump_masks_secret(void **state)
     assert_non_null(strstr(d, "  secret: \"*****\"\n"));
     assert_non_null(strstr(d, "version: \"0.1\"\n"));
     assert_non_null(strstr(d, "  inmemory: {}\n"));
-    assert_non_null(strstr(d, "\n  workers:\n    min: 4\n    max: 64\n    minspare: 2\n"
-                              "    maxspare: 8\n    idletimeout: 10s\n"));
+    assert_non_null(strstr(d, "\n  workers: 1\n")); /* inmemory: one process */
     assert_non_null(strstr(d, "  draintimeout: 60s\n"));
     assert_non_null(strstr(d, "    \"X-A\":\n      - \"q\\\"uote\"\n"));
     config_free(c);
@@ -665,6 +664,24 @@ static void test_workers(void **state)
     c = load_ok(MIN, e2);
     assert_int_equal(c->workers, 4);
     assert_int_equal(c->workers_max, 9);
+    config_free(c);
+    c = load_ok("version: 0.1\nstorage:\n  filesystem: {rootdirectory: /r}\n", NULL);
+    char *d1 = dump_of(c);
+    assert_non_null(strstr(d1, "\n  workers:\n    min: 4\n    max: 64\n    minspare: 2\n"
+                               "    maxspare: 8\n    idletimeout: 10s\n"));
+    free(d1);
+    config_free(c);
+    /* inmemory: one process unless fastcgi.workers says otherwise */
+    c = load_ok("version: 0.1\nstorage:\n  inmemory: {}\n", NULL);
+    assert_int_equal(c->workers, 1);
+    assert_int_equal(c->workers_max, 1);
+    config_free(c);
+    char *e3[] = {"REGISTRY_STORAGE=inmemory", NULL};
+    c = load_ok(MIN, e3);
+    assert_int_equal(c->workers_max, 1);
+    config_free(c);
+    c = load_ok("version: 0.1\nstorage:\n  inmemory: {}\nfastcgi:\n  workers: 3\n", NULL);
+    assert_int_equal(c->workers_max, 3);
     config_free(c);
 
     expect_error(MIN "fastcgi:\n  workers:\n    min: 8\n    max: 4\n", NULL, 6,
