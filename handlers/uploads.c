@@ -1,13 +1,16 @@
 /* /v2/<name>/blobs/uploads/[<uuid>]: POST, PATCH, PUT, GET, DELETE */
 #include "handlers.h"
 
+#include "../lib/bodyfile.h"
 #include "../lib/err.h"
 #include "../lib/httprange.h"
 #include "../lib/log.h"
 #include "../lib/names.h"
 #include "../storage/registry.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The request body as registry_upload_append reads it. A failed read is
  * remembered: append then fails with WERR_IO whether the client's body broke
@@ -64,6 +67,50 @@ static int has_body(struct request *req)
     return req->content_length != 0;
 }
 
+/* append_body_file: the body as a file the web server received (issue 12),
+ * max the bytes expected (-1: any). Returns 0 or it has written the error
+ * reply. A path the checks refuse, or a file whose size is not the declared
+ * Content-Length (nginx wrote the file only once it had exactly that many
+ * bytes), is the front's or an intruder's doing, never the client's: 500 and
+ * a log line saying why. A size other than Content-Range's with a chunked
+ * body is the client's: 400, as when the streamed body is too short or long. */
+static int append_body_file(struct app *app, struct request *req, struct response *res,
+                            struct upload *u, const char *path, int64_t max)
+{
+    int fd;
+    int64_t size;
+    char *real;
+    const char *why;
+    int rc = bodyfile_open(app->cfg->bodydir, path, &fd, &size, &real, &why);
+    if (rc) {
+        log_error("upload %s: body file %s refused: %s (fastcgi.uploads.bodydir %s)", u->uuid,
+                  path, why ? why : werr_str(rc), app->cfg->bodydir ? app->cfg->bodydir : "unset");
+        error_reply(req, res, 500, "UNKNOWN", "unknown error",
+                    "the web server's request body file could not be used");
+        return -1;
+    }
+    if (req->content_length >= 0 && size != req->content_length) {
+        log_error("upload %s: body file %s holds %lld bytes, Content-Length says %lld", u->uuid,
+                  real, (long long)size, (long long)req->content_length);
+        error_reply(req, res, 500, "UNKNOWN", "unknown error",
+                    "the web server's request body file does not match Content-Length");
+        rc = -1;
+    } else if (max >= 0 && size != max) {
+        error_reply(req, res, 400, "SIZE_INVALID", "provided length did not match content length",
+                    NULL);
+        rc = -1;
+    } else {
+        rc = registry_upload_append_file(app->reg, req->arena, u, fd, real, size);
+        if (rc) {
+            error_storage(req, res, rc);
+            rc = -1;
+        }
+    }
+    close(fd);
+    free(real);
+    return rc;
+}
+
 /* append the request body to u, checking Content-Range against the upload's
  * offset first. Returns 0 or it has written the error reply. */
 static int append_body(struct app *app, struct request *req, struct response *res, struct upload *u)
@@ -96,6 +143,11 @@ static int append_body(struct app *app, struct request *req, struct response *re
                     NULL);
         return -1;
     }
+    /* the body received by the web server into a file: only when the
+     * configuration says the front does that (else the parameter is ignored:
+     * any other front, or a stray one, cannot make Wharf read a file) */
+    const char *bf = app->cfg->bodyfiles ? request_param(req, "WHARF_BODY_FILE") : NULL;
+    if (bf && *bf) return append_body_file(app, req, res, u, bf, max);
     struct body_ctx body = {req, 0};
     int rc = registry_upload_append(app->reg, req->arena, u, body_reader, &body, max);
     if (rc == WERR_TOOBIG) {

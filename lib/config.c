@@ -753,6 +753,12 @@ static const struct field f_workers[] = {
     DUR("idletimeout", CFG_OFF(workers_idletimeout)),
     END,
 };
+/* fastcgi.uploads (issue 12): defaults per driver in uploads_finish */
+static const struct field f_uploads[] = {
+    BOOL("bodyfiles", CFG_OFF(bodyfiles)),
+    STR("bodydir", CFG_OFF(bodydir), F_ABSPATH),
+    END,
+};
 static const struct field f_fastcgi[] = {
     CUSTOM("listen", apply_listen),
     CUSTOM("socketmode", apply_socketmode),
@@ -764,6 +770,7 @@ static const struct field f_fastcgi[] = {
     STR("logfile", CFG_OFF(log_file), F_ABSPATH),
     SECTION("blobs", f_blobs),
     SECTION("limits", f_limits),
+    SECTION("uploads", f_uploads),
     SECTION_FN("tokenservice", f_tokenservice, apply_tokenservice, 0),
     END,
 };
@@ -1778,6 +1785,38 @@ out:
     return rc;
 }
 
+/* fastcgi.uploads: body files (nginx's $request_body_file adopted by Wharf)
+ * by default where measured faster and where the web server's temp directory
+ * can be on the storage's filesystem: on for filesystem, with the directory
+ * <rootdirectory>/wharf/body (beside the locks, outside the reference's
+ * docker/registry/v2 tree); for s3 on too when a bodydir is given (the worker
+ * then sends a finished local file to the store instead of waiting on the
+ * client); off for inmemory. */
+static int uploads_finish(struct loader *L)
+{
+    struct config *c = L->c;
+    if (c->bodydir) {
+        size_t n = strlen(c->bodydir);
+        while (n > 1 && c->bodydir[n - 1] == '/')
+            c->bodydir[--n] = 0;
+    }
+    if (!c->bodydir && c->storage == STORAGE_FILESYSTEM && c->fs_root) {
+        size_t n = strlen(c->fs_root);
+        while (n > 1 && c->fs_root[n - 1] == '/')
+            n--;
+        if (!(c->bodydir = malloc(n + sizeof "/wharf/body"))) return WERR_NOMEM;
+        memcpy(c->bodydir, c->fs_root, n);
+        memcpy(c->bodydir + (n == 1 ? 0 : n), "/wharf/body", sizeof "/wharf/body");
+    }
+    if (c->bodyfiles < 0) c->bodyfiles = c->storage != STORAGE_INMEMORY && c->bodydir;
+    if (c->bodyfiles && !c->bodydir)
+        return fail(L, NULL, 0, "fastcgi.uploads.bodydir",
+                    "required with bodyfiles: true when the storage is not filesystem");
+    if (c->bodydir && !strcmp(c->bodydir, "/"))
+        return fail(L, NULL, 0, "fastcgi.uploads.bodydir", "must not be /");
+    return 0;
+}
+
 static int config_defaults(struct config *c)
 {
     c->log_level = LOG_INFO;
@@ -1800,6 +1839,7 @@ static int config_defaults(struct config *c)
     c->name_max = 255;
     c->tag_max = 128;
     c->directio = 0;
+    c->bodyfiles = -1; /* fastcgi.uploads.bodyfiles: per driver, uploads_finish */
     c->auth_leeway = 60;                      /* auth.token.leeway */
     c->ts_expiration = 300;                   /* fastcgi.tokenservice.expiration */
     c->ts_refreshexpiration = 30 * 24 * 3600; /* ....refreshexpiration */
@@ -1863,6 +1903,7 @@ int config_load(const char *path, char *const *envp, struct config **out, char *
         L.c->workers = L.c->workers_max = 1;
         L.c->workers_minspare = L.c->workers_maxspare = 0;
     }
+    if ((rc = uploads_finish(&L)) < 0) goto out;
     *out = L.c;
     L.c = NULL;
 out:
@@ -1907,6 +1948,7 @@ void config_free(struct config *c)
     free(c->listen);
     free(c->accel_prefix);
     free(c->pidfile);
+    free(c->bodydir);
     free(c->http_net);
     auth_config_free(c);
     proxy_config_free(c);
@@ -2027,6 +2069,8 @@ void config_dump(const struct config *c, FILE *out)
     fprintf(out, "\n  blobs:\n    accel: %s\n    prefix: ", accels[ac]);
     yaml_str(out, c->accel_prefix);
     tokenservice_dump(c, out);
+    fprintf(out, "\n  uploads:\n    bodyfiles: %s\n    bodydir: ", c->bodyfiles ? "true" : "false");
+    yaml_str(out, c->bodydir);
     fprintf(out, "\n  limits:\n    manifestsize: %zu\n    namelength: %zu\n    taglength: %zu\n",
             c->manifest_max, c->name_max, c->tag_max);
     fprintf(out, "    namecomponents: %zu\n", c->name_components_max);

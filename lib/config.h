@@ -80,6 +80,12 @@ struct config {
     int directio;          /* fastcgi.directio: upload data written with O_DIRECT (default 0) */
     char *pidfile;         /* fastcgi.pidfile */
     long draintimeout;     /* seconds a SIGTERM waits for requests in flight (default 60) */
+    /* fastcgi.uploads (issue 12): upload bodies received by the web server
+     * into a file (nginx $request_body_file) that Wharf adopts */
+    int bodyfiles; /* fastcgi.uploads.bodyfiles: 1 on, 0 off (after load; -1 while loading =
+                      the driver's default) */
+    char *bodydir; /* fastcgi.uploads.bodydir: the only directory body files are taken from
+                      (default <rootdirectory>/wharf/body for the filesystem driver) */
 
     /* limits (Wharf additions under fastcgi.limits) */
     size_t manifest_max; /* bytes (default 4 MiB) */

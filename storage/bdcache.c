@@ -407,6 +407,14 @@ static int bd_list_page(struct storage_driver *b, struct arena *a, const char *p
     return d->inner->ops->list_page(d->inner, a, path, after, max, names, n, more);
 }
 
+/* upload data only (never a blob's): nothing cached to invalidate */
+static int bd_append_file(struct storage_driver *b, struct arena *a, const char *path,
+                          int64_t offset, int fd, const char *src, int64_t len)
+{
+    struct bd_driver *d = (struct bd_driver *)b;
+    return d->inner->ops->append_file(d->inner, a, path, offset, fd, src, len);
+}
+
 static int bd_lock(struct storage_driver *b, struct arena *a, const char *path, int ttl_s,
                    long wait_ms, struct storage_lock **lk)
 {
@@ -437,6 +445,7 @@ int bdcache_wrap(struct storage_driver *inner, struct bdcache *c, struct storage
     d->ops.local_path = inner->ops->local_path ? bd_local_path : NULL;
     d->ops.list_page = inner->ops->list_page ? bd_list_page : NULL;
     d->ops.lock = inner->ops->lock ? bd_lock : NULL; /* the lock's own ops stay the inner's */
+    d->ops.append_file = inner->ops->append_file ? bd_append_file : NULL;
     d->base.ops = &d->ops;
     *out = &d->base;
     return 0;

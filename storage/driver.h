@@ -109,6 +109,20 @@ struct storage_driver_ops {
     int (*lock_renew)(struct storage_lock *lk);
     /* unlock: release (removing the lock's object); lk is invalid after. */
     void (*unlock)(struct storage_lock *lk);
+
+    /* append_file (added with issue 12): the file at path (upload data)
+     * becomes its first `offset` bytes followed by the first len bytes of
+     * the open regular file fd, read with pread from fd's offset 0. src, when
+     * not NULL, is a local path of fd's file (a request body the web server
+     * wrote): a driver on the same filesystem may adopt that very inode
+     * (through fd, never by src, which another process may rename meanwhile)
+     * instead of copying it, when offset is 0; the name src is left to its
+     * owner. What was appended is visible to readers on return, durable
+     * only once the upload is committed (as writer_close). Optional: NULL, or
+     * WERR_UNSUPPORTED returned before anything changed, makes
+     * storage_append_file copy fd through a writer. */
+    int (*append_file)(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
+                       int fd, const char *src, int64_t len);
 };
 
 /* Every driver instance begins with this base. */
@@ -157,6 +171,12 @@ int storage_lock(struct storage_driver *d, struct arena *a, const char *path, in
                  long wait_ms, struct storage_lock **lk);
 int storage_lock_renew(struct storage_lock *lk);
 void storage_unlock(struct storage_lock *lk);
+/* storage_append_file: ops->append_file, or the fallback: a writer on path
+ * (append), cut to offset, fed len bytes of fd (pread from 0), lk (may be
+ * NULL) renewed between chunks. WERR_IO when fd holds fewer than len bytes. */
+int storage_append_file(struct storage_driver *d, struct arena *a, const char *path,
+                        int64_t offset, int fd, const char *src, int64_t len,
+                        struct storage_lock *lk);
 void storage_driver_free(struct storage_driver *d);
 
 #endif

@@ -11,9 +11,11 @@
 #include <sys/random.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LINK_MAX 256
 #define UPLOAD_CHUNK (256 * 1024)
@@ -283,6 +285,43 @@ int registry_upload_append(struct registry *r, struct arena *a, struct upload *u
     u->offset += got;
     if (got > 0 && (rc = save_hashstate(r, a, u, prev)) != 0) return rc;
     return body_rc;
+}
+
+int registry_upload_append_file(struct registry *r, struct arena *a, struct upload *u, int fd,
+                                const char *src, int64_t len)
+{
+    if (len < 0) return WERR_INVALID;
+    /* hash first, from fd: the bytes hashed are those of the inode the
+     * driver then adopts or copies (never re-opened by name) */
+    struct hasher h = u->h;
+    char *buf = malloc(UPLOAD_CHUNK);
+    if (!buf) return WERR_NOMEM;
+    int64_t done = 0;
+    int rc = 0;
+    while (!rc && done < len) {
+        size_t want = UPLOAD_CHUNK;
+        if ((int64_t)want > len - done) want = (size_t)(len - done);
+        ssize_t n = pread(fd, buf, want, (off_t)done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            rc = WERR_IO;
+            break;
+        }
+        hasher_update(&h, buf, (size_t)n);
+        done += n;
+        rc = storage_lock_renew(u->lock);
+    }
+    free(buf);
+    if (rc) return rc;
+    if ((rc = storage_append_file(r->d, a, path_upload_data(a, u->repo, u->uuid), u->offset, fd,
+                                  src, len, u->lock)) != 0)
+        return rc; /* the state saved before stays: the next append cuts what was added */
+    if ((rc = storage_lock_renew(u->lock)) != 0) return rc;
+    int64_t prev = u->offset;
+    u->h = h;
+    u->offset += len;
+    if (len > 0 && (rc = save_hashstate(r, a, u, prev)) != 0) return rc;
+    return 0;
 }
 
 int registry_upload_cancel(struct registry *r, struct arena *a, struct upload *u)

@@ -72,6 +72,14 @@ int registry_upload_open(struct registry *r, struct arena *a, const char *repo, 
  * when more than max arrived. */
 int registry_upload_append(struct registry *r, struct arena *a, struct upload *u, body_read_fn rd,
                            void *ctx, int64_t max);
+/* registry_upload_append_file (issue 12): append the first len bytes of the
+ * open regular file fd (a request body the web server received, src its
+ * path) to the upload: hashed from fd, then handed to the driver
+ * (storage_append_file: the filesystem driver adopts the file itself for a
+ * first chunk, copies in the kernel otherwise), then the hash state saved as
+ * registry_upload_append does. WERR_IO when fd holds fewer than len bytes. */
+int registry_upload_append_file(struct registry *r, struct arena *a, struct upload *u, int fd,
+                                const char *src, int64_t len);
 /* registry_upload_commit: verify that the hash state covers exactly the stored
  * bytes (its length == the data's size == offset) and the digest (WERR_DIGEST:
  * the upload is removed and nothing stored), move the data into the blob store atomically, link it in

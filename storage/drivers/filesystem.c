@@ -36,6 +36,7 @@ struct fs_driver {
     struct storage_driver base;
     char *root; /* absolute, no trailing '/'; "" when the root is "/" */
     int direct; /* writers use O_DIRECT for aligned blocks (driver_filesystem_directio) */
+    mode_t filemode; /* what open(0666) gives under the umask: an adopted file gets it */
 };
 
 struct fs_reader {
@@ -1029,6 +1030,160 @@ static void fs_unlock(struct storage_lock *base)
     fs_lock_release(base);
 }
 
+/* ---- append_file (issue 12): request bodies the web server received ---- */
+
+/* adopt_link: make fd's inode the file full, replacing it: the inode itself,
+ * linked through /proc/self/fd (never through a name another process could
+ * swap), under a temp name in full's directory, then renamed over full.
+ * The inode must become Wharf's file: owned by us (as root: chowned), with
+ * our file mode (nginx creates 0600), durable before its name is.
+ * WERR_UNSUPPORTED when it cannot be adopted (another filesystem, no /proc,
+ * a file of another user while not root): then the caller copies. */
+static int adopt_link(struct fs_driver *d, const char *full, int fd, const struct stat *sb)
+{
+    static unsigned long seq;
+    if (sb->st_uid != geteuid() &&
+        (geteuid() != 0 || fchown(fd, geteuid(), getegid()) != 0))
+        return WERR_UNSUPPORTED;
+    if ((sb->st_mode & 07777) != d->filemode && fchmod(fd, d->filemode) != 0)
+        return WERR_UNSUPPORTED;
+    if (fsync(fd)) return fs_fail("fsync", full);
+    char proc[64], *dir = strdup(full), *tmp = NULL;
+    if (!dir) return WERR_NOMEM;
+    *strrchr(dir, '/') = 0;
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    int rc = 0, linked = 0;
+    for (int tries = 0;; tries++) {
+        unsigned int rnd = 0;
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) rnd = 0;
+        free(tmp);
+        if (asprintf(&tmp, "%s/" FS_TMP_PREFIX "adopt-%ld-%lu-%08x", dir, (long)getpid(),
+                     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED), rnd) < 0) {
+            tmp = NULL;
+            rc = WERR_NOMEM;
+            goto out;
+        }
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) break;
+        if (errno == EEXIST && tries < 4) continue;
+        if (errno == ENOENT && tries < 4 && access(proc, F_OK) == 0) {
+            if ((rc = mkdir_p(dir))) goto out;
+            continue;
+        }
+        /* EXDEV (the body directory is on another filesystem), no /proc,
+         * EPERM (protected_hardlinks): copy instead */
+        log_info("storage filesystem: cannot link the body file into %s (%s): copying it", dir,
+                 strerror(errno));
+        rc = WERR_UNSUPPORTED;
+        goto out;
+    }
+    linked = 1;
+    struct stat ts;
+    if (lstat(tmp, &ts) || ts.st_ino != sb->st_ino || ts.st_dev != sb->st_dev) {
+        log_error("storage filesystem: %s is not the body file just linked: not adopted", tmp);
+        rc = WERR_UNSUPPORTED;
+        goto out;
+    }
+    if (rename(tmp, full)) {
+        rc = fs_fail("rename", full);
+        goto out;
+    }
+    linked = 0;
+    rc = fsync_dir(dir);
+out:
+    if (linked) unlink(tmp);
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+/* copy_range: len bytes of in (from 0) into out at off, in the kernel where
+ * it can (copy_file_range: reflinks or server-side copies on some
+ * filesystems), else through a buffer. */
+static int copy_range(int in, int out, int64_t off, int64_t len)
+{
+    loff_t ioff = 0, ooff = (loff_t)off;
+    int use_cfr = 1;
+    char *buf = NULL;
+    int rc = 0;
+    while (ioff < len) {
+        size_t want = (size_t)(len - ioff) > (1u << 30) ? (1u << 30) : (size_t)(len - ioff);
+        ssize_t n;
+        if (use_cfr) {
+            n = copy_file_range(in, &ioff, out, &ooff, want, 0);
+            if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+                          errno == EOPNOTSUPP)) {
+                use_cfr = 0;
+                continue;
+            }
+        } else {
+            if (!buf && !(buf = malloc(256 * 1024))) return WERR_NOMEM;
+            if (want > 256 * 1024) want = 256 * 1024;
+            n = pread(in, buf, want, (off_t)ioff);
+            if (n > 0) {
+                if ((rc = pwrite_all(out, buf, (size_t)n, (int64_t)ooff)) != 0) break;
+                ioff += n;
+                ooff += n;
+            }
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            rc = fs_fail("copy", NULL);
+            break;
+        }
+        if (n == 0) { /* the body file is shorter than it was */
+            rc = WERR_IO;
+            break;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+static int fs_append_file(struct storage_driver *base, struct arena *a, const char *path,
+                          int64_t offset, int fd, const char *src, int64_t len)
+{
+    struct fs_driver *d = (struct fs_driver *)base;
+    char *full = NULL;
+    int out = -1;
+    int rc = fs_full(d, path, 0, &full);
+    if (rc) goto done;
+    struct stat sb;
+    if (fstat(fd, &sb)) {
+        rc = fs_fail("fstat", path);
+        goto done;
+    }
+    if (!S_ISREG(sb.st_mode) || sb.st_size < len) {
+        rc = WERR_INVALID;
+        goto done;
+    }
+    /* a whole body (or a first chunk) of exactly len bytes: the file itself */
+    if (offset == 0 && src && sb.st_size == len) {
+        rc = adopt_link(d, full, fd, &sb);
+        if (rc != WERR_UNSUPPORTED) goto done;
+    }
+    for (int tries = 0;; tries++) {
+        out = open(full, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+        if (out >= 0) break;
+        if (errno == ENOENT && tries < 4) {
+            if ((rc = mkdir_parent(full))) goto done;
+            continue;
+        }
+        rc = fs_fail("open", path);
+        goto done;
+    }
+    /* what a crash left past the saved state is cut, as a writer does */
+    if (ftruncate(out, (off_t)offset)) {
+        rc = fs_fail("ftruncate", path);
+        goto done;
+    }
+    rc = copy_range(fd, out, offset, len);
+done:
+    if (out >= 0 && close(out) && !rc) rc = fs_fail("close", path);
+    rc = fs_nospace(rc, d, full ? full : d->root);
+    free(full);
+    return rc;
+}
+
 static const struct storage_driver_ops fs_ops = {
     .version = 1,
     .name = "filesystem",
@@ -1055,6 +1210,7 @@ static const struct storage_driver_ops fs_ops = {
     .lock = fs_lock,
     .lock_renew = fs_lock_renew,
     .unlock = fs_unlock,
+    .append_file = fs_append_file,
 };
 
 int driver_filesystem_new(const char *rootdir, struct storage_driver **out)
@@ -1083,6 +1239,10 @@ int driver_filesystem_new(const char *rootdir, struct storage_driver **out)
     d->base.ops = &fs_ops;
     d->root = root;
     d->direct = 1;
+    /* the umask, read once while single-threaded (umask(2) cannot only read) */
+    mode_t um = umask(022);
+    umask(um);
+    d->filemode = 0666 & ~um;
     /* best effort: a read-only or not yet mounted root is reported by the ops */
     if (mkdir_p(d->root)) log_warn("storage filesystem: cannot create root %s", d->root);
     *out = &d->base;

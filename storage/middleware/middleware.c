@@ -98,6 +98,12 @@ static int mw_list_page(struct storage_driver *b, struct arena *a, const char *p
     return MW(b)->inner->ops->list_page(MW(b)->inner, a, path, after, max, names, n, more);
 }
 
+static int mw_append_file(struct storage_driver *b, struct arena *a, const char *path,
+                          int64_t offset, int fd, const char *src, int64_t len)
+{
+    return MW(b)->inner->ops->append_file(MW(b)->inner, a, path, offset, fd, src, len);
+}
+
 static int mw_lock(struct storage_driver *b, struct arena *a, const char *path, int ttl_s,
                    long wait_ms, struct storage_lock **lk)
 {
@@ -250,6 +256,7 @@ static int mw_new(const struct config *cfg, const struct config_storage_mw *m,
     d->ops.local_path = inner->ops->local_path ? mw_local_path : NULL;
     d->ops.list_page = inner->ops->list_page ? mw_list_page : NULL;
     d->ops.lock = inner->ops->lock ? mw_lock : NULL; /* the lock's own ops stay the inner's */
+    d->ops.append_file = inner->ops->append_file ? mw_append_file : NULL;
     d->base.ops = &d->ops;
     *out = &d->base;
     return 0;
