@@ -19,7 +19,8 @@
 # (REGISTRY_FASTCGI_* overrides): the socket lives in ./run.
 # Env: CONFIG, WHARF_PORT, BUILD (build), WHARF_WORKERS (a static pool of N; default: the dynamic pool),
 # WHARF_RUNDIR (./run), WHARF_DATA (./data, without CONFIG),
-# WHARF_LOGLEVEL (info), FRONT (nginx | apache).
+# WHARF_LOGLEVEL (info), FRONT (nginx | apache), WHARF_BODYFILES (true |
+# false: fastcgi.uploads.bodyfiles, nginx only).
 #
 # FRONT=apache (`make run FRONT=apache`): Apache instead of nginx, same port,
 # same data: apache-conf/httpd.conf.in around apache-conf/wharf-proxy.conf
@@ -75,6 +76,14 @@ export REGISTRY_FASTCGI_PIDFILE=$run/wharf.pid
 export REGISTRY_FASTCGI_BLOBS_ACCEL=$accel
 export REGISTRY_FASTCGI_BLOBS_PREFIX=/_wharf_blobs/
 if [ -n "${WHARF_WORKERS:-}" ]; then export REGISTRY_FASTCGI_WORKERS=$WHARF_WORKERS; fi
+# Upload bodies received by the web server into files Wharf adopts
+# (fastcgi.uploads, issue 12): nginx can, Apache's mod_proxy_fcgi cannot.
+# WHARF_BODYFILES=true|false overrides the configuration's choice.
+if [ "$front" = apache ]; then
+	export REGISTRY_FASTCGI_UPLOADS_BODYFILES=false
+elif [ -n "${WHARF_BODYFILES:-}" ]; then
+	export REGISTRY_FASTCGI_UPLOADS_BODYFILES=$WHARF_BODYFILES
+fi
 
 if [ -z "$config" ]; then
 	config=$run/config.yml
@@ -168,6 +177,15 @@ else
 fi
 prefix=$(cfg http.prefix)
 prefix=${prefix%/}
+# Where nginx receives upload bodies, as Wharf resolved it (default
+# <rootdirectory>/wharf/body), or none: bodies stream through the workers.
+bodydir=
+if [ "$(cfg fastcgi.uploads.bodyfiles)" = true ]; then
+	bodydir=$(cfg fastcgi.uploads.bodydir)
+	case $bodydir in /*) ;; *) die "fastcgi.uploads.bodydir must be absolute, not '$bodydir'" ;; esac
+	# nginx creates only the last component (and gives it to its workers)
+	mkdir -p "$bodydir" || die "cannot create the upload body directory $bodydir"
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
 	# As root, nginx workers run as nobody: every directory above the socket
@@ -188,10 +206,23 @@ rm -f "$sock"
 if [ "$front" = nginx ]; then
 	sed -e "s|@RUNDIR@|$run|g" -e "s|@LISTEN@|$listen|g" -e "s|@SOCKET@|$sock|g" \
 		-e "s|@ROOT@|$data|g" nginx-conf/nginx.conf.in >"$run/nginx.conf"
+	# the upload location: bodies into $bodydir, or (no bodydir) streamed,
+	# as the snippet's header tells users to edit it
+	if [ -n "$bodydir" ]; then
+		bodysed=(-e "s|client_body_temp_path /var/lib/registry/wharf/body;|client_body_temp_path $bodydir;|")
+	else
+		bodysed=(-e '/# wharf:bodyfiles$/d' -e 's|^\( *\)# \(.*# wharf:streaming\)$|\1\2|')
+	fi
 	sed -e "s|alias /var/lib/registry/;|alias ${data%/}/;|" \
 		-e "s|^location /v2/ {|location $prefix/v2/ {|" \
-		nginx-conf/wharf-locations.conf >"$run/wharf-locations.conf"
+		-e "s|^location ~ \\^/v2/|location ~ ^$prefix/v2/|" \
+		"${bodysed[@]}" nginx-conf/wharf-locations.conf >"$run/wharf-locations.conf"
 	grep -q "alias ${data%/}/;" "$run/wharf-locations.conf" || die "could not set the storage root in $run/wharf-locations.conf"
+	if [ -n "$bodydir" ]; then
+		grep -q "client_body_temp_path $bodydir;" "$run/wharf-locations.conf"
+	else
+		grep -q '^ *fastcgi_request_buffering off; .*# wharf:streaming$' "$run/wharf-locations.conf"
+	fi || die "could not set the upload body directory in $run/wharf-locations.conf"
 	nginx -t -q -e "$run/nginx-error.log" -p "$run" -c "$run/nginx.conf" || die "nginx rejects $run/nginx.conf"
 else
 	# Children run as nobody when started as root, like nginx's workers.
@@ -299,7 +330,7 @@ for i in $(seq 1 100); do
 done
 [ -n "$up" ] || { echo "make run: no answer on $where/v2/ (see $run/$([ "$front" = nginx ] && echo nginx-error.log || echo error.log))" >&2; stop 1; }
 
-echo "Wharf is serving $where through $front (storage $data) — Ctrl-C to stop"
+echo "Wharf is serving $where through $front (storage $data, upload bodies ${bodydir:-streamed through the workers}) — Ctrl-C to stop"
 # Until Ctrl-C, or until either process exits on its own.
 wait -n "$wpid" "$npid" || true
 echo "make run: $(kill -0 "$wpid" 2>/dev/null && echo "$front" || echo wharf) exited" >&2

@@ -101,6 +101,8 @@ static int append_body_file(struct app *app, struct request *req, struct respons
         rc = -1;
     } else {
         rc = registry_upload_append_file(app->reg, req->arena, u, fd, real, size);
+        if (!rc)
+            log_debug("upload %s: %lld bytes from body file %s", u->uuid, (long long)size, real);
         if (rc) {
             error_storage(req, res, rc);
             rc = -1;

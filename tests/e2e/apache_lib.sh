@@ -120,8 +120,8 @@ EOF
 		"/var/www/letsencrypt" "$webroot" \
 		"include /etc/nginx/wharf-locations.conf;" "include $dir/wharf-locations.conf;" \
 		"server_name registry.example.org;" "server_name localhost;" || return 1
-	cp "$REPO/nginx-conf/wharf-locations.conf" "$dir/wharf-locations.conf"
-	render_sub "$dir/wharf-locations.conf" "alias /var/lib/registry/;" "alias ${root%/}/;"
+	nginx_locations_render "$REPO/nginx-conf/wharf-locations.conf" "$dir/wharf-locations.conf" \
+		"$root" "${root%/}/wharf/body"
 }
 
 # ---- Apache -----------------------------------------------------------------------

@@ -193,17 +193,39 @@ wait_http() {
 
 # ---- nginx ------------------------------------------------------------------
 
-# nginx_render RUNDIR LISTEN SOCKET ROOT: RUNDIR/nginx.conf from
+# nginx_locations_render SRC DST ROOT BODYDIR: the snippet SRC with its alias
+# set to ROOT and its upload location receiving bodies into BODYDIR (Wharf's
+# fastcgi.uploads.bodydir); BODYDIR empty: uploads stream through Wharf
+# (bodyfiles: false): the lines marked wharf:bodyfiles go, the one marked
+# wharf:streaming is uncommented — as the snippet's header tells users.
+nginx_locations_render() {
+	local src=$1 dst=$2 root=$3 bodydir=$4
+	if [ -n "$bodydir" ]; then
+		mkdir -p "$bodydir"
+		sed -e "s|alias /var/lib/registry/;|alias ${root%/}/;|" \
+			-e "s|client_body_temp_path /var/lib/registry/wharf/body;|client_body_temp_path $bodydir;|" \
+			"$src" >"$dst"
+		grep -q "client_body_temp_path $bodydir;" "$dst" || return 1
+	else
+		sed -e "s|alias /var/lib/registry/;|alias ${root%/}/;|" -e '/# wharf:bodyfiles$/d' \
+			-e 's|^\( *\)# \(.*# wharf:streaming\)$|\1\2|' "$src" >"$dst"
+		grep -q '^ *fastcgi_request_buffering off; .*# wharf:streaming$' "$dst" || return 1
+	fi
+	grep -q "alias ${root%/}/;" "$dst"
+}
+
+# nginx_render RUNDIR LISTEN SOCKET ROOT [BODYDIR]: RUNDIR/nginx.conf from
 # nginx-conf/nginx.conf.in and RUNDIR/wharf-locations.conf from the snippet,
 # its alias set to ROOT — the snippet users include is what gets tested.
+# BODYDIR: where nginx puts upload bodies (default ROOT/wharf/body, Wharf's
+# default with the filesystem driver; "" streams them, bodyfiles: false).
 nginx_render() {
-	local dir=$1 listen=$2 sock=$3 root=$4
+	local dir=$1 listen=$2 sock=$3 root=$4 bodydir=${5-$4/wharf/body}
 	mkdir -p "$dir/tmp"
 	sed -e "s|@RUNDIR@|$dir|g" -e "s|@LISTEN@|$listen|g" -e "s|@SOCKET@|$sock|g" \
 		-e "s|@ROOT@|$root|g" "$REPO/nginx-conf/nginx.conf.in" >"$dir/nginx.conf"
-	sed -e "s|alias /var/lib/registry/;|alias ${root%/}/;|" \
-		"$REPO/nginx-conf/wharf-locations.conf" >"$dir/wharf-locations.conf"
-	grep -q "alias ${root%/}/;" "$dir/wharf-locations.conf"
+	nginx_locations_render "$REPO/nginx-conf/wharf-locations.conf" "$dir/wharf-locations.conf" \
+		"$root" "$bodydir"
 }
 
 # nginx_render_proxy RUNDIR LISTEN BACKEND: a throwaway config putting the
@@ -319,6 +341,11 @@ fastcgi:
     prefix: /_wharf_blobs/
   pidfile: $dir/wharf.pid
 EOF
+	# WHARF_E2E_BODYFILES=false: uploads stream through the workers (and
+	# nginx_render is told so by wharf_start)
+	if [ -n "${WHARF_E2E_BODYFILES:-}" ]; then
+		printf '  uploads:\n    bodyfiles: %s\n' "$WHARF_E2E_BODYFILES" >>"$file"
+	fi
 }
 
 # wharf_start [ROOT]: the registry under test behind nginx on a free port
@@ -361,7 +388,9 @@ wharf_start() {
 			diag "wharf serve did not create $W_SOCK:" "$(tail -n 20 "$W_DIR/wharf.log")"
 			return 1
 		}
-		nginx_render "$W_DIR" "$W_HOST" "$W_SOCK" "$W_ROOT" || return 1
+		local bodydir=$W_ROOT/wharf/body
+		[ "${WHARF_E2E_BODYFILES:-true}" = false ] && bodydir=
+		nginx_render "$W_DIR" "$W_HOST" "$W_SOCK" "$W_ROOT" "$bodydir" || return 1
 	fi
 	nginx_start "$W_DIR" || return 1
 	W_NGINX_PID=$NGINX_PID

@@ -76,7 +76,7 @@ EOF
 	S_PID=$!
 	track_pid "$S_PID"
 	for _ in $(seq 100); do [ -S "$S_DIR/wharf.sock" ] && break; sleep 0.1; done
-	nginx_render "$S_DIR" "$S_HOST" "$S_DIR/wharf.sock" "$S_DIR" || return 1
+	nginx_render "$S_DIR" "$S_HOST" "$S_DIR/wharf.sock" "$S_DIR" "${S_BODYDIR:-}" || return 1
 	nginx_start "$S_DIR" || return 1
 	S_NGINX=$NGINX_PID
 	wait_http "http://$S_HOST/v2/" "$S_NGINX" 20 || {

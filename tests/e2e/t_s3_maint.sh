@@ -70,7 +70,7 @@ YML
 		"$WHARF_BIN" serve -c "$dir/config.yml" >"$dir/wharf.log" 2>&1 </dev/null &
 	track_pid $!
 	for _ in $(seq 100); do [ -S "$dir/wharf.sock" ] && break; sleep 0.1; done
-	nginx_render "$dir" "127.0.0.1:$port" "$dir/wharf.sock" "$dir" || return 1
+	nginx_render "$dir" "127.0.0.1:$port" "$dir/wharf.sock" "$dir" "" || return 1
 	nginx_start "$dir" || return 1
 	N_URL[$name]=http://127.0.0.1:$port
 	N_DIR[$name]=$dir

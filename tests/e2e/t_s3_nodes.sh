@@ -74,7 +74,7 @@ node_start() {
 	local w=$!
 	track_pid "$w"
 	for _ in $(seq 100); do [ -S "$d/wharf.sock" ] && break; sleep 0.1; done
-	nginx_render "$d" "127.0.0.1:$port" "$d/wharf.sock" "$d" || return 1
+	nginx_render "$d" "127.0.0.1:$port" "$d/wharf.sock" "$d" "" || return 1
 	nginx_start "$d" || return 1
 	wait_http "http://127.0.0.1:$port/v2/" "$NGINX_PID" 20 || return 1
 	eval "N${n}_PORT=$port N${n}_W=$w N${n}_NGINX=$NGINX_PID"

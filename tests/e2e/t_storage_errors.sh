@@ -152,7 +152,7 @@ SPID=$!
 track_pid "$SPID"
 for _ in $(seq 100); do [ -S "$SD/wharf.sock" ] && break; sleep 0.1; done
 port=$(free_port)
-if nginx_render "$SD" "127.0.0.1:$port" "$SD/wharf.sock" "$SD" && nginx_start "$SD" &&
+if nginx_render "$SD" "127.0.0.1:$port" "$SD/wharf.sock" "$SD" "" && nginx_start "$SD" &&
 	wait_http "http://127.0.0.1:$port/v2/" "$NGINX_PID" 20; then
 	U=http://127.0.0.1:$port
 	t_ok "wharf on an S3 endpoint nobody listens on starts"
