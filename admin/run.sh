@@ -330,7 +330,8 @@ for i in $(seq 1 100); do
 done
 [ -n "$up" ] || { echo "make run: no answer on $where/v2/ (see $run/$([ "$front" = nginx ] && echo nginx-error.log || echo error.log))" >&2; stop 1; }
 
-echo "Wharf is serving $where through $front (storage $data, upload bodies ${bodydir:-streamed through the workers}) — Ctrl-C to stop"
+echo "Upload bodies: ${bodydir:+received by $front into }${bodydir:-streamed through the workers}"
+echo "Wharf is serving $where through $front (storage $data) — Ctrl-C to stop"
 # Until Ctrl-C, or until either process exits on its own.
 wait -n "$wpid" "$npid" || true
 echo "make run: $(kill -0 "$wpid" 2>/dev/null && echo "$front" || echo wharf) exited" >&2

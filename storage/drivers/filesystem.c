@@ -1047,12 +1047,11 @@ static int adopt_link(struct fs_driver *d, const char *full, int fd, const struc
         return WERR_UNSUPPORTED;
     if ((sb->st_mode & 07777) != d->filemode && fchmod(fd, d->filemode) != 0)
         return WERR_UNSUPPORTED;
-    if (fsync(fd)) return fs_fail("fsync", full);
     char proc[64], *dir = strdup(full), *tmp = NULL;
     if (!dir) return WERR_NOMEM;
     *strrchr(dir, '/') = 0;
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    int rc = 0, linked = 0;
+    int rc = 0, linked = 0, tfd = -1;
     for (int tries = 0;; tries++) {
         unsigned int rnd = 0;
         if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) rnd = 0;
@@ -1077,10 +1076,18 @@ static int adopt_link(struct fs_driver *d, const char *full, int fd, const struc
         goto out;
     }
     linked = 1;
+    /* the name just made, opened: it must be the inode hashed (nothing
+     * else could have been linked, but a swap would show here), and the
+     * data is made durable through it, before the name is placed */
     struct stat ts;
-    if (lstat(tmp, &ts) || ts.st_ino != sb->st_ino || ts.st_dev != sb->st_dev) {
+    tfd = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (tfd < 0 || fstat(tfd, &ts) || ts.st_ino != sb->st_ino || ts.st_dev != sb->st_dev) {
         log_error("storage filesystem: %s is not the body file just linked: not adopted", tmp);
         rc = WERR_UNSUPPORTED;
+        goto out;
+    }
+    if (fsync(tfd)) {
+        rc = fs_fail("fsync", tmp);
         goto out;
     }
     if (rename(tmp, full)) {
@@ -1090,6 +1097,7 @@ static int adopt_link(struct fs_driver *d, const char *full, int fd, const struc
     linked = 0;
     rc = fsync_dir(dir);
 out:
+    if (tfd >= 0) close(tfd);
     if (linked) unlink(tmp);
     free(tmp);
     free(dir);

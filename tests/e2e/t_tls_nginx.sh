@@ -144,6 +144,19 @@ check "reload under load: wharf workers were replaced" test -n "$w_after" -a "$w
 check "wharf logged the reloads" grep -qi 'reload' "$W_DIR/wharf.log"
 
 # ---- drain: SIGTERM while a 512 MiB upload is in flight ------------------------------
+# The drain is about requests a worker holds: uploads streamed through the
+# workers (fastcgi.uploads.bodyfiles: false). With body files (above) nginx
+# holds an upload until its body is complete and no worker is busy with it;
+# a Wharf stopped meanwhile cannot answer it (nginx 502, the client retries).
+kill -TERM "$W_PID"
+for _ in $(seq 1 100); do kill -0 "$W_PID" 2>/dev/null || break; sleep 0.1; done
+nginx_locations_render "$REPO/nginx-conf/wharf-locations.conf" "$N/wharf-locations.conf" "$W_ROOT" "" &&
+	nginx -e "$N/nginx-error.log" -p "$N" -c "$N/nginx.conf" -s reload ||
+	t_fail "nginx: uploads streamed (bodyfiles: false)"
+export REGISTRY_FASTCGI_UPLOADS_BODYFILES=false
+REGISTRY_HTTP_DRAINTIMEOUT=120s pool_start "$TMP/wharf" "$TMP/data" nginx ||
+	{ t_fail "wharf serve (bodyfiles: false) starts"; exit 1; }
+sleep 1 # nginx's new workers
 big=$TMP/big.bin
 head -c 512M /dev/urandom >"$big"
 bd=sha256:$(sha256sum "$big" | cut -d' ' -f1)
