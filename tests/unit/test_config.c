@@ -701,6 +701,46 @@ static void test_workers(void **state)
     expect_error(MIN "fastcgi:\n  workers: [1, 2]\n", NULL, 5, "fastcgi.workers: " WORKERS_TYPE);
 }
 
+/* fastcgi.uploads (issue 12): body files by default on the filesystem, in
+ * <rootdirectory>/wharf/body; off on inmemory and on s3 without a bodydir */
+static void test_uploads(void **state)
+{
+    (void)state;
+    struct config *c = load_ok("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /srv/r/\n",
+                               NULL);
+    assert_int_equal(c->bodyfiles, 1);
+    assert_string_equal(c->bodydir, "/srv/r/wharf/body");
+    config_free(c);
+    c = load_ok(MIN, NULL);
+    assert_int_equal(c->bodyfiles, 0);
+    assert_null(c->bodydir);
+    config_free(c);
+    c = load_ok(MIN "fastcgi:\n  uploads:\n    bodyfiles: true\n    bodydir: /var/tmp/b/\n", NULL);
+    assert_int_equal(c->bodyfiles, 1);
+    assert_string_equal(c->bodydir, "/var/tmp/b");
+    config_free(c);
+    char *env[] = {"REGISTRY_FASTCGI_UPLOADS_BODYFILES=false", NULL};
+    c = load_ok("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /srv/r\n", env);
+    assert_int_equal(c->bodyfiles, 0);
+    assert_string_equal(c->bodydir, "/srv/r/wharf/body");
+    config_free(c);
+    const char *s3 = "version: 0.1\nstorage:\n  s3:\n    region: r\n    bucket: b\n";
+    c = load_ok(s3, NULL);
+    assert_int_equal(c->bodyfiles, 0);
+    config_free(c);
+    char *env2[] = {"REGISTRY_FASTCGI_UPLOADS_BODYDIR=/tmp/wb", NULL};
+    c = load_ok(s3, env2);
+    assert_int_equal(c->bodyfiles, 1);
+    config_free(c);
+    expect_error(MIN "fastcgi:\n  uploads:\n    bodyfiles: true\n", NULL, 1,
+                 "fastcgi.uploads.bodydir: required with bodyfiles: true when the storage is "
+                 "not filesystem");
+    expect_error(MIN "fastcgi:\n  uploads:\n    bodydir: tmp\n", NULL, 6,
+                 "fastcgi.uploads.bodydir: expected an absolute path");
+    expect_error(MIN "fastcgi:\n  uploads:\n    bodydir: /\n", NULL, 1,
+                 "fastcgi.uploads.bodydir: must not be /");
+}
+
 static void test_bad_values(void **state)
 {
     expect_error(MIN "fastcgi:\n  workers: 0\n", NULL, 5,
@@ -812,6 +852,7 @@ int main(void)
         cmocka_unit_test(test_s3_and_redis),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_uploads),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_workers),
         cmocka_unit_test(test_bounds),
