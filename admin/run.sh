@@ -134,6 +134,17 @@ cfg() {
 		}'
 }
 
+# An object store has no root for nginx's upload body files: make run gives
+# it ./run/body (local disk; the worker sends the finished file to the store,
+# so a slow client holds no worker there either). Body files then default on
+# for s3 as for the filesystem; a configuration saying bodyfiles: false, or
+# its own bodydir, is kept.
+if [ "$front" = nginx ] && [ -n "$(cfg storage.s3.bucket)" ] && [ -z "$(cfg fastcgi.uploads.bodydir)" ]; then
+	export REGISTRY_FASTCGI_UPLOADS_BODYDIR=$run/body
+	resolved=$("$BUILD/wharf" config check -c "$config" 2>"$run/config-check.err") ||
+		die "Wharf refuses $config: $(cat "$run/config-check.err")"
+fi
+
 # The storage root Wharf uses, whatever set it (file, REGISTRY_*, default):
 # the front's blob alias must be exactly that.
 data=$(cfg storage.filesystem.rootdirectory)

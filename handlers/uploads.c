@@ -83,8 +83,8 @@ static int append_body_file(struct app *app, struct request *req, struct respons
     const char *why;
     int rc = bodyfile_open(app->cfg->bodydir, path, &fd, &size, &real, &why);
     if (rc) {
-        log_error("upload %s: body file %s refused: %s (fastcgi.uploads.bodydir %s)", u->uuid,
-                  path, why ? why : werr_str(rc), app->cfg->bodydir ? app->cfg->bodydir : "unset");
+        log_error("upload %s: body file %s refused: %s (fastcgi.uploads.bodydir %s)", u->uuid, path,
+                  why ? why : werr_str(rc), app->cfg->bodydir ? app->cfg->bodydir : "unset");
         error_reply(req, res, 500, "UNKNOWN", "unknown error",
                     "the web server's request body file could not be used");
         return -1;
@@ -101,11 +101,11 @@ static int append_body_file(struct app *app, struct request *req, struct respons
         rc = -1;
     } else {
         rc = registry_upload_append_file(app->reg, req->arena, u, fd, real, size);
-        if (!rc)
-            log_debug("upload %s: %lld bytes from body file %s", u->uuid, (long long)size, real);
         if (rc) {
             error_storage(req, res, rc);
             rc = -1;
+        } else {
+            log_debug("upload %s: %lld bytes from body file %s", u->uuid, (long long)size, real);
         }
     }
     close(fd);

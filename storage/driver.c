@@ -112,9 +112,8 @@ void storage_unlock(struct storage_lock *lk)
 
 #define APPEND_FILE_CHUNK (256 * 1024)
 
-int storage_append_file(struct storage_driver *d, struct arena *a, const char *path,
-                        int64_t offset, int fd, const char *src, int64_t len,
-                        struct storage_lock *lk)
+int storage_append_file(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
+                        int fd, const char *src, int64_t len, struct storage_lock *lk)
 {
     if (offset < 0 || len < 0) return WERR_INVALID;
     if (d->ops->append_file) {

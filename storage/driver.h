@@ -174,9 +174,8 @@ void storage_unlock(struct storage_lock *lk);
 /* storage_append_file: ops->append_file, or the fallback: a writer on path
  * (append), cut to offset, fed len bytes of fd (pread from 0), lk (may be
  * NULL) renewed between chunks. WERR_IO when fd holds fewer than len bytes. */
-int storage_append_file(struct storage_driver *d, struct arena *a, const char *path,
-                        int64_t offset, int fd, const char *src, int64_t len,
-                        struct storage_lock *lk);
+int storage_append_file(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
+                        int fd, const char *src, int64_t len, struct storage_lock *lk);
 void storage_driver_free(struct storage_driver *d);
 
 #endif

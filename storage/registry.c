@@ -291,6 +291,7 @@ int registry_upload_append_file(struct registry *r, struct arena *a, struct uplo
                                 const char *src, int64_t len)
 {
     if (len < 0) return WERR_INVALID;
+    if (len == 0) return 0; /* an empty body appends nothing (the state stays) */
     /* hash first, from fd: the bytes hashed are those of the inode the
      * driver then adopts or copies (never re-opened by name) */
     struct hasher h = u->h;

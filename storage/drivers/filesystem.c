@@ -1042,8 +1042,7 @@ static void fs_unlock(struct storage_lock *base)
 static int adopt_link(struct fs_driver *d, const char *full, int fd, const struct stat *sb)
 {
     static unsigned long seq;
-    if (sb->st_uid != geteuid() &&
-        (geteuid() != 0 || fchown(fd, geteuid(), getegid()) != 0))
+    if (sb->st_uid != geteuid() && (geteuid() != 0 || fchown(fd, geteuid(), getegid()) != 0))
         return WERR_UNSUPPORTED;
     if ((sb->st_mode & 07777) != d->filemode && fchmod(fd, d->filemode) != 0)
         return WERR_UNSUPPORTED;
@@ -1118,8 +1117,8 @@ static int copy_range(int in, int out, int64_t off, int64_t len)
         ssize_t n;
         if (use_cfr) {
             n = copy_file_range(in, &ioff, out, &ooff, want, 0);
-            if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
-                          errno == EOPNOTSUPP)) {
+            if (n < 0 &&
+                (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
                 use_cfr = 0;
                 continue;
             }

@@ -71,12 +71,19 @@ fastcgi:
     accel: none
   pidfile: $S_DIR/wharf.pid
 EOF
+	# upload bodies received by nginx into local files that Wharf sends to
+	# the store (issue 12), unless WHARF_E2E_BODYFILES=false
+	S_BODYDIR=
+	if [ "${WHARF_E2E_BODYFILES:-true}" != false ]; then
+		S_BODYDIR=$S_DIR/body
+		printf '  uploads:\n    bodydir: %s\n' "$S_BODYDIR" >>"$S_DIR/config.yml"
+	fi
 	AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=testing \
 		"$WHARF_BIN" serve -c "$S_DIR/config.yml" >"$S_DIR/wharf.log" 2>&1 </dev/null &
 	S_PID=$!
 	track_pid "$S_PID"
 	for _ in $(seq 100); do [ -S "$S_DIR/wharf.sock" ] && break; sleep 0.1; done
-	nginx_render "$S_DIR" "$S_HOST" "$S_DIR/wharf.sock" "$S_DIR" "${S_BODYDIR:-}" || return 1
+	nginx_render "$S_DIR" "$S_HOST" "$S_DIR/wharf.sock" "$S_DIR" "$S_BODYDIR" || return 1
 	nginx_start "$S_DIR" || return 1
 	S_NGINX=$NGINX_PID
 	wait_http "http://$S_HOST/v2/" "$S_NGINX" 20 || {

@@ -140,9 +140,9 @@ static void test_refused(void **state)
         int rc = open_rc(f->body, join(f, bad[i]), NULL);
         if (rc != WERR_DENIED) fail_msg("%s: %d, not refused", bad[i], rc);
     }
-    assert_int_equal(open_rc(f->body, "ok", NULL), WERR_DENIED);           /* relative */
-    assert_int_equal(open_rc(f->body, "", NULL), WERR_DENIED);             /* empty */
-    assert_int_equal(open_rc(f->body, NULL, NULL), WERR_DENIED);           /* absent */
+    assert_int_equal(open_rc(f->body, "ok", NULL), WERR_DENIED);            /* relative */
+    assert_int_equal(open_rc(f->body, "", NULL), WERR_DENIED);              /* empty */
+    assert_int_equal(open_rc(f->body, NULL, NULL), WERR_DENIED);            /* absent */
     assert_int_equal(open_rc(NULL, join(f, "body/ok"), NULL), WERR_DENIED); /* no directory */
     assert_int_equal(open_rc("/", join(f, "body/ok"), NULL), WERR_DENIED);  /* never "/" */
     assert_int_equal(open_rc(join(f, "nodir"), join(f, "nodir/x"), NULL), WERR_DENIED);

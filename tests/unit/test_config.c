@@ -706,8 +706,8 @@ static void test_workers(void **state)
 static void test_uploads(void **state)
 {
     (void)state;
-    struct config *c = load_ok("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /srv/r/\n",
-                               NULL);
+    struct config *c =
+        load_ok("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /srv/r/\n", NULL);
     assert_int_equal(c->bodyfiles, 1);
     assert_string_equal(c->bodydir, "/srv/r/wharf/body");
     config_free(c);
