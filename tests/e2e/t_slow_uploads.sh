@@ -73,7 +73,7 @@ diag "pull beside $slow slow uploads: at most $worst ms, $failed of 5 failed or 
 # generous: 10x the idle time plus 1 s (a loaded CI host), far below the
 # 20 s a pull waits for a worker that a slow client holds
 limit=$((idle * 10 + 1000))
-check_eq "no pull failed or waited for a worker" 0 "$failed"
+check_eq "no pull failed (each may wait 20 s)" 0 "$failed"
 check "every pull within ${limit} ms (idle ${idle} ms x 10 + 1 s)" test "$worst" -le "$limit"
 stop_pid "$TPID" 5
 wharf_stop
