@@ -91,6 +91,22 @@ void error_storage(struct request *req, struct response *res, int werr)
     }
 }
 
+/* error_body_failed: the web server could not store a request body in its
+ * file (WHARF_BODY_FAILED, issue 12); the caller has logged why. The same
+ * answers as a storage failure with a streamed body: 507 when the disk is
+ * full, else 503; UNAVAILABLE and a Retry-After either way, so the client
+ * retries instead of taking the web server's bare 500 for its own fault. */
+void error_body_failed(struct request *req, struct response *res, int nospace)
+{
+    if (nospace) {
+        error_storage(req, res, WERR_NOSPACE);
+        return;
+    }
+    error_reply(req, res, 503, "UNAVAILABLE", "service unavailable",
+                "the web server could not store the request body; retry later");
+    response_headerf(res, req->arena, "Retry-After", "%d", RETRY_AFTER_UNAVAILABLE);
+}
+
 const char *url_for_path(struct app *app, struct request *req, const char *path)
 {
     if (app->cfg && app->cfg->relativeurls) return path;

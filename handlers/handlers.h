@@ -34,6 +34,9 @@ void error_reply(struct request *req, struct response *res, int status, const ch
                  const char *message, const char *detail);
 /* error_storage: map a storage failure that no handler-specific code covers. */
 void error_storage(struct request *req, struct response *res, int werr);
+/* error_body_failed: the web server's request body file could not be
+ * written: 507 (nospace) or 503, UNAVAILABLE with Retry-After; not logged. */
+void error_body_failed(struct request *req, struct response *res, int nospace);
 /* url_for_path: absolute (or relative, per http.relativeurls) URL of a registry path. */
 const char *url_for_path(struct app *app, struct request *req, const char *path);
 /* list_param_n: the ?n= of a listing (tags, _catalog): -1 when absent, -2

@@ -8,8 +8,10 @@
 #include "../lib/names.h"
 #include "../storage/registry.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* The request body as registry_upload_append reads it. A failed read is
@@ -67,6 +69,59 @@ static int has_body(struct request *req)
     return req->content_length != 0;
 }
 
+/* Free space under which a body the web server could not store is taken for
+ * a full disk (when the body's own size is not known, or smaller): nginx
+ * fails at a write of at most a buffer (client_body_buffer_size, 16 KiB), and
+ * its partial file is still there while Wharf answers (removed when the
+ * request ends), so a disk it filled shows next to nothing free. */
+#define BODY_FAILED_FULL_BELOW (1024 * 1024)
+
+/* Set while this process answers body failures for a full disk: the first is
+ * logged with the free space, the next ones are not (a push of many layers
+ * would repeat it for every chunk) until a body file is adopted again. As the
+ * filesystem driver does for streamed bodies (fs_nospace). */
+static int body_full_logged;
+
+/* body_failed: the web server could not write the request body into its
+ * file (nginx's own 500, which the snippet's error_page turns into this
+ * request, body-less, with WHARF_BODY_FAILED set). Why is in the web server's
+ * log, not here: statvfs of the body directory tells a full disk (507, logged
+ * once with the free space) from anything else (503, logged: permissions, an
+ * I/O error, a quota statvfs does not show). Nothing reached the upload. */
+static void body_failed(struct app *app, struct request *req, struct response *res,
+                        struct upload *u)
+{
+    const char *dir = app->cfg->bodydir ? app->cfg->bodydir : "(unset)";
+    struct statvfs sv;
+    if (app->cfg->bodydir && statvfs(dir, &sv) == 0) {
+        unsigned long long avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+        unsigned long long need = req->content_length > BODY_FAILED_FULL_BELOW
+                                      ? (unsigned long long)req->content_length
+                                      : BODY_FAILED_FULL_BELOW;
+        if (avail < need || (sv.f_files > 0 && sv.f_favail == 0)) {
+            if (!__atomic_exchange_n(&body_full_logged, 1, __ATOMIC_RELAXED))
+                log_error("upload %s: the web server could not store a request body of %lld "
+                          "bytes: no space left in %s: %llu bytes free (%llu for unprivileged "
+                          "writers) of %llu, %llu inodes free; uploads fail until space is freed",
+                          u->uuid, (long long)req->content_length, dir,
+                          (unsigned long long)sv.f_bfree * sv.f_frsize, avail,
+                          (unsigned long long)sv.f_blocks * sv.f_frsize,
+                          (unsigned long long)sv.f_favail);
+            error_body_failed(req, res, 1);
+            return;
+        }
+        log_error("upload %s: the web server could not store a request body of %lld bytes in %s "
+                  "(%llu bytes free: not a full disk; see the web server's error log)",
+                  u->uuid, (long long)req->content_length, dir, avail);
+    } else {
+        log_error("upload %s: the web server could not store a request body of %lld bytes in %s "
+                  "(statvfs: %s; see the web server's error log)",
+                  u->uuid, (long long)req->content_length, dir,
+                  app->cfg->bodydir ? strerror(errno) : "fastcgi.uploads.bodydir unset");
+    }
+    error_body_failed(req, res, 0);
+}
+
 /* append_body_file: the body as a file the web server received (issue 12),
  * max the bytes expected (-1: any). Returns 0 or it has written the error
  * reply. A path the checks refuse, or a file whose size is not the declared
@@ -105,6 +160,7 @@ static int append_body_file(struct app *app, struct request *req, struct respons
             error_storage(req, res, rc);
             rc = -1;
         } else {
+            __atomic_store_n(&body_full_logged, 0, __ATOMIC_RELAXED);
             log_debug("upload %s: %lld bytes from body file %s", u->uuid, (long long)size, real);
         }
     }
@@ -148,6 +204,12 @@ static int append_body(struct app *app, struct request *req, struct response *re
     /* the body received by the web server into a file: only when the
      * configuration says the front does that (else the parameter is ignored:
      * any other front, or a stray one, cannot make Wharf read a file) */
+    if (app->cfg->bodyfiles && request_param(req, "WHARF_BODY_FAILED")) {
+        /* the web server failed to receive the body (WHARF_BODY_FAILED, set
+         * only by the snippet's @wharf_body_failed: no client header can) */
+        body_failed(app, req, res, u);
+        return -1;
+    }
     const char *bf = app->cfg->bodyfiles ? request_param(req, "WHARF_BODY_FILE") : NULL;
     if (bf && *bf) return append_body_file(app, req, res, u, bf, max);
     struct body_ctx body = {req, 0};
