@@ -230,7 +230,8 @@ if [ "$front" = nginx ]; then
 		"${bodysed[@]}" nginx-conf/wharf-locations.conf >"$run/wharf-locations.conf"
 	grep -q "alias ${data%/}/;" "$run/wharf-locations.conf" || die "could not set the storage root in $run/wharf-locations.conf"
 	if [ -n "$bodydir" ]; then
-		grep -q "client_body_temp_path $bodydir;" "$run/wharf-locations.conf"
+		grep -q "client_body_temp_path $bodydir;" "$run/wharf-locations.conf" &&
+			grep -q '^ *error_page 500 = @wharf_body_failed;' "$run/wharf-locations.conf"
 	else
 		grep -q '^ *fastcgi_request_buffering off; .*# wharf:streaming$' "$run/wharf-locations.conf"
 	fi || die "could not set the upload body directory in $run/wharf-locations.conf"

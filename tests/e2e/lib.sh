@@ -206,6 +206,7 @@ nginx_locations_render() {
 			-e "s|client_body_temp_path /var/lib/registry/wharf/body;|client_body_temp_path $bodydir;|" \
 			"$src" >"$dst"
 		grep -q "client_body_temp_path $bodydir;" "$dst" || return 1
+		grep -q '^ *error_page 500 = @wharf_body_failed;' "$dst" || return 1
 	else
 		sed -e "s|alias /var/lib/registry/;|alias ${root%/}/;|" -e '/# wharf:bodyfiles$/d' \
 			-e 's|^\( *\)# \(.*# wharf:streaming\)$|\1\2|' "$src" >"$dst"

@@ -4,10 +4,11 @@
 # podman and buildah send), PATCHes with Content-Range (the second one
 # appended with copy_file_range), the body file left in the body directory by
 # none of them; and a forged body-file path is never read nor moved: a client
-# header (Wharf-Body-File, WHARF_BODY_FILE), and over Wharf's FastCGI socket
+# header (Wharf-Body-File, WHARF_BODY_FILE; Wharf-Body-Failed changes nothing
+# either), and over Wharf's FastCGI socket
 # directly a path outside the body directory, "..", a symbolic link inside it
 # pointing outside, a hard link, a directory link, a relative path; with
-# bodyfiles: false the parameter is ignored altogether.
+# bodyfiles: false the parameter is ignored altogether (WHARF_BODY_FAILED too).
 source "$(dirname "$0")/lib.sh"
 e2e_init
 
@@ -89,7 +90,8 @@ secret_intact() {
 	[ "$(cat "$TMP/secret")" = "TOP SECRET" ] && [ "$(stat -c %i "$TMP/secret")" = "$SECRET_INODE" ] &&
 		[ ! -e "$(store_blob_path "$W_ROOT" "$SECRET")" ]
 }
-for h in "Wharf-Body-File: $TMP/secret" "WHARF_BODY_FILE: $TMP/secret" "X-Wharf-Body-File: $TMP/secret"; do
+for h in "Wharf-Body-File: $TMP/secret" "WHARF_BODY_FILE: $TMP/secret" "X-Wharf-Body-File: $TMP/secret" \
+	"Wharf-Body-Failed: 1" "WHARF_BODY_FAILED: 1"; do
 	loc=$(start bf/forged)
 	c=$(code -X PATCH -H "$h" -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/abc" "$W_URL$loc")
 	check_eq "client header '${h%%:*}': 202, its own body taken" 202 "$c"
@@ -148,6 +150,15 @@ check_eq "bodyfiles: false: WHARF_BODY_FILE ignored, the body read (202)" 202 \
 	"$(printf '%s' "$out" | tr -d '\r' | sed -n 's/^Status: \([0-9]*\).*/\1/p')"
 check_eq "bodyfiles: false: the upload holds the body" 201 "$(code -X PUT "$W_URL$loc?digest=$ABC")"
 check_eq "bodyfiles: false: the file is still there" XYZ "$(cat "$W_ROOT/wharf/body/good")"
+# nor is WHARF_BODY_FAILED (nginx could not write the body): the body is read
+loc=$(start bf/off)
+out=$("$PYTHON" "$FCGI" "$W_SOCK" REQUEST_METHOD=PATCH REQUEST_URI="$loc" QUERY_STRING= \
+	CONTENT_LENGTH=3 CONTENT_TYPE=application/octet-stream SERVER_NAME=localhost \
+	SERVER_PORT="${W_HOST##*:}" HTTP_HOST="$W_HOST" REQUEST_SCHEME=http SERVER_PROTOCOL=HTTP/1.1 \
+	GATEWAY_INTERFACE=CGI/1.1 REMOTE_ADDR=127.0.0.1 WHARF_BODY_FAILED=1 <"$TMP/abc")
+check_eq "bodyfiles: false: WHARF_BODY_FAILED ignored, the body read (202)" 202 \
+	"$(printf '%s' "$out" | tr -d '\r' | sed -n 's/^Status: \([0-9]*\).*/\1/p')"
+check_eq "bodyfiles: false: ... the upload holds the body" 201 "$(code -X PUT "$W_URL$loc?digest=$ABC")"
 c=$(code -X POST -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/a" \
 	"$W_URL/v2/bf/one/blobs/uploads/?digest=$(sha "$TMP/a")")
 check_eq "bodyfiles: false: monolithic POST streamed: 201" 201 "$c"
