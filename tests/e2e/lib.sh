@@ -84,6 +84,17 @@ check_eq() {
 		t_fail "$1" "expected: $2" "actual:   $3"
 	fi
 }
+# wait_for SECONDS CMD...: poll every 0.1 s until CMD succeeds (1 after SECONDS)
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
 e2e_done() {
 	diag "$(basename "$0"): $T_PASS passed ($T_SKIP skipped), $T_FAIL failed"
 	[ "$T_FAIL" -eq 0 ]

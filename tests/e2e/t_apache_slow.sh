@@ -60,16 +60,6 @@ busy() {
 	done
 	echo "$n"
 }
-wait_for() {
-	local n=$(($1 * 10))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
 idle=$(get_max 10)
 diag "manifest GET through Apache, idle: slowest of 10 ${idle:-failed} ms; $(nworkers) workers"
 [ -n "$idle" ] || { t_fail "manifest GETs through Apache" "$(tail -n 5 "$TMP/get.err")"; exit 1; }

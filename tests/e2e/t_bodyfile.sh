@@ -16,7 +16,7 @@ if ! why=$(need_cmd curl nginx sha256sum "$PYTHON"); then
 	t_skip "body files" "$why"
 	exit 0
 fi
-FCGI=$E2E_DIR/fcgi_client.py
+FCGI=$E2E_DIR/fixtures/fcgi_client.py
 WHARF_E2E_LOGLEVEL=debug wharf_start || { t_fail "registry starts"; exit 1; }
 BODY=$W_ROOT/wharf/body
 check "wharf config check: bodyfiles on, bodydir under the root" \

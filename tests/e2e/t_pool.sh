@@ -2,7 +2,7 @@
 # t_pool.sh — end-to-end lifecycle of the `wharf serve` FastCGI pool: requests,
 # respawn after kill -9, SIGHUP with a broken and a good config, max requests,
 # graceful SIGTERM with a slow upload in flight, spawn-fcgi (fd 0) modes and
-# plain CGI. Talks FastCGI with a small python3 client written below.
+# plain CGI. Talks FastCGI with tests/e2e/fixtures/fcgi_load.py.
 # Uses ${BUILD:-build}/wharf; builds nothing. Prints TAP lines.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -37,104 +37,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ---- a minimal FastCGI client -------------------------------------------
-cat >"$T/fcgi.py" <<'PY'
-import hashlib, os, socket, struct, sys, time, argparse
-
-def rec(t, rid, body=b""):
-    pad = (8 - len(body) % 8) % 8
-    return struct.pack("!BBHHBB", 1, t, rid, len(body), pad, 0) + body + b"\0" * pad
-
-def nv(k, v):
-    out = b""
-    for x in (k, v):
-        n = len(x)
-        out += bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
-    return out + k + v
-
-def request(sock, method, uri, body=b"", slow=0.0, started=None, headers=()):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(60)
-    s.connect(sock)
-    path, _, query = uri.partition("?")
-    params = {"REQUEST_METHOD": method, "REQUEST_URI": uri, "SCRIPT_NAME": path,
-              "QUERY_STRING": query, "SERVER_NAME": "localhost", "SERVER_PORT": "5000",
-              "HTTP_HOST": "localhost:5000", "REMOTE_ADDR": "127.0.0.1",
-              "SERVER_PROTOCOL": "HTTP/1.1", "GATEWAY_INTERFACE": "CGI/1.1"}
-    if body or method in ("PUT", "POST", "PATCH"):
-        params["CONTENT_LENGTH"] = str(len(body))
-        params["CONTENT_TYPE"] = "application/octet-stream"
-    for h in headers:
-        k, _, v = h.partition(":")
-        params["HTTP_" + k.strip().upper().replace("-", "_")] = v.strip()
-    p = b"".join(nv(k.encode(), v.encode()) for k, v in params.items())
-    s.sendall(rec(1, 1, struct.pack("!HB5x", 1, 0)) + rec(4, 1, p) + rec(4, 1))
-    if started:
-        open(started, "w").close()
-    chunks = [body[i:i + 8192] for i in range(0, len(body), 8192)] or []
-    for c in chunks:
-        s.sendall(rec(5, 1, c))
-        if slow:
-            time.sleep(slow / len(chunks))
-    s.sendall(rec(5, 1))
-    out = b""
-    buf = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        buf += d
-        while len(buf) >= 8:
-            _, t, _, ln, pad, _ = struct.unpack("!BBHHBB", buf[:8])
-            if len(buf) < 8 + ln + pad:
-                break
-            c = buf[8:8 + ln]
-            buf = buf[8 + ln + pad:]
-            if t == 6:
-                out += c
-            elif t == 3:
-                s.close()
-                return out
-    s.close()
-    return out
-
-def status(resp):
-    first = resp.split(b"\r\n", 1)[0]
-    return int(first.split()[1]) if first.startswith(b"Status:") else 200
-
-def header(resp, name):
-    for line in resp.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
-        k, _, v = line.partition(b":")
-        if k.strip().lower() == name.lower().encode():
-            return v.strip().decode()
-    return None
-
-a = argparse.ArgumentParser()
-a.add_argument("sock"); a.add_argument("method"); a.add_argument("uri")
-a.add_argument("--body", type=int, default=0)
-a.add_argument("--slow", type=float, default=0.0)
-a.add_argument("--started")
-a.add_argument("--upload", action="store_true", help="POST an upload, then PUT the body")
-a.add_argument("-H", action="append", default=[])
-o = a.parse_args()
-body = os.urandom(o.body)
-if o.upload:
-    r = request(o.sock, "POST", o.uri)
-    loc = header(r, "Location")
-    if status(r) != 202 or not loc:
-        sys.stdout.buffer.write(r)
-        sys.exit(1)
-    if "://" in loc:
-        loc = "/" + loc.split("://", 1)[1].split("/", 1)[1]
-    dg = "sha256:" + hashlib.sha256(body).hexdigest()
-    loc += ("&" if "?" in loc else "?") + "digest=" + dg
-    r = request(o.sock, "PUT", loc, body, o.slow, o.started, o.H)
-else:
-    r = request(o.sock, o.method, o.uri, body, o.slow, o.started, o.H)
-sys.stdout.buffer.write(r)
-PY
-
-fcgi() { timeout 60 python3 "$T/fcgi.py" "$@"; }
+# fcgi SOCK METHOD URI [--body N] [--slow S] [--started F] [--upload] [-H H]:
+# one FastCGI request, response on stdout (tests/e2e/fixtures/fcgi_load.py req)
+fcgi() { timeout 60 python3 tests/e2e/fixtures/fcgi_load.py "$1" req "${@:2}"; }
 # get_v2 SOCK: a GET /v2/ answers 200 with the API version header
 get_v2() {
     local r

@@ -46,17 +46,6 @@ EOF
 }
 workers() { pgrep -P "$M" | sort -n; }
 nworkers() { pgrep -c -P "$M"; }
-# wait_for SECONDS CMD...: poll every 0.1 s until CMD succeeds
-wait_for() {
-	local n=$(($1 * 10))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
 count_is() { [ "$(nworkers)" -eq "$1" ]; }
 # get_ms: the slowest of 8 manifest GETs, in ms (empty when one failed)
 get_max() {
