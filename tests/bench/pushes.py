@@ -218,9 +218,9 @@ def check(a, t, p):
 
 def run_target(a, t, run_id, data, out):
     log = R.log
-    repo = f"bench-push/{run_id}/{t.name.replace('+', '-')}"
-    rec = {"run": run_id, "target": t.name, "url": t.url, "load_start": R.loadavg(), "pushes": a.pushes,
-           "size_mb": a.size_mb, "mode": a.mode, "chunk_mb": a.chunk_mb, "pullers": a.pullers, "pull_mb": a.pull_mb}
+    repo = R.bench_repo("push", run_id, t)
+    rec = R.start_rec(run_id, t, pushes=a.pushes, size_mb=a.size_mb, mode=a.mode, chunk_mb=a.chunk_mb,
+                      pullers=a.pullers, pull_mb=a.pull_mb)
     log(f"{t.name}: push the pull image ({a.pull_mb} MiB layer)")
     layer = os.urandom(a.pull_mb * R.MiB)
     m, ld = R.push_image(t, repo + "/pull", "v1", layer)
@@ -280,8 +280,7 @@ def run_target(a, t, run_id, data, out):
         "pull_p50_s": R.pct([x for p in pullers for x in p.pulls], 50),
         "manifest_get_p50_ms": R.pct(man_ms, 50), "manifest_get_p99_ms": R.pct(man_ms, 99),
         "manifest_get_max_ms": max(man_ms, default=None),
-        "pool": pool.report() if pool else None, "pool_kind": t.pool.kind if t.pool else None,
-        "pool_series": pool.count_series(5.0) if pool else None,
+        **R.pool_fields(t, pool),
         "front": front.report() if front else None,
         "pushes_raw": [{k: v for k, v in p.rec.items() if k not in ("t_start", "t_end")} for p in pushers],
     })
@@ -293,9 +292,8 @@ def run_target(a, t, run_id, data, out):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--target", action="append", required=True, help="NAME=http://127.0.0.1:PORT (repeatable, run in turn)")
-    ap.add_argument("--pool", action="append", default=[], help="NAME=pidfile:PATH or NAME=pid:N,N (registry processes + children)")
-    ap.add_argument("--front", action="append", default=[], help="NAME=pidfile:PATH or NAME=pid:N (web server + children)")
+    R.target_args(ap, "NAME=pidfile:PATH or NAME=pid:N,N (registry processes + children)",
+                  "NAME=pidfile:PATH or NAME=pid:N (web server + children)")
     ap.add_argument("--pushes", type=int, default=int(os.environ.get("PUSH_COUNT", 32)))
     ap.add_argument("--size-mb", type=int, default=int(os.environ.get("PUSH_MB", 64)))
     ap.add_argument("--mode", default=os.environ.get("PUSH_MODE", "mixed"), choices=["mixed", "monolithic", "chunked"])
@@ -305,35 +303,18 @@ def main():
     ap.add_argument("--timeout", type=float, default=float(os.environ.get("PUSH_TIMEOUT", 120)),
                     help="socket timeout of every request (s); the pushes get 3x this in all")
     ap.add_argument("--rss-interval", type=float, default=0.1)
-    ap.add_argument("--title", default="concurrent pushes while pulling")
-    ap.add_argument("--out", help="output prefix (PREFIX.md, PREFIX.jsonl)")
+    R.output_args(ap, "concurrent pushes while pulling")
     a = ap.parse_args()
-    targets = [R.Target(s) for s in a.target]
-    by = {t.name: t for t in targets}
-    for opt, attr in ((a.pool, "pool"), (a.front, "front")):
-        for s in opt:
-            n, _, spec = s.partition("=")
-            if n not in by:
-                raise SystemExit(f"--{attr} {n}: no such target")
-            setattr(by[n], attr, R.ProcSpec(spec))
-    run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    targets = R.targets_of(a)
+    run_id = R.run_id_now()
     out = R.Output(a.out)
     load0 = R.loadavg()
     R.log(f"generating {a.size_mb} MiB of random data")
     data = Data(a.size_mb * R.MiB)
-    recs = []
-    for t in targets:
-        try:
-            recs.append(run_target(a, t, run_id, data, out))
-        except Exception as e:
-            R.log(f"{t.name}: FAILED: {type(e).__name__}: {e}")
-            recs.append({"target": t.name, "error": f"{type(e).__name__}: {e}"})
-            out.record(recs[-1])
+    recs = R.run_all(targets, lambda t: run_target(a, t, run_id, data, out), out)
     md = out.md
-    md(f"# {a.title}", "",
-       f"Run {run_id} UTC on {os.uname().nodename} ({os.cpu_count()} CPUs); load average at start {load0}, "
-       f"at end {R.loadavg()}.", "",
-       f"{a.pushes} concurrent pushes of one {a.size_mb} MiB layer each ({a.mode}"
+    R.md_head(out, a.title, run_id, load0)
+    md(f"{a.pushes} concurrent pushes of one {a.size_mb} MiB layer each ({a.mode}"
        f"{f', {a.chunk_mb} MiB PATCHes' if a.mode != 'monolithic' else ''}) + config + manifest, each to its own "
        f"repository, while {a.pullers} clients pull a {a.pull_mb} MiB image in a loop. Wall time from the first "
        f"push's start to the last one's end; MB/s = completed layer bytes / wall (MB = 10^6 B). RSS: VmRSS from /proc "
@@ -369,10 +350,7 @@ def main():
            + f"pull p50 {R.fmt(r['pull_p50_s'], 2)} s, manifest GET max {R.fmt(r['manifest_get_max_ms'])} ms"
            + (f"; workers every 5 s: {r['pool_series']}; worker peak median {r['pool']['child_peak_median_mib']} MiB"
               if r.get("pool_kind") == "pidfile" and r["pool"] else ""))
-    out.close()
-    if a.out:
-        R.log(f"results: {a.out}.md")
-    return 0
+    return R.done(out, a.out)
 
 
 if __name__ == "__main__":

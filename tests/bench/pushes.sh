@@ -28,8 +28,4 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=targets.sh
 source "$here/targets.sh"
-targets_up pushes
-mkdir -p "$here/results"
-out=$here/results/pushes-$(date -u +%Y%m%d-%H%M%S)
-python3 "$here/pushes.py" --title "Concurrent pushes while pulling ($(git -C "$T_REPO" describe --always --dirty 2>/dev/null || echo '?'))" \
-	"${T_ARGS[@]}" --out "$out" "$@"
+targets_bench pushes "Concurrent pushes while pulling" "$@"

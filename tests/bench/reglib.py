@@ -314,3 +314,76 @@ def table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(fmt(c) for c in r) + " |" for r in rows]
     return out
+
+
+# ---------------------------------------------------------------- one bench run
+# What pushes.py and slow.py share around their run_target: the target
+# arguments, the run over the targets in turn, a record's common fields and
+# the report's head.
+
+def target_args(ap, pool_help, front_help):
+    ap.add_argument("--target", action="append", required=True, help="NAME=http://127.0.0.1:PORT (repeatable, run in turn)")
+    ap.add_argument("--pool", action="append", default=[], help=pool_help)
+    ap.add_argument("--front", action="append", default=[], help=front_help)
+
+
+def output_args(ap, title):
+    ap.add_argument("--title", default=title)
+    ap.add_argument("--out", help="output prefix (PREFIX.md, PREFIX.jsonl)")
+
+
+def targets_of(a, specs=("pool", "front")):
+    """The --target list, with the --pool/--front (those named in specs) attached."""
+    targets = [Target(s) for s in a.target]
+    by = {t.name: t for t in targets}
+    for attr in specs:
+        for s in getattr(a, attr):
+            n, _, spec = s.partition("=")
+            if n not in by:
+                raise SystemExit(f"--{attr} {n}: no such target")
+            setattr(by[n], attr, ProcSpec(spec))
+    return targets
+
+
+def run_id_now():
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+
+
+def start_rec(run_id, t, **params):
+    return {"run": run_id, "target": t.name, "url": t.url, "load_start": loadavg(), **params}
+
+
+def bench_repo(kind, run_id, t):
+    return f"bench-{kind}/{run_id}/{t.name.replace('+', '-')}"
+
+
+def pool_fields(t, sampler, t_from=0.0):
+    """The record's pool fields: peak RSS/worker report, what the pool spec was, workers every 5 s."""
+    return {"pool": sampler.report() if sampler else None, "pool_kind": t.pool.kind if t.pool else None,
+            "pool_series": sampler.count_series(5.0, t_from) if sampler else None}
+
+
+def run_all(targets, run, out):
+    """run(t) for each target in turn; a target that fails is a record with its error."""
+    recs = []
+    for t in targets:
+        try:
+            recs.append(run(t))
+        except Exception as e:
+            log(f"{t.name}: FAILED: {type(e).__name__}: {e}")
+            recs.append({"target": t.name, "error": f"{type(e).__name__}: {e}"})
+            out.record(recs[-1])
+    return recs
+
+
+def md_head(out, title, run_id, load0):
+    out.md(f"# {title}", "",
+           f"Run {run_id} UTC on {os.uname().nodename} ({os.cpu_count()} CPUs); load average at start {load0}, "
+           f"at end {loadavg()}.", "")
+
+
+def done(out, prefix):
+    out.close()
+    if prefix:
+        log(f"results: {prefix}.md")
+    return 0

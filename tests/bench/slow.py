@@ -239,10 +239,9 @@ def summarize_probe(res, timeout):
 
 def run_target(a, t, run_id, out):
     log = R.log
-    rec = {"run": run_id, "target": t.name, "url": t.url, "load_start": R.loadavg(),
-           "clients": a.clients, "rate": a.rate, "seconds": a.seconds, "mode": a.mode,
-           "probe_rate": a.probe_rate, "timeout": a.timeout}
-    repo = f"bench-slow/{run_id}/{t.name.replace('+', '-')}"
+    rec = R.start_rec(run_id, t, clients=a.clients, rate=a.rate, seconds=a.seconds, mode=a.mode,
+                      probe_rate=a.probe_rate, timeout=a.timeout)
+    repo = R.bench_repo("slow", run_id, t)
     log(f"{t.name}: push the probe's image")
     m, _ = R.push_image(t, repo + "/probe", "v1", os.urandom(2048))
     sampler = R.ProcSampler(t.pool, 0.5) if t.pool else None
@@ -313,8 +312,7 @@ def run_target(a, t, run_id, out):
         "slow_answers": dict(answers), "slow_finalized": dict(finals), "uploads_completed": completed,
         "slow_errors": dict(errors),
         "answer_after_body_s_max": max((c["answer_after_body_s"] or 0 for c in cr), default=None),
-        "pool": sampler.report() if sampler else None, "pool_kind": t.pool.kind if t.pool else None,
-        "pool_series": sampler.count_series(5.0, t_from) if sampler else None,
+        **R.pool_fields(t, sampler, t_from),
         "met": under["n"] > 0 and under["failed"] == 0 and (under["p99_ms"] or 0) <= a.target_p99,
         "probe_raw": p.results, "clients_raw": cr,
     })
@@ -326,9 +324,8 @@ def run_target(a, t, run_id, out):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--target", action="append", required=True, help="NAME=http://127.0.0.1:PORT (repeatable, run in turn)")
-    ap.add_argument("--pool", action="append", default=[], help="NAME=pidfile:PATH or NAME=pid:N: count its child processes")
-    ap.add_argument("--front", action="append", default=[], help="NAME=pidfile:PATH (accepted for symmetry with pushes.py; unused)")
+    R.target_args(ap, "NAME=pidfile:PATH or NAME=pid:N: count its child processes",
+                  "NAME=pidfile:PATH (accepted for symmetry with pushes.py; unused)")
     ap.add_argument("--clients", type=int, default=int(os.environ.get("SLOW_CLIENTS", 48)))
     ap.add_argument("--rate", type=float, default=float(os.environ.get("SLOW_RATE", 2048)), help="bytes/s per client")
     ap.add_argument("--seconds", type=float, default=float(os.environ.get("SLOW_SECONDS", 60)))
@@ -340,33 +337,17 @@ def main():
     ap.add_argument("--grace", type=float, default=30.0, help="seconds a complete body waits for its answer")
     ap.add_argument("--target-p99", type=float, default=100.0, help="ms: the 'met' column")
     ap.add_argument("--one-address", action="store_true", help="every client from 127.0.0.1 (default: one address each)")
-    ap.add_argument("--title", default="slow uploaders vs manifest GETs")
-    ap.add_argument("--out", help="output prefix (PREFIX.md, PREFIX.jsonl)")
+    R.output_args(ap, "slow uploaders vs manifest GETs")
     a = ap.parse_args()
     a.probe_source = None if a.one_address else "127.0.0.2"
-    targets = [R.Target(s) for s in a.target]
-    by = {t.name: t for t in targets}
-    for s in a.pool:
-        n, _, spec = s.partition("=")
-        if n not in by:
-            raise SystemExit(f"--pool {n}: no such target")
-        by[n].pool = R.ProcSpec(spec)
-    run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    targets = R.targets_of(a, ("pool",))
+    run_id = R.run_id_now()
     out = R.Output(a.out)
     load0 = R.loadavg()
-    recs = []
-    for t in targets:
-        try:
-            recs.append(run_target(a, t, run_id, out))
-        except Exception as e:
-            R.log(f"{t.name}: FAILED: {type(e).__name__}: {e}")
-            recs.append({"target": t.name, "error": f"{type(e).__name__}: {e}"})
-            out.record(recs[-1])
+    recs = R.run_all(targets, lambda t: run_target(a, t, run_id, out), out)
     md = out.md
-    md(f"# {a.title}", "",
-       f"Run {run_id} UTC on {os.uname().nodename} ({os.cpu_count()} CPUs); load average at start {load0}, "
-       f"at end {R.loadavg()}.", "",
-       f"{a.clients} clients, each one upload body ({a.mode}) of {int(a.rate * a.seconds)} bytes trickled at "
+    R.md_head(out, a.title, run_id, load0)
+    md(f"{a.clients} clients, each one upload body ({a.mode}) of {int(a.rate * a.seconds)} bytes trickled at "
        f"{a.rate:.0f} B/s for {a.seconds:.0f} s, {'all from 127.0.0.1' if a.one_address else 'each from its own 127.0.0.x'}; "
        f"probe: {a.probe_rate:g} manifest GETs/s by tag (new connection each), failure = not 200 "
        f"within {a.timeout:g} s (failures count in the percentiles at their elapsed time). Targets run one after the other.", "")
@@ -403,10 +384,7 @@ def main():
            + (f"; slowest answer {r['answer_after_body_s_max']:.2f} s after the body" if r["answer_after_body_s_max"] else "")
            + (f"; pool workers every 5 s: {r['pool_series']}" if r.get("pool_kind") == "pidfile" else "")
            + (f"; registry peak RSS {r['pool']['peak_sum_mib']} MiB" if r["pool"] else ""))
-    out.close()
-    if a.out:
-        R.log(f"results: {a.out}.md")
-    return 0
+    return R.done(out, a.out)
 
 
 if __name__ == "__main__":

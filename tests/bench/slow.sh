@@ -27,8 +27,4 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=targets.sh
 source "$here/targets.sh"
-targets_up slow
-mkdir -p "$here/results"
-out=$here/results/slow-$(date -u +%Y%m%d-%H%M%S)
-python3 "$here/slow.py" --title "Slow uploaders vs manifest GETs ($(git -C "$T_REPO" describe --always --dirty 2>/dev/null || echo '?'))" \
-	"${T_ARGS[@]}" --out "$out" "$@"
+targets_bench slow "Slow uploaders vs manifest GETs" "$@"

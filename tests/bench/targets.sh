@@ -13,6 +13,7 @@
 #   targets_up NAME            # NAME: a word for the scratch dir (slow, pushes)
 #   python3 ... "${T_ARGS[@]}" # --target/--pool/--front arguments of the started targets
 #   (targets_down runs at exit)
+# or: targets_bench NAME TITLE "$@"  # all of the above for tests/bench/NAME.py
 # Env: BENCH_TARGETS (space-separated subset of the four names above, in the
 # order they run; default all four), BENCH_DIR (../shared/bench), BUILD
 # (build), WHARF_WORKERS / WHARF_LOGLEVEL (passed to admin/run.sh only when
@@ -141,4 +142,17 @@ targets_up() {
 			;;
 		esac
 	done
+}
+
+# targets_bench NAME TITLE [ARGS...]: targets_up NAME, then tests/bench/NAME.py
+# on every target with --title "TITLE (git describe)", --out
+# tests/bench/results/NAME-<UTC date> and ARGS (slow.sh, pushes.sh)
+targets_bench() {
+	local name=$1 title=$2 dir=$T_REPO/tests/bench out
+	shift 2
+	targets_up "$name"
+	mkdir -p "$dir/results"
+	out=$dir/results/$name-$(date -u +%Y%m%d-%H%M%S)
+	python3 "$dir/$name.py" --title "$title ($(git -C "$T_REPO" describe --always --dirty 2>/dev/null || echo '?'))" \
+		"${T_ARGS[@]}" --out "$out" "$@"
 }
