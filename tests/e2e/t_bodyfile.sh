@@ -56,6 +56,20 @@ curl -s -o "$TMP/ab.got" "$W_URL/v2/bf/two/blobs/$(sha "$TMP/ab")"
 check "chunked PATCH: the blob reads back" cmp -s "$TMP/ab" "$TMP/ab.got"
 check "chunked PATCH came chunked through nginx" grep -q 'PATCH .* te="chunked"' "$W_DIR/nginx-access.log"
 
+# ---- a repository named .../blobs/uploads: its uploads are uploads, its
+# manifest PUT is not (the upload location is anchored at the end) ----
+printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$TMP/cfg"
+c=$(code -X POST -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/cfg" \
+	"$W_URL/v2/bf/blobs/uploads/blobs/uploads/?digest=$(sha "$TMP/cfg")")
+check_eq "repository bf/blobs/uploads: monolithic POST 201" 201 "$c"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[]}' \
+	"$(sha "$TMP/cfg")" "$(stat -c %s "$TMP/cfg")" >"$TMP/man"
+c=$(code -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @"$TMP/man" \
+	"$W_URL/v2/bf/blobs/uploads/manifests/v1")
+check_eq "repository bf/blobs/uploads: manifest PUT 201 (not taken for an upload)" 201 "$c"
+curl -s -o "$TMP/man.got" "$W_URL/v2/bf/blobs/uploads/manifests/v1"
+check "repository bf/blobs/uploads: the manifest reads back" cmp -s "$TMP/man" "$TMP/man.got"
+
 # ---- two PATCHes with Content-Range (the second appended), PUT with a body ----
 loc=$(start bf/three)
 c=$(code -X PATCH -H 'Content-Range: 0-2999999' -H 'Content-Type: application/octet-stream' \
