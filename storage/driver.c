@@ -110,6 +110,22 @@ void storage_unlock(struct storage_lock *lk)
     if (lk) lk->ops->unlock(lk);
 }
 
+int storage_writer_at(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
+                      struct storage_writer **out)
+{
+    struct storage_writer *w;
+    int rc = d->ops->writer(d, a, path, 1, &w);
+    if (rc) return rc;
+    if (w->ops->writer_size(w) != offset) {
+        if (!w->ops->writer_truncate || (rc = w->ops->writer_truncate(w, offset)) != 0) {
+            w->ops->cancel(w);
+            return rc ? rc : WERR_IO;
+        }
+    }
+    *out = w;
+    return 0;
+}
+
 #define APPEND_FILE_CHUNK (256 * 1024)
 
 int storage_append_file(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
@@ -123,14 +139,8 @@ int storage_append_file(struct storage_driver *d, struct arena *a, const char *p
     /* any driver (object stores, inmemory): the file's bytes through a
      * writer, as a streamed body would come, from the same fd */
     struct storage_writer *w;
-    int rc = d->ops->writer(d, a, path, 1, &w);
+    int rc = storage_writer_at(d, a, path, offset, &w);
     if (rc) return rc;
-    if (w->ops->writer_size(w) != offset) {
-        if (!w->ops->writer_truncate || (rc = w->ops->writer_truncate(w, offset)) != 0) {
-            w->ops->cancel(w);
-            return rc ? rc : WERR_IO;
-        }
-    }
     char *buf = malloc(APPEND_FILE_CHUNK);
     if (!buf) {
         w->ops->writer_close(w);

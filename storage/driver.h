@@ -21,8 +21,8 @@ struct storage_writer;
 struct storage_lock;
 
 struct storage_stat {
-    int64_t size;   /* bytes of a file; 0 for a directory */
-    time_t mtime;   /* modification time */
+    int64_t size; /* bytes of a file; 0 for a directory */
+    time_t mtime; /* modification time */
     int is_dir;
 };
 
@@ -63,8 +63,8 @@ struct storage_driver_ops {
     /* walk: depth-first over everything under path (not path itself). */
     int (*walk)(struct storage_driver *d, const char *path, storage_walk_fn fn, void *ctx);
     /* url_for: a URL a client may fetch directly (signed), or WERR_UNSUPPORTED. Optional. */
-    int (*url_for)(struct storage_driver *d, struct arena *a, const char *path,
-                   const char *method, char **url);
+    int (*url_for)(struct storage_driver *d, struct arena *a, const char *path, const char *method,
+                   char **url);
     /* local_path: filesystem path of the object for web-server sendfile, or
      * WERR_UNSUPPORTED. Optional. */
     int (*local_path)(struct storage_driver *d, struct arena *a, const char *path, char **out);
@@ -78,8 +78,8 @@ struct storage_driver_ops {
     int64_t (*writer_size)(struct storage_writer *w); /* bytes in file incl. prior appends */
     /* truncate: cut the file to size bytes (resume after a crash); optional. */
     int (*writer_truncate)(struct storage_writer *w, int64_t size);
-    int (*commit)(struct storage_writer *w); /* flush/durable; the writer is closed */
-    void (*cancel)(struct storage_writer *w); /* drop what was written; closed */
+    int (*commit)(struct storage_writer *w);        /* flush/durable; the writer is closed */
+    void (*cancel)(struct storage_writer *w);       /* drop what was written; closed */
     void (*writer_close)(struct storage_writer *w); /* keep what was written; closed */
 
     /* list_page (added with issue 7): one page of a flat directory (one that
@@ -171,6 +171,11 @@ int storage_lock(struct storage_driver *d, struct arena *a, const char *path, in
                  long wait_ms, struct storage_lock **lk);
 int storage_lock_renew(struct storage_lock *lk);
 void storage_unlock(struct storage_lock *lk);
+/* storage_writer_at: a writer appending to path after its first offset
+ * bytes: what lies past offset (a crash's remnant, a refused chunk) is cut
+ * first; WERR_IO when the driver cannot cut. */
+int storage_writer_at(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
+                      struct storage_writer **out);
 /* storage_append_file: ops->append_file, or the fallback: a writer on path
  * (append), cut to offset, fed len bytes of fd (pread from 0), lk (may be
  * NULL) renewed between chunks. WERR_IO when fd holds fewer than len bytes. */

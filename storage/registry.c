@@ -226,17 +226,11 @@ static int save_hashstate(struct registry *r, struct arena *a, struct upload *u,
 int registry_upload_append(struct registry *r, struct arena *a, struct upload *u, body_read_fn rd,
                            void *ctx, int64_t max)
 {
+    /* a crash may have left bytes past the last saved state: cut them */
     struct storage_writer *w;
-    int rc = r->d->ops->writer(r->d, a, path_upload_data(a, u->repo, u->uuid), 1, &w);
+    int rc = storage_writer_at(r->d, a, path_upload_data(a, u->repo, u->uuid), u->offset, &w);
     if (rc) return rc;
     int64_t prev = u->offset;
-    /* a crash may have left bytes past the last saved state: cut them */
-    if (w->ops->writer_size(w) != u->offset) {
-        if (!w->ops->writer_truncate || (rc = w->ops->writer_truncate(w, u->offset)) != 0) {
-            w->ops->cancel(w);
-            return rc ? rc : WERR_IO;
-        }
-    }
     char *buf = malloc(UPLOAD_CHUNK);
     if (!buf) {
         w->ops->writer_close(w);
