@@ -270,7 +270,7 @@ int response_send(struct response *res, struct request *req)
             size_t want = bufsz;
             if (left >= 0 && (int64_t)want > left) want = (size_t)left;
             if (want == 0) break;
-            ssize_t n = res->reader->ops->read(res->reader, b, want);
+            ssize_t n = storage_read(res->reader, b, want);
             if (n <= 0) {
                 if (n < 0) rc = WERR_IO;
                 break;

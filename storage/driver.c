@@ -114,12 +114,12 @@ int storage_writer_at(struct storage_driver *d, struct arena *a, const char *pat
                       struct storage_writer **out)
 {
     struct storage_writer *w;
-    int rc = d->ops->writer(d, a, path, 1, &w);
+    int rc = storage_writer_open(d, a, path, 1, &w);
     if (rc) return rc;
-    if (w->ops->writer_size(w) != offset) {
-        if (!w->ops->writer_truncate || (rc = w->ops->writer_truncate(w, offset)) != 0) {
-            w->ops->cancel(w);
-            return rc ? rc : WERR_IO;
+    if (storage_writer_size(w) != offset) {
+        if ((rc = storage_writer_truncate(w, offset)) != 0) {
+            storage_cancel(w);
+            return rc == WERR_UNSUPPORTED ? WERR_IO : rc;
         }
     }
     *out = w;
@@ -143,7 +143,7 @@ int storage_append_file(struct storage_driver *d, struct arena *a, const char *p
     if (rc) return rc;
     char *buf = malloc(APPEND_FILE_CHUNK);
     if (!buf) {
-        w->ops->writer_close(w);
+        storage_writer_close(w);
         return WERR_NOMEM;
     }
     int64_t done = 0;
@@ -156,13 +156,76 @@ int storage_append_file(struct storage_driver *d, struct arena *a, const char *p
             continue;
         }
         if ((rc = storage_lock_renew(lk)) != 0) break;
-        if ((rc = w->ops->write(w, buf, (size_t)n)) != 0) break;
+        if ((rc = storage_write(w, buf, (size_t)n)) != 0) break;
         done += n;
     }
     free(buf);
     /* a partial append is cut by the next one (the saved hash state is older) */
-    w->ops->writer_close(w);
+    storage_writer_close(w);
     return rc;
+}
+
+int storage_reader_open(struct storage_driver *d, struct arena *a, const char *path,
+                        int64_t offset, struct storage_reader **r)
+{
+    return d->ops->reader(d, a, path, offset, r);
+}
+
+ssize_t storage_read(struct storage_reader *r, void *buf, size_t n)
+{
+    return r->ops->read(r, buf, n);
+}
+
+void storage_reader_close(struct storage_reader *r)
+{
+    if (r) r->ops->reader_close(r);
+}
+
+int storage_writer_open(struct storage_driver *d, struct arena *a, const char *path, int append,
+                        struct storage_writer **w)
+{
+    return d->ops->writer(d, a, path, append, w);
+}
+
+int storage_write(struct storage_writer *w, const void *buf, size_t n)
+{
+    return w->ops->write(w, buf, n);
+}
+
+int64_t storage_writer_size(struct storage_writer *w)
+{
+    return w->ops->writer_size(w);
+}
+
+int storage_writer_truncate(struct storage_writer *w, int64_t size)
+{
+    return w->ops->writer_truncate ? w->ops->writer_truncate(w, size) : WERR_UNSUPPORTED;
+}
+
+int storage_commit(struct storage_writer *w)
+{
+    return w->ops->commit(w);
+}
+
+void storage_cancel(struct storage_writer *w)
+{
+    w->ops->cancel(w);
+}
+
+void storage_writer_close(struct storage_writer *w)
+{
+    w->ops->writer_close(w);
+}
+
+int storage_url_for(struct storage_driver *d, struct arena *a, const char *path,
+                    const char *method, char **url)
+{
+    return d->ops->url_for ? d->ops->url_for(d, a, path, method, url) : WERR_UNSUPPORTED;
+}
+
+int storage_local_path(struct storage_driver *d, struct arena *a, const char *path, char **out)
+{
+    return d->ops->local_path ? d->ops->local_path(d, a, path, out) : WERR_UNSUPPORTED;
 }
 
 void storage_driver_free(struct storage_driver *d)

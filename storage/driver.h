@@ -181,6 +181,24 @@ int storage_writer_at(struct storage_driver *d, struct arena *a, const char *pat
  * NULL) renewed between chunks. WERR_IO when fd holds fewer than len bytes. */
 int storage_append_file(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
                         int fd, const char *src, int64_t len, struct storage_lock *lk);
+/* Readers, writers and the optional ops, through the storage API: nothing
+ * outside storage/ calls a table's op itself. */
+int storage_reader_open(struct storage_driver *d, struct arena *a, const char *path,
+                        int64_t offset, struct storage_reader **r);
+ssize_t storage_read(struct storage_reader *r, void *buf, size_t n); /* 0 = EOF, <0 WERR */
+void storage_reader_close(struct storage_reader *r);                 /* NULL: nothing */
+int storage_writer_open(struct storage_driver *d, struct arena *a, const char *path, int append,
+                        struct storage_writer **w);
+int storage_write(struct storage_writer *w, const void *buf, size_t n);
+int64_t storage_writer_size(struct storage_writer *w);
+int storage_writer_truncate(struct storage_writer *w, int64_t size); /* WERR_UNSUPPORTED */
+int storage_commit(struct storage_writer *w);
+void storage_cancel(struct storage_writer *w);
+void storage_writer_close(struct storage_writer *w);
+/* storage_url_for / storage_local_path: WERR_UNSUPPORTED when the driver has none */
+int storage_url_for(struct storage_driver *d, struct arena *a, const char *path,
+                    const char *method, char **url);
+int storage_local_path(struct storage_driver *d, struct arena *a, const char *path, char **out);
 void storage_driver_free(struct storage_driver *d);
 
 #endif

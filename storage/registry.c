@@ -78,7 +78,7 @@ int registry_blob_stat(struct registry *r, struct arena *a, const char *repo, co
 int registry_blob_open(struct registry *r, struct arena *a, const char *digest, int64_t offset,
                        struct storage_reader **rd)
 {
-    return r->d->ops->reader(r->d, a, path_blob_data(a, digest), offset, rd);
+    return storage_reader_open(r->d, a, path_blob_data(a, digest), offset, rd);
 }
 
 int registry_blob_unlink(struct registry *r, struct arena *a, const char *repo, const char *digest)
@@ -135,9 +135,9 @@ int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
     if (rc) return rc;
     /* an empty data file, so the upload's size is always known from storage */
     struct storage_writer *w;
-    if ((rc = r->d->ops->writer(r->d, a, path_upload_data(a, repo, u->uuid), 0, &w)) != 0)
+    if ((rc = storage_writer_open(r->d, a, path_upload_data(a, repo, u->uuid), 0, &w)) != 0)
         return rc;
-    if ((rc = w->ops->commit(w)) != 0) return rc;
+    if ((rc = storage_commit(w)) != 0) return rc;
     *out = u;
     return 0;
 }
@@ -233,7 +233,7 @@ int registry_upload_append(struct registry *r, struct arena *a, struct upload *u
     int64_t prev = u->offset;
     char *buf = malloc(UPLOAD_CHUNK);
     if (!buf) {
-        w->ops->writer_close(w);
+        storage_writer_close(w);
         return WERR_NOMEM;
     }
     int64_t got = 0;
@@ -256,12 +256,12 @@ int registry_upload_append(struct registry *r, struct arena *a, struct upload *u
          * (the next holder cuts what is past the saved state) */
         if ((rc = storage_lock_renew(u->lock)) != 0) {
             free(buf);
-            w->ops->writer_close(w);
+            storage_writer_close(w);
             return rc;
         }
-        if ((rc = w->ops->write(w, buf, (size_t)n)) != 0) {
+        if ((rc = storage_write(w, buf, (size_t)n)) != 0) {
             free(buf);
-            w->ops->writer_close(w);
+            storage_writer_close(w);
             /* the file may now hold a partial chunk: the next append truncates it */
             return rc;
         }
@@ -269,7 +269,7 @@ int registry_upload_append(struct registry *r, struct arena *a, struct upload *u
         got += n;
     }
     free(buf);
-    w->ops->writer_close(w);
+    storage_writer_close(w);
     if (body_rc == WERR_TOOBIG) {
         /* refuse the chunk entirely: restore the previous state */
         struct upload tmp = *u;
@@ -332,18 +332,18 @@ static int rehash(struct registry *r, struct arena *a, struct upload *u, enum di
                   char out[DIGEST_MAX_STR])
 {
     struct storage_reader *rd;
-    int rc = r->d->ops->reader(r->d, a, path_upload_data(a, u->repo, u->uuid), 0, &rd);
+    int rc = storage_reader_open(r->d, a, path_upload_data(a, u->repo, u->uuid), 0, &rd);
     if (rc) return rc;
     struct hasher h;
     hasher_init(&h, alg);
     char *buf = malloc(UPLOAD_CHUNK);
     if (!buf) {
-        rd->ops->reader_close(rd);
+        storage_reader_close(rd);
         return WERR_NOMEM;
     }
     int64_t total = 0;
     for (;;) {
-        ssize_t n = rd->ops->read(rd, buf, UPLOAD_CHUNK);
+        ssize_t n = storage_read(rd, buf, UPLOAD_CHUNK);
         if (n < 0) {
             rc = WERR_IO;
             break;
@@ -355,7 +355,7 @@ static int rehash(struct registry *r, struct arena *a, struct upload *u, enum di
         if (total >= u->offset) break;
     }
     free(buf);
-    rd->ops->reader_close(rd);
+    storage_reader_close(rd);
     if (rc) return rc;
     hasher_final(&h, out);
     return 0;
@@ -395,8 +395,8 @@ int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u
     } else {
         /* make the data durable before it becomes visible under its digest */
         struct storage_writer *w;
-        if (r->d->ops->writer(r->d, a, data_path, 1, &w) == 0) {
-            if ((rc = w->ops->commit(w)) != 0) return rc;
+        if (storage_writer_open(r->d, a, data_path, 1, &w) == 0) {
+            if ((rc = storage_commit(w)) != 0) return rc;
         }
         if ((rc = storage_move(r->d, data_path, path_blob_data(a, digest))) != 0) return rc;
     }

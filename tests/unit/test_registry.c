@@ -209,9 +209,9 @@ static void test_upload_chunks_reopened(void **state)
     struct storage_reader *rd;
     assert_int_equal(registry_blob_open(&f->r, f->a, dg, 100, &rd), 0);
     unsigned char b4[4];
-    assert_int_equal(rd->ops->read(rd, b4, 4), 4);
+    assert_int_equal(storage_read(rd, b4, 4), 4);
     assert_memory_equal(b4, data + 100, 4);
-    rd->ops->reader_close(rd);
+    storage_reader_close(rd);
     assert_string_equal(registry_blob_path(f->a, dg), p);
     free(data);
 }
