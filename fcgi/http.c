@@ -2,7 +2,6 @@
 #include "router.h"
 
 #include "../lib/err.h"
-#include "../storage/driver.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -261,7 +260,7 @@ int response_send(struct response *res, struct request *req)
     if (head) return 0;
     if (res->body_kind == BODY_MEM && res->body_len) {
         if (req->io->write(req->io->ctx, res->body, res->body_len) < 0) return WERR_IO;
-    } else if (res->body_kind == BODY_READER && res->reader) {
+    } else if (res->body_kind == BODY_STREAM && res->stream.read) {
         size_t bufsz = 256 * 1024;
         char *b = malloc(bufsz);
         if (!b) return WERR_NOMEM;
@@ -270,7 +269,7 @@ int response_send(struct response *res, struct request *req)
             size_t want = bufsz;
             if (left >= 0 && (int64_t)want > left) want = (size_t)left;
             if (want == 0) break;
-            ssize_t n = storage_read(res->reader, b, want);
+            ssize_t n = res->stream.read(res->stream.ctx, b, want);
             if (n <= 0) {
                 if (n < 0) rc = WERR_IO;
                 break;

@@ -10,8 +10,6 @@
 
 #include "../lib/arena.h"
 
-struct storage_reader;
-
 /* The transport under a request: FastCGI stream, CGI stdio, or a test buffer. */
 struct http_io {
     /* param: a CGI/FastCGI parameter ("REQUEST_METHOD", "HTTP_ACCEPT", ...) or NULL. */
@@ -48,7 +46,15 @@ struct request {
     void *route;              /* const struct route * */
 };
 
-enum body_kind { BODY_NONE = 0, BODY_MEM, BODY_READER };
+enum body_kind { BODY_NONE = 0, BODY_MEM, BODY_STREAM };
+
+/* A streamed response body: read(ctx) gives up to n bytes, 0 at the end, <0
+ * on an error (the response then ends short). Whoever supplies it releases
+ * what ctx holds with a cleanup on the request's arena. */
+struct body_source {
+    ssize_t (*read)(void *ctx, void *buf, size_t n);
+    void *ctx;
+};
 
 struct response {
     int status;
@@ -57,9 +63,9 @@ struct response {
     enum body_kind body_kind;
     const char *body; /* BODY_MEM */
     size_t body_len;
-    struct storage_reader *reader; /* BODY_READER: streamed until EOF or body_len bytes */
-    int64_t content_length;        /* -1 = unknown; set with bodies, also for HEAD */
-    int head_only;                 /* HEAD: headers only, Content-Length kept */
+    struct body_source stream; /* BODY_STREAM: read until its end or content_length bytes */
+    int64_t content_length;    /* -1 = unknown; set with bodies, also for HEAD */
+    int head_only;             /* HEAD: headers only, Content-Length kept */
 };
 
 /* request_header: value of HTTP header name (any case, '-' allowed) or NULL. */

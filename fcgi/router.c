@@ -2,7 +2,6 @@
 
 #include "../handlers/auth.h"
 #include "../handlers/handlers.h"
-#include "../handlers/proxy.h"
 #include "../lib/digest.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
@@ -132,7 +131,7 @@ static const char *allowed_methods(struct app *app, enum route_kind kind, const 
                                    struct arena *a)
 {
     const struct config *cfg = app->cfg;
-    int no_write = cfg->readonly || (name && proxy_refuses_write(app, name));
+    int no_write = cfg->readonly || (name && app_repo_is_mirror(app, name));
     const char *out = "";
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (routes[i].kind != kind) continue;
@@ -241,7 +240,7 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
         not_allowed(app, req, res, kind, name, "the registry is in read-only mode");
         return;
     }
-    if ((rt->flags & F_WRITE) && proxy_refuses_write(app, name)) { /* issue 8: a mirror */
+    if ((rt->flags & F_WRITE) && app_repo_is_mirror(app, name)) { /* issue 8: a mirror */
         not_allowed(app, req, res, kind, name,
                     "this repository is a mirror of an upstream registry (proxy)");
         return;

@@ -36,7 +36,7 @@ void error_reply(struct request *req, struct response *res, int status, const ch
     struct arena *a = req->arena;
     res->status = status;
     res->body_kind = BODY_NONE;
-    res->reader = NULL;
+    res->stream.read = NULL;
     char *body = arena_printf(a, "{\"errors\":[{\"code\":%s,\"message\":%s,\"detail\":%s}]}\n",
                               json_string(a, code), json_string(a, message),
                               detail ? json_string(a, detail) : "null");

@@ -5,7 +5,6 @@
 #include "../lib/names.h"
 #include "../storage/manifest.h"
 #include "../storage/registry.h"
-#include "proxy.h"
 
 #include <json-c/json.h>
 #include <string.h>
@@ -78,7 +77,6 @@ void h_manifest_get(struct app *app, struct request *req, struct response *res)
     size_t len;
     char digest[DIGEST_MAX_STR];
     const char *mt;
-    proxy_manifest_sync(app, req); /* a mirrored repository: fetch or refresh from upstream */
     int rc =
         registry_manifest_get(app->reg, req->arena, req->name, req->ref, &body, &len, digest, &mt);
     if (rc == 0 && manifest_is_index(manifest_kind_of(mt)) && !strchr(req->ref, ':')) {

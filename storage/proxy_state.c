@@ -4,17 +4,11 @@
 #include "../lib/err.h"
 #include "../lib/log.h"
 #include "catalog.h"
-#include "drivers/filesystem.h"
 #include "paths.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define ACCESS_ROOT "/wharf/proxy/access"
 #define LOCK_ROOT "/wharf/proxy/locks"

@@ -5,7 +5,10 @@
 #include "../lib/err.h"
 #include "../lib/log.h"
 #include "manifest.h"
+#include "mirror.h"
+#include "open.h"
 #include "paths.h"
+#include "proxy_state.h"
 
 #include <openssl/rand.h>
 #include <sys/random.h>
@@ -38,6 +41,47 @@ static int read_link(struct registry *r, struct arena *a, const char *path, char
 static int write_link(struct registry *r, const char *path, const char *digest)
 {
     return storage_put(r->d, path, digest, strlen(digest));
+}
+
+int registry_open(const struct config *cfg, struct registry **out, char *err, size_t errlen)
+{
+    struct registry *r = calloc(1, sizeof(*r));
+    if (!r) return WERR_NOMEM;
+    r->cfg = cfg;
+    int rc;
+    /* the pull-through cache talks to its upstreams with libcurl: loaded
+     * before the driver, so that a missing library is the error reported */
+    if (cfg->nupstreams > 0 && (rc = mirror_new(&r->mirror, err, errlen)) != 0) {
+        free(r);
+        return rc;
+    }
+    /* the configured driver, and the Redis blob-descriptor cache (issue 7) */
+    if ((rc = storage_open(cfg, &r->d, &r->cache, err, errlen)) != 0) {
+        mirror_free(r->mirror);
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void registry_close(struct registry *r)
+{
+    if (!r) return;
+    mirror_free(r->mirror);
+    storage_driver_free(r->d);
+    bdcache_free(r->cache);
+    free(r);
+}
+
+int registry_repo_is_mirror(struct registry *r, const char *repo)
+{
+    if (!repo || !r->cfg) return 0;
+    struct arena *a = arena_new();
+    const char *remote;
+    int yes = proxy_upstream_for(r->cfg, a, repo, &remote) != NULL;
+    arena_free(a);
+    return yes;
 }
 
 char *registry_blob_path(struct arena *a, const char *digest)
@@ -444,6 +488,7 @@ int registry_manifest_get(struct registry *r, struct arena *a, const char *repo,
 {
     const char *dg = ref;
     int rc;
+    if (r->mirror) mirror_manifest_sync(r->mirror, r, a, repo, ref);
     if (!is_digest_ref(ref)) {
         char *linked;
         rc = read_link(r, a, path_tag_current(a, repo, ref), &linked);

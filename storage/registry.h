@@ -15,11 +15,26 @@
 #include "driver.h"
 
 struct bdcache;
+struct mirror;
 struct registry {
     struct storage_driver *d;
     const struct config *cfg;
     struct bdcache *cache; /* blob descriptors (storage/bdcache.h), or NULL; not owned */
+    /* the pull-through cache (storage/mirror.h), consulted by manifest gets and
+     * blob deliveries in mirrored repositories; NULL: nothing is fetched */
+    struct mirror *mirror;
 };
+
+/* registry_open: the registry a server runs on: the configured driver and
+ * blob-descriptor cache (storage/open.h), and the mirror when upstreams are
+ * configured (libcurl loaded then). Freed, all of it, by registry_close.
+ * Returns 0 or a WERR_* with err filled. */
+int registry_open(const struct config *cfg, struct registry **out, char *err, size_t errlen);
+void registry_close(struct registry *r);
+
+/* registry_repo_is_mirror: 1 when repository repo (may be NULL: 0) mirrors an
+ * upstream (proxy:, proxy.upstreams): pushes and deletes are refused there. */
+int registry_repo_is_mirror(struct registry *r, const char *repo);
 
 struct blob_desc {
     char digest[DIGEST_MAX_STR];
@@ -88,10 +103,52 @@ int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u
                            const char *digest, struct blob_desc *out);
 int registry_upload_cancel(struct registry *r, struct arena *a, struct upload *u);
 
+/* ---- blob delivery (storage/deliver.c) ----
+ * How a blob GET or HEAD is answered, decided here so that the caller never
+ * knows the driver: a URL the driver signs (object stores; not for HEAD, as a
+ * URL presigned for GET refuses HEAD, nor with redirect.disable), a file the
+ * web server sends (blobs.accel: nginx X-Accel-Redirect, Apache X-Sendfile,
+ * when the driver keeps local files), or a stream through the worker, with
+ * If-None-Match and Range. In a mirrored repository a blob missing here is
+ * fetched from the upstream first (storage/mirror.h). */
+struct blob_ask {
+    const char *method;        /* "GET" or "HEAD" */
+    const char *range;         /* the Range header, or NULL */
+    const char *if_none_match; /* the If-None-Match header, or NULL */
+    int accel_failed;          /* the web server could not send the file named before: stream */
+};
+enum blob_via {
+    BLOB_VIA_NONE,     /* status and length only: HEAD, 304, 416, an empty body */
+    BLOB_VIA_REDIRECT, /* 307 to target, a URL */
+    BLOB_VIA_ACCEL,    /* nginx sends the file: target is its internal URI */
+    BLOB_VIA_SENDFILE, /* Apache sends the file: target is its local path */
+    BLOB_VIA_STREAM,   /* read(ctx) gives the body (released with the arena) */
+};
+struct blob_delivery {
+    int status; /* 200, 206 (a range), 304 (If-None-Match), 307 (redirect), 416 */
+    enum blob_via via;
+    struct blob_desc bd; /* size -1: unknown (an upstream's answer without a length) */
+    const char *target;  /* REDIRECT, ACCEL, SENDFILE (arena) */
+    int64_t start;       /* 206: the first byte sent (of bd.size) */
+    int64_t length;      /* the body's length (Content-Length), -1: not known or not said */
+    body_read_fn read;   /* STREAM */
+    void *ctx;
+    int upstream;       /* streamed from the upstream as it arrives: no ranges, no cache headers */
+    const char *detail; /* a failure of the upstream (arena): the answer is 502 */
+};
+/* registry_blob_deliver: decide how to answer q for the blob digest of repo.
+ * WERR_NOTFOUND when the blob is not linked in repo (nor at the upstream of
+ * a mirror); an error with out->detail set when the upstream failed; another
+ * WERR_* from storage. */
+int registry_blob_deliver(struct registry *r, struct arena *a, const char *repo, const char *digest,
+                          const struct blob_ask *q, struct blob_delivery *out);
+
 /* ---- manifests and tags ---- */
 struct manifest_info; /* storage/manifest.h */
 
-/* registry_manifest_get: by tag or digest. Returns body, its digest and media type. */
+/* registry_manifest_get: by tag or digest. Returns body, its digest and media
+ * type. In a mirrored repository storage is first made current from the
+ * upstream (storage/mirror.h: mirror_manifest_sync). */
 int registry_manifest_get(struct registry *r, struct arena *a, const char *repo, const char *ref,
                           char **body, size_t *len, char digest[DIGEST_MAX_STR],
                           const char **media_type);

@@ -1,10 +1,9 @@
 /* fuzz_challenge: the WWW-Authenticate challenge of an upstream registry, as
- * the pull-through cache reads it (handlers/proxy.c challenge_param: realm,
- * service, scope of a Bearer challenge). The parser is a file static, so the
- * target includes the file; libwharf.a's copy of it is then never linked. */
+ * the pull-through cache reads it (lib/upstream.c upstream_challenge_param:
+ * realm, service, scope of a Bearer challenge). */
 #include "fuzz.h"
 
-#include "../../handlers/proxy.c"
+#include "../../lib/upstream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -12,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct arena *a = arena_new();
     static const char *const keys[] = {"realm", "service", "scope", "error", ""};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const char *v = challenge_param(a, www, keys[i]);
+        const char *v = upstream_challenge_param(a, www, keys[i]);
         if (v) (void)strlen(v);
     }
     arena_free(a);
