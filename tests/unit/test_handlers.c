@@ -421,6 +421,36 @@ static int setup_fs(void **state)
                           "  delete:\n"
                           "    enabled: true\n" LIMITS);
 }
+static int setup_fs_nginx(void **state)
+{
+    return fx_open(state, "version: 0.1\n"
+                          "storage:\n"
+                          "  filesystem:\n"
+                          "    rootdirectory: @DIR@/root\n"
+                          "fastcgi:\n"
+                          "  blobs:\n"
+                          "    accel: nginx\n");
+}
+static int setup_fs_apache(void **state)
+{
+    return fx_open(state, "version: 0.1\n"
+                          "storage:\n"
+                          "  filesystem:\n"
+                          "    rootdirectory: @DIR@/root\n"
+                          "fastcgi:\n"
+                          "  blobs:\n"
+                          "    accel: apache\n");
+}
+/* a mirror of an upstream that answers nothing (port 1) */
+static int setup_mirror(void **state)
+{
+    return fx_open(state, "version: 0.1\n"
+                          "storage:\n"
+                          "  filesystem:\n"
+                          "    rootdirectory: @DIR@/root\n"
+                          "proxy:\n"
+                          "  remoteurl: http://127.0.0.1:1\n" LIMITS);
+}
 static int setup_nodelete(void **state)
 {
     return fx_open(state, "version: 0.1\n"
@@ -720,6 +750,51 @@ static void test_reference_grammar(void **state)
 }
 
 /* ---- blobs ------------------------------------------------------------------- */
+
+/* blobs.accel: the web server sends the file (registry_blob_deliver) */
+static void test_blob_accel(void **state)
+{
+    struct fx *f = *state;
+    int nginx = f->cfg->accel == ACCEL_NGINX;
+    const char *d = push_blob(f, "r", "0123456789abcdefghij");
+    const char *u = arena_printf(f->ta, "/v2/r/blobs/%s", d);
+    const char *data = arena_printf(f->ta, "/docker/registry/v2/blobs/sha256/%.2s/%s/data", d + 7,
+                                    d + 7);
+    R(f, "GET", u, NULL, 0);
+    assert_int_equal(f->status, 200); /* no Content-Length: the web server sets it */
+    EXPECT_HDR(f, "Content-Length", NULL);
+    EXPECT_HDR(f, "Docker-Content-Digest", d);
+    EXPECT_HDR(f, "Etag", arena_printf(f->ta, "\"%s\"", d));
+    EXPECT_HDR(f, "Cache-Control", "max-age=31536000");
+    /* nginx adds its own Accept-Ranges to the file it sends */
+    EXPECT_HDR(f, "Accept-Ranges", nginx ? NULL : "bytes");
+    if (nginx) {
+        EXPECT_HDR(f, "X-Accel-Redirect", arena_printf(f->ta, "/_wharf_blobs%s", data));
+        EXPECT_HDR(f, "X-Sendfile", NULL);
+    } else {
+        EXPECT_HDR(f, "X-Sendfile", arena_printf(f->ta, "%s/root%s", f->dir, data));
+        EXPECT_HDR(f, "X-Accel-Redirect", NULL);
+    }
+    assert_int_equal(f->body_len, 0);
+    R(f, "GET", u, NULL, 0, arena_printf(f->ta, "If-None-Match: \"%s\"", d));
+    EXPECT_STATUS(f, 304);
+    EXPECT_HDR(f, nginx ? "X-Accel-Redirect" : "X-Sendfile", NULL);
+}
+
+/* a mirrored repository: writes refused; an upstream that does not answer is
+ * a 502 for a missing blob and no manifest, while stored blobs are served */
+static void test_mirror_local(void **state)
+{
+    struct fx *f = *state;
+    R(f, "POST", "/v2/lib/app/blobs/uploads/", NULL, 0);
+    EXPECT_ERR(f, 405, "UNSUPPORTED");
+    R(f, "GET", "/v2/lib/app/blobs/" ZERO_DIGEST, NULL, 0);
+    EXPECT_ERR(f, 502, "UNKNOWN");
+    R(f, "HEAD", "/v2/lib/app/blobs/" ZERO_DIGEST, NULL, 0);
+    EXPECT_STATUS(f, 502);
+    R(f, "GET", "/v2/lib/app/manifests/latest", NULL, 0);
+    EXPECT_ERR(f, 404, "MANIFEST_UNKNOWN");
+}
 
 static void test_blobs(void **state)
 {
@@ -1640,6 +1715,9 @@ int main(void)
         T(test_reference_grammar, setup_mem),
         T(test_blobs, setup_mem),
         T(test_blobs, setup_fs),
+        T(test_blob_accel, setup_fs_nginx),
+        T(test_blob_accel, setup_fs_apache),
+        T(test_mirror_local, setup_mirror),
         T(test_upload_chunks, setup_mem),
         T(test_upload_chunks, setup_fs),
         T(test_upload_errors, setup_mem),
