@@ -56,7 +56,7 @@ const char *upstream_challenge_param(struct arena *a, const char *www, const cha
 struct upstream_get;
 /* upstream_get_start: start GET u->remoteurl + path and run it until the
  * first bytes or its end (the status is known then). *out is freed with
- * upstream_get_free. */
+ * upstream_get_free, also after a failure (WERR_NOMEM). */
 int upstream_get_start(struct upstream_client *c, const struct config_upstream *u, const char *path,
                        const char *scope, struct upstream_get **out);
 /* upstream_get_pump: run the transfer until bytes are pending or it ended;

@@ -29,7 +29,9 @@ int registry_blob_deliver(struct registry *r, struct arena *a, const char *repo,
     struct blob_desc *bd = &out->bd;
     int rc = registry_blob_stat(r, a, repo, digest, bd);
     if (rc) return rc;
-    const struct config *cfg = r->cfg;
+    /* a registry without a configuration (tools, tests) redirects and accelerates nothing */
+    static const struct config none = {.redirect_disable = 1};
+    const struct config *cfg = r->cfg ? r->cfg : &none;
     char *path = registry_blob_path(a, bd->digest);
     /* an object store signs a URL: the client fetches from it (issue 7); HEAD
      * is answered here, as a URL presigned for GET refuses HEAD */

@@ -17,6 +17,7 @@
 #include "manifest.h"
 #include "proxy_state.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
