@@ -103,7 +103,7 @@ http:
   addr: 127.0.0.1:${port:-5000}
   secret: $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 fastcgi:
-  workers: ${WHARF_WORKERS:-"{}"}  # {}: the dynamic pool with its defaults (README: fastcgi.workers); WHARF_WORKERS=N: a static pool of N
+  workers: ${WHARF_WORKERS:-"{}"}  # {}: the dynamic pool with its defaults (docs/pool.md: fastcgi.workers); WHARF_WORKERS=N: a static pool of N
 EOF
 fi
 

@@ -21,7 +21,7 @@ done
 HS=("$PYTHON" "$E2E_DIR/fixtures/http_slow.py")
 LOAD=("$PYTHON" "$E2E_DIR/fixtures/fcgi_load.py")
 
-# the default pool: a mapping with no keys takes every default (README)
+# the default pool: a mapping with no keys takes every default (docs/pool.md)
 # (WHARF_APACHE_SLOW_WORKERS=8: the old static default, to see this test fail)
 WHARF_E2E_WORKERS=${WHARF_APACHE_SLOW_WORKERS:-'{}'} pool_start "$TMP/wharf" "$TMP/data" apache ||
 	{ t_fail "wharf serve starts"; exit 1; }

@@ -197,7 +197,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->nheaders, 0);
     assert_string_equal(c->listen, "unix:/run/wharf.sock");
     assert_int_equal(c->socket_mode, 0666);
-    /* no fastcgi.workers: the dynamic pool (README: fastcgi.workers) */
+    /* no fastcgi.workers: the dynamic pool (docs/pool.md: fastcgi.workers) */
     assert_int_equal(c->workers, 4);
     assert_int_equal(c->workers_max, 64);
     assert_int_equal(c->workers_minspare, 2);

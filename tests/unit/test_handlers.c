@@ -8,7 +8,7 @@
  *
  * Expectations are the OCI Distribution Spec 1.1's (endpoint table, error
  * codes, "Listing Tags", "Listing Referrers", "Pushing a blob in chunks");
- * where it leaves a choice, Wharf's documented one (README), e.g. 400
+ * where it leaves a choice, Wharf's documented one (docs/api.md), e.g. 400
  * DIGEST_INVALID for a malformed digest and PAGINATION_NUMBER_INVALID for a
  * bad `n`, as the reference registry answers. */
 #include <setjmp.h>
