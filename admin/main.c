@@ -16,6 +16,7 @@
 #include "repository.h"
 #include "gc.h"
 #include "catalog.h"
+#include "maintenance.h"
 
 #ifndef WHARF_VERSION
 #define WHARF_VERSION "0.1.0"
@@ -112,6 +113,7 @@ static int cmd_serve(int argc, char **argv)
     int rc = parse_config_args(argc, argv, &path, flags, set);
     if (rc) return rc;
     struct pool_opts o = {.config_path = path, .envp = environ, .inherit_fd = -1};
+    o.ntasks = maintenance_tasks(&o.tasks);
     if (pool_fd_is_listener(0)) {
         /* spawn-fcgi / mod_fcgid manage the processes: one loop here unless
          * --prefork asks for our own pool on the inherited socket. */
@@ -172,8 +174,10 @@ int main(int argc, char **argv)
         /* Started by a web server: FastCGI socket on fd 0, or CGI. A CGI
          * query without '=' arrives as arguments, so argc is not checked. */
         if (pool_fd_is_listener(0)) {
-            struct pool_opts o = {
-                .config_path = cli_config_path(NULL), .envp = environ, .inherit_fd = 0, .single = 1};
+            struct pool_opts o = {.config_path = cli_config_path(NULL),
+                                  .envp = environ,
+                                  .inherit_fd = 0,
+                                  .single = 1};
             return pool_serve(&o);
         }
         const char *gi = getenv("GATEWAY_INTERFACE");

@@ -41,8 +41,8 @@
 #include "../lib/config.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
-#include "maintenance.h"
 #include "scoreboard.h"
+#include "tasks.h"
 #include "transport.h"
 
 /* Abnormal worker exits tolerated per second before respawns pause. */
@@ -376,12 +376,13 @@ struct pool {
     int crashes;
     int throttled_logged;
     struct scoreboard *sb;
-    unsigned spawn_rate; /* pool_scale_decide's rate */
-    int diag_fd;         /* NETLINK_SOCK_DIAG for a unix listen queue; -1: none */
-    int diag_failed;     /* the kernel has no unix_diag: fall back to poll() */
-    int grown, shrunk;   /* workers added/retired since the last log line */
-    double scale_logged; /* when that line was last written */
-    double queue_warned; /* when the "at max with a queue" warning was last written */
+    struct task_sched *tasks; /* the background tasks pool_opts handed in */
+    unsigned spawn_rate;      /* pool_scale_decide's rate */
+    int diag_fd;              /* NETLINK_SOCK_DIAG for a unix listen queue; -1: none */
+    int diag_failed;          /* the kernel has no unix_diag: fall back to poll() */
+    int grown, shrunk;        /* workers added/retired since the last log line */
+    double scale_logged;      /* when that line was last written */
+    double queue_warned;      /* when the "at max with a queue" warning was last written */
 };
 
 /* ---- sizing -------------------------------------------------------------- */
@@ -836,6 +837,10 @@ static int master_run(const struct pool_opts *o, struct config *cfg)
         log_error("cannot map the scoreboard: %s", strerror(errno));
         goto out;
     }
+    if (task_sched_new(o->tasks, o->ntasks, &p.tasks) != 0) {
+        log_error("cannot schedule the background tasks: out of memory");
+        goto out;
+    }
     if (pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         log_error("pipe: %s", strerror(errno));
         goto out;
@@ -875,7 +880,7 @@ static int master_run(const struct pool_opts *o, struct config *cfg)
         while (read(self_pipe[0], drain, sizeof drain) > 0) {
         }
         int wait_ms = -1;
-        maintenance_tick(p.cfg, p.stopping, &wait_ms); /* periodic tasks (maintenance.c) */
+        task_sched_tick(p.tasks, p.cfg, p.stopping, &wait_ms); /* background tasks (tasks.c) */
         reap(&p);
         if (m_term && !p.stopping) begin_stop(&p);
         if (m_hup) {
@@ -898,6 +903,7 @@ out:
     if (pidfile_written) unlink(p.cfg->pidfile);
     free(p.w);
     scoreboard_free(p.sb);
+    task_sched_free(p.tasks);
     if (p.diag_fd >= 0) close(p.diag_fd);
     for (int i = 0; i < 2; i++)
         if (self_pipe[i] >= 0) close(self_pipe[i]);

@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 struct scoreboard;
+struct pool_task;
 
 struct pool_opts {
     const char *config_path; /* NULL: defaults + REGISTRY_* from envp only */
@@ -29,6 +30,10 @@ struct pool_opts {
     int inherit_fd;          /* -1: open fastcgi.listen; >= 0: serve this listening socket */
     int single;              /* 1: no master, one accept loop in this process (spawn-fcgi
                                 -F N, mod_fcgid); SIGHUP then reloads in-process */
+    /* background tasks the master schedules (tasks.h); none in single mode,
+     * which has no master. The table outlives pool_serve. */
+    const struct pool_task *tasks;
+    size_t ntasks;
 };
 
 /* pool_serve: run the pool (or the single loop) until SIGTERM/SIGINT/SIGUSR1.
