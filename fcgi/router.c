@@ -2,6 +2,7 @@
 
 #include "../handlers/auth.h"
 #include "../handlers/handlers.h"
+#include "../handlers/token_service.h"
 #include "../lib/digest.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
@@ -163,8 +164,9 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
 {
     enum route_kind kind;
     const char *name = NULL, *ref = NULL;
-    if (token_service_match(app, req)) { /* fastcgi.tokenservice.path */
-        token_service_handle(app, req, res);
+    struct token_service *ts = auth_token_service(app);
+    if (token_service_match(ts, req)) { /* fastcgi.tokenservice.path */
+        token_service_handle(ts, req, res);
         return;
     }
     if (match(req, &kind, &name, &ref) != 0) {

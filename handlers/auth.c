@@ -16,11 +16,8 @@
 #include "../storage/registry.h"
 #include "app.h"
 #include "handlers.h"
-
-struct token_service;
-int token_service_new(const struct config *cfg, struct token_service **out, char *err,
-                      size_t errlen);
-void token_service_free(struct token_service *ts);
+#include "htpasswd.h"
+#include "token_service.h"
 
 struct auth {
     const struct config *cfg;
@@ -78,7 +75,6 @@ void auth_free(struct auth *a)
     free(a);
 }
 
-struct token_service *auth_token_service(struct app *app);
 struct token_service *auth_token_service(struct app *app)
 {
     return app->auth ? app->auth->ts : NULL;
@@ -259,7 +255,8 @@ static int visible(struct json_object *pats, const char *repo)
 {
     for (size_t i = 0; i < json_object_array_length(pats); i++) {
         struct json_object *v = json_object_array_get_idx(pats, i);
-        if (json_object_is_type(v, json_type_string) && auth_glob(json_object_get_string(v), repo))
+        if (json_object_is_type(v, json_type_string) &&
+            access_glob(json_object_get_string(v), repo))
             return 1;
     }
     return 0;

@@ -10,9 +10,11 @@
 
 #include "../fcgi/http.h"
 #include "../lib/config.h"
+#include "access_rules.h"
 
 struct app;
 struct auth;
+struct token_service;
 struct json_object;
 
 /* Required actions; the values equal fcgi/router.c's enum route_action. */
@@ -23,12 +25,6 @@ enum auth_action {
     AUTH_ACT_DELETE = 3,
     AUTH_ACT_CATALOG = 4,
 };
-
-/* Rights on one repository, as a bit set. */
-#define RIGHT_PULL 1u
-#define RIGHT_PUSH 2u
-#define RIGHT_DELETE 4u
-#define RIGHT_ALL (RIGHT_PULL | RIGHT_PUSH | RIGHT_DELETE)
 
 /* auth_new: load what cfg's auth section and token service need (htpasswd
  * files, certificates, JWKS, signing key, access rules). *out is NULL-free
@@ -54,30 +50,11 @@ int auth_may(struct app *app, struct request *req, const char *repo, unsigned ri
 int auth_catalog_filtered(struct app *app, struct request *req);
 void auth_catalog_reply(struct app *app, struct request *req, struct response *res);
 
-/* token_service_match: 1 when req is for the token service's path. */
-int token_service_match(struct app *app, struct request *req);
-/* token_service_handle: GET (Basic credentials) and POST (OAuth2 password and
- * refresh_token grants) of the Docker token protocol; fills res. */
-void token_service_handle(struct app *app, struct request *req, struct response *res);
+/* auth_token_service: the token service (token_service.h) when
+ * fastcgi.tokenservice is on, else NULL; owned by app's auth. */
+struct token_service *auth_token_service(struct app *app);
 
-/* ---- shared inside handlers/auth*.c and token_service.c ---- */
-
-/* htpasswd: bcrypt entries of an Apache htpasswd file. */
-struct htpasswd;
-/* htpasswd_load: other hash types are skipped with a warning naming the line;
- * WERR_IO when unreadable, WERR_INVALID when malformed. Caller: htpasswd_free. */
-int htpasswd_load(const char *path, struct htpasswd **out, char *err, size_t errlen);
-void htpasswd_free(struct htpasswd *h);
-size_t htpasswd_count(const struct htpasswd *h);
-/* htpasswd_check: 0 when pass matches user's bcrypt hash, else WERR_DENIED.
- * Takes the same time (one bcrypt) whether or not the user exists. */
-int htpasswd_check(const struct htpasswd *h, const char *user, const char *pass);
-/* htpasswd_hash: user's stored hash (owned by h) or NULL. */
-const char *htpasswd_hash(const struct htpasswd *h, const char *user);
-
-/* auth_basic_parse: "Basic base64(user:pass)" → user and pass on arena a.
- * WERR_INVALID when not Basic or malformed (bounded: 4 KiB). */
-int auth_basic_parse(struct arena *a, const char *hdr, char **user, char **pass);
+/* ---- shared inside handlers/auth*.c ---- */
 
 /* token verification (auth_token.c) */
 struct token_verifier;
@@ -93,20 +70,5 @@ unsigned token_rights(struct json_object *claims, const char *type, const char *
 /* token_catalog_patterns: Wharf's private claim listing the repository
  * patterns the subject may pull (NULL when absent: no filtering). */
 struct json_object *token_catalog_patterns(struct json_object *claims);
-
-/* access rules (token_service.c) */
-struct access_rules;
-int access_rules_load(const char *path, struct access_rules **out, char *err, size_t errlen);
-void access_rules_free(struct access_rules *r);
-/* access_rights: rights of user (NULL = anonymous) on repo under the rules
- * (r NULL: an authenticated user has every right, anonymous none). */
-unsigned access_rights(const struct access_rules *r, const char *user, const char *repo);
-/* access_pull_patterns: the patterns user may pull (arena array, *n set);
- * returns 0 when user may pull everything ("*"). */
-int access_pull_patterns(const struct access_rules *r, const char *user, struct arena *a,
-                         const char ***pats, size_t *n);
-
-/* auth_glob: does name match pattern (fnmatch, '*' also matches '/')? */
-int auth_glob(const char *pattern, const char *name);
 
 #endif

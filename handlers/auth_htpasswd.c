@@ -1,6 +1,6 @@
 /* auth_htpasswd.c — bcrypt htpasswd files (libxcrypt crypt_rn) and HTTP Basic
  * credentials. */
-#include "auth.h"
+#include "htpasswd.h"
 
 #include <crypt.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 
+#include "../lib/arena.h"
 #include "../lib/b64url.h"
 #include "../lib/err.h"
 #include "../lib/log.h"

@@ -4,7 +4,7 @@
  * the rest the file. */
 #include "fuzz.h"
 
-#include "../../handlers/auth.h"
+#include "../../handlers/htpasswd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

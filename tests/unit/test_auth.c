@@ -13,7 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../handlers/access_rules.h"
 #include "../../handlers/auth.h"
+#include "../../handlers/htpasswd.h"
 #include "../../lib/arena.h"
 #include "../../lib/config.h"
 #include "../../lib/err.h"
