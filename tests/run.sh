@@ -4,7 +4,8 @@
 #   unit     $BUILD/tests/test_* (cmocka, CMOCKA_MESSAGE_OUTPUT=TAP), and
 #            the same under valgrind (tests/unit/valgrind.sh); the fuzz
 #            targets' corpora replayed, plain and under valgrind
-#            (tests/fuzz/replay.sh)
+#            (tests/fuzz/replay.sh); the layer rules (tests/lint/layers.sh)
+#            and the house format (tests/lint/format.sh)
 #   storage  $BUILD/tests/driver_suite inmemory, and filesystem on a temp dir,
 #            and s3 on Swift (tests/storage/swift.sh)
 #   e2e      every tests/e2e/t_*.sh (real nginx, Wharf and clients)
@@ -98,6 +99,9 @@ run_unit() {
 	if ! nm "$BUILD"/tests/test_arena 2>/dev/null | grep -q __asan_init; then
 		run_prog valgrind-unit bash tests/unit/valgrind.sh "$BUILD"
 	fi
+	# the layer rules of DESIGN.md and the house format, on the sources
+	run_prog lint-layers bash tests/lint/layers.sh
+	run_prog lint-format bash tests/lint/format.sh
 	# the fuzz targets' seed corpora (crash reproducers included), once
 	# each, then under valgrind (tests/fuzz/replay.sh)
 	if [ -e tests/fuzz/replay.sh ]; then
