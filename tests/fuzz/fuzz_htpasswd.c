@@ -5,6 +5,7 @@
 #include "fuzz.h"
 
 #include "../../handlers/htpasswd.h"
+#include "../../lib/arena.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
