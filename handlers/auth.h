@@ -1,7 +1,8 @@
 /* auth.h — authentication and authorization (issue 4): the access controller
  * configured in auth: (silly, htpasswd, token), run once per request by the
- * router with the route's required action, and Wharf's own Docker token
- * service (fastcgi.tokenservice). Process-lifetime state lives in struct auth,
+ * router with the route's required action. It builds and owns Wharf's own
+ * Docker token service (token_service.h, fastcgi.tokenservice), which
+ * depends on nothing here. Process-lifetime state lives in struct auth,
  * built with the app (app_new) and rebuilt on reload. */
 #ifndef WHARF_AUTH_H
 #define WHARF_AUTH_H
