@@ -271,7 +271,7 @@ int storage_writer_truncate(struct storage_writer *w, int64_t size); /* WERR_UNS
 int storage_commit(struct storage_writer *w);
 void storage_cancel(struct storage_writer *w);
 void storage_writer_close(struct storage_writer *w);
-/* storage_url_for / storage_local_path: WERR_UNSUPPORTED when the driver has none */
+/* storage_url_for / storage_local_path: WERR_UNSUPPORTED when no driver of the chain has the op */
 int storage_url_for(struct storage_driver *d, struct arena *a, const char *path, const char *method,
                     char **url);
 int storage_local_path(struct storage_driver *d, struct arena *a, const char *path, char **out);
