@@ -268,10 +268,11 @@ static void bump_generation(struct bdcache *c)
 
 #define BLOBS_DIR "/docker/registry/v2/blobs"
 
+/* A wrapper (driver.h's delegate rule): its table has only the ops whose
+ * effect on blob data the cache must follow; every other op, and every
+ * reader, writer and lock, is the inner driver's own. */
 struct bd_driver {
-    struct storage_driver base;
-    struct storage_driver_ops ops;
-    struct storage_driver *inner;
+    struct storage_driver base; /* base.inner: the wrapped driver */
     struct bdcache *c;
 };
 
@@ -311,61 +312,32 @@ static void invalidate(struct bd_driver *d, const char *path)
         bump_generation(d->c);
 }
 
+/* the wrapper's own state only: the core frees the inner driver after it */
 static void bd_free(struct storage_driver *base)
 {
-    struct bd_driver *d = (struct bd_driver *)base;
-    storage_driver_free(d->inner);
-    free(d);
-}
-
-static int bd_get_content(struct storage_driver *b, struct arena *a, const char *path, size_t max,
-                          char **data, size_t *len)
-{
-    struct bd_driver *d = (struct bd_driver *)b;
-    return d->inner->ops->get_content(d->inner, a, path, max, data, len);
+    free(base);
 }
 
 static int bd_put_content(struct storage_driver *b, const char *path, const void *data, size_t len)
 {
     struct bd_driver *d = (struct bd_driver *)b;
-    int rc = d->inner->ops->put_content(d->inner, path, data, len);
+    int rc = storage_put(b->inner, path, data, len);
     invalidate(d, path);
     return rc;
-}
-
-static int bd_reader(struct storage_driver *b, struct arena *a, const char *path, int64_t off,
-                     struct storage_reader **r)
-{
-    struct bd_driver *d = (struct bd_driver *)b;
-    return d->inner->ops->reader(d->inner, a, path, off, r);
 }
 
 static int bd_writer(struct storage_driver *b, struct arena *a, const char *path, int append,
                      struct storage_writer **w)
 {
-    struct bd_driver *d = (struct bd_driver *)b;
-    invalidate(d, path);
-    return d->inner->ops->writer(d->inner, a, path, append, w);
-}
-
-static int bd_stat(struct storage_driver *b, const char *path, struct storage_stat *st)
-{
-    struct bd_driver *d = (struct bd_driver *)b;
-    return d->inner->ops->stat(d->inner, path, st);
-}
-
-static int bd_list(struct storage_driver *b, struct arena *a, const char *path, char ***names,
-                   size_t *n)
-{
-    struct bd_driver *d = (struct bd_driver *)b;
-    return d->inner->ops->list(d->inner, a, path, names, n);
+    invalidate((struct bd_driver *)b, path);
+    return storage_writer_open(b->inner, a, path, append, w);
 }
 
 static int bd_move(struct storage_driver *b, const char *src, const char *dst)
 {
     struct bd_driver *d = (struct bd_driver *)b;
     invalidate(d, src);
-    int rc = d->inner->ops->move(d->inner, src, dst);
+    int rc = storage_move(b->inner, src, dst);
     invalidate(d, dst);
     return rc;
 }
@@ -376,77 +348,29 @@ static int bd_delete(struct storage_driver *b, const char *path)
     /* forgotten after (a lookup in between re-caches the data still there)
      * and before (in case the delete fails half-way) */
     invalidate(d, path);
-    int rc = d->inner->ops->delete (d->inner, path);
+    int rc = storage_delete(b->inner, path);
     invalidate(d, path);
     return rc;
 }
 
-static int bd_walk(struct storage_driver *b, const char *path, storage_walk_fn fn, void *ctx)
-{
-    struct bd_driver *d = (struct bd_driver *)b;
-    return d->inner->ops->walk(d->inner, path, fn, ctx);
-}
-
-static int bd_url_for(struct storage_driver *b, struct arena *a, const char *path,
-                      const char *method, char **url)
-{
-    struct bd_driver *d = (struct bd_driver *)b;
-    return d->inner->ops->url_for(d->inner, a, path, method, url);
-}
-
-static int bd_local_path(struct storage_driver *b, struct arena *a, const char *path, char **out)
-{
-    struct bd_driver *d = (struct bd_driver *)b;
-    return d->inner->ops->local_path(d->inner, a, path, out);
-}
-
-static int bd_list_page(struct storage_driver *b, struct arena *a, const char *path,
-                        const char *after, size_t max, char ***names, size_t *n, int *more)
-{
-    struct bd_driver *d = (struct bd_driver *)b;
-    return d->inner->ops->list_page(d->inner, a, path, after, max, names, n, more);
-}
-
-/* upload data only (never a blob's): nothing cached to invalidate */
-static int bd_append_file(struct storage_driver *b, struct arena *a, const char *path,
-                          int64_t offset, int fd, const char *src, int64_t len)
-{
-    struct bd_driver *d = (struct bd_driver *)b;
-    return d->inner->ops->append_file(d->inner, a, path, offset, fd, src, len);
-}
-
-static int bd_lock(struct storage_driver *b, struct arena *a, const char *path, int ttl_s,
-                   long wait_ms, struct storage_lock **lk)
-{
-    struct bd_driver *d = (struct bd_driver *)b;
-    return d->inner->ops->lock(d->inner, a, path, ttl_s, wait_ms, lk);
-}
+/* append_file is upload data only (never a blob's): nothing cached to
+ * invalidate, so it is delegated with the rest */
+static const struct storage_driver_ops bd_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .name = "bdcache",
+    .free = bd_free,
+    .put_content = bd_put_content,
+    .writer = bd_writer,
+    .move = bd_move,
+    .delete = bd_delete,
+};
 
 int bdcache_wrap(struct storage_driver *inner, struct bdcache *c, struct storage_driver **out)
 {
     struct bd_driver *d = calloc(1, sizeof *d);
     if (!d) return WERR_NOMEM;
-    d->inner = inner;
+    storage_driver_init(&d->base, &bd_ops, inner);
     d->c = c;
-    /* readers and writers carry the inner driver's ops; the optional ops stay
-     * NULL where the inner driver has none */
-    d->ops = *inner->ops;
-    d->ops.free = bd_free;
-    d->ops.get_content = bd_get_content;
-    d->ops.put_content = bd_put_content;
-    d->ops.reader = bd_reader;
-    d->ops.writer = bd_writer;
-    d->ops.stat = bd_stat;
-    d->ops.list = bd_list;
-    d->ops.move = bd_move;
-    d->ops.delete = bd_delete;
-    d->ops.walk = bd_walk;
-    d->ops.url_for = inner->ops->url_for ? bd_url_for : NULL;
-    d->ops.local_path = inner->ops->local_path ? bd_local_path : NULL;
-    d->ops.list_page = inner->ops->list_page ? bd_list_page : NULL;
-    d->ops.lock = inner->ops->lock ? bd_lock : NULL; /* the lock's own ops stay the inner's */
-    d->ops.append_file = inner->ops->append_file ? bd_append_file : NULL;
-    d->base.ops = &d->ops;
     *out = &d->base;
     return 0;
 }

@@ -30,9 +30,10 @@ int bdcache_get(struct bdcache *c, const char *digest, int64_t *size);
 void bdcache_put(struct bdcache *c, const char *digest, int64_t size);
 void bdcache_forget(struct bdcache *c, const char *digest);
 
-/* bdcache_wrap: a driver forwarding to inner (which it owns from now on: freed
- * with it) that keeps c right about deleted and moved blob data. Returns 0 or
- * WERR_NOMEM. */
+/* bdcache_wrap: a wrapper of inner (which it owns from now on: freed with
+ * it) that keeps c right about deleted, moved and replaced blob data: it
+ * has put_content, writer, move and delete, and delegates every other op
+ * to inner (driver.h). Returns 0 or WERR_NOMEM. */
 int bdcache_wrap(struct storage_driver *inner, struct bdcache *c, struct storage_driver **out);
 
 #endif

@@ -1,8 +1,17 @@
+/* driver.c — the storage API over the driver tables, see driver.h: the
+ * version check, the delegate rule (a wrapper's NULL op asks its inner
+ * driver) and the fallbacks of the optional ops. */
 #include "driver.h"
 
 #include "../lib/err.h"
+#include "../lib/log.h"
 
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int storage_path_check(const char *p, size_t max, int allow_root)
 {
@@ -24,57 +33,163 @@ int storage_path_check(const char *p, size_t max, int allow_root)
     return 0;
 }
 
-#include "../lib/err.h"
+/* ---- tables: initialisation and the version check ---------------------- */
 
-#include <errno.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+void storage_driver_init(struct storage_driver *d, const struct storage_driver_ops *ops,
+                         struct storage_driver *inner)
+{
+    d->ops = ops;
+    d->inner = inner;
+}
+
+/* the first required op missing from a driver's table, or NULL */
+static const char *missing_driver_op(const struct storage_driver_ops *o)
+{
+    if (!o->get_content) return "get_content";
+    if (!o->put_content) return "put_content";
+    if (!o->reader) return "reader";
+    if (!o->writer) return "writer";
+    if (!o->stat) return "stat";
+    if (!o->list) return "list";
+    if (!o->move) return "move";
+    if (!o->delete) return "delete";
+    if (!o->walk) return "walk";
+    return NULL;
+}
+
+int storage_driver_check(const struct storage_driver *d, char *err, size_t errlen)
+{
+    for (; d; d = d->inner) {
+        const struct storage_driver_ops *o = d->ops;
+        const char *name = o && o->name ? o->name : "(unnamed)";
+        if (!o || o->version != STORAGE_DRIVER_VERSION) {
+            snprintf(err, errlen,
+                     "storage: the %s driver is built for driver interface version %d; this "
+                     "Wharf has version %d",
+                     name, o ? o->version : 0, STORAGE_DRIVER_VERSION);
+            return WERR_INVALID;
+        }
+        const char *miss = !o->name ? "name" : !o->free ? "free" : NULL;
+        /* a wrapper delegates what it leaves NULL: only the innermost driver
+         * must have every required op */
+        if (!miss && !d->inner) miss = missing_driver_op(o);
+        if (miss) {
+            snprintf(err, errlen, "storage: the %s driver lacks the required op %s", name, miss);
+            return WERR_INVALID;
+        }
+    }
+    return 0;
+}
+
+/* Reader, writer and lock tables are checked the first time each is seen
+ * (a driver makes them as it runs, so storage_driver_check cannot): the
+ * last table accepted of each kind is remembered, so the usual case is one
+ * pointer compare. */
+static const struct storage_reader_ops *_Atomic reader_seen;
+static const struct storage_writer_ops *_Atomic writer_seen;
+static const struct storage_lock_ops *_Atomic lock_seen;
+
+static int refuse(const struct storage_driver *d, const char *what, int version)
+{
+    log_error("storage: the %s driver's %s table (version %d; this Wharf has version %d, "
+              "with every required op) is refused",
+              d->ops->name, what, version, STORAGE_DRIVER_VERSION);
+    return WERR_IO;
+}
+
+static int reader_table_check(const struct storage_driver *d, const struct storage_reader_ops *o)
+{
+    if (o == atomic_load(&reader_seen)) return 0;
+    if (!o || o->version != STORAGE_DRIVER_VERSION || !o->read || !o->close)
+        return refuse(d, "reader", o ? o->version : 0);
+    atomic_store(&reader_seen, o);
+    return 0;
+}
+
+static int writer_table_check(const struct storage_driver *d, const struct storage_writer_ops *o)
+{
+    if (o == atomic_load(&writer_seen)) return 0;
+    if (!o || o->version != STORAGE_DRIVER_VERSION || !o->write || !o->size || !o->commit ||
+        !o->cancel || !o->close)
+        return refuse(d, "writer", o ? o->version : 0);
+    atomic_store(&writer_seen, o);
+    return 0;
+}
+
+static int lock_table_check(const struct storage_driver *d, const struct storage_lock_ops *o)
+{
+    if (o == atomic_load(&lock_seen)) return 0;
+    if (!o || o->version != STORAGE_DRIVER_VERSION || !o->renew || !o->unlock)
+        return refuse(d, "lock", o ? o->version : 0);
+    atomic_store(&lock_seen, o);
+    return 0;
+}
+
+/* ---- dispatch: the delegate rule ------------------------------------------ */
+
+/* DELEGATE: move d down the chain to the first driver whose table has op,
+ * stopping at the innermost (which has every required op:
+ * storage_driver_check); an optional op may still be NULL there, and the
+ * caller then takes the fallback. */
+#define DELEGATE(d, op)                                                                            \
+    while ((d)->inner && !(d)->ops->op)                                                            \
+    (d) = (d)->inner
 
 int storage_get(struct storage_driver *d, struct arena *a, const char *path, size_t max,
                 char **data, size_t *len)
 {
+    DELEGATE(d, get_content);
     return d->ops->get_content(d, a, path, max, data, len);
 }
 
 int storage_put(struct storage_driver *d, const char *path, const void *data, size_t len)
 {
+    DELEGATE(d, put_content);
     return d->ops->put_content(d, path, data, len);
 }
 
 int storage_stat(struct storage_driver *d, const char *path, struct storage_stat *st)
 {
+    DELEGATE(d, stat);
     return d->ops->stat(d, path, st);
 }
 
 int storage_list(struct storage_driver *d, struct arena *a, const char *path, char ***names,
                  size_t *n)
 {
+    DELEGATE(d, list);
     return d->ops->list(d, a, path, names, n);
 }
 
 int storage_move(struct storage_driver *d, const char *src, const char *dst)
 {
+    DELEGATE(d, move);
     return d->ops->move(d, src, dst);
 }
 
 int storage_delete(struct storage_driver *d, const char *path)
 {
-    return d->ops->delete(d, path);
+    DELEGATE(d, delete);
+    return d->ops->delete (d, path);
 }
 
 int storage_walk(struct storage_driver *d, const char *path, storage_walk_fn fn, void *ctx)
 {
+    DELEGATE(d, walk);
     return d->ops->walk(d, path, fn, ctx);
 }
 
 int storage_list_page(struct storage_driver *d, struct arena *a, const char *path,
                       const char *after, size_t max, char ***names, size_t *n, int *more)
 {
-    if (d->ops->list_page) return d->ops->list_page(d, a, path, after, max, names, n, more);
+    struct storage_driver *impl = d;
+    DELEGATE(impl, list_page);
+    if (impl->ops->list_page)
+        return impl->ops->list_page(impl, a, path, after, max, names, n, more);
+    /* the fallback: a page cut from the whole list (through d: a wrapper may change list) */
     char **all;
     size_t cnt;
-    int rc = d->ops->list(d, a, path, &all, &cnt);
+    int rc = storage_list(d, a, path, &all, &cnt);
     if (rc == WERR_NOTFOUND) {
         cnt = 0;
         all = NULL;
@@ -96,13 +211,17 @@ int storage_lock(struct storage_driver *d, struct arena *a, const char *path, in
                  long wait_ms, struct storage_lock **lk)
 {
     *lk = NULL;
+    DELEGATE(d, lock);
     if (!d->ops->lock) return WERR_UNSUPPORTED;
-    return d->ops->lock(d, a, path, ttl_s, wait_ms, lk);
+    int rc = d->ops->lock(d, a, path, ttl_s, wait_ms, lk);
+    if (!rc && (rc = lock_table_check(d, (*lk)->ops)) != 0)
+        *lk = NULL; /* released with a: its unlock cannot be trusted */
+    return rc;
 }
 
 int storage_lock_renew(struct storage_lock *lk)
 {
-    return lk ? lk->ops->lock_renew(lk) : 0;
+    return lk ? lk->ops->renew(lk) : 0;
 }
 
 void storage_unlock(struct storage_lock *lk)
@@ -132,8 +251,10 @@ int storage_append_file(struct storage_driver *d, struct arena *a, const char *p
                         int fd, const char *src, int64_t len, struct storage_lock *lk)
 {
     if (offset < 0 || len < 0) return WERR_INVALID;
-    if (d->ops->append_file) {
-        int rc = d->ops->append_file(d, a, path, offset, fd, src, len);
+    struct storage_driver *impl = d;
+    DELEGATE(impl, append_file);
+    if (impl->ops->append_file) {
+        int rc = impl->ops->append_file(impl, a, path, offset, fd, src, len);
         if (rc != WERR_UNSUPPORTED) return rc;
     }
     /* any driver (object stores, inmemory): the file's bytes through a
@@ -165,10 +286,14 @@ int storage_append_file(struct storage_driver *d, struct arena *a, const char *p
     return rc;
 }
 
-int storage_reader_open(struct storage_driver *d, struct arena *a, const char *path,
-                        int64_t offset, struct storage_reader **r)
+int storage_reader_open(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
+                        struct storage_reader **r)
 {
-    return d->ops->reader(d, a, path, offset, r);
+    DELEGATE(d, reader);
+    int rc = d->ops->reader(d, a, path, offset, r);
+    if (!rc && (rc = reader_table_check(d, (*r)->ops)) != 0)
+        *r = NULL; /* released with a: its close cannot be trusted */
+    return rc;
 }
 
 ssize_t storage_read(struct storage_reader *r, void *buf, size_t n)
@@ -178,13 +303,17 @@ ssize_t storage_read(struct storage_reader *r, void *buf, size_t n)
 
 void storage_reader_close(struct storage_reader *r)
 {
-    if (r) r->ops->reader_close(r);
+    if (r) r->ops->close(r);
 }
 
 int storage_writer_open(struct storage_driver *d, struct arena *a, const char *path, int append,
                         struct storage_writer **w)
 {
-    return d->ops->writer(d, a, path, append, w);
+    DELEGATE(d, writer);
+    int rc = d->ops->writer(d, a, path, append, w);
+    if (!rc && (rc = writer_table_check(d, (*w)->ops)) != 0)
+        *w = NULL; /* released with a: its cancel cannot be trusted */
+    return rc;
 }
 
 int storage_write(struct storage_writer *w, const void *buf, size_t n)
@@ -194,12 +323,12 @@ int storage_write(struct storage_writer *w, const void *buf, size_t n)
 
 int64_t storage_writer_size(struct storage_writer *w)
 {
-    return w->ops->writer_size(w);
+    return w->ops->size(w);
 }
 
 int storage_writer_truncate(struct storage_writer *w, int64_t size)
 {
-    return w->ops->writer_truncate ? w->ops->writer_truncate(w, size) : WERR_UNSUPPORTED;
+    return w->ops->truncate ? w->ops->truncate(w, size) : WERR_UNSUPPORTED;
 }
 
 int storage_commit(struct storage_writer *w)
@@ -214,21 +343,28 @@ void storage_cancel(struct storage_writer *w)
 
 void storage_writer_close(struct storage_writer *w)
 {
-    w->ops->writer_close(w);
+    w->ops->close(w);
 }
 
-int storage_url_for(struct storage_driver *d, struct arena *a, const char *path,
-                    const char *method, char **url)
+int storage_url_for(struct storage_driver *d, struct arena *a, const char *path, const char *method,
+                    char **url)
 {
+    DELEGATE(d, url_for);
     return d->ops->url_for ? d->ops->url_for(d, a, path, method, url) : WERR_UNSUPPORTED;
 }
 
 int storage_local_path(struct storage_driver *d, struct arena *a, const char *path, char **out)
 {
+    DELEGATE(d, local_path);
     return d->ops->local_path ? d->ops->local_path(d, a, path, out) : WERR_UNSUPPORTED;
 }
 
+/* outermost first: a wrapper's free releases its own state only */
 void storage_driver_free(struct storage_driver *d)
 {
-    if (d) d->ops->free(d);
+    while (d) {
+        struct storage_driver *inner = d->inner;
+        d->ops->free(d);
+        d = inner;
+    }
 }

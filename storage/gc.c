@@ -56,12 +56,10 @@
 #include "paths.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -168,8 +166,8 @@ struct gc {
     size_t ndel, capdel;
     struct cand *cand;
     size_t ncand, capcand;
-    struct arena *ta;    /* scratch, reset often */
-    const char *kill_at; /* WHARF_GC_TEST_KILL */
+    struct arena *ta;          /* scratch, reset often */
+    const char *kill_at;       /* WHARF_GC_TEST_KILL */
     struct storage_lock *lock; /* one run at a time (gc_lock) */
     struct arena *lock_arena;
 };

@@ -1,4 +1,5 @@
-/* open.c — the configured storage driver, see open.h. */
+/* open.c — the configured storage driver, see open.h. A new driver is a
+ * file in storage/drivers/ and one branch here (docs/storage-drivers.md). */
 #include "open.h"
 
 #include "../lib/err.h"
@@ -48,6 +49,16 @@ int storage_open(const struct config *cfg, struct storage_driver **out, struct b
         }
         d = w;
         *cache = c;
+    }
+    /* a driver built for another interface version, or lacking an op, is
+     * refused here, at start-up, rather than crashing on its first request */
+    if ((rc = storage_driver_check(d, err, errlen)) != 0) {
+        storage_driver_free(d);
+        if (cache && *cache) {
+            bdcache_free(*cache);
+            *cache = NULL;
+        }
+        return rc;
     }
     *out = d;
     return 0;

@@ -34,8 +34,8 @@
 
 struct fs_driver {
     struct storage_driver base;
-    char *root; /* absolute, no trailing '/'; "" when the root is "/" */
-    int direct; /* writers use O_DIRECT for aligned blocks (driver_filesystem_directio) */
+    char *root;      /* absolute, no trailing '/'; "" when the root is "/" */
+    int direct;      /* writers use O_DIRECT for aligned blocks (driver_filesystem_directio) */
     mode_t filemode; /* what open(0666) gives under the umask: an adopted file gets it */
 };
 
@@ -56,17 +56,20 @@ struct fs_reader {
 
 struct fs_writer {
     struct storage_writer base;
-    int fd;         /* -1 once closed */
-    int dfd;        /* O_DIRECT descriptor of the same file, or -1 */
-    int64_t size;   /* logical size: bytes in the file plus staged bytes */
-    char *stage;    /* FS_DIRECT_ALIGN-aligned, malloc'd on the first write */
-    size_t staged;  /* bytes in stage, which belong at offset stage_off */
+    int fd;        /* -1 once closed */
+    int dfd;       /* O_DIRECT descriptor of the same file, or -1 */
+    int64_t size;  /* logical size: bytes in the file plus staged bytes */
+    char *stage;   /* FS_DIRECT_ALIGN-aligned, malloc'd on the first write */
+    size_t staged; /* bytes in stage, which belong at offset stage_off */
     int64_t stage_off;
-    char *full;     /* arena: filesystem path, for cancel */
+    char *full;          /* arena: filesystem path, for cancel */
     struct arena *arena; /* the writer's: for work after the response */
 };
 
 static const struct storage_driver_ops fs_ops;
+static const struct storage_reader_ops fs_reader_ops;
+static const struct storage_writer_ops fs_writer_ops;
+static const struct storage_lock_ops fs_lock_ops;
 
 /* fs_err: the one mapping from errno to a WERR_* code. */
 static int fs_err(int e)
@@ -338,8 +341,10 @@ static int open_file(struct storage_driver *base, const char *path, int *fd, str
         errno = err;
         return fs_fail("open", path);
     }
-    if (fstat(f, sb)) rc = fs_fail("fstat", path);
-    else if (S_ISDIR(sb->st_mode)) rc = WERR_NOTFOUND;
+    if (fstat(f, sb))
+        rc = fs_fail("fstat", path);
+    else if (S_ISDIR(sb->st_mode))
+        rc = WERR_NOTFOUND;
     if (rc) {
         close(f);
         return rc;
@@ -469,7 +474,7 @@ static int fs_reader(struct storage_driver *base, struct arena *a, const char *p
         goto out;
     }
     struct fs_reader *r = arena_alloc(a, sizeof(*r));
-    r->base.ops = &fs_ops;
+    r->base.ops = &fs_reader_ops;
     r->fd = fd;
     fd = -1;
     arena_cleanup(a, fs_reader_release, r);
@@ -498,7 +503,7 @@ static void fs_reader_close(struct storage_reader *base)
 
 int fs_reader_fd(struct storage_reader *base)
 {
-    if (!base || base->ops != &fs_ops) return -1;
+    if (!base || base->ops != &fs_reader_ops) return -1;
     return ((struct fs_reader *)base)->fd;
 }
 
@@ -586,7 +591,7 @@ static int fs_writer(struct storage_driver *base, struct arena *a, const char *p
         goto out;
     }
     struct fs_writer *w = arena_zalloc(a, sizeof(*w));
-    w->base.ops = &fs_ops;
+    w->base.ops = &fs_writer_ops;
     w->fd = fd;
     /* no O_DIRECT (tmpfs, some FUSE): EINVAL, then plain buffered writes */
     w->dfd = d->direct ? open(full, O_WRONLY | O_DIRECT | O_CLOEXEC) : -1;
@@ -1008,7 +1013,7 @@ static int fs_lock(struct storage_driver *base, struct arena *a, const char *pat
         if (pause < 50) pause *= 2;
     }
     struct fs_lock *l = arena_zalloc(a, sizeof(*l));
-    l->base.ops = &fs_ops;
+    l->base.ops = &fs_lock_ops;
     l->fd = fd;
     l->full = arena_strdup(a, full);
     fd = -1;
@@ -1191,8 +1196,30 @@ done:
     return rc;
 }
 
+static const struct storage_reader_ops fs_reader_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .read = fs_read,
+    .close = fs_reader_close,
+};
+
+static const struct storage_writer_ops fs_writer_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .write = fs_write,
+    .size = fs_writer_size,
+    .truncate = fs_writer_truncate,
+    .commit = fs_commit,
+    .cancel = fs_cancel,
+    .close = fs_writer_close,
+};
+
+static const struct storage_lock_ops fs_lock_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .renew = fs_lock_renew,
+    .unlock = fs_unlock,
+};
+
 static const struct storage_driver_ops fs_ops = {
-    .version = 1,
+    .version = STORAGE_DRIVER_VERSION,
     .name = "filesystem",
     .free = fs_free,
     .get_content = fs_get_content,
@@ -1204,19 +1231,8 @@ static const struct storage_driver_ops fs_ops = {
     .move = fs_move,
     .delete = fs_delete,
     .walk = fs_walk,
-    .url_for = NULL,
     .local_path = fs_local_path,
-    .read = fs_read,
-    .reader_close = fs_reader_close,
-    .write = fs_write,
-    .writer_size = fs_writer_size,
-    .writer_truncate = fs_writer_truncate,
-    .commit = fs_commit,
-    .cancel = fs_cancel,
-    .writer_close = fs_writer_close,
     .lock = fs_lock,
-    .lock_renew = fs_lock_renew,
-    .unlock = fs_unlock,
     .append_file = fs_append_file,
 };
 
@@ -1243,7 +1259,7 @@ int driver_filesystem_new(const char *rootdir, struct storage_driver **out)
         free(root);
         return WERR_NOMEM;
     }
-    d->base.ops = &fs_ops;
+    storage_driver_init(&d->base, &fs_ops, NULL);
     d->root = root;
     d->direct = 1;
     /* the umask, read once while single-threaded (umask(2) cannot only read) */

@@ -45,8 +45,8 @@ struct mem_driver {
     struct storage_driver base;
     pthread_mutex_t mu;
     struct mem_node *root;
-    pthread_cond_t lock_cv;  /* signalled when a lock is released */
-    struct mem_held *held;   /* the locks held, a list (guarded by mu) */
+    pthread_cond_t lock_cv; /* signalled when a lock is released */
+    struct mem_held *held;  /* the locks held, a list (guarded by mu) */
 };
 
 struct mem_reader {
@@ -65,6 +65,9 @@ struct mem_writer {
 };
 
 static const struct storage_driver_ops mem_ops;
+static const struct storage_reader_ops mem_reader_ops;
+static const struct storage_writer_ops mem_writer_ops;
+static const struct storage_lock_ops mem_lock_ops;
 
 static struct mem_blob *blob_new(const void *data, size_t len)
 {
@@ -313,7 +316,7 @@ static int mem_reader(struct storage_driver *base, struct arena *a, const char *
         goto out;
     }
     struct mem_reader *r = arena_alloc(a, sizeof(*r));
-    r->base.ops = &mem_ops;
+    r->base.ops = &mem_reader_ops;
     r->d = d;
     r->blob = n->blob;
     r->blob->refs++;
@@ -377,7 +380,7 @@ static int mem_writer(struct storage_driver *base, struct arena *a, const char *
         n->mtime = time(NULL);
     }
     struct mem_writer *w = arena_alloc(a, sizeof(*w));
-    w->base.ops = &mem_ops;
+    w->base.ops = &mem_writer_ops;
     w->d = d;
     w->path = arena_strdup(a, path);
     w->size = (int64_t)n->blob->len;
@@ -705,7 +708,7 @@ static int mem_lock(struct storage_driver *base, struct arena *a, const char *pa
     d->held = h;
     pthread_mutex_unlock(&d->mu);
     struct mem_lock *l = arena_zalloc(a, sizeof(*l));
-    l->base.ops = &mem_ops;
+    l->base.ops = &mem_lock_ops;
     l->d = d;
     l->h = h;
     arena_cleanup(a, mem_lock_release, l);
@@ -723,8 +726,30 @@ static void mem_unlock(struct storage_lock *base)
     mem_lock_release(base);
 }
 
+static const struct storage_reader_ops mem_reader_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .read = mem_read,
+    .close = mem_reader_close,
+};
+
+static const struct storage_writer_ops mem_writer_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .write = mem_write,
+    .size = mem_writer_size,
+    .truncate = mem_writer_truncate,
+    .commit = mem_commit,
+    .cancel = mem_cancel,
+    .close = mem_writer_close,
+};
+
+static const struct storage_lock_ops mem_lock_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .renew = mem_lock_renew,
+    .unlock = mem_unlock,
+};
+
 static const struct storage_driver_ops mem_ops = {
-    .version = 1,
+    .version = STORAGE_DRIVER_VERSION,
     .name = "inmemory",
     .free = mem_free,
     .get_content = mem_get_content,
@@ -736,25 +761,13 @@ static const struct storage_driver_ops mem_ops = {
     .move = mem_move,
     .delete = mem_delete,
     .walk = mem_walk,
-    .url_for = NULL,
-    .local_path = NULL,
-    .read = mem_read,
-    .reader_close = mem_reader_close,
-    .write = mem_write,
-    .writer_size = mem_writer_size,
-    .writer_truncate = mem_writer_truncate,
-    .commit = mem_commit,
-    .cancel = mem_cancel,
-    .writer_close = mem_writer_close,
     .lock = mem_lock,
-    .lock_renew = mem_lock_renew,
-    .unlock = mem_unlock,
 };
 
 int driver_inmemory_new(struct storage_driver **out)
 {
     struct mem_driver *d = xmalloc(sizeof(*d));
-    d->base.ops = &mem_ops;
+    storage_driver_init(&d->base, &mem_ops, NULL);
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->lock_cv, NULL);
     d->held = NULL;

@@ -51,6 +51,9 @@ struct s3_driver {
 };
 
 static const struct storage_driver_ops s3_ops;
+static const struct storage_reader_ops s3_reader_ops;
+static const struct storage_writer_ops s3_writer_ops;
+static const struct storage_lock_ops s3_lock_ops;
 
 /* ---------------------------------------------------------------- paths */
 
@@ -643,8 +646,7 @@ static time_t iso_time(const char *s)
 /* list_page: one ListObjectsV2 result page (len bytes at s) added to out:
  * Contents keys with size and mtime, CommonPrefixes as prefixes; *token the
  * continuation token (arena) when the listing is truncated, else NULL. */
-static void list_page(struct arena *a, const char *s, size_t len, struct s3_list *out,
-                      char **token)
+static void list_page(struct arena *a, const char *s, size_t len, struct s3_list *out, char **token)
 {
     const char *e = s + len, *vs, *ve, *next;
     const char *p = s;
@@ -952,14 +954,14 @@ static int s3_reader(struct storage_driver *base, struct arena *a, const char *p
     struct arena *t = arena_new();
     char *key = key_of(d, t, path);
     struct s3_reader *r = arena_zalloc(a, sizeof *r);
-    r->base.ops = &s3_ops;
+    r->base.ops = &s3_reader_ops;
     r->d = d;
     /* the first block, the size and the version in one response: a put in
      * between cannot mix two versions (later blocks are read If-Match) */
     for (int look = 0;; look++) {
         buf_init(&r->blk, 0);
-        rc = obj_get(d, key, offset, S3_READ_BLOCK, S3_READ_BLOCK, NULL, &r->blk, &r->size,
-                     r->etag);
+        rc =
+            obj_get(d, key, offset, S3_READ_BLOCK, S3_READ_BLOCK, NULL, &r->blk, &r->size, r->etag);
         if (rc == 0) {
             r->key = xstrdup(key);
             r->blk_off = offset;
@@ -1185,8 +1187,8 @@ static int page_cmp(const void *x, const void *y)
 /* dir_page: the children of directory key dk named on one ListObjectsV2
  * page (len bytes at s, delimiter "/") into v, at most max, except after;
  * keys on t, names on a. Returns how many. */
-static size_t dir_page(struct arena *t, struct arena *a, const char *s, size_t len,
-                       const char *dk, const char *after, struct page_ent *v, size_t max)
+static size_t dir_page(struct arena *t, struct arena *a, const char *s, size_t len, const char *dk,
+                       const char *after, struct page_ent *v, size_t max)
 {
     const char *e = s + len, *vs, *ve, *next, *p;
     size_t k = 0;
@@ -1731,7 +1733,7 @@ static int s3_writer(struct storage_driver *base, struct arena *a, const char *p
     int rc = path_check(path, 0);
     if (rc) return rc;
     struct s3_writer *w = arena_zalloc(a, sizeof *w);
-    w->base.ops = &s3_ops;
+    w->base.ops = &s3_writer_ops;
     w->d = d;
     struct arena *t = arena_new();
     w->key = xstrdup(key_of(d, t, path));
@@ -1992,8 +1994,8 @@ static int lease_read(struct s3_driver *d, const char *key, char token[33])
     if (rc || !b.data ||
         (sscanf(b.data, "wharf-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid, token,
                 &expires) != 4 &&
-         sscanf(b.data, "wharf-gc-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid,
-                token, &expires) != 4)) {
+         sscanf(b.data, "wharf-gc-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid, token,
+                &expires) != 4)) {
         token[0] = '\0';
         log_warn("s3: lock %s: the object there is no lease; taken over", key);
         rc = WERR_NOTFOUND;
@@ -2027,8 +2029,7 @@ static void s3_lock_release(void *p)
     l->held = 0;
     /* only our own lease: one that expired and was taken over stays */
     char token[33];
-    if (lease_read(l->d, l->key, token) == 0 && !strcmp(token, l->token))
-        obj_delete(l->d, l->key);
+    if (lease_read(l->d, l->key, token) == 0 && !strcmp(token, l->token)) obj_delete(l->d, l->key);
 }
 
 static int s3_lock(struct storage_driver *base, struct arena *a, const char *path, int ttl_s,
@@ -2039,7 +2040,7 @@ static int s3_lock(struct storage_driver *base, struct arena *a, const char *pat
     int rc = path_check(path, 0);
     if (rc) return rc;
     struct s3_lock *l = arena_zalloc(a, sizeof(*l));
-    l->base.ops = &s3_ops;
+    l->base.ops = &s3_lock_ops;
     l->d = d;
     l->key = key_of(d, a, path);
     l->ttl_s = ttl_s > 0 ? ttl_s : 60;
@@ -2096,8 +2097,30 @@ static void s3_unlock(struct storage_lock *base)
     s3_lock_release(base);
 }
 
+static const struct storage_reader_ops s3_reader_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .read = s3_read,
+    .close = s3_reader_close,
+};
+
+static const struct storage_writer_ops s3_writer_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .write = s3_write,
+    .size = s3_writer_size,
+    .truncate = s3_writer_truncate,
+    .commit = s3_commit,
+    .cancel = s3_cancel,
+    .close = s3_writer_close,
+};
+
+static const struct storage_lock_ops s3_lock_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .renew = s3_lock_renew,
+    .unlock = s3_unlock,
+};
+
 static const struct storage_driver_ops s3_ops = {
-    .version = 1,
+    .version = STORAGE_DRIVER_VERSION,
     .name = "s3",
     .free = s3_free,
     .get_content = s3_get_content,
@@ -2110,19 +2133,8 @@ static const struct storage_driver_ops s3_ops = {
     .delete = s3_delete,
     .walk = s3_walk,
     .url_for = s3_url_for,
-    .local_path = NULL,
-    .read = s3_read,
-    .reader_close = s3_reader_close,
-    .write = s3_write,
-    .writer_size = s3_writer_size,
-    .writer_truncate = s3_writer_truncate,
-    .commit = s3_commit,
-    .cancel = s3_cancel,
-    .writer_close = s3_writer_close,
     .list_page = s3_list_page,
     .lock = s3_lock,
-    .lock_renew = s3_lock_renew,
-    .unlock = s3_unlock,
 };
 
 static const char *env_or(const char *v, const char *name)
@@ -2151,7 +2163,7 @@ int driver_s3_new(const struct config *cfg, struct storage_driver **out, char *e
     if (curl_lazy_load(err, errlen) != 0) return WERR_INVALID;
     struct s3_driver *d = calloc(1, sizeof *d);
     if (!d) return WERR_NOMEM;
-    d->base.ops = &s3_ops;
+    storage_driver_init(&d->base, &s3_ops, NULL);
     pthread_mutex_init(&d->mu, NULL);
     (void)once;
     curl_global_init(CURL_GLOBAL_DEFAULT);

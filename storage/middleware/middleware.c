@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A wrapper (driver.h's delegate rule): its table has url_for only, every
+ * other op is the inner driver's. */
 struct mw_driver {
-    struct storage_driver base;
-    struct storage_driver_ops ops;
-    struct storage_driver *inner;
-    int type; /* enum config_mw */
+    struct storage_driver base; /* base.inner: the wrapped driver */
+    int type;                   /* enum config_mw */
     char
         *base_url; /* redirect: scheme://host[/path] without a trailing '/'; cloudfront: ends '/' */
     char *key_prefix; /* cloudfront: the S3 key of "/" ("root/" or ""), NULL: not on s3 */
@@ -25,89 +25,15 @@ struct mw_driver {
 
 #define MW(b) ((struct mw_driver *)(b))
 
-/* ---- forwarding: every driver-level op goes to inner with inner's pointer ---- */
-
+/* the wrapper's own state only: the core frees the inner driver after it */
 static void mw_free(struct storage_driver *b)
 {
     struct mw_driver *d = MW(b);
-    storage_driver_free(d->inner);
     free(d->base_url);
     free(d->key_prefix);
     free(d->keypairid);
     EVP_PKEY_free(d->pkey);
     free(d);
-}
-
-static int mw_get_content(struct storage_driver *b, struct arena *a, const char *path, size_t max,
-                          char **data, size_t *len)
-{
-    return MW(b)->inner->ops->get_content(MW(b)->inner, a, path, max, data, len);
-}
-
-static int mw_put_content(struct storage_driver *b, const char *path, const void *data, size_t len)
-{
-    return MW(b)->inner->ops->put_content(MW(b)->inner, path, data, len);
-}
-
-static int mw_reader(struct storage_driver *b, struct arena *a, const char *path, int64_t off,
-                     struct storage_reader **r)
-{
-    return MW(b)->inner->ops->reader(MW(b)->inner, a, path, off, r);
-}
-
-static int mw_writer(struct storage_driver *b, struct arena *a, const char *path, int append,
-                     struct storage_writer **w)
-{
-    return MW(b)->inner->ops->writer(MW(b)->inner, a, path, append, w);
-}
-
-static int mw_stat(struct storage_driver *b, const char *path, struct storage_stat *st)
-{
-    return MW(b)->inner->ops->stat(MW(b)->inner, path, st);
-}
-
-static int mw_list(struct storage_driver *b, struct arena *a, const char *path, char ***names,
-                   size_t *n)
-{
-    return MW(b)->inner->ops->list(MW(b)->inner, a, path, names, n);
-}
-
-static int mw_move(struct storage_driver *b, const char *src, const char *dst)
-{
-    return MW(b)->inner->ops->move(MW(b)->inner, src, dst);
-}
-
-static int mw_delete(struct storage_driver *b, const char *path)
-{
-    return MW(b)->inner->ops->delete (MW(b)->inner, path);
-}
-
-static int mw_walk(struct storage_driver *b, const char *path, storage_walk_fn fn, void *ctx)
-{
-    return MW(b)->inner->ops->walk(MW(b)->inner, path, fn, ctx);
-}
-
-static int mw_local_path(struct storage_driver *b, struct arena *a, const char *path, char **out)
-{
-    return MW(b)->inner->ops->local_path(MW(b)->inner, a, path, out);
-}
-
-static int mw_list_page(struct storage_driver *b, struct arena *a, const char *path,
-                        const char *after, size_t max, char ***names, size_t *n, int *more)
-{
-    return MW(b)->inner->ops->list_page(MW(b)->inner, a, path, after, max, names, n, more);
-}
-
-static int mw_append_file(struct storage_driver *b, struct arena *a, const char *path,
-                          int64_t offset, int fd, const char *src, int64_t len)
-{
-    return MW(b)->inner->ops->append_file(MW(b)->inner, a, path, offset, fd, src, len);
-}
-
-static int mw_lock(struct storage_driver *b, struct arena *a, const char *path, int ttl_s,
-                   long wait_ms, struct storage_lock **lk)
-{
-    return MW(b)->inner->ops->lock(MW(b)->inner, a, path, ttl_s, wait_ms, lk);
 }
 
 /* ---- cloudfront ---- */
@@ -171,8 +97,7 @@ static int mw_url_for(struct storage_driver *b, struct arena *a, const char *pat
         return 0;
     }
     if (!d->key_prefix) /* cloudfront signs S3 keys only: the driver's own URL */
-        return d->inner->ops->url_for ? d->inner->ops->url_for(d->inner, a, path, method, url)
-                                      : WERR_UNSUPPORTED;
+        return storage_url_for(b->inner, a, path, method, url);
     char *resource = arena_printf(a, "%s%s%s", d->base_url, d->key_prefix, path + 1);
     time_t expires = time(NULL) + d->duration;
     char *sig;
@@ -184,6 +109,13 @@ static int mw_url_for(struct storage_driver *b, struct arena *a, const char *pat
 }
 
 /* ---- construction ---- */
+
+static const struct storage_driver_ops mw_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .name = "middleware",
+    .free = mw_free,
+    .url_for = mw_url_for,
+};
 
 /* dup_or_null: a copy of s, or NULL for NULL (and on allocation failure) */
 static char *dup_or_null(const char *s)
@@ -198,7 +130,6 @@ static int mw_new(const struct config *cfg, const struct config_storage_mw *m,
     struct mw_driver *d = calloc(1, sizeof *d);
     int rc = WERR_INVALID;
     if (!d) return WERR_NOMEM;
-    d->inner = inner;
     d->type = m->type;
     d->duration = m->duration > 0 ? m->duration : 1200;
     if (m->type == MW_REDIRECT) {
@@ -241,35 +172,14 @@ static int mw_new(const struct config *cfg, const struct config_storage_mw *m,
         }
     }
     if (!d->base_url || (m->type == MW_CLOUDFRONT && !d->keypairid)) goto nomem;
-    d->ops = *inner->ops;
-    d->ops.free = mw_free;
-    d->ops.get_content = mw_get_content;
-    d->ops.put_content = mw_put_content;
-    d->ops.reader = mw_reader;
-    d->ops.writer = mw_writer;
-    d->ops.stat = mw_stat;
-    d->ops.list = mw_list;
-    d->ops.move = mw_move;
-    d->ops.delete = mw_delete;
-    d->ops.walk = mw_walk;
-    d->ops.url_for = mw_url_for;
-    d->ops.local_path = inner->ops->local_path ? mw_local_path : NULL;
-    d->ops.list_page = inner->ops->list_page ? mw_list_page : NULL;
-    d->ops.lock = inner->ops->lock ? mw_lock : NULL; /* the lock's own ops stay the inner's */
-    d->ops.append_file = inner->ops->append_file ? mw_append_file : NULL;
-    d->base.ops = &d->ops;
+    storage_driver_init(&d->base, &mw_ops, inner);
     *out = &d->base;
     return 0;
 nomem:
     snprintf(err, errlen, "middleware: out of memory");
     rc = WERR_NOMEM;
 bad:
-    d->inner = NULL;
-    free(d->base_url);
-    free(d->key_prefix);
-    free(d->keypairid);
-    EVP_PKEY_free(d->pkey);
-    free(d);
+    mw_free(&d->base);
     return rc;
 }
 
@@ -283,14 +193,9 @@ int storage_middleware_wrap(const struct config *cfg, struct storage_driver *inn
         if (rc) {
             /* unwrap what was built, leaving inner to the caller */
             while (d != inner) {
-                struct mw_driver *m = MW(d);
-                d = m->inner;
-                m->inner = NULL;
-                free(m->base_url);
-                free(m->key_prefix);
-                free(m->keypairid);
-                EVP_PKEY_free(m->pkey);
-                free(m);
+                struct storage_driver *next = d->inner;
+                mw_free(d);
+                d = next;
             }
             return rc;
         }

@@ -255,9 +255,9 @@ static void t_list_page(void **state)
         put_str(arena_printf(a, "/t/p/%s", files[i]), files[i]);
     /* a file written through a writer lists once (s3: its segments are hidden) */
     struct storage_writer *w;
-    assert_int_equal(D->ops->writer(D, a, "/t/p/w", 0, &w), 0);
-    assert_int_equal(w->ops->write(w, "www", 3), 0);
-    assert_int_equal(w->ops->commit(w), 0);
+    assert_int_equal(storage_writer_open(D, a, "/t/p/w", 0, &w), 0);
+    assert_int_equal(storage_write(w, "www", 3), 0);
+    assert_int_equal(storage_commit(w), 0);
     for (size_t max = 1; max <= nw + 1; max++) {
         const char *after = NULL;
         size_t seen = 0;
@@ -489,14 +489,14 @@ static void read_all(struct storage_reader *r, unsigned char *buf, size_t cap, s
 {
     *got = 0;
     for (;;) {
-        ssize_t n = r->ops->read(r, buf + *got, cap - *got < 333 ? cap - *got : 333);
+        ssize_t n = storage_read(r, buf + *got, cap - *got < 333 ? cap - *got : 333);
         assert_true(n >= 0);
         if (n == 0) break;
         *got += (size_t)n;
         assert_true(*got <= cap);
         if (*got == cap) {
             unsigned char extra;
-            assert_int_equal(r->ops->read(r, &extra, 1), 0);
+            assert_int_equal(storage_read(r, &extra, 1), 0);
             break;
         }
     }
@@ -511,23 +511,23 @@ static void t_reader_offsets(void **state)
     const int64_t offs[] = {0, 1, 500, 999, 1000};
     for (size_t i = 0; i < sizeof(offs) / sizeof(*offs); i++) {
         struct storage_reader *r = NULL;
-        assert_int_equal(D->ops->reader(D, a, "/t/r/data", offs[i], &r), 0);
+        assert_int_equal(storage_reader_open(D, a, "/t/r/data", offs[i], &r), 0);
         assert_non_null(r);
         size_t got = 0;
         read_all(r, buf, sizeof(buf), &got);
         assert_int_equal(got, 1000 - offs[i]);
         if (got) assert_memory_equal(buf, data + offs[i], got);
-        r->ops->reader_close(r);
+        storage_reader_close(r);
     }
     struct storage_reader *r = NULL;
-    assert_int_equal(D->ops->reader(D, a, "/t/r/data", 1001, &r), WERR_RANGE);
-    assert_int_equal(D->ops->reader(D, a, "/t/r/data", -1, &r), WERR_RANGE);
-    assert_int_equal(D->ops->reader(D, a, "/t/r/none", 0, &r), WERR_NOTFOUND);
-    assert_int_equal(D->ops->reader(D, a, "/t/r", 0, &r), WERR_NOTFOUND);
+    assert_int_equal(storage_reader_open(D, a, "/t/r/data", 1001, &r), WERR_RANGE);
+    assert_int_equal(storage_reader_open(D, a, "/t/r/data", -1, &r), WERR_RANGE);
+    assert_int_equal(storage_reader_open(D, a, "/t/r/none", 0, &r), WERR_NOTFOUND);
+    assert_int_equal(storage_reader_open(D, a, "/t/r", 0, &r), WERR_NOTFOUND);
     /* an empty file: offset 0 is EOF */
     assert_int_equal(storage_put(D, "/t/r/empty", "", 0), 0);
-    assert_int_equal(D->ops->reader(D, a, "/t/r/empty", 0, &r), 0);
-    assert_int_equal(r->ops->read(r, buf, sizeof(buf)), 0);
+    assert_int_equal(storage_reader_open(D, a, "/t/r/empty", 0, &r), 0);
+    assert_int_equal(storage_read(r, buf, sizeof(buf)), 0);
     /* left open: released by the arena */
 }
 
@@ -541,23 +541,23 @@ static void t_stream_64mib(void **state)
     assert_non_null(buf);
     assert_non_null(want);
     struct storage_writer *w = NULL;
-    int rc = D->ops->writer(D, a, "/t/up/data", 0, &w);
+    int rc = storage_writer_open(D, a, "/t/up/data", 0, &w);
     for (size_t off = 0; rc == 0 && off < total; off += chunk) {
         stream_fill(buf, off, chunk);
-        rc = w->ops->write(w, buf, chunk);
+        rc = storage_write(w, buf, chunk);
     }
-    int64_t size = rc == 0 ? w->ops->writer_size(w) : -1;
-    if (rc == 0) rc = w->ops->commit(w);
+    int64_t size = rc == 0 ? storage_writer_size(w) : -1;
+    if (rc == 0) rc = storage_commit(w);
     struct storage_stat st = {0};
     int src = storage_stat(D, "/t/up/data", &st);
     /* read back in pieces not aligned to the writes */
     struct storage_reader *r = NULL;
-    int rrc = D->ops->reader(D, a, "/t/up/data", 0, &r);
+    int rrc = storage_reader_open(D, a, "/t/up/data", 0, &r);
     size_t got = 0;
     int same = rrc == 0;
     const size_t piece = 65536 + 136;
     while (same) {
-        ssize_t n = r->ops->read(r, buf, piece);
+        ssize_t n = storage_read(r, buf, piece);
         if (n <= 0) {
             same = n == 0;
             break;
@@ -581,25 +581,25 @@ static void t_writer_append_resume(void **state)
 {
     struct arena *a = *state;
     struct storage_writer *w = NULL;
-    assert_int_equal(D->ops->writer(D, a, "/t/up/u1/data", 1, &w), 0); /* created */
-    assert_int_equal(w->ops->writer_size(w), 0);
-    assert_int_equal(w->ops->write(w, "hello ", 6), 0);
-    assert_int_equal(w->ops->writer_size(w), 6);
-    w->ops->writer_close(w);
+    assert_int_equal(storage_writer_open(D, a, "/t/up/u1/data", 1, &w), 0); /* created */
+    assert_int_equal(storage_writer_size(w), 0);
+    assert_int_equal(storage_write(w, "hello ", 6), 0);
+    assert_int_equal(storage_writer_size(w), 6);
+    storage_writer_close(w);
     /* visible as upload data, as the reference */
     expect_str(a, "/t/up/u1/data", "hello ");
-    assert_int_equal(D->ops->writer(D, a, "/t/up/u1/data", 1, &w), 0);
-    assert_int_equal(w->ops->writer_size(w), 6);
-    assert_int_equal(w->ops->write(w, "world", 5), 0);
-    assert_int_equal(w->ops->write(w, "", 0), 0);
-    assert_int_equal(w->ops->writer_size(w), 11);
-    assert_int_equal(w->ops->commit(w), 0);
+    assert_int_equal(storage_writer_open(D, a, "/t/up/u1/data", 1, &w), 0);
+    assert_int_equal(storage_writer_size(w), 6);
+    assert_int_equal(storage_write(w, "world", 5), 0);
+    assert_int_equal(storage_write(w, "", 0), 0);
+    assert_int_equal(storage_writer_size(w), 11);
+    assert_int_equal(storage_commit(w), 0);
     expect_str(a, "/t/up/u1/data", "hello world");
     /* closed: further use is refused, closing again is harmless */
-    assert_int_equal(w->ops->write(w, "x", 1), WERR_INVALID);
-    assert_int_equal(w->ops->commit(w), WERR_INVALID);
-    w->ops->writer_close(w);
-    w->ops->cancel(w);
+    assert_int_equal(storage_write(w, "x", 1), WERR_INVALID);
+    assert_int_equal(storage_commit(w), WERR_INVALID);
+    storage_writer_close(w);
+    storage_cancel(w);
     expect_str(a, "/t/up/u1/data", "hello world");
 }
 
@@ -608,10 +608,10 @@ static void t_writer_truncates(void **state)
     struct arena *a = *state;
     put_str("/t/up/x", "previous content");
     struct storage_writer *w = NULL;
-    assert_int_equal(D->ops->writer(D, a, "/t/up/x", 0, &w), 0);
-    assert_int_equal(w->ops->writer_size(w), 0);
-    assert_int_equal(w->ops->write(w, "new", 3), 0);
-    assert_int_equal(w->ops->commit(w), 0);
+    assert_int_equal(storage_writer_open(D, a, "/t/up/x", 0, &w), 0);
+    assert_int_equal(storage_writer_size(w), 0);
+    assert_int_equal(storage_write(w, "new", 3), 0);
+    assert_int_equal(storage_commit(w), 0);
     expect_str(a, "/t/up/x", "new");
 }
 
@@ -621,15 +621,15 @@ static void t_writer_truncate(void **state)
     unsigned char data[100];
     stream_fill(data, 0, sizeof(data));
     struct storage_writer *w = NULL;
-    assert_int_equal(D->ops->writer(D, a, "/t/up/tr", 0, &w), 0);
-    assert_int_equal(w->ops->write(w, data, 100), 0);
-    assert_int_equal(w->ops->writer_truncate(w, 101), WERR_RANGE);
-    assert_int_equal(w->ops->writer_truncate(w, -1), WERR_RANGE);
-    assert_int_equal(w->ops->writer_truncate(w, 40), 0);
-    assert_int_equal(w->ops->writer_size(w), 40);
-    assert_int_equal(w->ops->write(w, "0123456789", 10), 0);
-    assert_int_equal(w->ops->writer_size(w), 50);
-    assert_int_equal(w->ops->commit(w), 0);
+    assert_int_equal(storage_writer_open(D, a, "/t/up/tr", 0, &w), 0);
+    assert_int_equal(storage_write(w, data, 100), 0);
+    assert_int_equal(storage_writer_truncate(w, 101), WERR_RANGE);
+    assert_int_equal(storage_writer_truncate(w, -1), WERR_RANGE);
+    assert_int_equal(storage_writer_truncate(w, 40), 0);
+    assert_int_equal(storage_writer_size(w), 40);
+    assert_int_equal(storage_write(w, "0123456789", 10), 0);
+    assert_int_equal(storage_writer_size(w), 50);
+    assert_int_equal(storage_commit(w), 0);
     unsigned char want[50];
     memcpy(want, data, 40);
     memcpy(want + 40, "0123456789", 10);
@@ -640,12 +640,12 @@ static void t_writer_cancel(void **state)
 {
     struct arena *a = *state;
     struct storage_writer *w = NULL;
-    assert_int_equal(D->ops->writer(D, a, "/t/up/c/data", 0, &w), 0);
-    assert_int_equal(w->ops->write(w, "abc", 3), 0);
-    w->ops->cancel(w);
+    assert_int_equal(storage_writer_open(D, a, "/t/up/c/data", 0, &w), 0);
+    assert_int_equal(storage_write(w, "abc", 3), 0);
+    storage_cancel(w);
     expect_missing("/t/up/c/data");
-    w->ops->cancel(w); /* again: no-op */
-    w->ops->writer_close(w);
+    storage_cancel(w); /* again: no-op */
+    storage_writer_close(w);
 }
 
 /* chunks of sizes that start and end off block boundaries, each in its own
@@ -656,7 +656,8 @@ static void t_writer_odd_chunks(void **state)
     struct arena *a = *state;
     static const size_t sizes[] = {1000, 5000, 700001, 3, MIB + 7, 4096, 8192 * 3 + 1, 1};
     size_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += sizes[i];
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        total += sizes[i];
     unsigned char *want = malloc(total + 1), *buf = malloc(total + 1);
     assert_non_null(want);
     assert_non_null(buf);
@@ -664,24 +665,26 @@ static void t_writer_odd_chunks(void **state)
     size_t off = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         struct storage_writer *w = NULL;
-        assert_int_equal(D->ops->writer(D, a, "/t/up/odd/data", i > 0, &w), 0);
-        assert_int_equal(w->ops->writer_size(w), (int64_t)off);
+        assert_int_equal(storage_writer_open(D, a, "/t/up/odd/data", i > 0, &w), 0);
+        assert_int_equal(storage_writer_size(w), (int64_t)off);
         /* write in two unequal pieces */
         size_t h = sizes[i] / 3;
-        assert_int_equal(w->ops->write(w, want + off, h), 0);
-        assert_int_equal(w->ops->write(w, want + off + h, sizes[i] - h), 0);
+        assert_int_equal(storage_write(w, want + off, h), 0);
+        assert_int_equal(storage_write(w, want + off + h, sizes[i] - h), 0);
         off += sizes[i];
-        assert_int_equal(w->ops->writer_size(w), (int64_t)off);
+        assert_int_equal(storage_writer_size(w), (int64_t)off);
         if (i == 3) {
             /* a crashed chunk: bytes past the saved offset are cut on resume */
-            assert_int_equal(w->ops->write(w, "garbage", 7), 0);
-            w->ops->writer_close(w);
-            assert_int_equal(D->ops->writer(D, a, "/t/up/odd/data", 1, &w), 0);
-            assert_int_equal(w->ops->writer_size(w), (int64_t)off + 7);
-            assert_int_equal(w->ops->writer_truncate(w, (int64_t)off), 0);
+            assert_int_equal(storage_write(w, "garbage", 7), 0);
+            storage_writer_close(w);
+            assert_int_equal(storage_writer_open(D, a, "/t/up/odd/data", 1, &w), 0);
+            assert_int_equal(storage_writer_size(w), (int64_t)off + 7);
+            assert_int_equal(storage_writer_truncate(w, (int64_t)off), 0);
         }
-        if (i % 2) assert_int_equal(w->ops->commit(w), 0);
-        else w->ops->writer_close(w);
+        if (i % 2)
+            assert_int_equal(storage_commit(w), 0);
+        else
+            storage_writer_close(w);
     }
     expect_content(a, "/t/up/odd/data", want, total);
     free(want);
@@ -695,24 +698,24 @@ static void t_reader_during_append(void **state)
     stream_fill(first, 0, sizeof(first));
     stream_fill(more, sizeof(first), sizeof(more));
     struct storage_writer *w = NULL;
-    assert_int_equal(D->ops->writer(D, a, "/t/up/ra/data", 0, &w), 0);
-    assert_int_equal(w->ops->write(w, first, sizeof(first)), 0);
+    assert_int_equal(storage_writer_open(D, a, "/t/up/ra/data", 0, &w), 0);
+    assert_int_equal(storage_write(w, first, sizeof(first)), 0);
     /* what a writer wrote is visible once it is closed (before that a driver
      * may still hold it: the filesystem driver stages O_DIRECT blocks) */
-    w->ops->writer_close(w);
+    storage_writer_close(w);
     struct storage_reader *r = NULL;
-    assert_int_equal(D->ops->reader(D, a, "/t/up/ra/data", 0, &r), 0);
-    assert_int_equal(r->ops->read(r, buf, 10), 10);
+    assert_int_equal(storage_reader_open(D, a, "/t/up/ra/data", 0, &r), 0);
+    assert_int_equal(storage_read(r, buf, 10), 10);
     /* the upload goes on (next chunk, another writer) while a reader is open:
      * the reader still reads what was there (a driver may or may not show
      * what was appended after) */
-    assert_int_equal(D->ops->writer(D, a, "/t/up/ra/data", 1, &w), 0);
+    assert_int_equal(storage_writer_open(D, a, "/t/up/ra/data", 1, &w), 0);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(w->ops->write(w, more + i * (MIB / 16), MIB / 16), 0);
-    w->ops->writer_close(w);
+        assert_int_equal(storage_write(w, more + i * (MIB / 16), MIB / 16), 0);
+    storage_writer_close(w);
     size_t got = 10;
     for (;;) {
-        ssize_t n = r->ops->read(r, buf + got, sizeof(buf) - got);
+        ssize_t n = storage_read(r, buf + got, sizeof(buf) - got);
         assert_true(n >= 0);
         if (n == 0) break;
         got += (size_t)n;
@@ -729,15 +732,15 @@ static void t_handles_released_by_arena(void **state)
     struct storage_writer *w = NULL, *w2 = NULL;
     struct storage_reader *r = NULL, *r2 = NULL;
     put_str("/t/h/read", "readable");
-    assert_int_equal(D->ops->writer(D, a, "/t/h/open", 0, &w), 0);
-    assert_int_equal(w->ops->write(w, "kept", 4), 0);
-    assert_int_equal(D->ops->reader(D, a, "/t/h/read", 2, &r), 0);
+    assert_int_equal(storage_writer_open(D, a, "/t/h/open", 0, &w), 0);
+    assert_int_equal(storage_write(w, "kept", 4), 0);
+    assert_int_equal(storage_reader_open(D, a, "/t/h/read", 2, &r), 0);
     /* closed early: the arena must not release them a second time */
-    assert_int_equal(D->ops->writer(D, a, "/t/h/closed", 0, &w2), 0);
-    assert_int_equal(D->ops->reader(D, a, "/t/h/read", 0, &r2), 0);
-    w2->ops->writer_close(w2);
-    r2->ops->reader_close(r2);
-    assert_int_equal(r2->ops->read(r2, (char[4]){0}, 4), WERR_INVALID);
+    assert_int_equal(storage_writer_open(D, a, "/t/h/closed", 0, &w2), 0);
+    assert_int_equal(storage_reader_open(D, a, "/t/h/read", 0, &r2), 0);
+    storage_writer_close(w2);
+    storage_reader_close(r2);
+    assert_int_equal(storage_read(r2, (char[4]){0}, 4), WERR_INVALID);
     /* fds freed by the early closes get reused; a double close would hit these */
     int fd1 = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int fd2 = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -791,8 +794,8 @@ static void t_invalid_paths(void **state)
         CHECK_INVALID("move dst", storage_move(D, "/t/ok", p));
         CHECK_INVALID("delete", storage_delete(D, p));
         CHECK_INVALID("walk", storage_walk(D, p, walk_record, &wl));
-        CHECK_INVALID("reader", D->ops->reader(D, a, p, 0, &r));
-        CHECK_INVALID("writer", D->ops->writer(D, a, p, 0, &w));
+        CHECK_INVALID("reader", storage_reader_open(D, a, p, 0, &r));
+        CHECK_INVALID("writer", storage_writer_open(D, a, p, 0, &w));
     }
     /* the root is a directory to look at, not a target */
     struct storage_writer *w;
@@ -800,7 +803,7 @@ static void t_invalid_paths(void **state)
     assert_int_equal(storage_delete(D, "/"), WERR_INVALID);
     assert_int_equal(storage_move(D, "/", "/t/root"), WERR_INVALID);
     assert_int_equal(storage_move(D, "/t/ok", "/"), WERR_INVALID);
-    assert_int_equal(D->ops->writer(D, a, "/", 0, &w), WERR_INVALID);
+    assert_int_equal(storage_writer_open(D, a, "/", 0, &w), WERR_INVALID);
     expect_str(a, "/t/ok", "x");
     /* a file stands where a directory is needed */
     if (!OBJSTORE) assert_int_equal(storage_put(D, "/t/ok/below", "y", 1), WERR_NOTFOUND);
@@ -856,6 +859,35 @@ static int whole(const unsigned char *d, size_t len)
     for (size_t i = 1; i < len; i++)
         if (d[i] != d[0]) return 0;
     return 1;
+}
+
+/* ---- the tables (driver interface version 2) ---- */
+
+/* every driver passes the start-up check, and the reader, writer and lock it
+ * makes carry tables of the same version with every required op */
+static void t_tables(void **state)
+{
+    struct arena *a = *state;
+    char err[256] = "";
+    assert_int_equal(storage_driver_check(D, err, sizeof err), 0);
+    assert_int_equal(D->ops->version, STORAGE_DRIVER_VERSION);
+    assert_null(D->inner);
+    assert_int_equal(storage_put(D, "/t/tab/f", "x", 1), 0);
+    struct storage_reader *r;
+    assert_int_equal(storage_reader_open(D, a, "/t/tab/f", 0, &r), 0);
+    assert_int_equal(r->ops->version, STORAGE_DRIVER_VERSION);
+    assert_true(r->ops->read && r->ops->close);
+    storage_reader_close(r);
+    struct storage_writer *w;
+    assert_int_equal(storage_writer_open(D, a, "/t/tab/w", 0, &w), 0);
+    assert_int_equal(w->ops->version, STORAGE_DRIVER_VERSION);
+    assert_true(w->ops->write && w->ops->size && w->ops->commit && w->ops->cancel && w->ops->close);
+    storage_cancel(w);
+    struct storage_lock *l;
+    assert_int_equal(storage_lock(D, a, "/t/tab/lock", 60, 0, &l), 0);
+    assert_int_equal(l->ops->version, STORAGE_DRIVER_VERSION);
+    assert_true(l->ops->renew && l->ops->unlock);
+    storage_unlock(l);
 }
 
 /* ---- locks (issue 11) ---- */
@@ -1043,11 +1075,11 @@ static void t_put_atomic_readers(void **state)
             print_message("# get: %s, %zu bytes\n", werr_str(grc), len);
         }
         struct storage_reader *r = NULL;
-        if (!bad && (rrc = D->ops->reader(D, a, "/t/atom/f", 0, &r)) == 0) {
+        if (!bad && (rrc = storage_reader_open(D, a, "/t/atom/f", 0, &r)) == 0) {
             size_t got = 0;
             for (;;) {
                 ssize_t n =
-                    r->ops->read(r, buf + got, got + 7001 > ATOM_A + 1 ? ATOM_A + 1 - got : 7001);
+                    storage_read(r, buf + got, got + 7001 > ATOM_A + 1 ? ATOM_A + 1 - got : 7001);
                 if (n <= 0) {
                     bad |= n < 0;
                     break;
@@ -1167,9 +1199,9 @@ static void t_fs_layout(void **state)
     /* local_path is the file's path under the root */
     char *lp = NULL;
     assert_non_null(D->ops->local_path);
-    assert_int_equal(D->ops->local_path(D, a, p, &lp), 0);
+    assert_int_equal(storage_local_path(D, a, p, &lp), 0);
     assert_string_equal(lp, full);
-    assert_int_equal(D->ops->local_path(D, a, "/t/none", &lp), WERR_NOTFOUND);
+    assert_int_equal(storage_local_path(D, a, "/t/none", &lp), WERR_NOTFOUND);
     assert_null(D->ops->url_for);
     /* a file written by someone else under the root is seen */
     char *other = arena_printf(a, "%s/t/other", ROOT);
@@ -1200,13 +1232,13 @@ static void t_fs_reader_fd(void **state)
     struct arena *a = *state;
     put_str("/t/rfd", "0123456789");
     struct storage_reader *r = NULL;
-    assert_int_equal(D->ops->reader(D, a, "/t/rfd", 4, &r), 0);
+    assert_int_equal(storage_reader_open(D, a, "/t/rfd", 4, &r), 0);
     int fd = fs_reader_fd(r);
     assert_true(fd >= 0);
     char buf[16];
     assert_int_equal(read(fd, buf, sizeof(buf)), 6); /* positioned at the offset */
     assert_memory_equal(buf, "456789", 6);
-    r->ops->reader_close(r);
+    storage_reader_close(r);
     assert_int_equal(fs_reader_fd(r), -1);
 }
 
@@ -1260,7 +1292,7 @@ static void t_s3_url_for(void **state)
     assert_int_equal(storage_put(D, "/t/u/blob data", data, sizeof data), 0);
     char *url = NULL;
     assert_non_null(D->ops->url_for);
-    assert_int_equal(D->ops->url_for(D, a, "/t/u/blob data", "GET", &url), 0);
+    assert_int_equal(storage_url_for(D, a, "/t/u/blob data", "GET", &url), 0);
     assert_non_null(strstr(url, "X-Amz-Signature="));
     unsigned char got[4000];
     struct fetched f = {got, 0, sizeof got};
@@ -1272,7 +1304,7 @@ static void t_s3_url_for(void **state)
     *sig = *sig == '0' ? '1' : '0';
     f.len = 0;
     assert_int_equal(fetch(url, 0, &f), 403);
-    assert_int_equal(D->ops->url_for(D, a, "/t/u/blob data", "PUT", &url), WERR_UNSUPPORTED);
+    assert_int_equal(storage_url_for(D, a, "/t/u/blob data", "PUT", &url), WERR_UNSUPPORTED);
     assert_null(D->ops->local_path);
 }
 
@@ -1292,11 +1324,11 @@ static void t_s3_segments_move(void **state)
     size_t off = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         struct storage_writer *w = NULL;
-        assert_int_equal(D->ops->writer(D, a, "/t/seg/_uploads/u/data", 1, &w), 0);
-        assert_int_equal(w->ops->writer_size(w), (int64_t)off);
-        assert_int_equal(w->ops->write(w, want + off, sizes[i]), 0);
+        assert_int_equal(storage_writer_open(D, a, "/t/seg/_uploads/u/data", 1, &w), 0);
+        assert_int_equal(storage_writer_size(w), (int64_t)off);
+        assert_int_equal(storage_write(w, want + off, sizes[i]), 0);
         off += sizes[i];
-        w->ops->writer_close(w);
+        storage_writer_close(w);
         struct storage_stat st;
         assert_int_equal(storage_stat(D, "/t/seg/_uploads/u/data", &st), 0);
         assert_int_equal(st.size, (int64_t)off);
@@ -1309,11 +1341,11 @@ static void t_s3_segments_move(void **state)
     assert_string_equal(names[0], "data");
     /* a reader in the middle of a segment */
     struct storage_reader *r = NULL;
-    assert_int_equal(D->ops->reader(D, a, "/t/seg/_uploads/u/data", 7 * MIB + 3, &r), 0);
+    assert_int_equal(storage_reader_open(D, a, "/t/seg/_uploads/u/data", 7 * MIB + 3, &r), 0);
     unsigned char buf[1000];
-    assert_int_equal(r->ops->read(r, buf, sizeof buf), (ssize_t)sizeof buf);
+    assert_int_equal(storage_read(r, buf, sizeof buf), (ssize_t)sizeof buf);
     assert_memory_equal(buf, want + 7 * MIB + 3, sizeof buf);
-    r->ops->reader_close(r);
+    storage_reader_close(r);
     assert_int_equal(storage_move(D, "/t/seg/_uploads/u/data", "/t/seg/blobs/b/data"), 0);
     expect_missing("/t/seg/_uploads/u/data");
     expect_missing("/t/seg/_uploads");
@@ -1360,6 +1392,7 @@ struct tcase {
 };
 
 static const struct tcase CASES[] = {
+    {"tables", t_tables, BOTH},
     {"put_get_empty", t_put_get_empty, BOTH},
     {"put_get_binary", t_put_get_binary, BOTH},
     {"put_get_1mib", t_put_get_1mib, BOTH},

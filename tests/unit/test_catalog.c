@@ -28,10 +28,11 @@
 
 /* ---- a counting wrapper with an injection hook ---- */
 
+/* A wrapper by driver.h's delegate rule: its table has the ops it counts;
+ * get_content, reader, writer, move, lock and the rest are the inner
+ * driver's. */
 struct cw {
-    struct storage_driver base;
-    struct storage_driver_ops ops;
-    struct storage_driver *in;
+    struct storage_driver base; /* base.inner: the counted driver */
     int walks, lists, pages, stats, puts, deletes;
     /* hook: before the fire_at-th put (or delete, when on_delete) run inject once */
     int on_delete, seen, fire_at, fired;
@@ -50,54 +51,34 @@ static void maybe_fire(struct cw *c, int is_delete)
 
 static void cw_free(struct storage_driver *b)
 {
-    storage_driver_free(CW(b)->in);
     free(b);
-}
-static int cw_get(struct storage_driver *b, struct arena *a, const char *p, size_t max, char **d,
-                  size_t *l)
-{
-    return CW(b)->in->ops->get_content(CW(b)->in, a, p, max, d, l);
 }
 static int cw_put(struct storage_driver *b, const char *p, const void *d, size_t l)
 {
     CW(b)->puts++;
     maybe_fire(CW(b), 0);
-    return CW(b)->in->ops->put_content(CW(b)->in, p, d, l);
-}
-static int cw_reader(struct storage_driver *b, struct arena *a, const char *p, int64_t o,
-                     struct storage_reader **r)
-{
-    return CW(b)->in->ops->reader(CW(b)->in, a, p, o, r);
-}
-static int cw_writer(struct storage_driver *b, struct arena *a, const char *p, int ap,
-                     struct storage_writer **w)
-{
-    return CW(b)->in->ops->writer(CW(b)->in, a, p, ap, w);
+    return storage_put(b->inner, p, d, l);
 }
 static int cw_stat(struct storage_driver *b, const char *p, struct storage_stat *st)
 {
     CW(b)->stats++;
-    return CW(b)->in->ops->stat(CW(b)->in, p, st);
+    return storage_stat(b->inner, p, st);
 }
 static int cw_list(struct storage_driver *b, struct arena *a, const char *p, char ***n, size_t *k)
 {
     CW(b)->lists++;
-    return CW(b)->in->ops->list(CW(b)->in, a, p, n, k);
-}
-static int cw_move(struct storage_driver *b, const char *s, const char *d)
-{
-    return CW(b)->in->ops->move(CW(b)->in, s, d);
+    return storage_list(b->inner, a, p, n, k);
 }
 static int cw_delete(struct storage_driver *b, const char *p)
 {
     CW(b)->deletes++;
     maybe_fire(CW(b), 1);
-    return CW(b)->in->ops->delete (CW(b)->in, p);
+    return storage_delete(b->inner, p);
 }
 static int cw_walk(struct storage_driver *b, const char *p, storage_walk_fn fn, void *ctx)
 {
     CW(b)->walks++;
-    return CW(b)->in->ops->walk(CW(b)->in, p, fn, ctx);
+    return storage_walk(b->inner, p, fn, ctx);
 }
 /* list_page as an object store answers it: one call; paged here from list */
 static int cw_list_page(struct storage_driver *b, struct arena *a, const char *p, const char *after,
@@ -106,7 +87,7 @@ static int cw_list_page(struct storage_driver *b, struct arena *a, const char *p
     CW(b)->pages++;
     char **all;
     size_t cnt;
-    int rc = CW(b)->in->ops->list(CW(b)->in, a, p, &all, &cnt);
+    int rc = storage_list(b->inner, a, p, &all, &cnt);
     if (rc == WERR_NOTFOUND) cnt = 0, rc = 0, all = NULL;
     if (rc) return rc;
     size_t from = 0;
@@ -118,25 +99,24 @@ static int cw_list_page(struct storage_driver *b, struct arena *a, const char *p
     return 0;
 }
 
+static const struct storage_driver_ops cw_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .name = "counting",
+    .free = cw_free,
+    .put_content = cw_put,
+    .stat = cw_stat,
+    .list = cw_list,
+    .delete = cw_delete,
+    .walk = cw_walk,
+    .list_page = cw_list_page,
+};
+
 static struct storage_driver *cw_new(struct storage_driver *in)
 {
     struct cw *c = calloc(1, sizeof *c);
-    c->in = in;
-    c->ops = *in->ops;
-    c->ops.free = cw_free;
-    c->ops.get_content = cw_get;
-    c->ops.put_content = cw_put;
-    c->ops.reader = cw_reader;
-    c->ops.writer = cw_writer;
-    c->ops.stat = cw_stat;
-    c->ops.list = cw_list;
-    c->ops.move = cw_move;
-    c->ops.delete = cw_delete;
-    c->ops.walk = cw_walk;
-    c->ops.url_for = NULL;
-    c->ops.local_path = NULL;
-    c->ops.list_page = cw_list_page;
-    c->base.ops = &c->ops;
+    storage_driver_init(&c->base, &cw_ops, in);
+    char err[128];
+    assert_int_equal(storage_driver_check(&c->base, err, sizeof err), 0);
     return &c->base;
 }
 
@@ -242,14 +222,14 @@ static char *marker(struct arena *a, const char *repo)
 static int exists(struct fx *f, const char *path)
 {
     struct storage_stat st;
-    return f->c->in->ops->stat(f->c->in, path, &st) == 0;
+    return storage_stat(f->c->base.inner, path, &st) == 0;
 }
 
 static int has_manifests(struct fx *f, const char *repo)
 {
     struct storage_stat st;
-    return f->c->in->ops->stat(f->c->in, arena_printf(f->a, "%s/_manifests", path_repo(f->a, repo)),
-                               &st) == 0 &&
+    return storage_stat(f->c->base.inner,
+                        arena_printf(f->a, "%s/_manifests", path_repo(f->a, repo)), &st) == 0 &&
            st.is_dir;
 }
 

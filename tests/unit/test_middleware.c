@@ -117,7 +117,7 @@ static void check_cloudfront(const char *keyfile)
     assert_int_equal(storage_middleware_wrap(cfg, in, &d, err, sizeof err), 0);
     time_t t0 = time(NULL);
     char *url;
-    assert_int_equal(d->ops->url_for(d, a, BLOB, "GET", &url), 0);
+    assert_int_equal(storage_url_for(d, a, BLOB, "GET", &url), 0);
     const char *res = "https://cdn.example.com/r/oot" BLOB;
     assert_true(strncmp(url, res, strlen(res)) == 0 && url[strlen(res)] == '?');
     long long exp = atoll(param(a, url, "Expires"));
@@ -199,7 +199,7 @@ static void test_redirect(void **state)
     assert_int_equal(driver_inmemory_new(&in), 0);
     assert_int_equal(storage_middleware_wrap(cfg, in, &d, err, sizeof err), 0);
     char *url;
-    assert_int_equal(d->ops->url_for(d, a, BLOB, "GET", &url), 0);
+    assert_int_equal(storage_url_for(d, a, BLOB, "GET", &url), 0);
     assert_string_equal(url, "https://blobs.example.com:8443/base" BLOB);
     /* the wrapper hands lock to the inner driver, with the inner driver */
     struct storage_lock *l1, *l2;
@@ -229,7 +229,7 @@ static void test_cloudfront_not_s3_falls_back(void **state)
     assert_int_equal(driver_inmemory_new(&in), 0);
     assert_int_equal(storage_middleware_wrap(cfg, in, &d, err, sizeof err), 0);
     char *url;
-    assert_int_equal(d->ops->url_for(d, a, BLOB, "GET", &url), WERR_UNSUPPORTED);
+    assert_int_equal(storage_url_for(d, a, BLOB, "GET", &url), WERR_UNSUPPORTED);
     storage_driver_free(d);
     config_free(cfg);
     arena_free(a);
