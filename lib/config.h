@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* fastcgi.workers defaults (a dynamic pool) and bound; README "fastcgi.workers"
+/* fastcgi.workers defaults (a dynamic pool) and bound; docs/pool.md ("The pool's size")
  * gives the measurements behind them */
 #define CONFIG_WORKERS_MIN 4
 #define CONFIG_WORKERS_MAX 64
