@@ -124,9 +124,13 @@ void request_init(struct request *req, struct arena *a, struct http_io *io)
     const char *scheme = request_param(req, "REQUEST_SCHEME");
     const char *https = request_param(req, "HTTPS");
     const char *fwd = request_param(req, "HTTP_X_FORWARDED_PROTO");
-    if (fwd && (!strcmp(fwd, "https") || !strcmp(fwd, "http"))) req->scheme = fwd;
-    else if (scheme && *scheme) req->scheme = scheme;
-    else req->scheme = (https && (!strcasecmp(https, "on") || !strcmp(https, "1"))) ? "https" : "http";
+    if (fwd && (!strcmp(fwd, "https") || !strcmp(fwd, "http")))
+        req->scheme = fwd;
+    else if (scheme && *scheme)
+        req->scheme = scheme;
+    else
+        req->scheme =
+            (https && (!strcasecmp(https, "on") || !strcmp(https, "1"))) ? "https" : "http";
     const char *host = request_param(req, "HTTP_HOST");
     if (!host || !*host) {
         const char *sn = request_param(req, "SERVER_NAME"), *sp = request_param(req, "SERVER_PORT");
@@ -173,8 +177,7 @@ void response_header(struct response *res, struct arena *a, const char *name, co
     res->nheaders++;
 }
 
-void response_headerf(struct response *res, struct arena *a, const char *name, const char *fmt,
-                      ...)
+void response_headerf(struct response *res, struct arena *a, const char *name, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -32,18 +32,18 @@ struct http_header {
 struct request {
     struct arena *arena;
     struct http_io *io;
-    const char *method;       /* "GET", ... */
-    const char *path;         /* raw path of REQUEST_URI (still %-encoded), without query */
-    const char *query;        /* raw query string without '?', "" when none */
-    int64_t content_length;   /* -1 when absent (chunked body: read to EOF) */
-    int64_t body_read;        /* bytes read so far */
-    const char *scheme;       /* "http" / "https" */
-    const char *host;         /* Host header (with port) */
+    const char *method;     /* "GET", ... */
+    const char *path;       /* raw path of REQUEST_URI (still %-encoded), without query */
+    const char *query;      /* raw query string without '?', "" when none */
+    int64_t content_length; /* -1 when absent (chunked body: read to EOF) */
+    int64_t body_read;      /* bytes read so far */
+    const char *scheme;     /* "http" / "https" */
+    const char *host;       /* Host header (with port) */
     const char *remote_addr;
     /* filled by the router */
-    const char *name;         /* repository name, decoded */
-    const char *ref;          /* tag, digest or upload uuid, per route */
-    void *route;              /* const struct route * */
+    const char *name; /* repository name, decoded */
+    const char *ref;  /* tag, digest or upload uuid, per route */
+    void *route;      /* const struct route * */
 };
 
 enum body_kind { BODY_NONE = 0, BODY_MEM, BODY_STREAM };
@@ -80,8 +80,8 @@ ssize_t request_read(struct request *r, void *buf, size_t n);
 void response_init(struct response *res);
 /* response_header: add a header (value copied onto arena). */
 void response_header(struct response *res, struct arena *a, const char *name, const char *value);
-void response_headerf(struct response *res, struct arena *a, const char *name, const char *fmt,
-                      ...) __attribute__((format(printf, 4, 5)));
+void response_headerf(struct response *res, struct arena *a, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 const char *response_get_header(const struct response *res, const char *name);
 void response_body(struct response *res, const char *body, size_t len, const char *content_type,
                    struct arena *a);

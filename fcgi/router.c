@@ -55,9 +55,10 @@ static const struct route routes[] = {
     {R_REFERRERS, "GET", h_referrers, ACT_PULL, 0},
 };
 
-static const enum route_ref kind_ref[R_COUNT] = {
-    [R_MANIFEST] = REF_MANIFEST, [R_BLOB] = REF_DIGEST, [R_UPLOAD] = REF_UUID,
-    [R_REFERRERS] = REF_DIGEST};
+static const enum route_ref kind_ref[R_COUNT] = {[R_MANIFEST] = REF_MANIFEST,
+                                                 [R_BLOB] = REF_DIGEST,
+                                                 [R_UPLOAD] = REF_UUID,
+                                                 [R_REFERRERS] = REF_DIGEST};
 
 /* ends_with_component: does s[0..n) end with "/<suffix>" ? */
 static int split_last(const char *rest, const char *marker, const char **name_end,
@@ -225,8 +226,7 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
                 return;
             }
             break;
-        default:
-            break;
+        default: break;
         }
     }
     /* auth once, from the route's action (enum route_action == enum auth_action) */

@@ -10,7 +10,8 @@
 
 void router_handle(struct app *app, struct request *req, struct response *res);
 
-/* request_init: fill req from io (method, path, query, length, host...); req->arena set by caller. */
+/* request_init: fill req from io (method, path, query, length, host...); req->arena set by caller.
+ */
 void request_init(struct request *req, struct arena *a, struct http_io *io);
 
 #endif

@@ -1,6 +1,6 @@
 /* app.h — the process-lifetime application: configuration, registry model
- * (storage/registry.h: driver, caches, mirror) and auth a worker serves with. Built once per worker (after fork) and
- * rebuilt on reload. */
+ * (storage/registry.h: driver, caches, mirror) and auth a worker serves with. Built once per worker
+ * (after fork) and rebuilt on reload. */
 #ifndef WHARF_APP_H
 #define WHARF_APP_H
 

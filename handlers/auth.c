@@ -107,19 +107,11 @@ static const char *scope_for(struct request *req, int action)
     struct arena *ar = req->arena;
     const char *s = NULL;
     switch (action) {
-    case AUTH_ACT_PULL:
-        s = arena_printf(ar, "repository:%s:pull", req->name);
-        break;
-    case AUTH_ACT_PUSH:
-        s = arena_printf(ar, "repository:%s:pull,push", req->name);
-        break;
-    case AUTH_ACT_DELETE:
-        s = arena_printf(ar, "repository:%s:delete", req->name);
-        break;
-    case AUTH_ACT_CATALOG:
-        return "registry:catalog:*";
-    default:
-        return NULL;
+    case AUTH_ACT_PULL: s = arena_printf(ar, "repository:%s:pull", req->name); break;
+    case AUTH_ACT_PUSH: s = arena_printf(ar, "repository:%s:pull,push", req->name); break;
+    case AUTH_ACT_DELETE: s = arena_printf(ar, "repository:%s:delete", req->name); break;
+    case AUTH_ACT_CATALOG: return "registry:catalog:*";
+    default: return NULL;
     }
     /* a cross-repository mount also reads `from`: ask for both in one token */
     const char *from = request_query(req, "from");
@@ -168,14 +160,10 @@ static int challenge(struct app *app, struct request *req, struct response *res,
 static unsigned need_of(int action)
 {
     switch (action) {
-    case AUTH_ACT_PULL:
-        return RIGHT_PULL;
-    case AUTH_ACT_PUSH:
-        return RIGHT_PUSH;
-    case AUTH_ACT_DELETE:
-        return RIGHT_DELETE;
-    default:
-        return 0;
+    case AUTH_ACT_PULL: return RIGHT_PULL;
+    case AUTH_ACT_PUSH: return RIGHT_PUSH;
+    case AUTH_ACT_DELETE: return RIGHT_DELETE;
+    default: return 0;
     }
 }
 

@@ -58,9 +58,7 @@ void error_storage(struct request *req, struct response *res, int werr)
     case WERR_DENIED:
         error_reply(req, res, 403, "DENIED", "requested access to the resource is denied", NULL);
         return;
-    case WERR_TOOBIG:
-        error_reply(req, res, 413, "SIZE_INVALID", "content too large", NULL);
-        return;
+    case WERR_TOOBIG: error_reply(req, res, 413, "SIZE_INVALID", "content too large", NULL); return;
     case WERR_UNSUPPORTED:
         error_reply(req, res, 405, "UNSUPPORTED", "the operation is unsupported", NULL);
         return;
@@ -113,8 +111,7 @@ const char *url_for_path(struct app *app, struct request *req, const char *path)
     if (app->cfg && app->cfg->http_host && *app->cfg->http_host) {
         const char *h = app->cfg->http_host;
         size_t n = strlen(h);
-        return arena_printf(req->arena, "%.*s%s", (int)(n && h[n - 1] == '/' ? n - 1 : n), h,
-                            path);
+        return arena_printf(req->arena, "%.*s%s", (int)(n && h[n - 1] == '/' ? n - 1 : n), h, path);
     }
     return arena_printf(req->arena, "%s://%s%s", req->scheme, req->host, path);
 }

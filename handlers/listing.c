@@ -47,8 +47,8 @@ char *query_escape(struct arena *a, const char *s)
     return out;
 }
 
-static void list_reply(struct request *req, struct response *res, const char *head,
-                       const char *key, char **items, size_t n)
+static void list_reply(struct request *req, struct response *res, const char *head, const char *key,
+                       char **items, size_t n)
 {
     struct buf *b = buf_arena_new(req->arena, 0);
     buf_printf(b, "{%s\"%s\":[", head, key);
@@ -62,8 +62,8 @@ void h_catalog(struct app *app, struct request *req, struct response *res)
 {
     long n = list_param_n(req);
     if (n == -2) {
-        error_reply(req, res, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested",
-                    NULL);
+        error_reply(req, res, 400, "PAGINATION_NUMBER_INVALID",
+                    "invalid number of results requested", NULL);
         return;
     }
     size_t max = n < 0 ? CATALOG_DEFAULT_N : (size_t)n;
@@ -86,8 +86,8 @@ void h_tags_list(struct app *app, struct request *req, struct response *res)
 {
     long n = list_param_n(req);
     if (n == -2) {
-        error_reply(req, res, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested",
-                    NULL);
+        error_reply(req, res, 400, "PAGINATION_NUMBER_INVALID",
+                    "invalid number of results requested", NULL);
         return;
     }
     char **tags;
@@ -105,7 +105,8 @@ void h_tags_list(struct app *app, struct request *req, struct response *res)
     const char *last = request_query(req, "last");
     size_t from = 0;
     if (last && *last)
-        while (from < count && strcmp(tags[from], last) <= 0) from++;
+        while (from < count && strcmp(tags[from], last) <= 0)
+            from++;
     size_t left = count - from;
     if (n >= 0 && left > (size_t)n) {
         left = (size_t)n;

@@ -152,8 +152,7 @@ void h_manifest_put(struct app *app, struct request *req, struct response *res)
     rc = registry_manifest_put(app->reg, req->arena, req->name, req->ref, body, len,
                                request_header(req, "Content-Type"), digest, &detail);
     switch (rc) {
-    case 0:
-        break;
+    case 0: break;
     case WERR_INVALID:
     case WERR_UNSUPPORTED:
         error_reply(req, res, 400, "MANIFEST_INVALID", "manifest invalid", detail);
@@ -165,9 +164,7 @@ void h_manifest_put(struct app *app, struct request *req, struct response *res)
         error_reply(req, res, 400, "DIGEST_INVALID",
                     "provided digest did not match uploaded content", detail);
         return;
-    default:
-        error_storage(req, res, rc);
-        return;
+    default: error_storage(req, res, rc); return;
     }
     res->status = 201;
     response_header(

@@ -201,7 +201,8 @@ int buf_append(struct buf *b, const void *p, size_t n)
     if (n > SIZE_MAX / 4 || b->len > SIZE_MAX / 4 - n) return WERR_NOMEM; /* growth would wrap */
     if (b->len + n + 1 > b->size) {
         size_t ns = b->size ? b->size : 256;
-        while (ns < b->len + n + 1) ns *= 2;
+        while (ns < b->len + n + 1)
+            ns *= 2;
         char *nd = realloc(b->data, ns);
         if (!nd) return WERR_NOMEM;
         b->data = nd;

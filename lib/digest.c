@@ -41,9 +41,12 @@ int digest_parse(const char *s, enum digest_alg *alg, const char **hex)
     int need_comp = 1;
     for (const char *p = s; p < colon; p++) {
         char c = *p;
-        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) need_comp = 0;
-        else if ((c == '+' || c == '.' || c == '_' || c == '-') && !need_comp) need_comp = 1;
-        else return WERR_INVALID;
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+            need_comp = 0;
+        else if ((c == '+' || c == '.' || c == '_' || c == '-') && !need_comp)
+            need_comp = 1;
+        else
+            return WERR_INVALID;
     }
     if (need_comp) return WERR_INVALID;
     const char *enc = colon + 1;
@@ -73,15 +76,19 @@ void hasher_init(struct hasher *h, enum digest_alg alg)
 {
     memset(h, 0, sizeof(*h));
     h->alg = alg;
-    if (alg == DIGEST_SHA512) SHA512_Init((SHA512_CTX *)h->ctx.opaque);
-    else SHA256_Init((SHA256_CTX *)h->ctx.opaque);
+    if (alg == DIGEST_SHA512)
+        SHA512_Init((SHA512_CTX *)h->ctx.opaque);
+    else
+        SHA256_Init((SHA256_CTX *)h->ctx.opaque);
 }
 
 void hasher_update(struct hasher *h, const void *p, size_t n)
 {
     if (!n) return;
-    if (h->alg == DIGEST_SHA512) SHA512_Update((SHA512_CTX *)h->ctx.opaque, p, n);
-    else SHA256_Update((SHA256_CTX *)h->ctx.opaque, p, n);
+    if (h->alg == DIGEST_SHA512)
+        SHA512_Update((SHA512_CTX *)h->ctx.opaque, p, n);
+    else
+        SHA256_Update((SHA256_CTX *)h->ctx.opaque, p, n);
     h->len += n;
 }
 
@@ -149,7 +156,8 @@ size_t hasher_save(const struct hasher *h, unsigned char *out)
     if (h->alg == DIGEST_SHA512) {
         const SHA512_CTX *c = (const SHA512_CTX *)h->ctx.opaque;
         memcpy(out, "sha\x07", 4);
-        for (int i = 0; i < 8; i++) put_be64(out + 4 + 8 * i, c->h[i]);
+        for (int i = 0; i < 8; i++)
+            put_be64(out + 4 + 8 * i, c->h[i]);
         memset(out + 68, 0, 128);
         memcpy(out + 68, c->u.p, c->num);
         put_be64(out + 196, h->len);
@@ -157,7 +165,8 @@ size_t hasher_save(const struct hasher *h, unsigned char *out)
     }
     const SHA256_CTX *c = (const SHA256_CTX *)h->ctx.opaque;
     memcpy(out, "sha\x03", 4);
-    for (int i = 0; i < 8; i++) put_be32(out + 4 + 4 * i, c->h[i]);
+    for (int i = 0; i < 8; i++)
+        put_be32(out + 4 + 4 * i, c->h[i]);
     memset(out + 36, 0, 64);
     memcpy(out + 36, c->data, c->num);
     put_be64(out + 100, h->len);
@@ -170,7 +179,8 @@ int hasher_load(struct hasher *h, enum digest_alg alg, const unsigned char *p, s
     if (alg == DIGEST_SHA512) {
         if (n != 204 || memcmp(p, "sha\x07", 4) != 0) return WERR_INVALID;
         SHA512_CTX *c = (SHA512_CTX *)h->ctx.opaque;
-        for (int i = 0; i < 8; i++) c->h[i] = get_be64(p + 4 + 8 * i);
+        for (int i = 0; i < 8; i++)
+            c->h[i] = get_be64(p + 4 + 8 * i);
         uint64_t len = get_be64(p + 196);
         c->num = (unsigned)(len % 128);
         memcpy(c->u.p, p + 68, c->num);
@@ -181,7 +191,8 @@ int hasher_load(struct hasher *h, enum digest_alg alg, const unsigned char *p, s
     }
     if (n != 108 || memcmp(p, "sha\x03", 4) != 0) return WERR_INVALID;
     SHA256_CTX *c = (SHA256_CTX *)h->ctx.opaque;
-    for (int i = 0; i < 8; i++) c->h[i] = get_be32(p + 4 + 4 * i);
+    for (int i = 0; i < 8; i++)
+        c->h[i] = get_be32(p + 4 + 4 * i);
     uint64_t len = get_be64(p + 100);
     c->num = (unsigned)(len % 64);
     memcpy(c->data, p + 36, c->num);

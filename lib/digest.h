@@ -19,7 +19,7 @@ enum digest_alg { DIGEST_NONE = 0, DIGEST_SHA256 = 1, DIGEST_SHA512 = 2 };
  * malformed digest (also an algorithm over 32 or an encoded part over 1024
  * characters: bounds), WERR_UNSUPPORTED for a well-formed one of an unknown algorithm. */
 int digest_parse(const char *s, enum digest_alg *alg, const char **hex);
-const char *digest_alg_name(enum digest_alg alg); /* "sha256" / "sha512" */
+const char *digest_alg_name(enum digest_alg alg);       /* "sha256" / "sha512" */
 enum digest_alg digest_alg_from_name(const char *name); /* DIGEST_NONE when unknown */
 size_t digest_hex_len(enum digest_alg alg);
 

@@ -20,7 +20,8 @@ static int parse_num(const char *s, int64_t *out)
 
 static const char *skip_ws(const char *s)
 {
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
     return s;
 }
 
@@ -63,8 +64,10 @@ int content_range_parse(const char *hdr, int64_t *start, int64_t *end)
 {
     if (!hdr) return WERR_INVALID;
     const char *p = skip_ws(hdr);
-    if (strncmp(p, "bytes=", 6) == 0) p += 6;
-    else if (strncmp(p, "bytes ", 6) == 0) p = skip_ws(p + 6);
+    if (strncmp(p, "bytes=", 6) == 0)
+        p += 6;
+    else if (strncmp(p, "bytes ", 6) == 0)
+        p = skip_ws(p + 6);
     int64_t a, b;
     int n;
     if ((n = parse_num(p, &a)) < 0) return WERR_INVALID;
@@ -77,9 +80,12 @@ int content_range_parse(const char *hdr, int64_t *start, int64_t *end)
     if (*p == '/') {
         p++;
         int64_t total;
-        if (*p == '*') p++;
-        else if ((n = parse_num(p, &total)) < 0 || total <= b) return WERR_INVALID;
-        else p += n;
+        if (*p == '*')
+            p++;
+        else if ((n = parse_num(p, &total)) < 0 || total <= b)
+            return WERR_INVALID;
+        else
+            p += n;
     }
     if (*skip_ws(p)) return WERR_INVALID;
     *start = a;

@@ -290,15 +290,9 @@ static char *bn_b64(const BIGNUM *bn, int width)
 static const char *ec_crv(EVP_PKEY *key, int *bytes)
 {
     switch (EVP_PKEY_get_bits(key)) {
-    case 256:
-        *bytes = 32;
-        return "P-256";
-    case 384:
-        *bytes = 48;
-        return "P-384";
-    case 521:
-        *bytes = 66;
-        return "P-521";
+    case 256: *bytes = 32; return "P-256";
+    case 384: *bytes = 48; return "P-384";
+    case 521: *bytes = 66; return "P-521";
     }
     return NULL;
 }
@@ -439,10 +433,8 @@ static int key_fits(EVP_PKEY *key, const struct alg *al)
     case A_PSS:
         return (id == EVP_PKEY_RSA || (al->kind == A_PSS && id == EVP_PKEY_RSA_PSS)) &&
                EVP_PKEY_get_bits(key) >= RSA_MIN_BITS;
-    case A_EC:
-        return id == EVP_PKEY_EC && EVP_PKEY_get_bits(key) == al->ec_bits;
-    case A_ED:
-        return id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448;
+    case A_EC: return id == EVP_PKEY_EC && EVP_PKEY_get_bits(key) == al->ec_bits;
+    case A_ED: return id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448;
     }
     return 0;
 }

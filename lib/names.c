@@ -13,18 +13,23 @@ static int component(const char *s)
 {
     const char *p = s;
     if (!is_alnum_lower(*p)) return -1;
-    while (is_alnum_lower(*p)) p++;
+    while (is_alnum_lower(*p))
+        p++;
     for (;;) {
         const char *q = p;
-        if (*q == '.') q++;
+        if (*q == '.')
+            q++;
         else if (*q == '_') {
             q++;
             if (*q == '_') q++;
         } else if (*q == '-') {
-            while (*q == '-') q++;
-        } else break;
+            while (*q == '-')
+                q++;
+        } else
+            break;
         if (!is_alnum_lower(*q)) return -1;
-        while (is_alnum_lower(*q)) q++;
+        while (is_alnum_lower(*q))
+            q++;
         p = q;
     }
     return (int)(p - s);

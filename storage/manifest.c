@@ -27,18 +27,12 @@ int manifest_is_index(enum manifest_kind k)
 static const char *kind_type(enum manifest_kind k)
 {
     switch (k) {
-    case MF_DOCKER_V2:
-        return MT_DOCKER_V2;
-    case MF_DOCKER_LIST:
-        return MT_DOCKER_LIST;
-    case MF_OCI_MANIFEST:
-        return MT_OCI_MANIFEST;
-    case MF_OCI_INDEX:
-        return MT_OCI_INDEX;
-    case MF_SCHEMA1:
-        return MT_DOCKER_V1_SIGNED;
-    default:
-        return NULL;
+    case MF_DOCKER_V2: return MT_DOCKER_V2;
+    case MF_DOCKER_LIST: return MT_DOCKER_LIST;
+    case MF_OCI_MANIFEST: return MT_OCI_MANIFEST;
+    case MF_OCI_INDEX: return MT_OCI_INDEX;
+    case MF_SCHEMA1: return MT_DOCKER_V1_SIGNED;
+    default: return NULL;
     }
 }
 

@@ -48,8 +48,8 @@ char *path_revision_dir(struct arena *a, const char *repo, const char *digest)
     const char *alg, *hex;
     size_t al;
     split(digest, &alg, &al, &hex);
-    return arena_printf(a, PATH_ROOT "/repositories/%s/_manifests/revisions/%.*s/%s", repo,
-                        (int)al, alg, hex);
+    return arena_printf(a, PATH_ROOT "/repositories/%s/_manifests/revisions/%.*s/%s", repo, (int)al,
+                        alg, hex);
 }
 
 char *path_revision_link(struct arena *a, const char *repo, const char *digest)

@@ -33,8 +33,7 @@ char *path_tag_index_dir(struct arena *a, const char *repo, const char *tag, con
 char *path_upload(struct arena *a, const char *repo, const char *uuid);
 char *path_upload_data(struct arena *a, const char *repo, const char *uuid);
 char *path_upload_startedat(struct arena *a, const char *repo, const char *uuid);
-char *path_upload_hashstates(struct arena *a, const char *repo, const char *uuid,
-                             const char *alg);
+char *path_upload_hashstates(struct arena *a, const char *repo, const char *uuid, const char *alg);
 char *path_upload_hashstate(struct arena *a, const char *repo, const char *uuid, const char *alg,
                             int64_t offset);
 char *path_lock(struct arena *a, const char *name);

@@ -113,7 +113,8 @@ int proxy_lock(struct registry *r, struct arena *a, const char *digest, int wait
 {
     char *path = arena_printf(a, LOCK_ROOT "/%s.lock", flat_digest(a, digest));
     int rc = storage_lock(r->d, a, path, PROXY_LOCK_TTL_S, (long)wait_s * 1000, &lk->lk);
-    if (rc && rc != WERR_BUSY) log_warn("proxy: cannot take the fetch lock %s: %s", path, werr_str(rc));
+    if (rc && rc != WERR_BUSY)
+        log_warn("proxy: cannot take the fetch lock %s: %s", path, werr_str(rc));
     return rc;
 }
 

@@ -75,33 +75,24 @@ static const struct storage_lock_ops fs_lock_ops;
 static int fs_err(int e)
 {
     switch (e) {
-    case 0:
-        return WERR_IO;
+    case 0: return WERR_IO;
     case ENOENT:
-    case ENOTDIR:
-        return WERR_NOTFOUND;
+    case ENOTDIR: return WERR_NOTFOUND;
     case EEXIST:
     case ENOTEMPTY:
-    case EISDIR:
-        return WERR_EXISTS;
+    case EISDIR: return WERR_EXISTS;
     case EACCES:
     case EPERM:
-    case EROFS:
-        return WERR_DENIED;
+    case EROFS: return WERR_DENIED;
     case ENAMETOOLONG:
     case EINVAL:
-    case ELOOP:
-        return WERR_INVALID;
-    case EFBIG:
-        return WERR_TOOBIG;
-    case ENOMEM:
-        return WERR_NOMEM;
+    case ELOOP: return WERR_INVALID;
+    case EFBIG: return WERR_TOOBIG;
+    case ENOMEM: return WERR_NOMEM;
     case ENOSPC:
-    case EDQUOT:
-        return WERR_NOSPACE;
+    case EDQUOT: return WERR_NOSPACE;
     case EIO:
-    default:
-        return WERR_IO;
+    default: return WERR_IO;
     }
 }
 

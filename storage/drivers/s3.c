@@ -177,23 +177,12 @@ static int xml_escape(struct buf *b, const char *s)
     int rc = 0;
     for (; *s && rc == 0; s++) {
         switch (*s) {
-        case '&':
-            rc = buf_puts(b, "&amp;");
-            break;
-        case '<':
-            rc = buf_puts(b, "&lt;");
-            break;
-        case '>':
-            rc = buf_puts(b, "&gt;");
-            break;
-        case '"':
-            rc = buf_puts(b, "&quot;");
-            break;
-        case '\'':
-            rc = buf_puts(b, "&apos;");
-            break;
-        default:
-            rc = buf_append(b, s, 1);
+        case '&': rc = buf_puts(b, "&amp;"); break;
+        case '<': rc = buf_puts(b, "&lt;"); break;
+        case '>': rc = buf_puts(b, "&gt;"); break;
+        case '"': rc = buf_puts(b, "&quot;"); break;
+        case '\'': rc = buf_puts(b, "&apos;"); break;
+        default: rc = buf_append(b, s, 1);
         }
     }
     return rc;

@@ -758,8 +758,8 @@ static void test_blob_accel(void **state)
     int nginx = f->cfg->accel == ACCEL_NGINX;
     const char *d = push_blob(f, "r", "0123456789abcdefghij");
     const char *u = arena_printf(f->ta, "/v2/r/blobs/%s", d);
-    const char *data = arena_printf(f->ta, "/docker/registry/v2/blobs/sha256/%.2s/%s/data", d + 7,
-                                    d + 7);
+    const char *data =
+        arena_printf(f->ta, "/docker/registry/v2/blobs/sha256/%.2s/%s/data", d + 7, d + 7);
     R(f, "GET", u, NULL, 0);
     assert_int_equal(f->status, 200); /* no Content-Length: the web server sets it */
     EXPECT_HDR(f, "Content-Length", NULL);

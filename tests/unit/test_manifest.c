@@ -533,15 +533,25 @@ static void test_size_range(void **state)
 {
     struct fx *f = *state;
     static const char *const bad[] = {
-        "18446744073709551616", "18446744073709551615", "9223372036854775808",
-        "99999999999999999999999", "-9223372036854775809", "-9223372036854775808",
-        "1.0", "1e3", "2E2", "-0.0", "true", "null", "{}", "[1]",
+        "18446744073709551616",
+        "18446744073709551615",
+        "9223372036854775808",
+        "99999999999999999999999",
+        "-9223372036854775809",
+        "-9223372036854775808",
+        "1.0",
+        "1e3",
+        "2E2",
+        "-0.0",
+        "true",
+        "null",
+        "{}",
+        "[1]",
     };
     char layer[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(layer, sizeof layer,
-                 "{\"mediaType\":\"" MT_OCI_LAYER "\",\"size\":%s,\"digest\":\"" DA "\"}",
-                 bad[i]);
+                 "{\"mediaType\":\"" MT_OCI_LAYER "\",\"size\":%s,\"digest\":\"" DA "\"}", bad[i]);
         expect_bad_layer(f, layer, bad[i]);
     }
     /* 2^63-1 is the largest size there is */
@@ -566,13 +576,13 @@ static void test_ambiguous_shape(void **state)
     "\"manifests\":[{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"size\":1,\"digest\":\"" DC "\"}]"
     const char *both_mf = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\"," CFG
                           "," LAYERS "," MANIFESTS "}";
-    const char *both_idx = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\"," CFG
-                           "," LAYERS "," MANIFESTS "}";
+    const char *both_idx =
+        "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\"," CFG "," LAYERS "," MANIFESTS "}";
     const char *both_none = "{\"schemaVersion\":2," CFG "," LAYERS "," MANIFESTS "}";
-    const char *idx_cfg = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\"," CFG
-                          "," MANIFESTS "}";
-    const char *list_layers = "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_LIST "\"," LAYERS
-                              ",\"manifests\":[]}";
+    const char *idx_cfg =
+        "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\"," CFG "," MANIFESTS "}";
+    const char *list_layers =
+        "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_LIST "\"," LAYERS ",\"manifests\":[]}";
     const char *img_null_mf = "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_V2 "\"," CFG
                               "," LAYERS ",\"manifests\":null}";
     expect_invalid(f, both_mf, MT_OCI_MANIFEST, "image with manifests");
