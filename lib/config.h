@@ -57,29 +57,29 @@ struct config {
     int uploadpurging_enabled; /* storage.maintenance.uploadpurging.enabled (accepted) */
 
     /* http */
-    char *http_addr;   /* http.addr: informative (the web server listens) */
-    char *http_prefix; /* http.prefix (default "/") */
-    char *http_host;   /* http.host: absolute base URL for Location headers, or NULL */
-    char *http_secret; /* http.secret: secret, masked in dumps */
-    int relativeurls;  /* http.relativeurls */
+    char *http_addr;               /* http.addr: informative (the web server listens) */
+    char *http_prefix;             /* http.prefix (default "/") */
+    char *http_host;               /* http.host: absolute base URL for Location headers, or NULL */
+    char *http_secret;             /* http.secret: secret, masked in dumps */
+    int relativeurls;              /* http.relativeurls */
     struct config_header *headers; /* http.headers */
     size_t nheaders;
 
     /* fastcgi: Wharf's own section */
-    char *listen;          /* "unix:/path", "/path" or "host:port" (default unix:/run/wharf.sock) */
-    int socket_mode;       /* octal mode of a unix socket (default 0666) */
-    int workers;           /* fastcgi.workers: N, or .min of a dynamic pool (default below) */
-    int workers_max;       /* ....max; == workers: a static pool */
-    int workers_minspare;  /* ....minspare: fork more when fewer are idle (dynamic) */
-    int workers_maxspare;  /* ....maxspare: retire idle ones above this (dynamic) */
+    char *listen;         /* "unix:/path", "/path" or "host:port" (default unix:/run/wharf.sock) */
+    int socket_mode;      /* octal mode of a unix socket (default 0666) */
+    int workers;          /* fastcgi.workers: N, or .min of a dynamic pool (default below) */
+    int workers_max;      /* ....max; == workers: a static pool */
+    int workers_minspare; /* ....minspare: fork more when fewer are idle (dynamic) */
+    int workers_maxspare; /* ....maxspare: retire idle ones above this (dynamic) */
     long workers_idletimeout; /* ....idletimeout, seconds idle before retiring */
-    int backlog;           /* listen backlog (default 1024) */
-    enum blob_accel accel; /* fastcgi.blobs.accel: none | nginx | apache */
-    char *accel_prefix;    /* fastcgi.blobs.prefix: internal location (default /_wharf_blobs/) */
-    long max_requests;     /* fastcgi.maxrequests: recycle a worker after N (0 = never) */
-    int directio;          /* fastcgi.directio: upload data written with O_DIRECT (default 0) */
-    char *pidfile;         /* fastcgi.pidfile */
-    long draintimeout;     /* seconds a SIGTERM waits for requests in flight (default 60) */
+    int backlog;              /* listen backlog (default 1024) */
+    enum blob_accel accel;    /* fastcgi.blobs.accel: none | nginx | apache */
+    char *accel_prefix;       /* fastcgi.blobs.prefix: internal location (default /_wharf_blobs/) */
+    long max_requests;        /* fastcgi.maxrequests: recycle a worker after N (0 = never) */
+    int directio;             /* fastcgi.directio: upload data written with O_DIRECT (default 0) */
+    char *pidfile;            /* fastcgi.pidfile */
+    long draintimeout;        /* seconds a SIGTERM waits for requests in flight (default 60) */
     /* fastcgi.uploads (issue 12): upload bodies received by the web server
      * into a file (nginx $request_body_file) that Wharf adopts */
     int bodyfiles; /* fastcgi.uploads.bodyfiles: 1 on, 0 off (after load; -1 while loading =
@@ -101,42 +101,42 @@ struct config {
     int uploadpurging_dryrun;    /* ....uploadpurging.dryrun */
 
     /* validation and compatibility (added with the Distribution API, issue 3) */
-    int validation_disabled;                /* validation.disabled */
-    struct config_regex *urls_allow;        /* validation.manifests.urls.allow (compiled) */
+    int validation_disabled;         /* validation.disabled */
+    struct config_regex *urls_allow; /* validation.manifests.urls.allow (compiled) */
     size_t nurls_allow;
-    struct config_regex *urls_deny;         /* validation.manifests.urls.deny (compiled) */
+    struct config_regex *urls_deny; /* validation.manifests.urls.deny (compiled) */
     size_t nurls_deny;
-    enum index_platforms index_platforms;   /* validation.manifests.indexes.platforms */
-    struct config_platform *platformlist;   /* ....indexes.platformlist */
+    enum index_platforms index_platforms; /* validation.manifests.indexes.platforms */
+    struct config_platform *platformlist; /* ....indexes.platformlist */
     size_t nplatformlist;
-    int schema1_enabled;                    /* compatibility.schema1.enabled (default false) */
-    char *schema1_signingkeyfile;           /* compatibility.schema1.signingkeyfile (unused) */
-    size_t name_components_max;             /* fastcgi.limits.namecomponents (default 32) */
+    int schema1_enabled;          /* compatibility.schema1.enabled (default false) */
+    char *schema1_signingkeyfile; /* compatibility.schema1.signingkeyfile (unused) */
+    size_t name_components_max;   /* fastcgi.limits.namecomponents (default 32) */
 
     /* auth (issue 4): exactly one of auth.silly, auth.htpasswd, auth.token */
-    int auth_type;              /* enum config_auth */
-    char *auth_realm;           /* auth.<method>.realm */
-    char *auth_service;         /* auth.silly.service, auth.token.service */
-    char *auth_htpasswd_path;   /* auth.htpasswd.path */
-    char *auth_issuer;          /* auth.token.issuer */
-    char *auth_rootcertbundle;  /* auth.token.rootcertbundle */
-    char *auth_jwks;            /* auth.token.jwks (Distribution 3) */
-    int auth_autoredirect;      /* auth.token.autoredirect */
-    char *auth_autoredirectpath;/* auth.token.autoredirectpath (default /auth/token) */
-    char **auth_sigalgs;        /* auth.token.signingalgorithms (NULL: all supported) */
+    int auth_type;               /* enum config_auth */
+    char *auth_realm;            /* auth.<method>.realm */
+    char *auth_service;          /* auth.silly.service, auth.token.service */
+    char *auth_htpasswd_path;    /* auth.htpasswd.path */
+    char *auth_issuer;           /* auth.token.issuer */
+    char *auth_rootcertbundle;   /* auth.token.rootcertbundle */
+    char *auth_jwks;             /* auth.token.jwks (Distribution 3) */
+    int auth_autoredirect;       /* auth.token.autoredirect */
+    char *auth_autoredirectpath; /* auth.token.autoredirectpath (default /auth/token) */
+    char **auth_sigalgs;         /* auth.token.signingalgorithms (NULL: all supported) */
     size_t auth_nsigalgs;
-    long auth_leeway;           /* auth.token.leeway, seconds (default 60) */
+    long auth_leeway; /* auth.token.leeway, seconds (default 60) */
 
     /* fastcgi.tokenservice: Wharf's own Docker token service (issue 4) */
-    int ts_enabled;             /* set when the section is present */
-    char *ts_path;              /* route path (default /auth/token) */
-    char *ts_issuer;            /* "iss" of issued tokens (required) */
-    char *ts_service;           /* the only service (audience) it issues for (required) */
-    char *ts_signingkey;        /* PEM private key (secret: path only printed) */
-    char *ts_htpasswd;          /* users (bcrypt htpasswd) */
-    char *ts_accessrules;       /* access rules YAML (optional: then every user has all) */
-    long ts_expiration;         /* access token lifetime, seconds (default 300) */
-    long ts_refreshexpiration;  /* refresh token lifetime, seconds (default 30 days) */
+    int ts_enabled;            /* set when the section is present */
+    char *ts_path;             /* route path (default /auth/token) */
+    char *ts_issuer;           /* "iss" of issued tokens (required) */
+    char *ts_service;          /* the only service (audience) it issues for (required) */
+    char *ts_signingkey;       /* PEM private key (secret: path only printed) */
+    char *ts_htpasswd;         /* users (bcrypt htpasswd) */
+    char *ts_accessrules;      /* access rules YAML (optional: then every user has all) */
+    long ts_expiration;        /* access token lifetime, seconds (default 300) */
+    long ts_refreshexpiration; /* refresh token lifetime, seconds (default 30 days) */
 
     /* storage.maintenance.gc: online garbage collection run by the master (issue 6) */
     int gc_enabled;        /* ....gc.enabled (default false) */
@@ -159,10 +159,10 @@ struct config {
     char *s3_region, *s3_regionendpoint, *s3_bucket, *s3_rootdirectory;
     char *s3_keyid, *s3_storageclass, *s3_objectacl, *s3_useragent, *s3_loglevel;
     int s3_forcepathstyle, s3_encrypt, s3_secure, s3_skipverify, s3_v4auth;
-    long s3_chunksize;            /* bytes per part (default 10 MiB, at least 5 MiB) */
-    long s3_copychunksize;        /* multipartcopychunksize (default 32 MiB) */
-    long s3_copymaxconcurrency;   /* multipartcopymaxconcurrency (default 100) */
-    long s3_copythreshold;        /* multipartcopythresholdsize (default 32 MiB) */
+    long s3_chunksize;          /* bytes per part (default 10 MiB, at least 5 MiB) */
+    long s3_copychunksize;      /* multipartcopychunksize (default 32 MiB) */
+    long s3_copymaxconcurrency; /* multipartcopymaxconcurrency (default 100) */
+    long s3_copythreshold;      /* multipartcopythresholdsize (default 32 MiB) */
 
     /* storage.cache.blobdescriptor: redis, and the redis: section (issue 7) */
     int blobdescriptor_redis;
@@ -209,8 +209,7 @@ enum config_auth { AUTH_NONE = 0, AUTH_SILLY = 1, AUTH_HTPASSWD = 2, AUTH_TOKEN 
  * WERR_TOOBIG: file over 1 MiB, WERR_NOMEM) and writes "[file:line] key.path:
  * reason" (or "[env] REGISTRY_X: reason") into err. On success *out is the
  * config, owned by the caller and freed with config_free. */
-int config_load(const char *path, char *const *envp, struct config **out, char *err,
-                size_t errlen);
+int config_load(const char *path, char *const *envp, struct config **out, char *err, size_t errlen);
 void config_free(struct config *c);
 /* config_dump: print the resolved configuration as YAML, secrets masked. */
 void config_dump(const struct config *c, FILE *out);

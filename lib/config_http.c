@@ -1,0 +1,183 @@
+/* config_http.c — the http section's own rules: net, prefix, host and the
+ * extra response headers. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_impl.h"
+#include "err.h"
+
+int apply_net(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (*s && strcmp(s, "tcp") && strcmp(s, "unix"))
+        return fail(L, n, 0, path, "expected tcp or unix");
+    return set_str(&L->c->http_net, *s ? s : NULL);
+}
+
+/* http.prefix: kept with a leading and a trailing '/', as the reference's
+ * router mounts it ("/my/registry" and "/my/registry/" mean the same). */
+int apply_prefix(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (!*s) s = "/";
+    if (s[0] != '/') return fail(L, n, 0, path, "must begin with '/'");
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '?' || *p == '#' || *p == 0x7f)
+            return fail(L, n, 0, path, "invalid character in a URL path");
+    size_t len = strlen(s);
+    char *v = malloc(len + 2);
+    if (!v) return WERR_NOMEM;
+    memcpy(v, s, len + 1);
+    if (v[len - 1] != '/') {
+        v[len] = '/';
+        v[len + 1] = '\0';
+    }
+    free(L->c->http_prefix);
+    L->c->http_prefix = v;
+    return 0;
+}
+
+int apply_host(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (*s) {
+        const char *rest = !strncmp(s, "http://", 7)    ? s + 7
+                           : !strncmp(s, "https://", 8) ? s + 8
+                                                        : NULL;
+        if (!rest || !*rest || *rest == '/')
+            return fail(L, n, 0, path, "expected an absolute URL (http:// or https://)");
+        for (const char *p = s; *p; p++)
+            if ((unsigned char)*p <= ' ' || *p == 0x7f)
+                return fail(L, n, 0, path, "invalid character in a URL");
+    }
+    return set_str(&L->c->http_host, *s ? s : NULL);
+}
+
+static void headers_free(struct config_header *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(h[i].name);
+        for (size_t j = 0; j < h[i].nvalues; j++)
+            free(h[i].values[j]);
+        free(h[i].values);
+    }
+    free(h);
+}
+
+static int is_tchar(int ch)
+{
+    return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* http.headers: name -> list of strings, in file order. Names are
+ * canonicalised ("x-frame-options" -> "X-Frame-Options") as the reference's
+ * http.Header.Add does when it writes them; values may not hold control
+ * characters (no header injection through the config). */
+int apply_headers(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+{
+    char kp[CONFIG_MAX_PATH];
+    struct config_header *h = NULL;
+    size_t nh = 0;
+    int rc = 0;
+
+    if (is_null(n)) goto done;
+    if (n->type != Y_MAP) return fail(L, n, 0, path, "expected a mapping of header names");
+    if (!(h = calloc(n->nkids ? n->nkids : 1, sizeof(*h)))) return WERR_NOMEM;
+    for (size_t i = 0; i < n->nkids; i++) {
+        const struct ynode *k = n->kids[i];
+        path_join(kp, sizeof(kp), path, k->key);
+        size_t klen = strlen(k->key);
+        if (!klen || klen > 256) {
+            rc = fail(L, k, 1, kp, "invalid header name");
+            goto out;
+        }
+        for (size_t j = 0; j < klen; j++)
+            if (!is_tchar((unsigned char)k->key[j])) {
+                rc = fail(L, k, 1, kp, "invalid header name");
+                goto out;
+            }
+        if (!(h[nh].name = strdup(k->key))) {
+            rc = WERR_NOMEM;
+            goto out;
+        }
+        for (size_t j = 0, up = 1; j < klen; j++) {
+            char ch = h[nh].name[j];
+            h[nh].name[j] = (char)(up ? toupper((unsigned char)ch) : tolower((unsigned char)ch));
+            up = ch == '-';
+        }
+        nh++;
+        for (size_t j = 0; j + 1 < nh; j++)
+            if (!strcmp(h[j].name, h[nh - 1].name)) {
+                rc = fail(L, k, 1, kp, "duplicate header");
+                goto out;
+            }
+        if (k->type != Y_SEQ) {
+            rc = fail(L, k, 0, kp, "expected a list of strings");
+            goto out;
+        }
+        if (k->nkids && !(h[nh - 1].values = calloc(k->nkids, sizeof(char *)))) {
+            rc = WERR_NOMEM;
+            goto out;
+        }
+        for (size_t j = 0; j < k->nkids; j++) {
+            const struct ynode *v = k->kids[j];
+            if (v->type != Y_SCALAR || is_null(v)) {
+                rc = fail(L, v, 0, kp, "expected a list of strings");
+                goto out;
+            }
+            for (const char *p = v->val; *p; p++)
+                if (((unsigned char)*p < ' ' && *p != '\t') || *p == 0x7f) {
+                    rc = fail(L, v, 0, kp, "control character in a header value");
+                    goto out;
+                }
+            if (!(h[nh - 1].values[j] = strdup(v->val))) {
+                rc = WERR_NOMEM;
+                goto out;
+            }
+            h[nh - 1].nvalues++;
+        }
+    }
+done:
+    headers_free(L->c->headers, L->c->nheaders);
+    L->c->headers = h;
+    L->c->nheaders = nh;
+    h = NULL;
+    nh = 0;
+out:
+    headers_free(h, nh);
+    return rc;
+}
+
+RELEASER(release_headers)
+{
+    headers_free(c->headers, c->nheaders);
+    c->headers = NULL;
+    c->nheaders = 0;
+}
+
+PRINTER(dump_headers)
+{
+    dump_key(out, depth, f->name);
+    fputs(c->nheaders ? "\n" : " {}\n", out);
+    for (size_t i = 0; i < c->nheaders; i++) {
+        fprintf(out, "%*s", 2 * depth + 2, "");
+        yaml_str(out, c->headers[i].name);
+        if (!c->headers[i].nvalues) {
+            fprintf(out, ": []\n");
+            continue;
+        }
+        fprintf(out, ":\n");
+        for (size_t j = 0; j < c->headers[i].nvalues; j++) {
+            fprintf(out, "%*s- ", 2 * depth + 4, "");
+            yaml_str(out, c->headers[i].values[j]);
+            fputc('\n', out);
+        }
+    }
+}

@@ -1,0 +1,340 @@
+/* config_storage.c — the storage drivers (filesystem, inmemory, s3), the
+ * blob descriptor cache and its redis section, and middleware.storage: the
+ * rules each applies after its keys, and how each is printed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_impl.h"
+#include "err.h"
+
+int apply_filesystem(struct loader *L, const struct field *f, const struct ynode *n,
+                     const char *path)
+{
+    L->c->storage = STORAGE_FILESYSTEM;
+    return 0;
+}
+
+int apply_inmemory(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+{
+    char kp[CONFIG_MAX_PATH];
+    if (n->type == Y_MAP && n->nkids) {
+        path_join(kp, sizeof(kp), path, n->kids[0]->key);
+        return fail(L, n->kids[0], 1, kp, "unknown key");
+    }
+    if (n->type != Y_MAP && !is_null(n))
+        return fail(L, n, 0, path, "expected an empty mapping (inmemory takes no parameters)");
+    L->c->storage = STORAGE_INMEMORY;
+    return 0;
+}
+
+int apply_blobdescriptor(struct loader *L, const struct field *f, const struct ynode *n,
+                         const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    L->c->blobdescriptor_inmemory = L->c->blobdescriptor_redis = 0;
+    if (!*s)
+        ;
+    else if (!strcmp(s, "inmemory"))
+        L->c->blobdescriptor_inmemory = 1;
+    else if (!strcmp(s, "redis"))
+        L->c->blobdescriptor_redis = 1;
+    else
+        return fail(L, n, 0, path, "expected inmemory or redis");
+    return 0;
+}
+
+/* ---------------------------------------------------------------- storage.s3, redis (issue 7) */
+
+void s3_config_defaults(struct config *c)
+{
+    c->s3_secure = 1;
+    c->s3_v4auth = 1;
+    c->s3_chunksize = 10L << 20;
+    c->s3_copychunksize = 32L << 20;
+    c->s3_copymaxconcurrency = 100;
+    c->s3_copythreshold = 32L << 20;
+    c->redis_db = 0;
+    c->redis_dialtimeout = 0; /* 0: the client's defaults (see storage/cache_redis.c) */
+    c->redis_maxidle = 1;
+}
+
+/* storage.s3: (after its keys) the reference's value checks */
+int apply_s3(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+{
+    struct config *c = L->c;
+    if (!c->s3_region) return fail(L, n, 1, path, "region: required");
+    if (!c->s3_bucket) return fail(L, n, 1, path, "bucket: required");
+    if (c->s3_storageclass && strcmp(c->s3_storageclass, "STANDARD") &&
+        strcmp(c->s3_storageclass, "REDUCED_REDUNDANCY") &&
+        strcmp(c->s3_storageclass, "STANDARD_IA") && strcmp(c->s3_storageclass, "ONEZONE_IA") &&
+        strcmp(c->s3_storageclass, "INTELLIGENT_TIERING") &&
+        strcmp(c->s3_storageclass, "GLACIER_IR") && strcmp(c->s3_storageclass, "NONE"))
+        return fail(L, n, 1, path,
+                    "storageclass: expected STANDARD, REDUCED_REDUNDANCY, STANDARD_IA, "
+                    "ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR or NONE");
+    if (c->s3_objectacl && strcmp(c->s3_objectacl, "private") &&
+        strcmp(c->s3_objectacl, "public-read") && strcmp(c->s3_objectacl, "public-read-write") &&
+        strcmp(c->s3_objectacl, "authenticated-read") &&
+        strcmp(c->s3_objectacl, "bucket-owner-read") &&
+        strcmp(c->s3_objectacl, "bucket-owner-full-control") &&
+        strcmp(c->s3_objectacl, "log-delivery-write"))
+        return fail(L, n, 1, path, "objectacl: not a canned ACL of S3");
+    if (!c->s3_v4auth)
+        return fail(L, n, 1, path, "v4auth: false (Signature V2) is not supported by Wharf");
+    if (c->s3_keyid && !c->s3_encrypt) return fail(L, n, 1, path, "keyid: requires encrypt: true");
+    if (c->s3_rootdirectory) {
+        /* keys never start with '/' nor hold empty or dot segments */
+        const char *r = c->s3_rootdirectory;
+        while (*r == '/')
+            r++;
+        for (const char *p = r; *p; p++)
+            if ((p[0] == '/' && p[1] == '/') || (unsigned char)*p < 0x20)
+                return fail(L, n, 1, path, "rootdirectory: not a clean path");
+        if (strstr(r, "/../") || strstr(r, "/./") || !strncmp(r, "../", 3) || !strcmp(r, "..") ||
+            !strncmp(r, "./", 2))
+            return fail(L, n, 1, path, "rootdirectory: not a clean path");
+    }
+    c->storage = STORAGE_S3;
+    return 0;
+}
+
+int apply_s3_loglevel(struct loader *L, const struct field *f, const struct ynode *n,
+                      const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    /* the reference's aws.LogLevel names: logged at debug level */
+    if (*s && strcmp(s, "off") && strcmp(s, "debug") && strcmp(s, "debugwithsigning") &&
+        strcmp(s, "debugwithhttpbody") && strcmp(s, "debugwithrequestretries") &&
+        strcmp(s, "debugwithrequesterrors") && strcmp(s, "debugwitheventstreambody"))
+        return fail(L, n, 0, path, "expected off, debug or a debugwith... level");
+    return set_str(&L->c->s3_loglevel, *s ? s : NULL);
+}
+
+/* redis.*timeout: a Go duration kept in milliseconds (the reference uses e.g. 10ms) */
+int apply_redis_ms(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+{
+    if (is_null(n)) return 0;
+    long ms = -1, secs;
+    if (n->type == Y_SCALAR) {
+        char *end = NULL;
+        long v = strtol(n->val, &end, 10);
+        if (end && end != n->val && !strcmp(end, "ms") && v >= 0 && v <= 86400000L)
+            ms = v;
+        else if (scalar_duration(n, &secs) == 0 && secs <= 86400)
+            ms = secs * 1000;
+    }
+    if (ms < 0) return fail(L, n, 0, path, "expected a duration such as \"10ms\" or \"1s\"");
+    if (!strcmp(f->name, "dialtimeout"))
+        L->c->redis_dialtimeout = ms;
+    else if (!strcmp(f->name, "readtimeout"))
+        L->c->redis_readtimeout = ms;
+    else
+        L->c->redis_writetimeout = ms;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- middleware.storage (issue 7) */
+
+static void storage_mw_free(struct config *c)
+{
+    for (size_t i = 0; i < c->nstorage_mw; i++) {
+        free(c->storage_mw[i].baseurl);
+        free(c->storage_mw[i].privatekey);
+        free(c->storage_mw[i].keypairid);
+    }
+    free(c->storage_mw);
+    c->storage_mw = NULL;
+    c->nstorage_mw = 0;
+}
+
+/* mw_option: one key of an entry's options */
+static int mw_option(struct loader *L, struct config_storage_mw *m, const struct ynode *v,
+                     const char *kp)
+{
+    int rc = 0;
+    const char *s;
+    if (m->type == MW_CLOUDFRONT && !strcmp(v->key, "duration")) {
+        if (is_null(v)) return 0;
+        if (scalar_duration(v, &m->duration) < 0 || m->duration <= 0)
+            return fail(L, v, 0, kp, "expected a positive duration such as \"3000s\" or \"20m\"");
+        return 0;
+    }
+    if (m->type == MW_CLOUDFRONT && !strcmp(v->key, "ipfilteredby")) {
+        if (!(s = want_string(L, v, kp, &rc))) return rc;
+        if (*s && strcmp(s, "none"))
+            return fail(L, v, 0, kp, "\"%.32s\" is not supported by Wharf yet (only none)", s);
+        return 0;
+    }
+    if (m->type == MW_CLOUDFRONT &&
+        (!strcmp(v->key, "awsregion") || !strcmp(v->key, "updatefrequency") ||
+         !strcmp(v->key, "iprangesurl")))
+        return 0; /* used only with ipfilteredby aws / awsregion */
+    char **dst = !strcmp(v->key, "baseurl")                                  ? &m->baseurl
+                 : m->type == MW_CLOUDFRONT && !strcmp(v->key, "privatekey") ? &m->privatekey
+                 : m->type == MW_CLOUDFRONT && !strcmp(v->key, "keypairid")  ? &m->keypairid
+                                                                             : NULL;
+    if (!dst)
+        return fail(L, v, 1, kp,
+                    m->type == MW_CLOUDFRONT
+                        ? "unknown key (expected baseurl, privatekey, keypairid, duration or "
+                          "ipfilteredby)"
+                        : "unknown key (expected baseurl)");
+    if (!(s = want_string(L, v, kp, &rc))) return rc;
+    return set_str(dst, *s ? s : NULL);
+}
+
+/* mw_finish: required options; the reference's baseurl rules */
+static int mw_finish(struct loader *L, struct config_storage_mw *m, const struct ynode *k,
+                     const char *ep)
+{
+    if (!m->baseurl) return fail(L, k, 0, ep, "options.baseurl: required");
+    const char *sep = strstr(m->baseurl, "://");
+    if (m->type == MW_REDIRECT) {
+        if (!sep || sep == m->baseurl)
+            return fail(L, k, 0, ep, "options.baseurl: no scheme specified for redirect baseurl");
+        if (!sep[3] || sep[3] == '/')
+            return fail(L, k, 0, ep, "options.baseurl: no host specified for redirect baseurl");
+        return 0;
+    }
+    if (!m->privatekey) return fail(L, k, 0, ep, "options.privatekey: required");
+    if (!m->keypairid) return fail(L, k, 0, ep, "options.keypairid: required");
+    size_t l = strlen(m->baseurl);
+    char *u = malloc(l + 10);
+    if (!u) return WERR_NOMEM;
+    snprintf(u, l + 10, "%s%s%s", sep ? "" : "https://", m->baseurl,
+             l && m->baseurl[l - 1] == '/' ? "" : "/");
+    free(m->baseurl);
+    m->baseurl = u;
+    return 0;
+}
+
+/* middleware.storage: a list of {name, options, disabled} */
+int apply_storage_mw(struct loader *L, const struct field *f, const struct ynode *n,
+                     const char *path)
+{
+    struct config *c = L->c;
+    storage_mw_free(c);
+    if (is_null(n)) return 0;
+    if (n->type != Y_SEQ) return fail(L, n, 0, path, "expected a list of {name, options} mappings");
+    if (!(c->storage_mw = calloc(n->nkids + 1, sizeof(*c->storage_mw)))) return WERR_NOMEM;
+    for (size_t i = 0; i < n->nkids; i++) {
+        const struct ynode *k = n->kids[i];
+        char ep[CONFIG_MAX_PATH / 2], kp[CONFIG_MAX_PATH];
+        snprintf(ep, sizeof ep, "%s[%zu]", path, i);
+        if (k->type != Y_MAP) return fail(L, k, 0, ep, "expected a mapping");
+        const struct ynode *nm = map_get(k, "name", 0), *opts = map_get(k, "options", 0),
+                           *dis = map_get(k, "disabled", 0);
+        int rc = 0, disabled = 0;
+        for (size_t j = 0; j < k->nkids; j++)
+            if (strcmp(k->kids[j]->key, "name") && strcmp(k->kids[j]->key, "options") &&
+                strcmp(k->kids[j]->key, "disabled")) {
+                path_join(kp, sizeof kp, ep, k->kids[j]->key);
+                return fail(L, k->kids[j], 1, kp, "unknown key (expected name, options, disabled)");
+            }
+        path_join(kp, sizeof kp, ep, "name");
+        if (!nm) return fail(L, k, 0, kp, "required");
+        const char *s = want_string(L, nm, kp, &rc);
+        if (!s) return rc;
+        struct config_storage_mw m = {.duration = 1200};
+        if (!strcmp(s, "redirect"))
+            m.type = MW_REDIRECT;
+        else if (!strcmp(s, "cloudfront"))
+            m.type = MW_CLOUDFRONT;
+        else
+            return fail(L, nm, 0, kp,
+                        "\"%.32s\" is not supported by Wharf yet (redirect, cloudfront)", s);
+        if (dis) {
+            path_join(kp, sizeof kp, ep, "disabled");
+            if (scalar_bool(dis, &disabled) < 0)
+                return fail(L, dis, 0, kp, "expected true or false");
+        }
+        char op[CONFIG_MAX_PATH / 2 + 16];
+        path_join(op, sizeof op, ep, "options");
+        if (opts && !is_null(opts) && opts->type != Y_MAP)
+            return fail(L, opts, 0, op, "expected a mapping");
+        c->storage_mw[c->nstorage_mw] = m;
+        struct config_storage_mw *mp = &c->storage_mw[c->nstorage_mw++];
+        for (size_t j = 0; opts && opts->type == Y_MAP && j < opts->nkids; j++) {
+            path_join(kp, sizeof kp, op, opts->kids[j]->key);
+            if ((rc = mw_option(L, mp, opts->kids[j], kp)) < 0) return rc;
+        }
+        if ((rc = mw_finish(L, mp, k, ep)) < 0) return rc;
+        if (disabled) { /* kept out, as the reference skips it */
+            free(mp->baseurl);
+            free(mp->privatekey);
+            free(mp->keypairid);
+            c->nstorage_mw--;
+        }
+    }
+    return 0;
+}
+
+RELEASER(release_storage_mw)
+{
+    storage_mw_free(c);
+}
+
+PRINTER(dump_inmemory)
+{
+    dump_key(out, depth, f->name);
+    fputs(" {}\n", out);
+}
+
+PRINTER(dump_blobdescriptor)
+{
+    dump_key(out, depth, f->name);
+    fprintf(out, " %s\n",
+            c->blobdescriptor_redis      ? "redis"
+            : c->blobdescriptor_inmemory ? "inmemory"
+                                         : "\"\"");
+}
+
+PRINTER(dump_storage_mw)
+{
+    dump_key(out, depth, f->name);
+    fputc('\n', out);
+    for (size_t i = 0; i < c->nstorage_mw; i++) {
+        const struct config_storage_mw *m = &c->storage_mw[i];
+        int d = 2 * depth + 2;
+        fprintf(out, "%*s- name: %s\n%*soptions:\n%*sbaseurl: ", d, "",
+                m->type == MW_CLOUDFRONT ? "cloudfront" : "redirect", d + 2, "", d + 4, "");
+        yaml_str(out, m->baseurl);
+        fputc('\n', out);
+        if (m->type != MW_CLOUDFRONT) continue;
+        fprintf(out, "%*sprivatekey: ", d + 4, "");
+        yaml_str(out, m->privatekey);
+        fprintf(out, "\n%*skeypairid: ", d + 4, "");
+        yaml_str(out, m->keypairid);
+        fprintf(out, "\n%*sduration: %lds\n", d + 4, "", m->duration);
+    }
+}
+
+SHOWN(shown_filesystem)
+{
+    return c->storage == STORAGE_FILESYSTEM;
+}
+
+SHOWN(shown_inmemory)
+{
+    return c->storage == STORAGE_INMEMORY;
+}
+
+SHOWN(shown_s3)
+{
+    return c->storage == STORAGE_S3;
+}
+
+/* redis is printed when it is used (an address given) */
+SHOWN(shown_redis)
+{
+    return c->redis_addr != NULL;
+}
+
+SHOWN(shown_middleware)
+{
+    return c->nstorage_mw > 0;
+}
