@@ -92,10 +92,10 @@ static int uploads_finish(struct loader *L)
     }
     if (c->bodyfiles < 0) c->bodyfiles = c->storage != STORAGE_INMEMORY && c->bodydir;
     if (c->bodyfiles && !c->bodydir)
-        return fail(L, NULL, 0, "fastcgi.uploads.bodydir",
-                    "required with bodyfiles: true when the storage is not filesystem");
+        return config_fail(L, NULL, 0, "fastcgi.uploads.bodydir",
+                           "required with bodyfiles: true when the storage is not filesystem");
     if (c->bodydir && !strcmp(c->bodydir, "/"))
-        return fail(L, NULL, 0, "fastcgi.uploads.bodydir", "must not be /");
+        return config_fail(L, NULL, 0, "fastcgi.uploads.bodydir", "must not be /");
     return 0;
 }
 
@@ -159,7 +159,7 @@ int config_load(const char *path, char *const *envp, struct config **out, char *
         if ((rc = read_file(&L, path, &buf, &len)) < 0) goto out;
         if ((rc = parse_yaml(&L, buf, len, NULL, &root)) < 0) goto out;
         if (root && !is_null(root) && root->type != Y_MAP) {
-            rc = fail(&L, root, 0, "", "expected a mapping at the top level");
+            rc = config_fail(&L, root, 0, "", "expected a mapping at the top level");
             goto out;
         }
         if ((rc = normalize_storage(map_get(root, "storage", 0))) < 0) goto out;
@@ -170,14 +170,14 @@ int config_load(const char *path, char *const *envp, struct config **out, char *
         (rc = config_apply_section(&L, &config_schema_top, root, "")) < 0)
         goto out;
     if (path && !L.version_set) {
-        rc = fail(&L, NULL, 0, "version", "required");
+        rc = config_fail(&L, NULL, 0, "version", "required");
         goto out;
     }
     if ((rc = proxy_finish(&L)) < 0) goto out;
     if (!L.have_driver) {
         const struct ynode *st = map_get(root, "storage", 0);
-        rc = fail(&L, st, 1, "storage",
-                  "required: configure exactly one driver, filesystem, inmemory or s3");
+        rc = config_fail(&L, st, 1, "storage",
+                         "required: configure exactly one driver, filesystem, inmemory or s3");
         goto out;
     }
     /* inmemory keeps everything inside one process: without an explicit

@@ -17,17 +17,19 @@ int apply_auth_method(struct loader *L, const struct field *f, const struct ynod
             : !strcmp(f->name, "htpasswd") ? AUTH_HTPASSWD
                                            : AUTH_TOKEN;
     if (c->auth_type && c->auth_type != t)
-        return fail(L, n, 1, path, "only one auth method may be configured");
+        return config_fail(L, n, 1, path, "only one auth method may be configured");
     c->auth_type = t;
-    if (!c->auth_realm || !*c->auth_realm) return fail(L, n, 1, path, "realm: required");
-    if (t == AUTH_HTPASSWD && !c->auth_htpasswd_path) return fail(L, n, 1, path, "path: required");
-    if (t != AUTH_HTPASSWD && !c->auth_service) return fail(L, n, 1, path, "service: required");
+    if (!c->auth_realm || !*c->auth_realm) return config_fail(L, n, 1, path, "realm: required");
+    if (t == AUTH_HTPASSWD && !c->auth_htpasswd_path)
+        return config_fail(L, n, 1, path, "path: required");
+    if (t != AUTH_HTPASSWD && !c->auth_service)
+        return config_fail(L, n, 1, path, "service: required");
     if (t == AUTH_TOKEN) {
-        if (!c->auth_issuer) return fail(L, n, 1, path, "issuer: required");
+        if (!c->auth_issuer) return config_fail(L, n, 1, path, "issuer: required");
         if (!c->auth_rootcertbundle && !c->auth_jwks)
-            return fail(L, n, 1, path, "rootcertbundle or jwks: required");
+            return config_fail(L, n, 1, path, "rootcertbundle or jwks: required");
         if (c->auth_leeway < 0 || c->auth_leeway > 3600)
-            return fail(L, n, 1, path, "leeway: must be between 0s and 1h");
+            return config_fail(L, n, 1, path, "leeway: must be between 0s and 1h");
     }
     return 0;
 }
@@ -51,7 +53,7 @@ int apply_sigalgs(struct loader *L, const struct field *f, const struct ynode *n
     c->auth_nsigalgs = 0;
     if (is_null(n)) return 0;
     if (n->type != Y_SEQ || !n->nkids)
-        return fail(L, n, 0, path, "expected a list of algorithms such as [ES256, RS256]");
+        return config_fail(L, n, 0, path, "expected a list of algorithms such as [ES256, RS256]");
     if (!(c->auth_sigalgs = calloc(n->nkids, sizeof(char *)))) return WERR_NOMEM;
     for (size_t i = 0; i < n->nkids; i++) {
         int rc = 0;
@@ -61,9 +63,9 @@ int apply_sigalgs(struct loader *L, const struct field *f, const struct ynode *n
         while (k < sizeof known / sizeof known[0] && strcmp(known[k], s))
             k++;
         if (k == sizeof known / sizeof known[0])
-            return fail(L, n->kids[i], 0, path,
-                        "unsupported algorithm \"%.16s\" (RS*, PS*, ES*, EdDSA; never none or HS*)",
-                        s);
+            return config_fail(
+                L, n->kids[i], 0, path,
+                "unsupported algorithm \"%.16s\" (RS*, PS*, ES*, EdDSA; never none or HS*)", s);
         if (!(c->auth_sigalgs[i] = strdup(s))) return WERR_NOMEM;
         c->auth_nsigalgs = i + 1;
     }
@@ -77,17 +79,17 @@ int apply_tokenservice(struct loader *L, const struct field *f, const struct yno
     struct config *c = L->c;
     if (is_null(n)) return 0;
     c->ts_enabled = 1;
-    if (!c->ts_issuer) return fail(L, n, 1, path, "issuer: required");
-    if (!c->ts_service) return fail(L, n, 1, path, "service: required");
-    if (!c->ts_signingkey) return fail(L, n, 1, path, "signingkey: required");
-    if (!c->ts_htpasswd) return fail(L, n, 1, path, "htpasswd: required");
+    if (!c->ts_issuer) return config_fail(L, n, 1, path, "issuer: required");
+    if (!c->ts_service) return config_fail(L, n, 1, path, "service: required");
+    if (!c->ts_signingkey) return config_fail(L, n, 1, path, "signingkey: required");
+    if (!c->ts_htpasswd) return config_fail(L, n, 1, path, "htpasswd: required");
     if (!c->ts_path && !(c->ts_path = strdup("/auth/token"))) return WERR_NOMEM;
     if (c->ts_path[0] != '/' || !strncmp(c->ts_path, "/v2/", 4) || !strcmp(c->ts_path, "/v2"))
-        return fail(L, n, 1, path, "path: must start with / and lie outside /v2/");
+        return config_fail(L, n, 1, path, "path: must start with / and lie outside /v2/");
     if (c->ts_expiration < 1 || c->ts_expiration > 24 * 3600)
-        return fail(L, n, 1, path, "expiration: must be between 1s and 24h");
+        return config_fail(L, n, 1, path, "expiration: must be between 1s and 24h");
     if (c->ts_refreshexpiration < 60)
-        return fail(L, n, 1, path, "refreshexpiration: must be at least 1m");
+        return config_fail(L, n, 1, path, "refreshexpiration: must be at least 1m");
     return 0;
 }
 

@@ -14,25 +14,26 @@ int apply_listen(struct loader *L, const struct field *f, const struct ynode *n,
     int rc = 0;
     const char *s = want_string(L, n, path, &rc);
     if (!s) return rc;
-    if (!*s) return fail(L, n, 0, path, "must not be empty");
+    if (!*s) return config_fail(L, n, 0, path, "must not be empty");
     if (!strncmp(s, "unix:", 5) || s[0] == '/') {
         const char *p = s[0] == '/' ? s : s + 5;
-        if (p[0] != '/') return fail(L, n, 0, path, "expected unix:/absolute/path");
+        if (p[0] != '/') return config_fail(L, n, 0, path, "expected unix:/absolute/path");
         if (strlen(p) >= 108) /* sizeof(sun_path) */
-            return fail(L, n, 0, path, "unix socket path too long");
+            return config_fail(L, n, 0, path, "unix socket path too long");
     } else {
         const char *colon = strrchr(s, ':');
         long long port;
         char *end;
-        if (!colon) return fail(L, n, 0, path, "expected unix:/path, /path or host:port");
+        if (!colon) return config_fail(L, n, 0, path, "expected unix:/path, /path or host:port");
         if (s[0] == '[' && (colon == s || colon[-1] != ']'))
-            return fail(L, n, 0, path, "expected [ipv6]:port");
+            return config_fail(L, n, 0, path, "expected [ipv6]:port");
         errno = 0;
         port = strtoll(colon + 1, &end, 10);
         if (!colon[1] || *end || errno || port < 1 || port > 65535)
-            return fail(L, n, 0, path, "port must be between 1 and 65535");
+            return config_fail(L, n, 0, path, "port must be between 1 and 65535");
         for (const char *p = s; p < colon; p++)
-            if ((unsigned char)*p <= ' ' || *p == '/') return fail(L, n, 0, path, "invalid host");
+            if ((unsigned char)*p <= ' ' || *p == '/')
+                return config_fail(L, n, 0, path, "invalid host");
     }
     return set_str(&L->c->listen, s);
 }
@@ -49,19 +50,20 @@ int apply_workers(struct loader *L, const struct field *f, const struct ynode *n
     if (is_null(n)) return 0;
     if (n->type == Y_SCALAR) {
         if (scalar_int(n, &v) < 0)
-            return fail(L, n, 0, path,
-                        "expected an integer (a static pool) or a mapping {min, max, minspare, "
-                        "maxspare, idletimeout} (a dynamic pool)");
+            return config_fail(
+                L, n, 0, path,
+                "expected an integer (a static pool) or a mapping {min, max, minspare, "
+                "maxspare, idletimeout} (a dynamic pool)");
         if (v < 1 || v > CONFIG_WORKERS_LIMIT)
-            return fail(L, n, 0, path, "must be between 1 and %d", CONFIG_WORKERS_LIMIT);
+            return config_fail(L, n, 0, path, "must be between 1 and %d", CONFIG_WORKERS_LIMIT);
         c->workers = c->workers_max = (int)v;
         c->workers_minspare = c->workers_maxspare = 0;
         return 0;
     }
     if (n->type != Y_MAP)
-        return fail(L, n, 0, path,
-                    "expected an integer (a static pool) or a mapping {min, max, minspare, "
-                    "maxspare, idletimeout} (a dynamic pool)");
+        return config_fail(L, n, 0, path,
+                           "expected an integer (a static pool) or a mapping {min, max, minspare, "
+                           "maxspare, idletimeout} (a dynamic pool)");
     c->workers = c->workers_max = c->workers_minspare = c->workers_maxspare = -1;
     c->workers_idletimeout = CONFIG_WORKERS_IDLETIMEOUT;
     const struct field sec = SECTION("", config_schema_workers);
@@ -75,7 +77,7 @@ int apply_workers(struct loader *L, const struct field *f, const struct ynode *n
         c->workers = CONFIG_WORKERS_MIN < c->workers_max ? CONFIG_WORKERS_MIN : c->workers_max;
     if (c->workers > c->workers_max) {
         path_join(kp, sizeof kp, path, "min");
-        return fail(L, nmin, 0, kp, "%d is above max (%d)", c->workers, c->workers_max);
+        return config_fail(L, nmin, 0, kp, "%d is above max (%d)", c->workers, c->workers_max);
     }
     if (c->workers_maxspare < 0) {
         int d = CONFIG_WORKERS_MAXSPARE;
@@ -88,12 +90,13 @@ int apply_workers(struct loader *L, const struct field *f, const struct ynode *n
     }
     if (c->workers_maxspare > c->workers_max) {
         path_join(kp, sizeof kp, path, "maxspare");
-        return fail(L, nmaxsp, 0, kp, "%d is above max (%d)", c->workers_maxspare, c->workers_max);
+        return config_fail(L, nmaxsp, 0, kp, "%d is above max (%d)", c->workers_maxspare,
+                           c->workers_max);
     }
     if (c->workers_minspare > c->workers_maxspare) {
         path_join(kp, sizeof kp, path, "minspare");
-        return fail(L, nminsp ? nminsp : nmaxsp, 0, kp, "%d is above maxspare (%d)",
-                    c->workers_minspare, c->workers_maxspare);
+        return config_fail(L, nminsp ? nminsp : nmaxsp, 0, kp, "%d is above maxspare (%d)",
+                           c->workers_minspare, c->workers_maxspare);
     }
     (void)nmax;
     return 0;
@@ -106,16 +109,19 @@ int apply_socketmode(struct loader *L, const struct field *f, const struct ynode
                      const char *path)
 {
     if (is_null(n)) return 0;
-    if (n->type != Y_SCALAR) return fail(L, n, 0, path, "expected an octal mode such as 0660");
+    if (n->type != Y_SCALAR)
+        return config_fail(L, n, 0, path, "expected an octal mode such as 0660");
     const char *s = n->val;
     if (!strncmp(s, "0o", 2) || !strncmp(s, "0O", 2)) s += 2;
     long v = 0;
-    if (!*s || strlen(s) > 4) return fail(L, n, 0, path, "expected an octal mode such as 0660");
+    if (!*s || strlen(s) > 4)
+        return config_fail(L, n, 0, path, "expected an octal mode such as 0660");
     for (; *s; s++) {
-        if (*s < '0' || *s > '7') return fail(L, n, 0, path, "expected an octal mode such as 0660");
+        if (*s < '0' || *s > '7')
+            return config_fail(L, n, 0, path, "expected an octal mode such as 0660");
         v = v * 8 + (*s - '0');
     }
-    if (v > 0777) return fail(L, n, 0, path, "must be at most 0777");
+    if (v > 0777) return config_fail(L, n, 0, path, "must be at most 0777");
     L->c->socket_mode = (int)v;
     return 0;
 }
@@ -132,7 +138,7 @@ int apply_accel(struct loader *L, const struct field *f, const struct ynode *n, 
     else if (!strcmp(s, "apache"))
         L->c->accel = ACCEL_APACHE;
     else
-        return fail(L, n, 0, path, "expected none, nginx or apache");
+        return config_fail(L, n, 0, path, "expected none, nginx or apache");
     return 0;
 }
 
@@ -144,10 +150,10 @@ int apply_accel_prefix(struct loader *L, const struct field *f, const struct yno
     if (!s) return rc;
     size_t len = strlen(s);
     if (len < 2 || s[0] != '/' || s[len - 1] != '/')
-        return fail(L, n, 0, path, "must begin and end with '/'");
+        return config_fail(L, n, 0, path, "must begin and end with '/'");
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == '?' || *p == '#' || *p == 0x7f)
-            return fail(L, n, 0, path, "invalid character in a URL path");
+            return config_fail(L, n, 0, path, "invalid character in a URL path");
     return set_str(&L->c->accel_prefix, s);
 }
 

@@ -13,7 +13,7 @@ int apply_net(struct loader *L, const struct field *f, const struct ynode *n, co
     const char *s = want_string(L, n, path, &rc);
     if (!s) return rc;
     if (*s && strcmp(s, "tcp") && strcmp(s, "unix"))
-        return fail(L, n, 0, path, "expected tcp or unix");
+        return config_fail(L, n, 0, path, "expected tcp or unix");
     return set_str(&L->c->http_net, *s ? s : NULL);
 }
 
@@ -25,10 +25,10 @@ int apply_prefix(struct loader *L, const struct field *f, const struct ynode *n,
     const char *s = want_string(L, n, path, &rc);
     if (!s) return rc;
     if (!*s) s = "/";
-    if (s[0] != '/') return fail(L, n, 0, path, "must begin with '/'");
+    if (s[0] != '/') return config_fail(L, n, 0, path, "must begin with '/'");
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == '?' || *p == '#' || *p == 0x7f)
-            return fail(L, n, 0, path, "invalid character in a URL path");
+            return config_fail(L, n, 0, path, "invalid character in a URL path");
     size_t len = strlen(s);
     char *v = malloc(len + 2);
     if (!v) return WERR_NOMEM;
@@ -52,10 +52,10 @@ int apply_host(struct loader *L, const struct field *f, const struct ynode *n, c
                            : !strncmp(s, "https://", 8) ? s + 8
                                                         : NULL;
         if (!rest || !*rest || *rest == '/')
-            return fail(L, n, 0, path, "expected an absolute URL (http:// or https://)");
+            return config_fail(L, n, 0, path, "expected an absolute URL (http:// or https://)");
         for (const char *p = s; *p; p++)
             if ((unsigned char)*p <= ' ' || *p == 0x7f)
-                return fail(L, n, 0, path, "invalid character in a URL");
+                return config_fail(L, n, 0, path, "invalid character in a URL");
     }
     return set_str(&L->c->http_host, *s ? s : NULL);
 }
@@ -88,19 +88,19 @@ int apply_headers(struct loader *L, const struct field *f, const struct ynode *n
     int rc = 0;
 
     if (is_null(n)) goto done;
-    if (n->type != Y_MAP) return fail(L, n, 0, path, "expected a mapping of header names");
+    if (n->type != Y_MAP) return config_fail(L, n, 0, path, "expected a mapping of header names");
     if (!(h = calloc(n->nkids ? n->nkids : 1, sizeof(*h)))) return WERR_NOMEM;
     for (size_t i = 0; i < n->nkids; i++) {
         const struct ynode *k = n->kids[i];
         path_join(kp, sizeof(kp), path, k->key);
         size_t klen = strlen(k->key);
         if (!klen || klen > 256) {
-            rc = fail(L, k, 1, kp, "invalid header name");
+            rc = config_fail(L, k, 1, kp, "invalid header name");
             goto out;
         }
         for (size_t j = 0; j < klen; j++)
             if (!is_tchar((unsigned char)k->key[j])) {
-                rc = fail(L, k, 1, kp, "invalid header name");
+                rc = config_fail(L, k, 1, kp, "invalid header name");
                 goto out;
             }
         if (!(h[nh].name = strdup(k->key))) {
@@ -115,11 +115,11 @@ int apply_headers(struct loader *L, const struct field *f, const struct ynode *n
         nh++;
         for (size_t j = 0; j + 1 < nh; j++)
             if (!strcmp(h[j].name, h[nh - 1].name)) {
-                rc = fail(L, k, 1, kp, "duplicate header");
+                rc = config_fail(L, k, 1, kp, "duplicate header");
                 goto out;
             }
         if (k->type != Y_SEQ) {
-            rc = fail(L, k, 0, kp, "expected a list of strings");
+            rc = config_fail(L, k, 0, kp, "expected a list of strings");
             goto out;
         }
         if (k->nkids && !(h[nh - 1].values = calloc(k->nkids, sizeof(char *)))) {
@@ -129,12 +129,12 @@ int apply_headers(struct loader *L, const struct field *f, const struct ynode *n
         for (size_t j = 0; j < k->nkids; j++) {
             const struct ynode *v = k->kids[j];
             if (v->type != Y_SCALAR || is_null(v)) {
-                rc = fail(L, v, 0, kp, "expected a list of strings");
+                rc = config_fail(L, v, 0, kp, "expected a list of strings");
                 goto out;
             }
             for (const char *p = v->val; *p; p++)
                 if (((unsigned char)*p < ' ' && *p != '\t') || *p == 0x7f) {
-                    rc = fail(L, v, 0, kp, "control character in a header value");
+                    rc = config_fail(L, v, 0, kp, "control character in a header value");
                     goto out;
                 }
             if (!(h[nh - 1].values[j] = strdup(v->val))) {

@@ -184,8 +184,8 @@ void config_release_section(struct config *c, const struct field *f);
 
 /* fail: write the message for node n (NULL: no location) and return WERR_INVALID.
  * at_key selects the key's line (unknown/unsupported keys) over the value's. */
-int fail(struct loader *L, const struct ynode *n, int at_key, const char *path, const char *fmt,
-         ...) __attribute__((format(printf, 5, 6)));
+int config_fail(struct loader *L, const struct ynode *n, int at_key, const char *path,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void env_name_of(const char *path, char *out, size_t outlen);
 void path_join(char *out, size_t outlen, const char *parent, const char *key);
 void path_append(char *path, size_t len, const char *key);

@@ -11,9 +11,9 @@ int apply_version(struct loader *L, const struct field *f, const struct ynode *n
     int rc = 0;
     const char *s = want_string(L, n, path, &rc);
     if (!s) return rc;
-    if (!*s) return fail(L, n, 0, path, "required");
+    if (!*s) return config_fail(L, n, 0, path, "required");
     if (strcmp(s, "0.1") != 0)
-        return fail(L, n, 0, path, "unsupported version \"%.32s\" (expected 0.1)", s);
+        return config_fail(L, n, 0, path, "unsupported version \"%.32s\" (expected 0.1)", s);
     L->version_set = 1;
     return 0;
 }
@@ -30,7 +30,7 @@ int apply_loglevel(struct loader *L, const struct field *f, const struct ynode *
         low[i] = (char)tolower((unsigned char)s[i]);
     low[i] = '\0';
     int lv = s[i] ? -1 : log_level_parse(low); /* the reference lowercases it */
-    if (lv < 0) return fail(L, n, 0, path, "expected error, warn, info or debug");
+    if (lv < 0) return config_fail(L, n, 0, path, "expected error, warn, info or debug");
     L->c->log_level = lv;
     return 0;
 }
@@ -46,9 +46,9 @@ int apply_formatter(struct loader *L, const struct field *f, const struct ynode 
     else if (!strcmp(s, "json"))
         L->c->log_json = 1;
     else if (!strcmp(s, "logstash"))
-        return fail(L, n, 0, path, "logstash is not supported by Wharf yet");
+        return config_fail(L, n, 0, path, "logstash is not supported by Wharf yet");
     else
-        return fail(L, n, 0, path, "expected text or json");
+        return config_fail(L, n, 0, path, "expected text or json");
     return 0;
 }
 

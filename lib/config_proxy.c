@@ -23,12 +23,12 @@ static void upstream_clear(struct config_upstream *u)
 static int check_remoteurl(struct loader *L, const struct ynode *n, const char *path, char *url)
 {
     if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
-        return fail(L, n, 0, path, "expected an http:// or https:// URL");
+        return config_fail(L, n, 0, path, "expected an http:// or https:// URL");
     const char *host = url + (url[4] == 's' ? 8 : 7);
-    if (!*host || *host == '/') return fail(L, n, 0, path, "the URL has no host");
+    if (!*host || *host == '/') return config_fail(L, n, 0, path, "the URL has no host");
     for (const char *p = url; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#')
-            return fail(L, n, 0, path, "invalid character in the URL");
+            return config_fail(L, n, 0, path, "invalid character in the URL");
     size_t l = strlen(url);
     while (l && url[l - 1] == '/')
         url[--l] = '\0';
@@ -40,10 +40,11 @@ static int check_prefix(struct loader *L, const struct ynode *n, const char *pat
 {
     if (!*s) return 0;
     if (s[0] == '/' || s[strlen(s) - 1] == '/' || strstr(s, "//"))
-        return fail(L, n, 0, path, "must not begin or end with '/'");
+        return config_fail(L, n, 0, path, "must not begin or end with '/'");
     for (const char *p = s; *p; p++)
         if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || strchr("._-/", *p)))
-            return fail(L, n, 0, path, "expected lowercase letters, digits, '.', '_', '-', '/'");
+            return config_fail(L, n, 0, path,
+                               "expected lowercase letters, digits, '.', '_', '-', '/'");
     return 0;
 }
 
@@ -59,7 +60,7 @@ int apply_upstreams(struct loader *L, const struct field *f, const struct ynode 
     c->nupstreams = 0;
     if (is_null(n)) return 0;
     if (n->type != Y_SEQ)
-        return fail(L, n, 0, path, "expected a list of {prefix, remoteurl, ...} mappings");
+        return config_fail(L, n, 0, path, "expected a list of {prefix, remoteurl, ...} mappings");
     /* one spare slot: apply_proxy may append the catch-all upstream of proxy.remoteurl */
     if (!(c->upstreams = calloc(n->nkids + 1, sizeof(*c->upstreams)))) return WERR_NOMEM;
     for (size_t i = 0; i < n->nkids; i++) {
@@ -69,7 +70,7 @@ int apply_upstreams(struct loader *L, const struct field *f, const struct ynode 
         u->ttl = -1;
         char ep[CONFIG_MAX_PATH / 2];
         snprintf(ep, sizeof ep, "%s[%zu]", path, i);
-        if (k->type != Y_MAP) return fail(L, k, 0, ep, "expected a mapping");
+        if (k->type != Y_MAP) return config_fail(L, k, 0, ep, "expected a mapping");
         for (size_t j = 0; j < k->nkids; j++) {
             const struct ynode *v = k->kids[j];
             char kp[CONFIG_MAX_PATH];
@@ -79,7 +80,8 @@ int apply_upstreams(struct loader *L, const struct field *f, const struct ynode 
                 long secs;
                 if (is_null(v)) continue;
                 if (scalar_duration(v, &secs) < 0)
-                    return fail(L, v, 0, kp, "expected a duration such as \"60s\" or \"168h\"");
+                    return config_fail(L, v, 0, kp,
+                                       "expected a duration such as \"60s\" or \"168h\"");
                 u->ttl = secs;
                 continue;
             }
@@ -90,9 +92,10 @@ int apply_upstreams(struct loader *L, const struct field *f, const struct ynode 
                          : !strcmp(v->key, "password")     ? &u->password
                                                            : NULL;
             if (!dst)
-                return fail(L, v, 1, kp,
-                            "unknown key (expected prefix, remoteurl, remoteprefix, username, "
-                            "password or ttl)");
+                return config_fail(
+                    L, v, 1, kp,
+                    "unknown key (expected prefix, remoteurl, remoteprefix, username, "
+                    "password or ttl)");
             const char *s = want_string(L, v, kp, &rc);
             if (!s) return rc;
             if ((rc = set_str(dst, *s ? s : NULL)) < 0) return rc;
@@ -104,13 +107,13 @@ int apply_upstreams(struct loader *L, const struct field *f, const struct ynode 
                 return rc;
         }
         if (!u->prefix || !*u->prefix)
-            return fail(L, k, 0, ep, "prefix: required (the catch-all is proxy.remoteurl)");
-        if (!u->remoteurl) return fail(L, k, 0, ep, "remoteurl: required");
+            return config_fail(L, k, 0, ep, "prefix: required (the catch-all is proxy.remoteurl)");
+        if (!u->remoteurl) return config_fail(L, k, 0, ep, "remoteurl: required");
         if (!u->password != !u->username)
-            return fail(L, k, 0, ep, "username and password go together");
+            return config_fail(L, k, 0, ep, "username and password go together");
         for (size_t m = 0; m < i; m++)
             if (!strcmp(c->upstreams[m].prefix, u->prefix))
-                return fail(L, k, 0, ep, "prefix \"%.64s\" is listed twice", u->prefix);
+                return config_fail(L, k, 0, ep, "prefix \"%.64s\" is listed twice", u->prefix);
     }
     return 0;
 }
@@ -121,12 +124,12 @@ int apply_proxy(struct loader *L, const struct field *f, const struct ynode *n, 
     struct config *c = L->c;
     char kp[CONFIG_MAX_PATH];
     int rc;
-    if (c->proxy_ttl < 0) return fail(L, n, 1, path, "ttl: must not be negative");
+    if (c->proxy_ttl < 0) return config_fail(L, n, 1, path, "ttl: must not be negative");
     for (size_t i = 0; i < c->nupstreams; i++)
         if (c->upstreams[i].ttl < 0) c->upstreams[i].ttl = c->proxy_ttl;
     if (!c->proxy_remoteurl) {
         if (c->proxy_username || c->proxy_password)
-            return fail(L, n, 1, path, "username/password without remoteurl");
+            return config_fail(L, n, 1, path, "username/password without remoteurl");
         return 0;
     }
     path_join(kp, sizeof kp, path, "remoteurl");
@@ -134,7 +137,7 @@ int apply_proxy(struct loader *L, const struct field *f, const struct ynode *n, 
                               c->proxy_remoteurl)) < 0)
         return rc;
     if (!c->proxy_password != !c->proxy_username)
-        return fail(L, n, 1, path, "username and password go together");
+        return config_fail(L, n, 1, path, "username and password go together");
     if (!c->upstreams && !(c->upstreams = calloc(1, sizeof(*c->upstreams)))) return WERR_NOMEM;
     struct config_upstream *u = &c->upstreams[c->nupstreams];
     memset(u, 0, sizeof(*u));

@@ -323,8 +323,8 @@ const struct field *field_find(const struct field *kids, const char *name, int n
 
 /* ---------------------------------------------------------------- errors */
 
-int fail(struct loader *L, const struct ynode *n, int at_key, const char *path, const char *fmt,
-         ...)
+int config_fail(struct loader *L, const struct ynode *n, int at_key, const char *path,
+                const char *fmt, ...)
 {
     char loc[CONFIG_MAX_PATH + 64], reason[512];
     va_list ap;
@@ -388,7 +388,7 @@ int set_str(char **dst, const char *v)
 const char *want_string(struct loader *L, const struct ynode *n, const char *path, int *rc)
 {
     if (n->type != Y_SCALAR) {
-        *rc = fail(L, n, 0, path, "expected a string");
+        *rc = config_fail(L, n, 0, path, "expected a string");
         return NULL;
     }
     return is_null(n) ? "" : n->val;
@@ -403,12 +403,12 @@ int config_apply_section(struct loader *L, const struct field *f, const struct y
     int rc = 0;
     char kp[CONFIG_MAX_PATH];
     if (is_null(n)) return 0; /* "key:" with nothing under it: all defaults */
-    if (n->type != Y_MAP) return fail(L, n, 0, path, "expected a mapping");
+    if (n->type != Y_MAP) return config_fail(L, n, 0, path, "expected a mapping");
     for (size_t i = 0; i < n->nkids; i++) {
         const struct ynode *k = n->kids[i];
         path_join(kp, sizeof(kp), path, k->key);
         const struct field *kf = field_find(f->kids, k->key, 0);
-        if (!kf) return fail(L, k, 1, kp, "unknown key");
+        if (!kf) return config_fail(L, k, 1, kp, "unknown key");
         if ((rc = apply_field(L, kf, k, kp)) < 0) return rc;
     }
     return 0;
@@ -424,8 +424,9 @@ static int apply_field(struct loader *L, const struct field *f, const struct yno
 
     if (f->flags & F_DRIVER) {
         if (L->have_driver)
-            return fail(L, n, 1, path,
-                        "only one storage driver may be configured (filesystem, inmemory or s3)");
+            return config_fail(
+                L, n, 1, path,
+                "only one storage driver may be configured (filesystem, inmemory or s3)");
         L->have_driver = 1;
     }
     switch (f->kind) {
@@ -433,20 +434,20 @@ static int apply_field(struct loader *L, const struct field *f, const struct yno
         if ((rc = config_apply_section(L, f, n, path)) < 0) return rc;
         return f->fn ? f->fn(L, f, n, path) : 0;
     case K_UNSUPPORTED:
-        if (f->flags & F_WEBSERVER) return fail(L, n, 1, path, "%s", f->note);
-        return fail(L, n, 1, path, "not supported by Wharf yet%s%s%s", f->note ? " (" : "",
-                    f->note ? f->note : "", f->note ? ")" : "");
+        if (f->flags & F_WEBSERVER) return config_fail(L, n, 1, path, "%s", f->note);
+        return config_fail(L, n, 1, path, "not supported by Wharf yet%s%s%s", f->note ? " (" : "",
+                           f->note ? f->note : "", f->note ? ")" : "");
     case K_CUSTOM: return f->fn(L, f, n, path);
     case K_BOOL:
         if (is_null(n)) return 0;
-        if (scalar_bool(n, &b) < 0) return fail(L, n, 0, path, "expected a boolean");
+        if (scalar_bool(n, &b) < 0) return config_fail(L, n, 0, path, "expected a boolean");
         if (f->off != NOOFF) *(int *)(base + f->off) = b;
         return 0;
     case K_INT:
         if (is_null(n)) return 0;
-        if (scalar_int(n, &v) < 0) return fail(L, n, 0, path, "expected an integer");
+        if (scalar_int(n, &v) < 0) return config_fail(L, n, 0, path, "expected an integer");
         if (v < f->min || v > f->max)
-            return fail(L, n, 0, path, "must be between %lld and %lld", f->min, f->max);
+            return config_fail(L, n, 0, path, "must be between %lld and %lld", f->min, f->max);
         if (f->off == NOOFF) return 0;
         if (f->store == S_INT)
             *(int *)(base + f->off) = (int)v;
@@ -458,18 +459,18 @@ static int apply_field(struct loader *L, const struct field *f, const struct yno
     case K_DURATION:
         if (is_null(n)) return 0;
         if (scalar_duration(n, &secs) < 0)
-            return fail(L, n, 0, path, "expected a duration such as \"60s\" or \"1h30m\"");
+            return config_fail(L, n, 0, path, "expected a duration such as \"60s\" or \"1h30m\"");
         if (f->off != NOOFF) *(long *)(base + f->off) = secs;
         return 0;
     case K_STR: {
         const char *s = want_string(L, n, path, &rc);
         if (!s) return rc;
         if (!*s) {
-            if (f->flags & F_REQUIRED) return fail(L, n, 0, path, "must not be empty");
+            if (f->flags & F_REQUIRED) return config_fail(L, n, 0, path, "must not be empty");
             return set_str((char **)(base + f->off), NULL);
         }
         if ((f->flags & F_ABSPATH) && s[0] != '/')
-            return fail(L, n, 0, path, "expected an absolute path");
+            return config_fail(L, n, 0, path, "expected an absolute path");
         return set_str((char **)(base + f->off), s);
     }
     }

@@ -19,10 +19,11 @@ int apply_inmemory(struct loader *L, const struct field *f, const struct ynode *
     char kp[CONFIG_MAX_PATH];
     if (n->type == Y_MAP && n->nkids) {
         path_join(kp, sizeof(kp), path, n->kids[0]->key);
-        return fail(L, n->kids[0], 1, kp, "unknown key");
+        return config_fail(L, n->kids[0], 1, kp, "unknown key");
     }
     if (n->type != Y_MAP && !is_null(n))
-        return fail(L, n, 0, path, "expected an empty mapping (inmemory takes no parameters)");
+        return config_fail(L, n, 0, path,
+                           "expected an empty mapping (inmemory takes no parameters)");
     L->c->storage = STORAGE_INMEMORY;
     return 0;
 }
@@ -41,7 +42,7 @@ int apply_blobdescriptor(struct loader *L, const struct field *f, const struct y
     else if (!strcmp(s, "redis"))
         L->c->blobdescriptor_redis = 1;
     else
-        return fail(L, n, 0, path, "expected inmemory or redis");
+        return config_fail(L, n, 0, path, "expected inmemory or redis");
     return 0;
 }
 
@@ -64,26 +65,27 @@ void s3_config_defaults(struct config *c)
 int apply_s3(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
 {
     struct config *c = L->c;
-    if (!c->s3_region) return fail(L, n, 1, path, "region: required");
-    if (!c->s3_bucket) return fail(L, n, 1, path, "bucket: required");
+    if (!c->s3_region) return config_fail(L, n, 1, path, "region: required");
+    if (!c->s3_bucket) return config_fail(L, n, 1, path, "bucket: required");
     if (c->s3_storageclass && strcmp(c->s3_storageclass, "STANDARD") &&
         strcmp(c->s3_storageclass, "REDUCED_REDUNDANCY") &&
         strcmp(c->s3_storageclass, "STANDARD_IA") && strcmp(c->s3_storageclass, "ONEZONE_IA") &&
         strcmp(c->s3_storageclass, "INTELLIGENT_TIERING") &&
         strcmp(c->s3_storageclass, "GLACIER_IR") && strcmp(c->s3_storageclass, "NONE"))
-        return fail(L, n, 1, path,
-                    "storageclass: expected STANDARD, REDUCED_REDUNDANCY, STANDARD_IA, "
-                    "ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR or NONE");
+        return config_fail(L, n, 1, path,
+                           "storageclass: expected STANDARD, REDUCED_REDUNDANCY, STANDARD_IA, "
+                           "ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR or NONE");
     if (c->s3_objectacl && strcmp(c->s3_objectacl, "private") &&
         strcmp(c->s3_objectacl, "public-read") && strcmp(c->s3_objectacl, "public-read-write") &&
         strcmp(c->s3_objectacl, "authenticated-read") &&
         strcmp(c->s3_objectacl, "bucket-owner-read") &&
         strcmp(c->s3_objectacl, "bucket-owner-full-control") &&
         strcmp(c->s3_objectacl, "log-delivery-write"))
-        return fail(L, n, 1, path, "objectacl: not a canned ACL of S3");
+        return config_fail(L, n, 1, path, "objectacl: not a canned ACL of S3");
     if (!c->s3_v4auth)
-        return fail(L, n, 1, path, "v4auth: false (Signature V2) is not supported by Wharf");
-    if (c->s3_keyid && !c->s3_encrypt) return fail(L, n, 1, path, "keyid: requires encrypt: true");
+        return config_fail(L, n, 1, path, "v4auth: false (Signature V2) is not supported by Wharf");
+    if (c->s3_keyid && !c->s3_encrypt)
+        return config_fail(L, n, 1, path, "keyid: requires encrypt: true");
     if (c->s3_rootdirectory) {
         /* keys never start with '/' nor hold empty or dot segments */
         const char *r = c->s3_rootdirectory;
@@ -91,10 +93,10 @@ int apply_s3(struct loader *L, const struct field *f, const struct ynode *n, con
             r++;
         for (const char *p = r; *p; p++)
             if ((p[0] == '/' && p[1] == '/') || (unsigned char)*p < 0x20)
-                return fail(L, n, 1, path, "rootdirectory: not a clean path");
+                return config_fail(L, n, 1, path, "rootdirectory: not a clean path");
         if (strstr(r, "/../") || strstr(r, "/./") || !strncmp(r, "../", 3) || !strcmp(r, "..") ||
             !strncmp(r, "./", 2))
-            return fail(L, n, 1, path, "rootdirectory: not a clean path");
+            return config_fail(L, n, 1, path, "rootdirectory: not a clean path");
     }
     c->storage = STORAGE_S3;
     return 0;
@@ -110,7 +112,7 @@ int apply_s3_loglevel(struct loader *L, const struct field *f, const struct ynod
     if (*s && strcmp(s, "off") && strcmp(s, "debug") && strcmp(s, "debugwithsigning") &&
         strcmp(s, "debugwithhttpbody") && strcmp(s, "debugwithrequestretries") &&
         strcmp(s, "debugwithrequesterrors") && strcmp(s, "debugwitheventstreambody"))
-        return fail(L, n, 0, path, "expected off, debug or a debugwith... level");
+        return config_fail(L, n, 0, path, "expected off, debug or a debugwith... level");
     return set_str(&L->c->s3_loglevel, *s ? s : NULL);
 }
 
@@ -127,7 +129,7 @@ int apply_redis_ms(struct loader *L, const struct field *f, const struct ynode *
         else if (scalar_duration(n, &secs) == 0 && secs <= 86400)
             ms = secs * 1000;
     }
-    if (ms < 0) return fail(L, n, 0, path, "expected a duration such as \"10ms\" or \"1s\"");
+    if (ms < 0) return config_fail(L, n, 0, path, "expected a duration such as \"10ms\" or \"1s\"");
     if (!strcmp(f->name, "dialtimeout"))
         L->c->redis_dialtimeout = ms;
     else if (!strcmp(f->name, "readtimeout"))
@@ -160,13 +162,15 @@ static int mw_option(struct loader *L, struct config_storage_mw *m, const struct
     if (m->type == MW_CLOUDFRONT && !strcmp(v->key, "duration")) {
         if (is_null(v)) return 0;
         if (scalar_duration(v, &m->duration) < 0 || m->duration <= 0)
-            return fail(L, v, 0, kp, "expected a positive duration such as \"3000s\" or \"20m\"");
+            return config_fail(L, v, 0, kp,
+                               "expected a positive duration such as \"3000s\" or \"20m\"");
         return 0;
     }
     if (m->type == MW_CLOUDFRONT && !strcmp(v->key, "ipfilteredby")) {
         if (!(s = want_string(L, v, kp, &rc))) return rc;
         if (*s && strcmp(s, "none"))
-            return fail(L, v, 0, kp, "\"%.32s\" is not supported by Wharf yet (only none)", s);
+            return config_fail(L, v, 0, kp, "\"%.32s\" is not supported by Wharf yet (only none)",
+                               s);
         return 0;
     }
     if (m->type == MW_CLOUDFRONT &&
@@ -178,11 +182,12 @@ static int mw_option(struct loader *L, struct config_storage_mw *m, const struct
                  : m->type == MW_CLOUDFRONT && !strcmp(v->key, "keypairid")  ? &m->keypairid
                                                                              : NULL;
     if (!dst)
-        return fail(L, v, 1, kp,
-                    m->type == MW_CLOUDFRONT
-                        ? "unknown key (expected baseurl, privatekey, keypairid, duration or "
-                          "ipfilteredby)"
-                        : "unknown key (expected baseurl)");
+        return config_fail(
+            L, v, 1, kp,
+            m->type == MW_CLOUDFRONT
+                ? "unknown key (expected baseurl, privatekey, keypairid, duration or "
+                  "ipfilteredby)"
+                : "unknown key (expected baseurl)");
     if (!(s = want_string(L, v, kp, &rc))) return rc;
     return set_str(dst, *s ? s : NULL);
 }
@@ -191,17 +196,19 @@ static int mw_option(struct loader *L, struct config_storage_mw *m, const struct
 static int mw_finish(struct loader *L, struct config_storage_mw *m, const struct ynode *k,
                      const char *ep)
 {
-    if (!m->baseurl) return fail(L, k, 0, ep, "options.baseurl: required");
+    if (!m->baseurl) return config_fail(L, k, 0, ep, "options.baseurl: required");
     const char *sep = strstr(m->baseurl, "://");
     if (m->type == MW_REDIRECT) {
         if (!sep || sep == m->baseurl)
-            return fail(L, k, 0, ep, "options.baseurl: no scheme specified for redirect baseurl");
+            return config_fail(L, k, 0, ep,
+                               "options.baseurl: no scheme specified for redirect baseurl");
         if (!sep[3] || sep[3] == '/')
-            return fail(L, k, 0, ep, "options.baseurl: no host specified for redirect baseurl");
+            return config_fail(L, k, 0, ep,
+                               "options.baseurl: no host specified for redirect baseurl");
         return 0;
     }
-    if (!m->privatekey) return fail(L, k, 0, ep, "options.privatekey: required");
-    if (!m->keypairid) return fail(L, k, 0, ep, "options.keypairid: required");
+    if (!m->privatekey) return config_fail(L, k, 0, ep, "options.privatekey: required");
+    if (!m->keypairid) return config_fail(L, k, 0, ep, "options.keypairid: required");
     size_t l = strlen(m->baseurl);
     char *u = malloc(l + 10);
     if (!u) return WERR_NOMEM;
@@ -219,13 +226,14 @@ int apply_storage_mw(struct loader *L, const struct field *f, const struct ynode
     struct config *c = L->c;
     storage_mw_free(c);
     if (is_null(n)) return 0;
-    if (n->type != Y_SEQ) return fail(L, n, 0, path, "expected a list of {name, options} mappings");
+    if (n->type != Y_SEQ)
+        return config_fail(L, n, 0, path, "expected a list of {name, options} mappings");
     if (!(c->storage_mw = calloc(n->nkids + 1, sizeof(*c->storage_mw)))) return WERR_NOMEM;
     for (size_t i = 0; i < n->nkids; i++) {
         const struct ynode *k = n->kids[i];
         char ep[CONFIG_MAX_PATH / 2], kp[CONFIG_MAX_PATH];
         snprintf(ep, sizeof ep, "%s[%zu]", path, i);
-        if (k->type != Y_MAP) return fail(L, k, 0, ep, "expected a mapping");
+        if (k->type != Y_MAP) return config_fail(L, k, 0, ep, "expected a mapping");
         const struct ynode *nm = map_get(k, "name", 0), *opts = map_get(k, "options", 0),
                            *dis = map_get(k, "disabled", 0);
         int rc = 0, disabled = 0;
@@ -233,10 +241,11 @@ int apply_storage_mw(struct loader *L, const struct field *f, const struct ynode
             if (strcmp(k->kids[j]->key, "name") && strcmp(k->kids[j]->key, "options") &&
                 strcmp(k->kids[j]->key, "disabled")) {
                 path_join(kp, sizeof kp, ep, k->kids[j]->key);
-                return fail(L, k->kids[j], 1, kp, "unknown key (expected name, options, disabled)");
+                return config_fail(L, k->kids[j], 1, kp,
+                                   "unknown key (expected name, options, disabled)");
             }
         path_join(kp, sizeof kp, ep, "name");
-        if (!nm) return fail(L, k, 0, kp, "required");
+        if (!nm) return config_fail(L, k, 0, kp, "required");
         const char *s = want_string(L, nm, kp, &rc);
         if (!s) return rc;
         struct config_storage_mw m = {.duration = 1200};
@@ -245,17 +254,17 @@ int apply_storage_mw(struct loader *L, const struct field *f, const struct ynode
         else if (!strcmp(s, "cloudfront"))
             m.type = MW_CLOUDFRONT;
         else
-            return fail(L, nm, 0, kp,
-                        "\"%.32s\" is not supported by Wharf yet (redirect, cloudfront)", s);
+            return config_fail(L, nm, 0, kp,
+                               "\"%.32s\" is not supported by Wharf yet (redirect, cloudfront)", s);
         if (dis) {
             path_join(kp, sizeof kp, ep, "disabled");
             if (scalar_bool(dis, &disabled) < 0)
-                return fail(L, dis, 0, kp, "expected true or false");
+                return config_fail(L, dis, 0, kp, "expected true or false");
         }
         char op[CONFIG_MAX_PATH / 2 + 16];
         path_join(op, sizeof op, ep, "options");
         if (opts && !is_null(opts) && opts->type != Y_MAP)
-            return fail(L, opts, 0, op, "expected a mapping");
+            return config_fail(L, opts, 0, op, "expected a mapping");
         c->storage_mw[c->nstorage_mw] = m;
         struct config_storage_mw *mp = &c->storage_mw[c->nstorage_mw++];
         for (size_t j = 0; opts && opts->type == Y_MAP && j < opts->nkids; j++) {

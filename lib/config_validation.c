@@ -40,7 +40,8 @@ int apply_urlpatterns(struct loader *L, const struct field *f, const struct ynod
     *dst = NULL;
     *ndst = 0;
     if (is_null(n)) return 0;
-    if (n->type != Y_SEQ) return fail(L, n, 0, path, "expected a list of regular expressions");
+    if (n->type != Y_SEQ)
+        return config_fail(L, n, 0, path, "expected a list of regular expressions");
     struct config_regex *r = calloc(n->nkids ? n->nkids : 1, sizeof(*r));
     if (!r) return WERR_NOMEM;
     size_t i;
@@ -56,8 +57,9 @@ int apply_urlpatterns(struct loader *L, const struct field *f, const struct ynod
         if (!r[i].code) {
             PCRE2_UCHAR msg[128];
             pcre2_get_error_message(ecode, msg, sizeof msg);
-            rc = fail(L, k, 0, path, "invalid regular expression \"%.64s\" at offset %zu: %s", s,
-                      (size_t)eoff, (char *)msg);
+            rc =
+                config_fail(L, k, 0, path, "invalid regular expression \"%.64s\" at offset %zu: %s",
+                            s, (size_t)eoff, (char *)msg);
             goto out;
         }
         if (!(r[i].pattern = strdup(s))) {
@@ -91,7 +93,7 @@ int apply_platforms(struct loader *L, const struct field *f, const struct ynode 
     else if (!strcasecmp(s, "list"))
         L->c->index_platforms = PLATFORMS_LIST;
     else
-        return fail(L, n, 0, path, "expected all, none or list");
+        return config_fail(L, n, 0, path, "expected all, none or list");
     return 0;
 }
 
@@ -104,14 +106,14 @@ int apply_platformlist(struct loader *L, const struct field *f, const struct yno
     L->c->nplatformlist = 0;
     if (is_null(n)) return 0;
     if (n->type != Y_SEQ)
-        return fail(L, n, 0, path, "expected a list of {architecture, os} mappings");
+        return config_fail(L, n, 0, path, "expected a list of {architecture, os} mappings");
     struct config_platform *p = calloc(n->nkids ? n->nkids : 1, sizeof(*p));
     if (!p) return WERR_NOMEM;
     int rc = 0;
     for (size_t i = 0; i < n->nkids && !rc; i++) {
         const struct ynode *k = n->kids[i];
         if (k->type != Y_MAP) {
-            rc = fail(L, k, 0, path, "expected a mapping with architecture and os");
+            rc = config_fail(L, k, 0, path, "expected a mapping with architecture and os");
             break;
         }
         for (size_t j = 0; j < k->nkids && !rc; j++) {
@@ -122,7 +124,7 @@ int apply_platformlist(struct loader *L, const struct field *f, const struct yno
                          : !strcmp(v->key, "architecture") ? &p[i].arch
                                                            : NULL;
             if (!dst) {
-                rc = fail(L, v, 1, kp, "unknown key (expected architecture or os)");
+                rc = config_fail(L, v, 1, kp, "unknown key (expected architecture or os)");
                 break;
             }
             const char *s = want_string(L, v, kp, &rc);
@@ -130,7 +132,7 @@ int apply_platformlist(struct loader *L, const struct field *f, const struct yno
             rc = set_str(dst, s);
         }
         if (!rc && (!p[i].os || !p[i].arch))
-            rc = fail(L, k, 0, path, "each entry needs both architecture and os");
+            rc = config_fail(L, k, 0, path, "each entry needs both architecture and os");
     }
     if (rc) {
         platforms_free(p, n->nkids);

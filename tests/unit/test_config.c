@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../../lib/config.h"
+#include "../../lib/config_impl.h" /* the schema tables, walked by test_dump_every_key */
 #include "../../lib/err.h"
 #include "../../lib/log.h"
 
@@ -454,17 +455,18 @@ static char *dump_of(const struct config *c)
 /* storage.s3 and redis (issue 7): the reference's keys, defaults, secrets masked */
 static void test_s3_and_redis(void **state)
 {
-    struct config *c = load_ok("version: 0.1\nstorage:\n  s3:\n    accesskey: AK\n"
-                               "    secretkey: s3-secret-value\n    region: us-east-1\n"
-                               "    regionendpoint: http://127.0.0.1:9000\n    bucket: reg\n"
-                               "    rootdirectory: /r/x\n    secure: false\n"
-                               "    chunksize: 5242880\n    multipartcopythresholdsize: 0\n"
-                               "    storageclass: REDUCED_REDUNDANCY\n    loglevel: debug\n"
-                               "  cache:\n    blobdescriptor: redis\n"
-                               "redis:\n  addr: 127.0.0.1:6379\n  password: redis-secret-value\n"
-                               "  db: 3\n  dialtimeout: 10ms\n  readtimeout: 2s\n"
-                               "  pool:\n    maxidle: 4\n    maxactive: 16\n    idletimeout: 300s\n",
-                               NULL);
+    struct config *c =
+        load_ok("version: 0.1\nstorage:\n  s3:\n    accesskey: AK\n"
+                "    secretkey: s3-secret-value\n    region: us-east-1\n"
+                "    regionendpoint: http://127.0.0.1:9000\n    bucket: reg\n"
+                "    rootdirectory: /r/x\n    secure: false\n"
+                "    chunksize: 5242880\n    multipartcopythresholdsize: 0\n"
+                "    storageclass: REDUCED_REDUNDANCY\n    loglevel: debug\n"
+                "  cache:\n    blobdescriptor: redis\n"
+                "redis:\n  addr: 127.0.0.1:6379\n  password: redis-secret-value\n"
+                "  db: 3\n  dialtimeout: 10ms\n  readtimeout: 2s\n"
+                "  pool:\n    maxidle: 4\n    maxactive: 16\n    idletimeout: 300s\n",
+                NULL);
     assert_int_equal(c->storage, STORAGE_S3);
     assert_string_equal(c->s3_accesskey, "AK");
     assert_string_equal(c->s3_regionendpoint, "http://127.0.0.1:9000");
@@ -509,6 +511,134 @@ static void test_s3_and_redis(void **state)
                  NULL, 3,
                  "storage.s3: storageclass: expected STANDARD, REDUCED_REDUNDANCY, STANDARD_IA, "
                  "ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR or NONE");
+}
+
+/* Configurations that together use every key the schema accepts: one per
+ * choice that excludes the others (a storage driver, an auth method). */
+static const char *const every_key[] = {
+    "version: 0.1\n"
+    "log:\n  level: debug\n  formatter: json\n  accesslog: {disabled: true}\n"
+    "storage:\n  filesystem: {rootdirectory: /srv/reg, maxthreads: 50}\n"
+    "  delete: {enabled: true}\n  redirect: {disable: true}\n"
+    "  cache: {blobdescriptor: inmemory}\n"
+    "  maintenance:\n"
+    "    uploadpurging: {enabled: true, age: 100h, interval: 2h, dryrun: true}\n"
+    "    readonly: {enabled: false}\n"
+    "    gc: {enabled: true, interval: 12h, graceperiod: 2h, deleteuntagged: true, dryrun: true}\n"
+    "http:\n  addr: 127.0.0.1:5000\n  net: tcp\n  prefix: /reg\n  host: https://r.example\n"
+    "  secret: every-key-secret\n  relativeurls: true\n  draintimeout: 30s\n"
+    "  headers: {X-Content-Type-Options: [nosniff]}\n"
+    "auth:\n  token: {realm: https://a/t, service: reg, issuer: iss, rootcertbundle: /b.pem,\n"
+    "    jwks: /j.json, autoredirect: true, autoredirectpath: /auth/x,\n"
+    "    signingalgorithms: [ES256, RS256], leeway: 30s}\n"
+    "proxy:\n  remoteurl: https://registry-1.docker.io\n  username: u\n  password: proxy-pw\n"
+    "  ttl: 24h\n"
+    "  upstreams: [{prefix: ghcr, remoteurl: 'https://ghcr.io', remoteprefix: x,\n"
+    "    username: g, password: up-pw, ttl: 1h}]\n"
+    "middleware:\n  storage:\n"
+    "    - {name: cloudfront, options: {baseurl: d.example, privatekey: /k.pem, keypairid: K,\n"
+    "       duration: 20m}}\n"
+    "    - {name: redirect, options: {baseurl: 'https://cdn.example'}}\n"
+    "fastcgi:\n  listen: unix:/run/w.sock\n  socketmode: '0660'\n"
+    "  workers: {min: 2, max: 8, minspare: 2, maxspare: 4, idletimeout: 5s}\n"
+    "  backlog: 64\n  maxrequests: 1000\n  directio: true\n  pidfile: /run/w.pid\n"
+    "  logfile: /var/log/w.log\n  blobs: {accel: nginx, prefix: /_b/}\n"
+    "  limits: {manifestsize: 1048576, namelength: 200, taglength: 100, namecomponents: 10}\n"
+    "  uploads: {bodyfiles: true, bodydir: /srv/body}\n"
+    "  tokenservice: {path: /auth/token, issuer: iss, service: reg, signingkey: /k.pem,\n"
+    "    htpasswd: /h, accessrules: /rules.yml, expiration: 5m, refreshexpiration: 48h}\n"
+    "validation:\n  enabled: true\n  disabled: false\n  manifests:\n"
+    "    urls: {allow: ['^https://'], deny: ['^http://']}\n"
+    "    indexes: {platforms: list, platformlist: [{architecture: amd64, os: linux}]}\n"
+    "compatibility:\n  schema1: {enabled: false, signingkeyfile: /s.key}\n",
+
+    "version: 0.1\n"
+    "storage:\n  s3: {accesskey: AK, secretkey: s3-sk, sessiontoken: s3-st, region: us-east-1,\n"
+    "    regionendpoint: 'http://127.0.0.1:9000', forcepathstyle: true, bucket: b,\n"
+    "    rootdirectory: /r, encrypt: true, keyid: kms, secure: false, skipverify: true,\n"
+    "    v4auth: true, chunksize: 5242880, multipartcopychunksize: 5242880,\n"
+    "    multipartcopymaxconcurrency: 4, multipartcopythresholdsize: 0, storageclass: STANDARD,\n"
+    "    objectacl: private, useragent: ua, loglevel: debug}\n"
+    "  cache: {blobdescriptor: redis}\n"
+    "redis: {addr: '127.0.0.1:6379', password: redis-pw, db: 1, dialtimeout: 10ms,\n"
+    "  readtimeout: 1s, writetimeout: 2s, pool: {maxidle: 2, maxactive: 8, idletimeout: 60s}}\n"
+    "auth:\n  htpasswd: {realm: r, path: /etc/htpasswd}\n",
+
+    "version: 0.1\nstorage:\n  inmemory: {}\nauth:\n  silly: {realm: r, service: s}\n",
+};
+
+/* dump_paths: the dotted key paths of a dump, as admin/run.sh reads them (two
+ * spaces a level); list items and quoted header names are not keys. */
+static size_t dump_paths(const char *dump, char paths[][CONFIG_MAX_PATH], size_t max)
+{
+    char stack[CONFIG_MAX_DEPTH][64];
+    size_t n = 0;
+    for (const char *line = dump; *line && n < max;) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        size_t sp = strspn(line, " ");
+        const char *colon = memchr(line, ':', len);
+        if (colon && line[sp] != '-' && line[sp] != '"' && sp / 2 < CONFIG_MAX_DEPTH) {
+            size_t d = sp / 2, klen = (size_t)(colon - line) - sp;
+            snprintf(stack[d], sizeof stack[d], "%.*s", (int)klen, line + sp);
+            paths[n][0] = '\0';
+            for (size_t i = 0; i <= d; i++)
+                path_append(paths[n], CONFIG_MAX_PATH, stack[i]);
+            n++;
+        }
+        line += len + (eol ? 1 : 0);
+    }
+    return n;
+}
+
+/* check_keys: every key below f (path prefix) is among the dumps' paths */
+static void check_keys(const struct field *f, const char *prefix, char (*paths)[CONFIG_MAX_PATH],
+                       size_t npaths, size_t *nchecked)
+{
+    for (const struct field *k = f->kids; k && k->name; k++) {
+        char kp[CONFIG_MAX_PATH];
+        if (k->kind == K_UNSUPPORTED) continue; /* refused, so never printed */
+        path_join(kp, sizeof kp, prefix, k->name);
+        size_t i = 0;
+        while (i < npaths && strcmp(paths[i], kp))
+            i++;
+        if (i == npaths) fail_msg("%s: accepted by the schema, missing from config_dump", kp);
+        (*nchecked)++;
+        if (k->kids) check_keys(k, kp, paths, npaths, nchecked);
+    }
+}
+
+/* Every key the schema tables accept appears in config_dump's output (in the
+ * dump of the configuration choosing its driver or auth method), each of
+ * those configurations loads back from its dump unchanged, and (under
+ * valgrind, tests/unit/valgrind.sh) each loads and frees without a leak. */
+static void test_dump_every_key(void **state)
+{
+    enum { MAXP = 1024 };
+    char(*paths)[CONFIG_MAX_PATH] = calloc(MAXP, CONFIG_MAX_PATH);
+    size_t npaths = 0, nchecked = 0;
+    assert_non_null(paths);
+    for (size_t i = 0; i < sizeof every_key / sizeof every_key[0]; i++) {
+        struct config *c = load_ok(every_key[i], NULL);
+        char *d = dump_of(c);
+        config_free(c);
+        assert_null(strstr(d, "-pw")); /* secrets masked */
+        assert_null(strstr(d, "every-key-secret"));
+        assert_null(strstr(d, "s3-s"));
+        npaths += dump_paths(d, paths + npaths, MAXP - npaths);
+        char err[512];
+        assert_int_equal(config_load(write_cfg(d), NULL, &c, err, sizeof err), 0);
+        char *d2 = dump_of(c);
+        assert_string_equal(d, d2);
+        free(d2);
+        free(d);
+        config_free(c);
+    }
+    assert_true(npaths < MAXP);
+    check_keys(&config_schema_top, "", paths, npaths, &nchecked);
+    print_message("# %zu keys of the schema found in the dumps\n", nchecked);
+    assert_true(nchecked > 100); /* the walk did reach the tables */
+    free(paths);
 }
 
 static void test_dump_masks_secret(void **state)
@@ -849,6 +979,7 @@ int main(void)
         cmocka_unit_test(test_env_only),
         cmocka_unit_test(test_env_storage_switch),
         cmocka_unit_test(test_dump_masks_secret),
+        cmocka_unit_test(test_dump_every_key),
         cmocka_unit_test(test_s3_and_redis),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_limits),
