@@ -211,7 +211,9 @@ enum config_auth { AUTH_NONE = 0, AUTH_SILLY = 1, AUTH_HTPASSWD = 2, AUTH_TOKEN 
  * config, owned by the caller and freed with config_free. */
 int config_load(const char *path, char *const *envp, struct config **out, char *err, size_t errlen);
 void config_free(struct config *c);
-/* config_dump: print the resolved configuration as YAML, secrets masked. */
+/* config_dump: print the resolved configuration as YAML, secrets masked: every
+ * key of the schema tables (lib/config_schema.c), a driver or auth method only
+ * when it is the one configured. The output loads back to the same config. */
 void config_dump(const struct config *c, FILE *out);
 
 #endif

@@ -1,5 +1,5 @@
-/* test_config.c — lib/config.c: config.yml schema, REGISTRY_* overrides,
- * error messages with file:line, bounds, config_dump masking. */
+/* test_config.c — lib/config*.c: config.yml schema, REGISTRY_* overrides,
+ * error messages with file:line, bounds, config_dump masking and coverage. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
