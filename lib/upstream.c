@@ -204,6 +204,20 @@ static struct curl_slist *headers_for(struct upstream_client *uc, struct arena *
     return h;
 }
 
+/* easy_capture: the common options, and the response's headers and body
+ * into x (on_header / on_body), for url within timeout_s seconds */
+static void easy_capture(CURL *c, const char *url, struct resp_ctx *x, char *errbuf, long timeout_s)
+{
+    easy_common(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+}
+
 /* one request; body kept up to bodymax (0: discarded) */
 static int up_once(struct upstream_client *uc, struct arena *a, const struct config_upstream *u,
                    const char *method, const char *url, const char *scope, const char *accept,
@@ -217,18 +231,11 @@ static int up_once(struct upstream_client *uc, struct arena *a, const struct con
     memset(r, 0, sizeof(*r));
     r->length = -1;
     if (bodymax) r->body = buf_arena_new(a, bodymax);
-    easy_common(c);
+    easy_capture(c, url, &x, errbuf, 300L);
     struct curl_slist *h = headers_for(uc, a, u, scope, accept);
     if (h) arena_cleanup(a, slist_free, h);
-    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     if (!strcmp(method, "HEAD")) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
     if (u->username && uses_basic(uc, u) && !token_get(uc, u, scope)) {
         curl_easy_setopt(c, CURLOPT_USERNAME, u->username);
         curl_easy_setopt(c, CURLOPT_PASSWORD, u->password);
@@ -302,14 +309,7 @@ static int fetch_token(struct upstream_client *uc, struct arena *a, const struct
     r.length = -1;
     r.body = buf_arena_new(a, TOKEN_BODY_MAX);
     struct resp_ctx x = {&r, a};
-    easy_common(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    easy_capture(c, url, &x, errbuf, 60L);
     if (u->username) {
         curl_easy_setopt(c, CURLOPT_USERNAME, u->username);
         curl_easy_setopt(c, CURLOPT_PASSWORD, u->password);

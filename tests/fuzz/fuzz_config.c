@@ -1,4 +1,4 @@
-/* fuzz_config: the configuration (lib/config.c): a config.yml read with
+/* fuzz_config: the configuration (lib/config*.c): a config.yml read with
  * libyaml, REGISTRY_* environment overrides on top, validation, and the dump
  * of what loaded. Input: environment lines ("REGISTRY_X=v"), a line "%%",
  * then the YAML; without a "%%" line the whole input is the YAML. */
