@@ -101,6 +101,7 @@ run_unit() {
 	fi
 	# the layer rules of DESIGN.md and the house format, on the sources
 	run_prog lint-layers bash tests/lint/layers.sh
+	run_prog lint-layers-selftest bash tests/lint/layers_selftest.sh
 	run_prog lint-format bash tests/lint/format.sh
 	# the fuzz targets' seed corpora (crash reproducers included), once
 	# each, then under valgrind (tests/fuzz/replay.sh)
