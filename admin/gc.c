@@ -7,8 +7,6 @@
 #include "../lib/config.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
-#include "../storage/driver.h"
-#include "../storage/open.h"
 #include "../storage/gc.h"
 
 #include <stdio.h>
@@ -61,8 +59,6 @@ int cmd_garbage_collect(int argc, char **argv)
     if (!cfg) return 1;
     log_init(LOG_WARN, 0, NULL); /* report on stdout, problems on stderr */
     int status = 1;
-    struct storage_driver *d = NULL;
-    struct bdcache *gc_cache = NULL;
     if (cfg->storage == STORAGE_INMEMORY) {
         fprintf(stderr, "wharf garbage-collect: the inmemory driver lives in the server\n");
         goto out;
@@ -72,16 +68,10 @@ int cmd_garbage_collect(int argc, char **argv)
                         "storage.maintenance.readonly (or use --online)\n");
     o.grace = grace >= 0 ? grace : cfg->gc_graceperiod;
     /* the configured backend (filesystem or s3); deletions keep the Redis cache right */
-    char oerr[256];
-    int rc = storage_open(cfg, &d, &gc_cache, oerr, sizeof oerr);
-    if (rc) {
-        fprintf(stderr, "wharf garbage-collect: %s\n", oerr);
-        goto out;
-    }
+    char gerr[256];
     struct gc_stats st;
-    rc = gc_run(d, cfg, &o, &st);
-    if (rc) {
-        fprintf(stderr, "wharf garbage-collect: %s\n", werr_str(rc));
+    if (gc_collect(cfg, &o, &st, gerr, sizeof gerr) != 0) {
+        fprintf(stderr, "wharf garbage-collect: %s\n", gerr);
         goto out;
     }
     printf("\n%s: %zu repositories, %zu manifests, %zu blobs marked; %zu manifests and %zu blobs "
@@ -95,8 +85,6 @@ int cmd_garbage_collect(int argc, char **argv)
     printf("\n");
     status = fflush(stdout) == 0 ? 0 : 1;
 out:
-    if (d) storage_driver_free(d);
-    bdcache_free(gc_cache);
     config_free(cfg);
     return status;
 usage:

@@ -53,9 +53,11 @@
 #include "../lib/err.h"
 #include "../lib/log.h"
 #include "manifest.h"
+#include "open.h"
 #include "paths.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -973,5 +975,19 @@ int gc_purge_uploads(struct storage_driver *d, long age, int dry_run, size_t *pu
     if (rc == WERR_NOTFOUND) rc = 0;
     if (p.rc) rc = p.rc;
     if (purged) *purged = p.n;
+    return rc;
+}
+
+int gc_collect(const struct config *cfg, const struct gc_opts *o, struct gc_stats *st, char *err,
+               size_t errlen)
+{
+    struct storage_driver *d = NULL;
+    struct bdcache *cache = NULL;
+    int rc = storage_open(cfg, &d, &cache, err, errlen);
+    if (rc) return rc;
+    rc = gc_run(d, cfg, o, st);
+    if (rc) snprintf(err, errlen, "%s", werr_str(rc));
+    storage_driver_free(d);
+    bdcache_free(cache);
     return rc;
 }

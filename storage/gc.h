@@ -52,6 +52,13 @@ struct gc_stats {
 int gc_run(struct storage_driver *d, const struct config *cfg, const struct gc_opts *o,
            struct gc_stats *st);
 
+/* gc_collect: gc_run on the configured storage (storage/open.h, its
+ * blob-descriptor cache included, so deletions keep the cache right), opened
+ * and closed here: what `wharf garbage-collect` runs. WERR_* with err filled
+ * when the storage cannot be opened; gc_run's result otherwise. */
+int gc_collect(const struct config *cfg, const struct gc_opts *o, struct gc_stats *st, char *err,
+               size_t errlen);
+
 /* gc_purge_uploads: remove every <repo>/_uploads/<uuid> whose startedat (or,
  * when unreadable, whose directory's mtime) is older than now - age seconds.
  * dry_run: count only. *purged (may be NULL) gets the number. Returns 0 or WERR_*. */

@@ -18,6 +18,7 @@ fresh() {
 
 plant=(
 	"handlers/blobs.c|#include \"../storage/drivers/filesystem.h\""
+	"admin/gc.c|#include \"../storage/driver.h\""
 	"handlers/listing.c|static int has_stat(struct storage_driver *d) { return d->ops->stat != 0; }"
 	"fcgi/router.c|#include \"../storage/registry.h\""
 	"lib/digest.c|#include \"../handlers/app.h\""
@@ -39,7 +40,8 @@ for i in "${!plant[@]}"; do
 	file=${plant[$i]%%|*}
 	line=${plant[$i]#*|}
 	rule=$((i + 1))
-	[ $i -ge 1 ] && rule=$i # the first two plants are both rule 1
+	[ $i -ge 1 ] && rule=$((i - 1)) # the first three plants are all rule 1
+	[ $rule -lt 1 ] && rule=1
 	fresh
 	# after the file's first line (its comment), at file scope
 	sed -i "1a $line" "$tmp/src/$file"
