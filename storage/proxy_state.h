@@ -69,7 +69,7 @@ int proxy_touch(struct registry *r, struct arena *a, const char *repo, char kind
  * links; a blob's data too when no other repository links it. Entries of
  * repositories no longer mirrored are forgotten. *removed counts items. */
 int proxy_expire(struct registry *r, time_t now, size_t *removed);
-/* The ttl expiry task of the master's scheduler (admin/maintenance.c):
+/* The ttl expiry task of the master's scheduler (storage/maintenance.c):
  * enabled when some upstream has a ttl; runs every quarter of the shortest
  * ttl (1 s to 1 h); run() is proxy_expire over driver d (in a forked child),
  * returning a process status (0 ok, 1 failed). */
