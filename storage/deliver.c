@@ -50,21 +50,23 @@ int registry_blob_deliver(struct registry *r, struct arena *a, const char *repo,
         return 0;
     }
     char *local;
-    if (cfg->accel != ACCEL_NONE && !q->accel_failed &&
-        storage_local_path(r->d, a, path, &local) == 0) {
+    if (cfg->accel != ACCEL_NONE && !q->accel_failed && storage_has_local_path(r->d)) {
         if (cfg->accel == ACCEL_NGINX) {
             /* nginx maps the internal prefix onto the storage root and sends the
-             * file itself (sendfile, Range, HEAD) */
+             * file itself (sendfile, Range, HEAD): no local path is needed, and
+             * registry_blob_stat has just seen the blob */
             const char *pfx = cfg->accel_prefix;
             size_t pl = strlen(pfx);
             out->via = BLOB_VIA_ACCEL;
             out->target =
                 arena_printf(a, "%.*s%s", (int)(pl && pfx[pl - 1] == '/' ? pl - 1 : pl), pfx, path);
-        } else {
+            return 0;
+        }
+        if (storage_local_path(r->d, a, path, &local) == 0) {
             out->via = BLOB_VIA_SENDFILE;
             out->target = local;
+            return 0;
         }
-        return 0;
     }
     int64_t start = 0, end = bd->size - 1;
     if (q->range) {

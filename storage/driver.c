@@ -359,6 +359,12 @@ int storage_local_path(struct storage_driver *d, struct arena *a, const char *pa
     return d->ops->local_path ? d->ops->local_path(d, a, path, out) : WERR_UNSUPPORTED;
 }
 
+int storage_has_local_path(struct storage_driver *d)
+{
+    DELEGATE(d, local_path);
+    return d->ops->local_path != NULL;
+}
+
 /* outermost first: a wrapper's free releases its own state only */
 void storage_driver_free(struct storage_driver *d)
 {

@@ -275,6 +275,10 @@ void storage_writer_close(struct storage_writer *w);
 int storage_url_for(struct storage_driver *d, struct arena *a, const char *path, const char *method,
                     char **url);
 int storage_local_path(struct storage_driver *d, struct arena *a, const char *path, char **out);
+/* storage_has_local_path: 1 when a driver of the chain keeps objects as local
+ * files (has local_path), without asking for one: nginx maps the storage
+ * root itself and needs no path, nor the stat local_path makes */
+int storage_has_local_path(struct storage_driver *d);
 void storage_driver_free(struct storage_driver *d);
 
 #endif
