@@ -3,6 +3,7 @@
  * With no subcommand it serves as the web server started it: a FastCGI
  * listening socket on fd 0 (spawn-fcgi, mod_fcgid) runs one accept loop; a
  * GATEWAY_INTERFACE in the environment (plain CGI) serves one request. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 #include "repository.h"
 #include "gc.h"
 #include "catalog.h"
-#include "maintenance.h"
+#include "services.h"
 
 #ifndef WHARF_VERSION
 #define WHARF_VERSION "0.1.0"
@@ -113,7 +114,11 @@ static int cmd_serve(int argc, char **argv)
     int rc = parse_config_args(argc, argv, &path, flags, set);
     if (rc) return rc;
     struct pool_opts o = {.config_path = path, .envp = environ, .inherit_fd = -1};
-    o.ntasks = maintenance_tasks(&o.tasks);
+    o.ntasks = services_tasks(&o.tasks);
+    if (services_init() != 0) {
+        fprintf(stderr, "wharf serve: cannot map the shared state: %s\n", strerror(errno));
+        return 1;
+    }
     if (pool_fd_is_listener(0)) {
         /* spawn-fcgi / mod_fcgid manage the processes: one loop here unless
          * --prefork asks for our own pool on the inherited socket. */

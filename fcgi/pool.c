@@ -837,6 +837,7 @@ static int master_run(const struct pool_opts *o, struct config *cfg)
         log_error("cannot map the scoreboard: %s", strerror(errno));
         goto out;
     }
+    w_sb = p.sb; /* pool_scoreboard() in the master and its task/service children */
     if (task_sched_new(o->tasks, o->ntasks, &p.tasks) != 0) {
         log_error("cannot schedule the background tasks: out of memory");
         goto out;
@@ -903,6 +904,7 @@ out:
     if (pidfile_written) unlink(p.cfg->pidfile);
     free(p.w);
     scoreboard_free(p.sb);
+    w_sb = NULL;
     task_sched_free(p.tasks);
     if (p.diag_fd >= 0) close(p.diag_fd);
     for (int i = 0; i < 2; i++)

@@ -56,9 +56,10 @@ int pool_listen_open(const char *listen, int backlog, int mode, int *fd, char *e
  * pointer into listen), or NULL for TCP. */
 const char *pool_listen_unix_path(const char *listen);
 
-/* pool_scoreboard: in a pool worker, the pool's scoreboard (read-only use:
- * scoreboard_count, scoreboard_pool_read — e.g. for a metrics endpoint);
- * NULL in single-process mode, CGI and tests. */
+/* pool_scoreboard: in the master, a pool worker or a task/service child, the
+ * pool's scoreboard (read-only use outside the master: scoreboard_count,
+ * scoreboard_pool_read — e.g. for a metrics endpoint); NULL in
+ * single-process mode, CGI and tests. */
 const struct scoreboard *pool_scoreboard(void);
 
 /* ---- sizing (dynamic pool) ------------------------------------------------ */

@@ -27,6 +27,10 @@ struct task_state {
     pid_t pid;     /* running child, 0 = none */
     double due;    /* next start (monotonic seconds); 0 = not scheduled */
     long interval; /* the interval `due` was computed with */
+    /* services (persistent rows) */
+    double started; /* when the running child was started */
+    double delay;   /* the restart delay after its next exit */
+    int stopping;   /* SIGTERM sent (disabled or reloaded): start again only once reaped */
 };
 
 struct task_sched {
@@ -47,6 +51,8 @@ int task_sched_new(const struct pool_task *tasks, size_t n, struct task_sched **
     }
     s->t = tasks;
     s->n = n;
+    for (size_t i = 0; i < n; i++)
+        s->st[i].delay = TASK_RESTART_MIN;
     *out = s;
     return 0;
 }
@@ -65,6 +71,24 @@ static double mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A service's child is gone: when to start it again. One stopped on purpose
+ * (disabled, reload) starts at once with the configuration of the tick that
+ * sees it gone; one that died on its own waits, longer each time it dies
+ * young, so a service that cannot start does not fork in a loop. */
+static void service_exited(struct task_state *st)
+{
+    double t = mono();
+    if (st->stopping) {
+        st->stopping = 0;
+        st->delay = TASK_RESTART_MIN;
+        st->due = t;
+        return;
+    }
+    if (t - st->started >= TASK_YOUNG) st->delay = TASK_RESTART_MIN;
+    st->due = t + st->delay;
+    st->delay = st->delay * 2 > TASK_RESTART_MAX ? TASK_RESTART_MAX : st->delay * 2;
+}
+
 static void reap_tasks(struct task_sched *s)
 {
     for (size_t i = 0; i < s->n; i++) {
@@ -73,12 +97,18 @@ static void reap_tasks(struct task_sched *s)
         pid_t r = waitpid(s->st[i].pid, &st, WNOHANG);
         if (r == 0) continue;
         if (r < 0 && errno != ECHILD) continue;
-        if (r > 0 && WIFSIGNALED(st))
-            log_warn("%s: task %d killed by signal %d", s->t[i].name, (int)r, WTERMSIG(st));
+        const char *what = s->t[i].persistent ? "service" : "task";
+        if (r > 0 && s->st[i].stopping)
+            log_debug("%s: %s %d stopped", s->t[i].name, what, (int)r); /* we asked it to */
+        else if (r > 0 && WIFSIGNALED(st))
+            log_warn("%s: %s %d killed by signal %d", s->t[i].name, what, (int)r, WTERMSIG(st));
         else if (r > 0 && WIFEXITED(st) && WEXITSTATUS(st) != 0)
-            log_warn("%s: task %d failed (status %d)", s->t[i].name, (int)r, WEXITSTATUS(st));
+            log_warn("%s: %s %d failed (status %d)", s->t[i].name, what, (int)r, WEXITSTATUS(st));
+        else if (r > 0 && s->t[i].persistent)
+            log_warn("%s: service %d exited", s->t[i].name, (int)r);
         /* r < 0 (ECHILD): the master's own reaper got it first; nothing to report */
         s->st[i].pid = 0;
+        if (s->t[i].persistent) service_exited(&s->st[i]);
     }
 }
 
@@ -111,8 +141,39 @@ static void start_task(struct task_sched *s, size_t i, const struct config *cfg)
         log_error("%s: fork: %s", s->t[i].name, strerror(saved));
         return;
     }
-    log_debug("%s: task %d started", s->t[i].name, (int)pid);
+    log_debug("%s: %s %d started", s->t[i].name, s->t[i].persistent ? "service" : "task", (int)pid);
     s->st[i].pid = pid;
+    s->st[i].started = mono();
+}
+
+/* One tick of a service row: keep it running while enabled, stop it when
+ * not, restart it on a reload. */
+static void service_tick(struct task_sched *s, size_t i, const struct config *cfg, int reloaded,
+                         double t, int *wait_ms)
+{
+    const struct pool_task *task = &s->t[i];
+    struct task_state *st = &s->st[i];
+    int on = task->enabled(cfg, task->ctx);
+    if (st->pid) {
+        if ((!on || reloaded) && !st->stopping) {
+            kill(st->pid, SIGTERM);
+            st->stopping = 1;
+        }
+        return; /* the reap (SIGCHLD wakes the master) decides what comes next */
+    }
+    if (!on) {
+        st->due = 0;
+        st->delay = TASK_RESTART_MIN;
+        return;
+    }
+    if (st->due == 0) st->due = t; /* newly enabled: at once */
+    if (t >= st->due) {
+        start_task(s, i, cfg);
+        return;
+    }
+    double left = st->due - t;
+    int ms = (int)(left * 1000) + 1;
+    if (*wait_ms < 0 || ms < *wait_ms) *wait_ms = ms;
 }
 
 void task_sched_tick(struct task_sched *s, const struct config *cfg, int stopping, int *wait_ms)
@@ -120,13 +181,20 @@ void task_sched_tick(struct task_sched *s, const struct config *cfg, int stoppin
     reap_tasks(s);
     if (stopping || !cfg) {
         for (size_t i = 0; i < s->n; i++)
-            if (s->st[i].pid) kill(s->st[i].pid, SIGTERM);
+            if (s->st[i].pid) {
+                kill(s->st[i].pid, SIGTERM);
+                if (s->t[i].persistent) s->st[i].stopping = 1; /* its end is no news */
+            }
         return;
     }
     double t = mono();
     int reloaded = cfg != s->seen_cfg;
     s->seen_cfg = cfg;
     for (size_t i = 0; i < s->n; i++) {
+        if (s->t[i].persistent) {
+            service_tick(s, i, cfg, reloaded, t, wait_ms);
+            continue;
+        }
         const struct pool_task *task = &s->t[i];
         struct task_state *st = &s->st[i];
         long iv = task->interval(cfg, task->ctx);

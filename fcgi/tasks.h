@@ -6,7 +6,9 @@
  * forked child (a slow or crashing task never blocks the master or a worker),
  * at most one child per row at a time, reaps and logs it. What a task needs
  * beyond the configuration (opening storage, a lock shared with other nodes)
- * is the task's own business, inside run(). */
+ * is the task's own business, inside run(). A row marked persistent is a
+ * service instead (the notification sender, the health checker, the debug
+ * server): one long-lived child the master keeps running. */
 #ifndef WHARF_TASKS_H
 #define WHARF_TASKS_H
 
@@ -25,7 +27,21 @@ struct pool_task {
      * child's exit status (0 = done or skipped, else failed: logged) */
     int (*run)(const struct config *cfg, const void *ctx);
     const void *ctx; /* passed to the three functions; owned by the caller */
+    /* 1: a service, not a periodic task. It is started as soon as enabled()
+     * is true (interval is not used and may be NULL) and kept running: when
+     * it exits it is started again TASK_RESTART_MIN seconds later, the delay
+     * doubling up to TASK_RESTART_MAX while it keeps dying within
+     * TASK_YOUNG seconds of its start. It is sent SIGTERM when enabled()
+     * turns false, when the pool stops, and on a reload (it is then started
+     * again with the new configuration). run() is its whole life: it returns
+     * only when the service ends. */
+    int persistent;
 };
+
+/* restart delays of a service (seconds) */
+#define TASK_RESTART_MIN 1.0
+#define TASK_RESTART_MAX 30.0
+#define TASK_YOUNG 10.0
 
 struct task_sched;
 

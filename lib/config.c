@@ -127,6 +127,7 @@ static int config_defaults(struct config *c)
     c->ts_refreshexpiration = 30 * 24 * 3600; /* ....refreshexpiration */
     c->name_components_max = 32;
     c->proxy_ttl = 168 * 3600; /* proxy.ttl, as the reference (Distribution 3) */
+    c->notify_fsync = 1;       /* notifications.queue.fsync (Wharf) */
     s3_config_defaults(c);     /* storage.s3, redis (issue 7) */
     if (!(c->fs_root = strdup("/var/lib/registry")) || !(c->http_prefix = strdup("/")) ||
         !(c->listen = strdup("unix:/run/wharf.sock")) ||
@@ -188,6 +189,7 @@ int config_load(const char *path, char *const *envp, struct config **out, char *
         L.c->workers_minspare = L.c->workers_maxspare = 0;
     }
     if ((rc = uploads_finish(&L)) < 0) goto out;
+    if ((rc = notify_finish(&L)) < 0) goto out;
     *out = L.c;
     L.c = NULL;
 out:

@@ -177,7 +177,40 @@ struct config {
      * last one enabled answers) */
     struct config_storage_mw *storage_mw;
     size_t nstorage_mw;
+
+    /* notifications (issue 14): the reference's endpoints, and Wharf's
+     * durable queue (lib/evqueue.h) the events wait in until delivered */
+    struct config_endpoint *endpoints; /* notifications.endpoints, in file order */
+    size_t nendpoints;
+    int events_includereferences; /* notifications.events.includereferences */
+    char *notify_queuedir;        /* notifications.queue.directory (default: see config_notify.c) */
+    int notify_fsync;             /* notifications.queue.fsync (default true) */
 };
+
+/* one entry of notifications.endpoints (defaults: the reference's
+ * EndpointConfig.defaults) */
+enum notify_format { NOTIFY_FORMAT_DOCKER = 0, NOTIFY_FORMAT_CLOUDEVENTS = 1 };
+struct config_endpoint {
+    char *name; /* required, unique; [A-Za-z0-9._-] (it names a cursor file) */
+    int disabled;
+    char *url;                     /* required, http:// or https:// */
+    struct config_header *headers; /* headers: {Name: [values]} sent with each POST */
+    size_t nheaders;
+    long timeout_ms;          /* timeout (default 1s) */
+    int threshold;            /* failures in a row before backing off (default 10) */
+    long backoff_ms;          /* backoff (default 1s) */
+    char **ignoredmediatypes; /* ignoredmediatypes: target media types not sent */
+    size_t nignoredmediatypes;
+    char **ignore_mediatypes; /* ignore.mediatypes: the same, the newer key */
+    size_t nignore_mediatypes;
+    char **ignore_actions; /* ignore.actions: push, pull, mount, delete */
+    size_t nignore_actions;
+    int format; /* format (Wharf): docker (default) | cloudevents */
+};
+
+/* config_notify_active: 1 when at least one notifications endpoint is
+ * enabled (events are then raised and queued), else 0. */
+int config_notify_active(const struct config *c);
 
 /* one entry of middleware.storage */
 enum config_mw { MW_REDIRECT = 1, MW_CLOUDFRONT = 2 };

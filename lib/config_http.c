@@ -80,7 +80,8 @@ static int is_tchar(int ch)
  * canonicalised ("x-frame-options" -> "X-Frame-Options") as the reference's
  * http.Header.Add does when it writes them; values may not hold control
  * characters (no header injection through the config). */
-int apply_headers(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+int config_headers_parse(struct loader *L, const struct ynode *n, const char *path,
+                         struct config_header **out, size_t *nout)
 {
     char kp[CONFIG_MAX_PATH];
     struct config_header *h = NULL;
@@ -145,14 +146,25 @@ int apply_headers(struct loader *L, const struct field *f, const struct ynode *n
         }
     }
 done:
-    headers_free(L->c->headers, L->c->nheaders);
-    L->c->headers = h;
-    L->c->nheaders = nh;
+    headers_free(*out, *nout);
+    *out = h;
+    *nout = nh;
     h = NULL;
     nh = 0;
 out:
     headers_free(h, nh);
     return rc;
+}
+
+int apply_headers(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+{
+    (void)f;
+    return config_headers_parse(L, n, path, &L->c->headers, &L->c->nheaders);
+}
+
+void config_headers_free(struct config_header *h, size_t n)
+{
+    headers_free(h, n);
 }
 
 RELEASER(release_headers)
@@ -162,22 +174,28 @@ RELEASER(release_headers)
     c->nheaders = 0;
 }
 
-PRINTER(dump_headers)
+void config_headers_print(FILE *out, int depth, const char *key, const struct config_header *h,
+                          size_t nh)
 {
-    dump_key(out, depth, f->name);
-    fputs(c->nheaders ? "\n" : " {}\n", out);
-    for (size_t i = 0; i < c->nheaders; i++) {
+    dump_key(out, depth, key);
+    fputs(nh ? "\n" : " {}\n", out);
+    for (size_t i = 0; i < nh; i++) {
         fprintf(out, "%*s", 2 * depth + 2, "");
-        yaml_str(out, c->headers[i].name);
-        if (!c->headers[i].nvalues) {
+        yaml_str(out, h[i].name);
+        if (!h[i].nvalues) {
             fprintf(out, ": []\n");
             continue;
         }
         fprintf(out, ":\n");
-        for (size_t j = 0; j < c->headers[i].nvalues; j++) {
+        for (size_t j = 0; j < h[i].nvalues; j++) {
             fprintf(out, "%*s- ", 2 * depth + 4, "");
-            yaml_str(out, c->headers[i].values[j]);
+            yaml_str(out, h[i].values[j]);
             fputc('\n', out);
         }
     }
+}
+
+PRINTER(dump_headers)
+{
+    config_headers_print(out, depth, f->name, c->headers, c->nheaders);
 }

@@ -62,6 +62,8 @@ int parse_yaml(struct loader *L, const char *buf, size_t len, const char *env, s
 int scalar_bool(const struct ynode *n, int *out);
 int scalar_int(const struct ynode *n, long long *out);
 int scalar_duration(const struct ynode *n, long *secs);
+/* scalar_duration_ms: the same in milliseconds (rounded up) */
+int scalar_duration_ms(const struct ynode *n, long *ms);
 
 /* ---------------------------------------------------------------- environment (config_env.c) */
 
@@ -243,6 +245,19 @@ APPLIER(apply_host);
 APPLIER(apply_headers);
 PRINTER(dump_headers);
 RELEASER(release_headers);
+/* a {Name: [values]} mapping of headers (http.headers, an endpoint's
+ * headers): parse into *out (replacing what was there), print, free */
+int config_headers_parse(struct loader *L, const struct ynode *n, const char *path,
+                         struct config_header **out, size_t *nout);
+void config_headers_print(FILE *out, int depth, const char *key, const struct config_header *h,
+                          size_t nh);
+void config_headers_free(struct config_header *h, size_t n);
+
+/* config_notify.c: notifications (issue 14) */
+APPLIER(apply_endpoints);
+PRINTER(dump_endpoints);
+RELEASER(release_endpoints);
+int notify_finish(struct loader *L);
 
 /* config_fastcgi.c: fastcgi */
 APPLIER(apply_listen);

@@ -291,6 +291,24 @@ static const struct field f_middleware[] = {
     END,
 };
 
+/* notifications (issue 14): config_notify.c */
+static const struct field f_nevents[] = {
+    BOOL("includereferences", CFG_OFF(events_includereferences)),
+    END,
+};
+static const struct field f_nqueue[] = {
+    /* Wharf's durable queue (the reference keeps events in memory) */
+    STR("directory", CFG_OFF(notify_queuedir), F_ABSPATH),
+    BOOL("fsync", CFG_OFF(notify_fsync)),
+    END,
+};
+static const struct field f_notifications[] = {
+    CUSTOM("endpoints", apply_endpoints, .dump = dump_endpoints, .release = release_endpoints),
+    SECTION("events", f_nevents),
+    SECTION("queue", f_nqueue),
+    END,
+};
+
 /* in the order config_dump has always printed them */
 static const struct field f_root[] = {
     CUSTOM("version", apply_version, .dump = dump_version),
@@ -305,7 +323,7 @@ static const struct field f_root[] = {
     SECTION("fastcgi", f_fastcgi),
     SECTION("validation", f_validation),
     SECTION("compatibility", f_compatibility),
-    UNSUP("notifications"),
+    SECTION("notifications", f_notifications),
     UNSUP("health"),
     UNSUP("reporting"),
     UNSUP("catalog"),

@@ -270,7 +270,8 @@ int scalar_int(const struct ynode *n, long long *out)
 
 /* Go's time.ParseDuration ("60s", "1h30m", "1.5h", "500ms", "0") into whole
  * seconds, rounded up. Negative durations are refused. */
-int scalar_duration(const struct ynode *n, long *secs)
+/* duration_ns: a Go duration ("1h30m", "500ms", "0") in nanoseconds */
+static int duration_ns(const struct ynode *n, double *ns)
 {
     static const struct {
         const char *u;
@@ -281,7 +282,7 @@ int scalar_duration(const struct ynode *n, long *secs)
     const char *s = n->val;
     double total = 0;
     if (*s == '+') s++;
-    if (!strcmp(s, "0")) return *secs = 0, 0;
+    if (!strcmp(s, "0")) return *ns = 0, 0;
     if (!*s) return -1;
     while (*s) {
         const char *num = s;
@@ -314,9 +315,31 @@ int scalar_duration(const struct ynode *n, long *secs)
         total += v * mult;
         if (total > 1e18) return -1; /* beyond Go's int64 nanoseconds */
     }
-    double sec = total / 1e9;
-    long whole = (long)sec;
-    if ((double)whole < sec) whole++;
-    *secs = whole;
+    *ns = total;
+    return 0;
+}
+
+/* rounded up to a whole unit: a non-zero duration is never 0 */
+static long ceil_units(double ns, double unit)
+{
+    double v = ns / unit;
+    long whole = (long)v;
+    if ((double)whole < v) whole++;
+    return whole;
+}
+
+int scalar_duration(const struct ynode *n, long *secs)
+{
+    double ns;
+    if (duration_ns(n, &ns) < 0) return -1;
+    *secs = ceil_units(ns, 1e9);
+    return 0;
+}
+
+int scalar_duration_ms(const struct ynode *n, long *ms)
+{
+    double ns;
+    if (duration_ns(n, &ns) < 0) return -1;
+    *ms = ceil_units(ns, 1e6);
     return 0;
 }

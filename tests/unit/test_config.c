@@ -284,12 +284,68 @@ static void test_unsupported_keys(void **state)
                  "redis.tls: not supported by Wharf yet");
     expect_error(MIN "redis:\n  dialtimeout: soon\n", NULL, 5,
                  "redis.dialtimeout: expected a duration such as \"10ms\" or \"1s\"");
-    expect_error(MIN "notifications:\n  endpoints: []\n", NULL, 4,
-                 "notifications: not supported by Wharf yet");
+    expect_error(MIN "reporting:\n  bugsnag: {}\n", NULL, 4,
+                 "reporting: not supported by Wharf yet");
     expect_error(MIN "middleware:\n  registry: []\n", NULL, 5,
                  "middleware.registry: not supported by Wharf yet");
     expect_error(MIN "proxy:\n  remoteurl: ftp://x\n", NULL, 5,
                  "proxy.remoteurl: expected an http:// or https:// URL");
+}
+
+/* notifications: the reference's endpoint keys and defaults, Wharf's queue */
+static void test_notifications(void **state)
+{
+    struct config *c = load_ok(MIN "notifications:\n  endpoints:\n"
+                                   "    - name: a\n      url: http://127.0.0.1:1/x\n"
+                                   "    - name: b\n      disabled: true\n"
+                                   "      url: https://b.example\n      timeout: 250ms\n",
+                               NULL);
+    assert_int_equal(c->nendpoints, 2);
+    assert_string_equal(c->endpoints[0].name, "a");
+    assert_int_equal(c->endpoints[0].timeout_ms, 1000); /* EndpointConfig.defaults */
+    assert_int_equal(c->endpoints[0].threshold, 10);
+    assert_int_equal(c->endpoints[0].backoff_ms, 1000);
+    assert_int_equal(c->endpoints[0].format, NOTIFY_FORMAT_DOCKER);
+    assert_int_equal(c->endpoints[1].timeout_ms, 250);
+    assert_true(c->endpoints[1].disabled);
+    assert_true(config_notify_active(c));
+    assert_true(c->notify_fsync);
+    assert_non_null(c->notify_queuedir);
+    assert_string_equal(c->notify_queuedir, "/var/lib/wharf/events"); /* not filesystem */
+    config_free(c);
+    /* filesystem: under the root, one directory per node */
+    c = load_ok("version: 0.1\nstorage:\n  filesystem: {rootdirectory: /srv/r/}\n", NULL);
+    assert_int_equal(strncmp(c->notify_queuedir, "/srv/r/wharf/events/", 20), 0);
+    assert_true(strlen(c->notify_queuedir) > 20 && !strchr(c->notify_queuedir + 20, '/'));
+    config_free(c);
+    c = load_ok(MIN "notifications:\n  endpoints:\n    - {name: a, disabled: true}\n", NULL);
+    assert_false(config_notify_active(c));
+    config_free(c);
+    expect_error(MIN "notifications:\n  endpoints:\n    - url: http://x/\n", NULL, 6,
+                 "notifications.endpoints[0]: name: required");
+    expect_error(MIN "notifications:\n  endpoints:\n    - name: a\n", NULL, 6,
+                 "notifications.endpoints[0]: url: required");
+    expect_error(MIN "notifications:\n  endpoints:\n    - {name: a, url: 'ftp://x'}\n", NULL, 6,
+                 "notifications.endpoints[0].url: expected an http:// or https:// URL");
+    expect_error(MIN "notifications:\n  endpoints:\n    - {name: ../x, url: 'http://x'}\n", NULL, 6,
+                 "notifications.endpoints[0]: name: letters, digits, '.', '_' and '-' only (it "
+                 "names the endpoint's cursor file in the queue directory)");
+    expect_error(MIN "notifications:\n  endpoints:\n    - {name: a, url: 'http://x'}\n"
+                     "    - {name: a, url: 'http://y'}\n",
+                 NULL, 7, "notifications.endpoints[1]: name \"a\" is listed twice");
+    expect_error(MIN "notifications:\n  endpoints:\n    - {name: a, url: 'http://x', "
+                     "timeout: soon}\n",
+                 NULL, 6,
+                 "notifications.endpoints[0].timeout: expected a duration such as \"500ms\" or "
+                 "\"1s\"");
+    expect_error(MIN "notifications:\n  endpoints:\n    - {name: a, url: 'http://x', "
+                     "format: xml}\n",
+                 NULL, 6, "notifications.endpoints[0].format: expected docker or cloudevents");
+    expect_error(MIN "notifications:\n  endpoints:\n    - {name: a, url: 'http://x', "
+                     "retries: 3}\n",
+                 NULL, 6,
+                 "notifications.endpoints[0].retries: unknown key (expected name, disabled, url, "
+                 "headers, timeout, threshold, backoff, ignoredmediatypes, ignore or format)");
 }
 
 static void test_version_and_storage_required(void **state)
@@ -550,7 +606,15 @@ static const char *const every_key[] = {
     "validation:\n  enabled: true\n  disabled: false\n  manifests:\n"
     "    urls: {allow: ['^https://'], deny: ['^http://']}\n"
     "    indexes: {platforms: list, platformlist: [{architecture: amd64, os: linux}]}\n"
-    "compatibility:\n  schema1: {enabled: false, signingkeyfile: /s.key}\n",
+    "compatibility:\n  schema1: {enabled: false, signingkeyfile: /s.key}\n"
+    "notifications:\n  events: {includereferences: true}\n"
+    "  queue: {directory: /srv/events, fsync: false}\n"
+    "  endpoints:\n"
+    "    - {name: ci, url: 'https://ci.example/hook', headers: {Authorization: [Bearer x]},\n"
+    "       timeout: 500ms, threshold: 5, backoff: 2s, ignoredmediatypes: "
+    "[application/octet-stream],\n"
+    "       ignore: {mediatypes: [a/b], actions: [pull]}, format: cloudevents}\n"
+    "    - {name: off, disabled: true}\n",
 
     "version: 0.1\n"
     "storage:\n  s3: {accesskey: AK, secretkey: s3-sk, sessiontoken: s3-st, region: us-east-1,\n"
@@ -974,6 +1038,7 @@ int main(void)
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_unsupported_keys),
         cmocka_unit_test(test_version_and_storage_required),
+        cmocka_unit_test(test_notifications),
         cmocka_unit_test(test_env_overrides),
         cmocka_unit_test(test_env_errors),
         cmocka_unit_test(test_env_only),

@@ -22,7 +22,7 @@
 #include "../../lib/config.h"
 
 static char dir[64];
-static struct config cfg; /* only passed through to the tasks */
+static struct config cfg, cfg2; /* only passed through to the tasks (cfg2: a reload) */
 
 static int setup(void **state)
 {
@@ -48,7 +48,7 @@ struct fake {
 
 static int fake_enabled(const struct config *c, const void *ctx)
 {
-    assert_ptr_equal(c, &cfg);
+    assert_true(c == &cfg || c == &cfg2);
     return ((const struct fake *)ctx)->enabled;
 }
 
@@ -99,9 +99,21 @@ static void test_runs_when_due(void **state)
     snprintf(bad.path, sizeof bad.path, "%s/bad", dir);
     snprintf(off.path, sizeof off.path, "%s/off", dir);
     const struct pool_task table[] = {
-        {"ok", fake_enabled, fake_interval, fake_run, &ok},
-        {"bad", fake_enabled, fake_interval, fake_run, &bad},
-        {"off", fake_enabled, fake_interval, fake_run, &off},
+        {.name = "ok",
+         .enabled = fake_enabled,
+         .interval = fake_interval,
+         .run = fake_run,
+         .ctx = &ok},
+        {.name = "bad",
+         .enabled = fake_enabled,
+         .interval = fake_interval,
+         .run = fake_run,
+         .ctx = &bad},
+        {.name = "off",
+         .enabled = fake_enabled,
+         .interval = fake_interval,
+         .run = fake_run,
+         .ctx = &off},
     };
     struct task_sched *s = NULL;
     assert_int_equal(task_sched_new(table, 3, &s), 0);
@@ -137,7 +149,11 @@ static void test_stopping_kills(void **state)
 {
     struct fake slow = {.status = 0, .enabled = 1, .sleep_s = 30};
     snprintf(slow.path, sizeof slow.path, "%s/slow", dir);
-    const struct pool_task table[] = {{"slow", fake_enabled, fake_interval, fake_run, &slow}};
+    const struct pool_task table[] = {{.name = "slow",
+                                       .enabled = fake_enabled,
+                                       .interval = fake_interval,
+                                       .run = fake_run,
+                                       .ctx = &slow}};
     struct task_sched *s = NULL;
     assert_int_equal(task_sched_new(table, 1, &s), 0);
     int wait_ms = -1;
@@ -158,11 +174,82 @@ static void test_stopping_kills(void **state)
     task_sched_free(NULL);
 }
 
+/* tick until pred(path) or about 3 s; 1 when it came true */
+static int tick_until(struct task_sched *s, const struct config *c, const char *path, pid_t not )
+{
+    for (int i = 0; i < 300; i++) {
+        int wait_ms = -1;
+        task_sched_tick(s, c, 0, &wait_ms);
+        if (exists(path) && pid_in(path) > 0 && pid_in(path) != not ) return 1;
+        sleep_ms(10);
+    }
+    return 0;
+}
+
+/* A service (persistent row) starts on the first tick, without waiting an
+ * interval; when it exits on its own it starts again about a second later;
+ * a reload (another config) SIGTERMs it and starts it again at once; turned
+ * off it is SIGTERMed and stays down; a stopping tick SIGTERMs it. */
+static void test_service_lifecycle(void **state)
+{
+    struct fake svc = {.status = 0, .enabled = 1, .sleep_s = 30};
+    snprintf(svc.path, sizeof svc.path, "%s/svc", dir);
+    const struct pool_task table[] = {
+        {.name = "svc", .enabled = fake_enabled, .run = fake_run, .ctx = &svc, .persistent = 1}};
+    struct task_sched *s = NULL;
+    assert_int_equal(task_sched_new(table, 1, &s), 0);
+
+    int wait_ms = -1;
+    task_sched_tick(s, &cfg, 0, &wait_ms);
+    for (int i = 0; i < 100 && !exists(svc.path); i++)
+        sleep_ms(10);
+    pid_t first = pid_in(svc.path);
+    assert_true(first > 0);
+
+    /* it dies: restarted, not before TASK_RESTART_MIN */
+    kill(first, SIGKILL);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_true(tick_until(s, &cfg, svc.path, first));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(took >= TASK_RESTART_MIN * 0.9);
+    pid_t second = pid_in(svc.path);
+
+    /* a reload: SIGTERM, then a new child with the new configuration */
+    assert_true(tick_until(s, &cfg2, svc.path, second));
+    int st = 0;
+    assert_int_equal(waitpid(second, &st, WNOHANG), -1); /* reaped by the scheduler */
+    pid_t third = pid_in(svc.path);
+    assert_int_not_equal(third, second);
+
+    /* disabled: SIGTERM, and nothing new */
+    svc.enabled = 0;
+    unlink(svc.path);
+    for (int i = 0; i < 150; i++) {
+        wait_ms = -1;
+        task_sched_tick(s, &cfg2, 0, &wait_ms);
+        sleep_ms(10);
+    }
+    assert_int_equal(kill(third, 0), -1);
+    assert_false(exists(svc.path));
+
+    /* enabled again: at once; a stopping tick SIGTERMs it */
+    svc.enabled = 1;
+    assert_true(tick_until(s, &cfg2, svc.path, 0));
+    pid_t fourth = pid_in(svc.path);
+    task_sched_tick(s, &cfg2, 1, &wait_ms);
+    assert_int_equal(waitpid(fourth, &st, 0), fourth);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+    task_sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runs_when_due),
         cmocka_unit_test(test_stopping_kills),
+        cmocka_unit_test(test_service_lifecycle),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,43 @@
+/* services.c — the table of tasks and services `wharf serve` hands the pool
+ * (services.h). To add a service: write its enabled() and run() (in its own
+ * file of admin/, declared in a header there) and add a row to
+ * service_rows; to add shared state, call its init in services_init. */
+#include "services.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "maintenance.h"
+
+/* persistent rows: one long-lived child each (fcgi/tasks.h) */
+static const struct pool_task service_rows[] = {
+    {.name = NULL}, /* keeps the array non-empty; rows go above this line */
+};
+
+int services_init(void)
+{
+    return 0;
+}
+
+size_t services_tasks(const struct pool_task **tasks)
+{
+    static struct pool_task *rows; /* made once, for the process's life */
+    static size_t n;
+    if (!rows) {
+        const struct pool_task *maint;
+        size_t nm = maintenance_tasks(&maint);
+        size_t ns = 0;
+        while (service_rows[ns].name)
+            ns++;
+        rows = calloc(nm + ns + 1, sizeof *rows);
+        if (!rows) return 0;
+        memcpy(rows, maint, nm * sizeof *rows);
+        for (size_t i = 0; i < ns; i++) {
+            rows[nm + i] = service_rows[i];
+            rows[nm + i].persistent = 1;
+        }
+        n = nm + ns;
+    }
+    *tasks = rows;
+    return n;
+}
