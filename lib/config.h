@@ -185,6 +185,14 @@ struct config {
     int events_includereferences; /* notifications.events.includereferences */
     char *notify_queuedir;        /* notifications.queue.directory (default: see config_notify.c) */
     int notify_fsync;             /* notifications.queue.fsync (default true) */
+
+    /* health (issue 14): the reference's periodic checks, run by the health
+     * service (admin/health.c); while one fails /v2/ answers 503 */
+    int health_sd_enabled;   /* health.storagedriver.enabled (default false) */
+    long health_sd_interval; /* health.storagedriver.interval, ms (default 10s) */
+    int health_sd_threshold; /* health.storagedriver.threshold (0: one failure is enough) */
+    struct config_health_check *health_checks; /* health.file, .http, .tcp entries */
+    size_t nhealth_checks;
 };
 
 /* one entry of notifications.endpoints (defaults: the reference's
@@ -207,6 +215,24 @@ struct config_endpoint {
     size_t nignore_actions;
     int format; /* format (Wharf): docker (default) | cloudevents */
 };
+
+/* one entry of health.file, health.http or health.tcp (defaults: the
+ * reference's, registry/handlers/app.go RegisterHealthChecks) */
+enum health_kind { HEALTH_FILE = 1, HEALTH_HTTP = 2, HEALTH_TCP = 3 };
+struct config_health_check {
+    int kind;                      /* enum health_kind */
+    char *target;                  /* file: file, http: uri, tcp: addr; also the check's name */
+    long interval_ms;              /* interval (default 10s) */
+    long timeout_ms;               /* http, tcp: timeout (0: none given) */
+    int threshold;                 /* http, tcp: failures in a row (0: one is enough) */
+    int statuscode;                /* http: the status expected (default 200) */
+    struct config_header *headers; /* http: headers sent with each HEAD */
+    size_t nheaders;
+};
+
+/* config_health_active: 1 when a health check is configured (the health
+ * service runs and /v2/ is gated on its results), else 0. */
+int config_health_active(const struct config *c);
 
 /* config_notify_active: 1 when at least one notifications endpoint is
  * enabled (events are then raised and queued), else 0. */

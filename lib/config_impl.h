@@ -259,6 +259,12 @@ PRINTER(dump_endpoints);
 RELEASER(release_endpoints);
 int notify_finish(struct loader *L);
 
+/* config_health.c: health (issue 14) */
+APPLIER(apply_health_ms);
+APPLIER(apply_health_checks);
+PRINTER(dump_health_checks);
+RELEASER(release_health_checks);
+
 /* config_fastcgi.c: fastcgi */
 APPLIER(apply_listen);
 APPLIER(apply_socketmode);

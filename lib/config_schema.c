@@ -309,6 +309,22 @@ static const struct field f_notifications[] = {
     END,
 };
 
+/* health (issue 14): config_health.c */
+static const struct field f_hstoragedriver[] = {
+    BOOL("enabled", CFG_OFF(health_sd_enabled)),
+    CUSTOM_AT("interval", apply_health_ms, CFG_OFF(health_sd_interval), S_MS),
+    INT("threshold", CFG_OFF(health_sd_threshold), S_INT, 0, 1000000),
+    END,
+};
+static const struct field f_health[] = {
+    SECTION("storagedriver", f_hstoragedriver),
+    CUSTOM("file", apply_health_checks, .dump = dump_health_checks,
+           .release = release_health_checks),
+    CUSTOM("http", apply_health_checks, .dump = dump_health_checks),
+    CUSTOM("tcp", apply_health_checks, .dump = dump_health_checks),
+    END,
+};
+
 /* in the order config_dump has always printed them */
 static const struct field f_root[] = {
     CUSTOM("version", apply_version, .dump = dump_version),
@@ -324,7 +340,7 @@ static const struct field f_root[] = {
     SECTION("validation", f_validation),
     SECTION("compatibility", f_compatibility),
     SECTION("notifications", f_notifications),
-    UNSUP("health"),
+    SECTION("health", f_health),
     UNSUP("reporting"),
     UNSUP("catalog"),
     UNSUP("policy"),

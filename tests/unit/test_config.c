@@ -292,6 +292,64 @@ static void test_unsupported_keys(void **state)
                  "proxy.remoteurl: expected an http:// or https:// URL");
 }
 
+/* health: the reference's checks and defaults (app.go RegisterHealthChecks) */
+static void test_health(void **state)
+{
+    struct config *c = load_ok(MIN, NULL);
+    assert_false(config_health_active(c));
+    assert_false(c->health_sd_enabled);
+    assert_int_equal(c->health_sd_interval, 10000);
+    assert_int_equal(c->health_sd_threshold, 0);
+    config_free(c);
+    c = load_ok(MIN
+                "health:\n  storagedriver: {enabled: true, interval: 0s, threshold: 3}\n"
+                "  file:\n    - file: /run/drain\n"
+                "  http:\n    - {uri: 'http://127.0.0.1:1/x', headers: {x-a: [b]}}\n"
+                "  tcp:\n    - {addr: '[::1]:6379', timeout: 3s, interval: 250ms, threshold: 2}\n",
+                NULL);
+    assert_true(config_health_active(c));
+    assert_int_equal(c->health_sd_interval, 10000); /* 0: the default */
+    assert_int_equal(c->health_sd_threshold, 3);
+    assert_int_equal(c->nhealth_checks, 3);
+    const struct config_health_check *h = c->health_checks;
+    assert_int_equal(h[0].kind, HEALTH_FILE);
+    assert_string_equal(h[0].target, "/run/drain");
+    assert_int_equal(h[0].interval_ms, 10000);
+    assert_int_equal(h[1].kind, HEALTH_HTTP);
+    assert_int_equal(h[1].statuscode, 200);
+    assert_int_equal(h[1].timeout_ms, 0);
+    assert_int_equal(h[1].threshold, 0);
+    assert_int_equal(h[1].nheaders, 1);
+    assert_string_equal(h[1].headers[0].name, "X-A");
+    assert_int_equal(h[2].kind, HEALTH_TCP);
+    assert_int_equal(h[2].timeout_ms, 3000);
+    assert_int_equal(h[2].interval_ms, 250);
+    assert_int_equal(h[2].threshold, 2);
+    config_free(c);
+    /* the environment, as for every key */
+    char *env[] = {"REGISTRY_HEALTH_STORAGEDRIVER_ENABLED=true", NULL};
+    c = load_ok(MIN, env);
+    assert_true(config_health_active(c));
+    config_free(c);
+    expect_error(MIN "health:\n  file:\n    - interval: 1s\n", NULL, 6,
+                 "health.file[0]: file: required");
+    expect_error(MIN "health:\n  file:\n    - {file: /a, threshold: 2}\n", NULL, 6,
+                 "health.file[0].threshold: unknown key (expected file or interval)");
+    expect_error(MIN "health:\n  http:\n    - {uri: 'ftp://x'}\n", NULL, 6,
+                 "health.http[0].uri: expected an http:// or https:// URL");
+    expect_error(MIN "health:\n  http:\n    - {uri: 'http://x', statuscode: 42}\n", NULL, 6,
+                 "health.http[0].statuscode: expected an HTTP status code (100 to 599)");
+    expect_error(MIN "health:\n  tcp:\n    - {addr: redis}\n", NULL, 6,
+                 "health.tcp[0].addr: expected host:port (a port from 1 to 65535)");
+    expect_error(MIN "health:\n  tcp:\n    - {addr: 'a:1', timeout: soon}\n", NULL, 6,
+                 "health.tcp[0].timeout: expected a duration such as \"500ms\" or \"10s\"");
+    expect_error(MIN "health:\n  tcp:\n    - {addr: 'a:1'}\n    - {addr: 'a:1'}\n", NULL, 7,
+                 "health.tcp[1]: \"a:1\" is checked twice");
+    expect_error(MIN "health:\n  storagedriver: {enabled: true, threshold: -1}\n", NULL, 5,
+                 "health.storagedriver.threshold: must be between 0 and 1000000");
+    expect_error(MIN "health:\n  udp: []\n", NULL, 5, "health.udp: unknown key");
+}
+
 /* notifications: the reference's endpoint keys and defaults, Wharf's queue */
 static void test_notifications(void **state)
 {
@@ -614,7 +672,12 @@ static const char *const every_key[] = {
     "       timeout: 500ms, threshold: 5, backoff: 2s, ignoredmediatypes: "
     "[application/octet-stream],\n"
     "       ignore: {mediatypes: [a/b], actions: [pull]}, format: cloudevents}\n"
-    "    - {name: off, disabled: true}\n",
+    "    - {name: off, disabled: true}\n"
+    "health:\n  storagedriver: {enabled: true, interval: 5s, threshold: 3}\n"
+    "  file: [{file: /run/wharf-drain, interval: 2s}]\n"
+    "  http: [{uri: 'http://127.0.0.1:8080/ping', headers: {Authorization: [Basic x]},\n"
+    "    statuscode: 204, timeout: 3s, interval: 10s, threshold: 2}]\n"
+    "  tcp: [{addr: '127.0.0.1:6379', timeout: 1s, interval: 5s, threshold: 3}]\n",
 
     "version: 0.1\n"
     "storage:\n  s3: {accesskey: AK, secretkey: s3-sk, sessiontoken: s3-st, region: us-east-1,\n"
@@ -1039,6 +1102,7 @@ int main(void)
         cmocka_unit_test(test_unsupported_keys),
         cmocka_unit_test(test_version_and_storage_required),
         cmocka_unit_test(test_notifications),
+        cmocka_unit_test(test_health),
         cmocka_unit_test(test_env_overrides),
         cmocka_unit_test(test_env_errors),
         cmocka_unit_test(test_env_only),
