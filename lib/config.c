@@ -126,10 +126,11 @@ static int config_defaults(struct config *c)
     c->ts_expiration = 300; /* fastcgi.tokenservice.expiration */
     c->ts_refreshexpiration = 30 * 24 * 3600; /* ....refreshexpiration */
     c->name_components_max = 32;
-    c->proxy_ttl = 168 * 3600;     /* proxy.ttl, as the reference (Distribution 3) */
-    c->notify_fsync = 1;           /* notifications.queue.fsync (Wharf) */
-    c->health_sd_interval = 10000; /* health.storagedriver.interval (the reference's 10s) */
-    s3_config_defaults(c);         /* storage.s3, redis (issue 7) */
+    c->proxy_ttl = 168 * 3600; /* proxy.ttl, as the reference (Distribution 3) */
+    c->notify_fsync = 1;       /* notifications.queue.fsync (Wharf) */
+    s3_config_defaults(c);     /* storage.s3, redis (issue 7) */
+    /* health.storagedriver.interval: the reference's 10s */
+    c->health_sd_interval = 10000;
     if (!(c->fs_root = strdup("/var/lib/registry")) || !(c->http_prefix = strdup("/")) ||
         !(c->listen = strdup("unix:/run/wharf.sock")) ||
         !(c->accel_prefix = strdup("/_wharf_blobs/")))
