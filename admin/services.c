@@ -7,15 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/health.h"
+#include "health.h"
 #include "maintenance.h"
 
 /* persistent rows: one long-lived child each (fcgi/tasks.h) */
 static const struct pool_task service_rows[] = {
+    {.name = "health", .enabled = health_service_enabled, .run = health_service_run},
     {.name = NULL}, /* keeps the array non-empty; rows go above this line */
 };
 
 int services_init(void)
 {
+    int rc;
+    if ((rc = health_init()) != 0) return rc;
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "../handlers/token_service.h"
 #include "../lib/digest.h"
 #include "../lib/err.h"
+#include "../lib/health.h"
 #include "../lib/log.h"
 #include "../lib/names.h"
 
@@ -257,8 +258,27 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
     rt->fn(app, req, res);
 }
 
+/* health_refused: while a health check fails (lib/health.h), /v2/ answers
+ * what the reference's health middleware answers (registry.go wraps its
+ * whole app in health.Handler): 503 with this body and none of the app's
+ * headers (no Docker-Distribution-API-Version, no http.headers). 1 when it
+ * answered. */
+static int health_refused(struct app *app, struct request *req, struct response *res)
+{
+    const char *p = req->path;
+    if (strncmp(p, "/v2", 3) || (p[3] && p[3] != '/')) return 0;
+    if (!config_health_active(app->cfg) || !health_failing()) return 0;
+    error_reply(req, res, 503, "UNAVAILABLE", "service unavailable",
+                "health check failed: please see /debug/health");
+    if (log_enabled(LOG_INFO))
+        log_info("%s %s \"%s %s%s%s\" %d (health check failing)", req->remote_addr, req->host,
+                 req->method, req->path, *req->query ? "?" : "", req->query, res->status);
+    return 1;
+}
+
 void router_handle(struct app *app, struct request *req, struct response *res)
 {
+    if (health_refused(app, req, res)) return;
     common_headers(app, req, res);
     if (req->content_length == -2) {
         error_reply(req, res, 400, "SIZE_INVALID", "invalid Content-Length", NULL);

@@ -725,6 +725,13 @@ static int fs_stat(struct storage_driver *base, const char *path, struct storage
     if (rc) goto out;
     struct stat sb;
     if (stat(full, &sb)) {
+        /* the root itself not a directory (a file in its place, or under
+         * one): nothing in it can be reached, which is not an absent path */
+        if (errno == ENOTDIR && !strcmp(path, "/")) {
+            log_warn("storage filesystem: stat %s: %s", full, strerror(errno));
+            rc = WERR_IO;
+            goto out;
+        }
         rc = fs_fail("stat", path);
         goto out;
     }
