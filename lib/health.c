@@ -82,7 +82,8 @@ int health_set(size_t i, const char *name, int failing, int count, const char *e
 }
 
 /* slot_read: a consistent copy of slot i's name and error (either may be NULL) */
-static void slot_read(const struct health_slot *s, char *name, char *error, int *failing, int *count)
+static void slot_read(const struct health_slot *s, char *name, char *error, int *failing,
+                      int *count)
 {
     for (int t = 0; t < HEALTH_READ_TRIES; t++) {
         unsigned q1 = atomic_load_explicit(&s->seq, memory_order_acquire);

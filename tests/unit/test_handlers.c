@@ -38,6 +38,7 @@
 #include "../../lib/config.h"
 #include "../../lib/digest.h"
 #include "../../lib/err.h"
+#include "../../lib/health.h"
 #include "../../lib/jwt.h"
 #include "../../lib/log.h"
 #include "../../storage/manifest.h"
@@ -1705,6 +1706,58 @@ static void test_token_service(void **state)
 #define T(fn, setup) {#fn " (" #setup ")", fn, setup, fx_close, NULL}
 /* clang-format on */
 
+/* health (issue 14): while a check fails (lib/health.h's table), /v2/
+ * answers the reference's health middleware's 503, without the app's
+ * headers; only when a check is configured */
+static int setup_health(void **state)
+{
+    return fx_open(state, "version: 0.1\n"
+                          "storage:\n"
+                          "  inmemory:\n"
+                          "http:\n"
+                          "  headers: {X-Custom: [yes]}\n"
+                          "health:\n"
+                          "  file:\n"
+                          "    - file: /nonexistent/drain\n");
+}
+static void test_health_gate(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(health_init(), 0);
+    health_reset();
+    R(f, "GET", "/v2/", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    assert_int_equal(health_set(0, "/nonexistent/drain", 1, 1, "file exists"), 0);
+    static const char *const gated[] = {"/v2/", "/v2", "/v2/a/b/manifests/latest", "/v2/_catalog",
+                                        "/v2/a/blobs/uploads/"};
+    for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++) {
+        R(f, "GET", gated[i], NULL, 0);
+        assert_int_equal(f->status, 503); /* EXPECT_STATUS wants the API version header */
+        assert_string_equal(f->body, "{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"service "
+                                     "unavailable\",\"detail\":\"health check failed: please see "
+                                     "/debug/health\"}]}\n");
+        EXPECT_HDR(f, "Content-Type", "application/json; charset=utf-8");
+        assert_null(hdr(f, "Docker-Distribution-API-Version"));
+        assert_null(hdr(f, "X-Custom"));
+    }
+    R(f, "GET", "/v2x", NULL, 0); /* not /v2/: not gated (404 of the router) */
+    EXPECT_STATUS(f, 404);
+    assert_int_equal(health_set(0, "/nonexistent/drain", 0, 0, NULL), 0);
+    R(f, "GET", "/v2/", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    health_reset();
+}
+/* a failing table does not gate a configuration without checks */
+static void test_health_not_configured(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(health_init(), 0);
+    assert_int_equal(health_set(0, "x", 1, 1, "stale"), 0);
+    R(f, "GET", "/v2/", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    health_reset();
+}
+
 int main(void)
 {
     log_init(LOG_ERROR, 0, NULL);
@@ -1738,6 +1791,8 @@ int main(void)
         T(test_auth_token, setup_token),
         T(test_catalog_filtered, setup_token),
         T(test_token_service, setup_tokensvc),
+        T(test_health_gate, setup_health),
+        T(test_health_not_configured, setup_mem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
