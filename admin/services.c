@@ -19,8 +19,8 @@ static const struct pool_task service_rows[] = {
 
 int services_init(void)
 {
-    int rc;
-    if ((rc = health_init()) != 0) return rc;
+    int rc = health_init(); /* lib/health.h: the checks' results */
+    if (rc) return rc;
     return 0;
 }
 
