@@ -131,7 +131,8 @@ static int config_defaults(struct config *c)
     s3_config_defaults(c);     /* storage.s3, redis (issue 7) */
     if (!(c->fs_root = strdup("/var/lib/registry")) || !(c->http_prefix = strdup("/")) ||
         !(c->listen = strdup("unix:/run/wharf.sock")) ||
-        !(c->accel_prefix = strdup("/_wharf_blobs/")))
+        !(c->accel_prefix = strdup("/_wharf_blobs/")) ||
+        !(c->debug_prom_path = strdup("/metrics"))) /* http.debug.prometheus.path */
         return WERR_NOMEM;
     return 0;
 }

@@ -185,6 +185,11 @@ struct config {
     int events_includereferences; /* notifications.events.includereferences */
     char *notify_queuedir;        /* notifications.queue.directory (default: see config_notify.c) */
     int notify_fsync;             /* notifications.queue.fsync (default true) */
+
+    /* http.debug (issue 14): the debug server (admin/debug.c, docs/metrics.md) */
+    char *debug_addr;       /* http.debug.addr: "host:port" or ":port"; NULL = no debug server */
+    int debug_prom_enabled; /* http.debug.prometheus.enabled (default false) */
+    char *debug_prom_path;  /* http.debug.prometheus.path (default "/metrics") */
 };
 
 /* one entry of notifications.endpoints (defaults: the reference's
