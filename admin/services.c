@@ -7,15 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/metrics.h"
+#include "debug.h"
 #include "maintenance.h"
 
 /* persistent rows: one long-lived child each (fcgi/tasks.h) */
 static const struct pool_task service_rows[] = {
+    {.name = "debug server", .enabled = debug_enabled, .run = debug_run},
     {.name = NULL}, /* keeps the array non-empty; rows go above this line */
 };
 
 int services_init(void)
 {
+    int rc = metrics_init(); /* lib/metrics.h: summed over every process */
+    if (rc) return rc;
     return 0;
 }
 

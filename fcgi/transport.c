@@ -137,12 +137,7 @@ int transport_handle(struct app *app, struct arena *a, struct http_io *io)
     int rc = response_send(&res, &req);
     if (metrics_active()) {
         int64_t in = req.body_read > 0 ? req.body_read : 0;
-        int64_t out = res.body_sent;
-        /* a body the web server sends from a file (X-Accel-Redirect, X-Sendfile) */
-        if (!out && res.content_length > 0 && strcmp(req.method, "HEAD") && !res.head_only &&
-            (response_get_header(&res, "X-Accel-Redirect") ||
-             response_get_header(&res, "X-Sendfile")))
-            out = res.content_length;
+        int64_t out = res.body_sent + res.body_by_server;
         metrics_http_leave(req.metrics_handler, req.method, res.status, t0, in, out);
     }
     return rc;
