@@ -8,18 +8,23 @@
 #include <string.h>
 
 #include "../lib/health.h"
+#include "../lib/metrics.h"
+#include "debug.h"
 #include "health.h"
 #include "maintenance.h"
 
 /* persistent rows: one long-lived child each (fcgi/tasks.h) */
 static const struct pool_task service_rows[] = {
     {.name = "health", .enabled = health_service_enabled, .run = health_service_run},
+    {.name = "debug server", .enabled = debug_enabled, .run = debug_run},
     {.name = NULL}, /* keeps the array non-empty; rows go above this line */
 };
 
 int services_init(void)
 {
     int rc = health_init(); /* lib/health.h: the checks' results */
+    if (rc) return rc;
+    rc = metrics_init(); /* lib/metrics.h: summed over every process */
     if (rc) return rc;
     return 0;
 }

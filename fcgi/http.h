@@ -41,9 +41,10 @@ struct request {
     const char *host;       /* Host header (with port) */
     const char *remote_addr;
     /* filled by the router */
-    const char *name; /* repository name, decoded */
-    const char *ref;  /* tag, digest or upload uuid, per route */
-    void *route;      /* const struct route * */
+    const char *name;    /* repository name, decoded */
+    const char *ref;     /* tag, digest or upload uuid, per route */
+    void *route;         /* const struct route * */
+    int metrics_handler; /* enum metrics_handler the router counted it under, -1 = none */
 };
 
 enum body_kind { BODY_NONE = 0, BODY_MEM, BODY_STREAM };
@@ -66,6 +67,9 @@ struct response {
     struct body_source stream; /* BODY_STREAM: read until its end or content_length bytes */
     int64_t content_length;    /* -1 = unknown; set with bodies, also for HEAD */
     int head_only;             /* HEAD: headers only, Content-Length kept */
+    int64_t body_sent;         /* body bytes written by response_send (metrics) */
+    int64_t body_by_server;    /* bytes the web server sends from a file for us
+                                  (X-Accel-Redirect, X-Sendfile; metrics) */
 };
 
 /* request_header: value of HTTP header name (any case, '-' allowed) or NULL. */

@@ -7,6 +7,7 @@
 #include "../lib/err.h"
 #include "../lib/health.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 #include "../lib/names.h"
 
 #include <string.h>
@@ -162,21 +163,44 @@ static void common_headers(struct app *app, struct request *req, struct response
             response_header(res, req->arena, cfg->headers[i].name, cfg->headers[i].values[j]);
 }
 
+/* the reference's route names of registry_http_* (lib/metrics.h) */
+static const int kind_metrics[R_COUNT] = {
+    [R_BASE] = MH_BASE,
+    [R_CATALOG] = MH_CATALOG,
+    [R_TAGS] = MH_TAGS,
+    [R_MANIFEST] = MH_MANIFEST,
+    [R_BLOB] = MH_BLOB,
+    [R_UPLOADS] = MH_BLOB_UPLOAD,
+    [R_UPLOAD] = MH_BLOB_UPLOAD_CHUNK,
+    [R_REFERRERS] = MH_REFERRERS,
+};
+
+/* counted: the request is in flight under handler h until transport_handle
+ * has written its response (metrics_http_leave) */
+static void counted(struct request *req, int h)
+{
+    req->metrics_handler = h;
+    metrics_http_enter(h, req->method);
+}
+
 static void dispatch(struct app *app, struct request *req, struct response *res)
 {
     enum route_kind kind;
     const char *name = NULL, *ref = NULL;
     struct token_service *ts = auth_token_service(app);
     if (token_service_match(ts, req)) { /* fastcgi.tokenservice.path */
+        counted(req, MH_TOKEN);
         token_service_handle(ts, req, res);
         return;
     }
     if (match(req, &kind, &name, &ref) != 0) {
+        counted(req, MH_OTHER);
         /* no endpoint of the spec's table: 404, with a code of the spec's list
          * (the distribution spec allows no other in an error body) */
         error_reply(req, res, 404, "UNSUPPORTED", "the operation is unsupported", "no such route");
         return;
     }
+    counted(req, kind_metrics[kind]);
     const struct route *rt = NULL;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (routes[i].kind == kind && strcmp(routes[i].method, req->method) == 0) {

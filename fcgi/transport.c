@@ -10,6 +10,7 @@
 
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 #include "router.h"
 
 /* libfcgi counts in int: never ask for more than this in one call. */
@@ -128,10 +129,18 @@ int transport_handle(struct app *app, struct arena *a, struct http_io *io)
     struct request req;
     struct response res;
     memset(&req, 0, sizeof req);
+    int64_t t0 = metrics_now_ns();
     request_init(&req, a, io);
+    req.metrics_handler = -1;
     response_init(&res);
     router_handle(app, &req, &res);
-    return response_send(&res, &req);
+    int rc = response_send(&res, &req);
+    if (metrics_active()) {
+        int64_t in = req.body_read > 0 ? req.body_read : 0;
+        int64_t out = res.body_sent + res.body_by_server;
+        metrics_http_leave(req.metrics_handler, req.method, res.status, t0, in, out);
+    }
+    return rc;
 }
 
 /* A response written without the router: configuration or start-up failure. */

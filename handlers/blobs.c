@@ -66,6 +66,8 @@ void h_blob_get(struct app *app, struct request *req, struct response *res)
      * re-adds the digest header from $upstream_http_docker_content_digest */
     if (d.via == BLOB_VIA_ACCEL) response_header(res, a, "X-Accel-Redirect", d.target);
     if (d.via == BLOB_VIA_SENDFILE) response_header(res, a, "X-Sendfile", d.target);
+    if ((d.via == BLOB_VIA_ACCEL || d.via == BLOB_VIA_SENDFILE) && !strcmp(req->method, "GET"))
+        res->body_by_server = d.bd.size; /* the whole blob (a Range is the web server's) */
     response_header(res, a, "Content-Type", "application/octet-stream");
     res->status = d.status;
     if (d.status == 416)

@@ -161,6 +161,7 @@ static int append_body_file(struct app *app, struct request *req, struct respons
             rc = -1;
         } else {
             __atomic_store_n(&body_full_logged, 0, __ATOMIC_RELAXED);
+            req->body_read = size; /* consumed, as if streamed (request size metrics) */
             log_debug("upload %s: %lld bytes from body file %s", u->uuid, (long long)size, real);
         }
     }

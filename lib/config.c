@@ -133,7 +133,8 @@ static int config_defaults(struct config *c)
     c->health_sd_interval = 10000;
     if (!(c->fs_root = strdup("/var/lib/registry")) || !(c->http_prefix = strdup("/")) ||
         !(c->listen = strdup("unix:/run/wharf.sock")) ||
-        !(c->accel_prefix = strdup("/_wharf_blobs/")))
+        !(c->accel_prefix = strdup("/_wharf_blobs/")) ||
+        !(c->debug_prom_path = strdup("/metrics"))) /* http.debug.prometheus.path */
         return WERR_NOMEM;
     return 0;
 }

@@ -193,6 +193,11 @@ struct config {
     int health_sd_threshold; /* health.storagedriver.threshold (0: one failure is enough) */
     struct config_health_check *health_checks; /* health.file, .http, .tcp entries */
     size_t nhealth_checks;
+
+    /* http.debug (issue 14): the debug server (admin/debug.c, docs/metrics.md) */
+    char *debug_addr;       /* http.debug.addr: "host:port" or ":port"; NULL = no debug server */
+    int debug_prom_enabled; /* http.debug.prometheus.enabled (default false) */
+    char *debug_prom_path;  /* http.debug.prometheus.path (default "/metrics") */
 };
 
 /* one entry of notifications.endpoints (defaults: the reference's

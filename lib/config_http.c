@@ -199,3 +199,47 @@ PRINTER(dump_headers)
 {
     config_headers_print(out, depth, f->name, c->headers, c->nheaders);
 }
+
+/* http.debug.addr: where the debug server listens, as the reference's
+ * net.Listen("tcp", addr) takes it: "host:port", ":port" (every address) or
+ * "[v6]:port". Empty: no debug server. */
+int apply_debug_addr(struct loader *L, const struct field *f, const struct ynode *n,
+                     const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (*s) {
+        const char *colon = strrchr(s, ':');
+        if (!colon) return config_fail(L, n, 0, path, "expected host:port or :port");
+        if (s[0] == '[' && (colon == s || colon[-1] != ']'))
+            return config_fail(L, n, 0, path, "expected [ipv6]:port");
+        char *end = NULL;
+        long port = strtol(colon + 1, &end, 10);
+        if (!colon[1] || !end || *end || port < 1 || port > 65535)
+            return config_fail(L, n, 0, path, "the port must be between 1 and 65535");
+        for (const char *p = s; p < colon; p++)
+            if ((unsigned char)*p <= ' ' || *p == '/' || *p == 0x7f)
+                return config_fail(L, n, 0, path, "invalid character in the host");
+    }
+    return set_str(&L->c->debug_addr, *s ? s : NULL);
+}
+
+/* http.debug.prometheus.path: an absolute URL path ("/metrics" when empty,
+ * as the reference); the debug server's own pages keep their paths. */
+int apply_debug_path(struct loader *L, const struct field *f, const struct ynode *n,
+                     const char *path)
+{
+    int rc = 0;
+    const char *s = want_string(L, n, path, &rc);
+    if (!s) return rc;
+    if (!*s) s = "/metrics";
+    if (s[0] != '/') return config_fail(L, n, 0, path, "must begin with '/'");
+    if (strlen(s) > 256) return config_fail(L, n, 0, path, "longer than 256 characters");
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '?' || *p == '#' || *p == 0x7f)
+            return config_fail(L, n, 0, path, "invalid character in a URL path");
+    if (!strcmp(s, "/debug/vars") || !strcmp(s, "/debug/health"))
+        return config_fail(L, n, 0, path, "%s is a page of the debug server already", s);
+    return set_str(&L->c->debug_prom_path, s);
+}

@@ -242,6 +242,8 @@ void s3_config_defaults(struct config *c);
 APPLIER(apply_net);
 APPLIER(apply_prefix);
 APPLIER(apply_host);
+APPLIER(apply_debug_addr); /* http.debug.addr (config_http.c) */
+APPLIER(apply_debug_path); /* http.debug.prometheus.path */
 APPLIER(apply_headers);
 PRINTER(dump_headers);
 RELEASER(release_headers);

@@ -179,6 +179,18 @@ static const struct field f_tokenservice[] = {
     END,
 };
 
+/* http.debug (issue 14): config_http.c */
+static const struct field f_prometheus[] = {
+    BOOL("enabled", CFG_OFF(debug_prom_enabled)),
+    CUSTOM_AT("path", apply_debug_path, CFG_OFF(debug_prom_path), S_STR),
+    END,
+};
+static const struct field f_debug[] = {
+    CUSTOM_AT("addr", apply_debug_addr, CFG_OFF(debug_addr), S_STR),
+    SECTION("prometheus", f_prometheus),
+    END,
+};
+
 static const struct field f_http[] = {
     STR("addr", CFG_OFF(http_addr), 0),
     CUSTOM_AT("net", apply_net, CFG_OFF(http_net), S_STR),
@@ -193,7 +205,7 @@ static const struct field f_http[] = {
     WEBSERVER("letsencrypt", "certificates belong to the web server in front of Wharf: certbot "
                              "with nginx (nginx-conf/wharf-site.conf) or mod_md in Apache "
                              "(apache-conf/wharf-vhost.conf)"),
-    UNSUP("debug"),
+    SECTION("debug", f_debug),
     UNSUP("http2"),
     UNSUP("h2c"),
     END,

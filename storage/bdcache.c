@@ -7,6 +7,7 @@
 
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 
 #include <hiredis.h>
 #include <pthread.h>
@@ -199,7 +200,10 @@ int bdcache_get(struct bdcache *c, const char *digest, int64_t *size)
 {
     if (!c || !digest_ok(digest)) return WERR_NOTFOUND;
     redisContext *ctx = conn_get(c);
-    if (!ctx) return WERR_IO;
+    if (!ctx) {
+        metrics_cache(METRICS_CACHE_MISS); /* the reference counts an error as a miss */
+        return WERR_IO;
+    }
     redisReply *h = NULL, *g = NULL;
     int healthy = redisAppendCommand(ctx, "HMGET " BD_KEY "%s size gen", digest) == REDIS_OK &&
                   redisAppendCommand(ctx, "GET " BD_GEN) == REDIS_OK &&
@@ -219,6 +223,7 @@ int bdcache_get(struct bdcache *c, const char *digest, int64_t *size)
     if (h) freeReplyObject(h);
     if (g) freeReplyObject(g);
     conn_put(c, ctx, healthy);
+    metrics_cache(healthy && rc == 0 ? METRICS_CACHE_HIT : METRICS_CACHE_MISS);
     return healthy ? rc : WERR_IO;
 }
 

@@ -4,6 +4,7 @@
 #include "driver.h"
 
 #include "../lib/err.h"
+#include "../lib/metrics.h"
 #include "../lib/log.h"
 
 #include <errno.h>
@@ -135,48 +136,64 @@ static int lock_table_check(const struct storage_driver *d, const struct storage
     while ((d)->inner && !(d)->ops->op)                                                            \
     (d) = (d)->inner
 
+/* TIMED: return call's result, its duration counted under the innermost
+ * driver's name and the reference's action (registry_storage_action_seconds) */
+static const char *base_name(const struct storage_driver *d)
+{
+    while (d->inner)
+        d = d->inner;
+    return d->ops->name;
+}
+#define TIMED(d, action, call)                                                                     \
+    do {                                                                                           \
+        int64_t t0_ = metrics_now_ns();                                                            \
+        int rc_ = (call);                                                                          \
+        if (t0_) metrics_storage_action(base_name(d), (action), t0_);                              \
+        return rc_;                                                                                \
+    } while (0)
+
 int storage_get(struct storage_driver *d, struct arena *a, const char *path, size_t max,
                 char **data, size_t *len)
 {
     DELEGATE(d, get_content);
-    return d->ops->get_content(d, a, path, max, data, len);
+    TIMED(d, MA_GETCONTENT, d->ops->get_content(d, a, path, max, data, len));
 }
 
 int storage_put(struct storage_driver *d, const char *path, const void *data, size_t len)
 {
     DELEGATE(d, put_content);
-    return d->ops->put_content(d, path, data, len);
+    TIMED(d, MA_PUTCONTENT, d->ops->put_content(d, path, data, len));
 }
 
 int storage_stat(struct storage_driver *d, const char *path, struct storage_stat *st)
 {
     DELEGATE(d, stat);
-    return d->ops->stat(d, path, st);
+    TIMED(d, MA_STAT, d->ops->stat(d, path, st));
 }
 
 int storage_list(struct storage_driver *d, struct arena *a, const char *path, char ***names,
                  size_t *n)
 {
     DELEGATE(d, list);
-    return d->ops->list(d, a, path, names, n);
+    TIMED(d, MA_LIST, d->ops->list(d, a, path, names, n));
 }
 
 int storage_move(struct storage_driver *d, const char *src, const char *dst)
 {
     DELEGATE(d, move);
-    return d->ops->move(d, src, dst);
+    TIMED(d, MA_MOVE, d->ops->move(d, src, dst));
 }
 
 int storage_delete(struct storage_driver *d, const char *path)
 {
     DELEGATE(d, delete);
-    return d->ops->delete (d, path);
+    TIMED(d, MA_DELETE, d->ops->delete (d, path));
 }
 
 int storage_walk(struct storage_driver *d, const char *path, storage_walk_fn fn, void *ctx)
 {
     DELEGATE(d, walk);
-    return d->ops->walk(d, path, fn, ctx);
+    TIMED(d, MA_WALK, d->ops->walk(d, path, fn, ctx));
 }
 
 int storage_list_page(struct storage_driver *d, struct arena *a, const char *path,
@@ -290,7 +307,9 @@ int storage_reader_open(struct storage_driver *d, struct arena *a, const char *p
                         struct storage_reader **r)
 {
     DELEGATE(d, reader);
+    int64_t t0 = metrics_now_ns();
     int rc = d->ops->reader(d, a, path, offset, r);
+    if (t0) metrics_storage_action(base_name(d), MA_READER, t0);
     if (!rc && (rc = reader_table_check(d, (*r)->ops)) != 0)
         *r = NULL; /* released with a: its close cannot be trusted */
     return rc;
@@ -310,7 +329,9 @@ int storage_writer_open(struct storage_driver *d, struct arena *a, const char *p
                         struct storage_writer **w)
 {
     DELEGATE(d, writer);
+    int64_t t0 = metrics_now_ns();
     int rc = d->ops->writer(d, a, path, append, w);
+    if (t0) metrics_storage_action(base_name(d), MA_WRITER, t0);
     if (!rc && (rc = writer_table_check(d, (*w)->ops)) != 0)
         *w = NULL; /* released with a: its cancel cannot be trusted */
     return rc;
@@ -350,7 +371,8 @@ int storage_url_for(struct storage_driver *d, struct arena *a, const char *path,
                     char **url)
 {
     DELEGATE(d, url_for);
-    return d->ops->url_for ? d->ops->url_for(d, a, path, method, url) : WERR_UNSUPPORTED;
+    if (!d->ops->url_for) return WERR_UNSUPPORTED;
+    TIMED(d, MA_URLFOR, d->ops->url_for(d, a, path, method, url));
 }
 
 int storage_local_path(struct storage_driver *d, struct arena *a, const char *path, char **out)

@@ -17,6 +17,7 @@
 #include "../lib/config.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 #include "driver.h"
 #include "gc.h"
 #include "open.h"
@@ -53,6 +54,7 @@ static int purge_run(const struct config *c, struct storage_driver *d)
         log_error("upload purging: %s", werr_str(rc));
         return 1;
     }
+    if (!c->uploadpurging_dryrun) metrics_uploads_purged(n);
     log_info("upload purging: %zu upload%s %s", n, n == 1 ? "" : "s",
              c->uploadpurging_dryrun ? "would be removed (dry run)" : "removed");
     return 0;
@@ -84,9 +86,11 @@ static int gc_task_run(const struct config *c, struct storage_driver *d)
         return 0;
     }
     if (rc) {
+        metrics_gc(0, 0, 0, 0);
         log_error("garbage collection: %s", werr_str(rc));
         return 1;
     }
+    if (!o.dry_run) metrics_gc(1, (uint64_t)st.bytes_freed, st.blobs_deleted, st.manifests_deleted);
     log_info("garbage collection%s: %zu manifests, %zu blobs marked; %zu manifests and %zu "
              "blobs %s (%lld bytes); %zu young blobs kept, %zu restored",
              o.dry_run ? " (dry run)" : "", st.manifests, st.marked, st.manifests_deleted,

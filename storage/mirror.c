@@ -13,6 +13,7 @@
 #include "../lib/digest.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 #include "../lib/upstream.h"
 #include "manifest.h"
 #include "proxy_state.h"
@@ -83,7 +84,9 @@ static int store_fetched(struct registry *r, struct arena *a, const char *repo, 
         log_warn("proxy: %s: upstream manifest refused: %s", repo, detail ? detail : "");
         return rc;
     }
-    return proxy_manifest_store(r, a, repo, tag, body, len, actual);
+    rc = proxy_manifest_store(r, a, repo, tag, body, len, actual);
+    if (!rc) metrics_proxy(METRICS_PROXY_MANIFEST, 0, len); /* a miss: fetched */
+    return rc;
 }
 
 void mirror_manifest_sync(struct mirror *m, struct registry *r, struct arena *a, const char *repo,
@@ -105,12 +108,15 @@ void mirror_manifest_sync(struct mirror *m, struct registry *r, struct arena *a,
                 ur.status != 200)
                 return;
             if (store_fetched(r, a, repo, NULL, &ur, ref) != 0) return;
+        } else {
+            metrics_proxy(METRICS_PROXY_MANIFEST, 1, 0);
         }
         proxy_touch(r, a, repo, 'm', ref, touch_age(u));
         return;
     }
     /* by tag: the upstream says which digest the tag names now */
     char *have = NULL;
+    int fetched = 0;
     proxy_tag_current(r, a, repo, ref, &have);
     const char *path = arena_printf(a, "/v2/%s/manifests/%s", remote, ref);
     const char *now = NULL;
@@ -134,8 +140,10 @@ void mirror_manifest_sync(struct mirror *m, struct registry *r, struct arena *a,
         ur.status != 200)
         goto serve_cached;
     if (store_fetched(r, a, repo, ref, &ur, now) != 0) goto serve_cached;
+    fetched = 1;
     proxy_tag_current(r, a, repo, ref, &have);
 serve_cached:
+    if (have && !fetched) metrics_proxy(METRICS_PROXY_MANIFEST, 1, 0); /* served from storage */
     if (have) proxy_touch(r, a, repo, 'm', have, touch_age(u));
 }
 
@@ -231,6 +239,7 @@ static int finish(struct blob_stream *s)
         return WERR_IO;
     }
     s->finished = 1;
+    metrics_proxy(METRICS_PROXY_BLOB, 0, (uint64_t)s->got); /* a miss, now cached */
     proxy_unlock(&s->lock);
     proxy_touch(s->reg, s->a, s->repo, 'b', s->digest, touch_age(s->u));
     log_info("proxy: cached %s for %s (%lld bytes) from %s", s->digest, s->repo, (long long)s->got,
@@ -336,6 +345,7 @@ int mirror_blob(struct mirror *m, struct registry *r, struct arena *a, const cha
     const struct config_upstream *u = proxy_upstream_for(r->cfg, a, repo, &remote);
     if (!u) return 0;
     if (stored(r, a, repo, digest)) {
+        metrics_proxy(METRICS_PROXY_BLOB, 1, 0);
         proxy_touch(r, a, repo, 'b', digest, touch_age(u));
         return 0;
     }
@@ -349,6 +359,7 @@ int mirror_blob(struct mirror *m, struct registry *r, struct arena *a, const cha
             return upstream_failed(a, out, u, "timed out waiting for another fetch of this blob");
         /* another worker may have fetched it while this one waited */
         if (stored(r, a, repo, digest)) {
+            metrics_proxy(METRICS_PROXY_BLOB, 1, 0);
             proxy_unlock(&lock);
             proxy_touch(r, a, repo, 'b', digest, touch_age(u));
             return 0;
@@ -371,6 +382,7 @@ int mirror_blob(struct mirror *m, struct registry *r, struct arena *a, const cha
     out->upstream = 1;
     out->status = 200;
     if (is_head) {
+        metrics_proxy(METRICS_PROXY_BLOB, 0, 0); /* answered by the upstream */
         out->via = BLOB_VIA_NONE;
         out->bd.size = out->length = ur.length;
         return 1;

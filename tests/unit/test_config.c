@@ -233,6 +233,14 @@ static void test_type_errors(void **state)
                  "http.draintimeout: expected a duration such as \"60s\" or \"1h30m\"");
     expect_error(MIN "http:\n  secret:\n    a: b\n", NULL, 6, "http.secret: expected a string");
     expect_error(MIN "http: [1, 2]\n", NULL, 4, "http: expected a mapping");
+    expect_error(MIN "http:\n  debug:\n    addr: localhost\n", NULL, 6,
+                 "http.debug.addr: expected host:port or :port");
+    expect_error(MIN "http:\n  debug:\n    addr: ':0'\n", NULL, 6,
+                 "http.debug.addr: the port must be between 1 and 65535");
+    expect_error(MIN "http:\n  debug:\n    prometheus: {path: metrics}\n", NULL, 6,
+                 "http.debug.prometheus.path: must begin with '/'");
+    expect_error(MIN "http:\n  debug:\n    prometheus: {path: /debug/vars}\n", NULL, 6,
+                 "http.debug.prometheus.path: /debug/vars is a page of the debug server already");
     expect_error(MIN "http:\n  headers:\n    X-A: one\n", NULL, 6,
                  "http.headers.X-A: expected a list of strings");
     expect_error(MIN "log:\n  level: verbose\n", NULL, 5,
@@ -642,6 +650,7 @@ static const char *const every_key[] = {
     "http:\n  addr: 127.0.0.1:5000\n  net: tcp\n  prefix: /reg\n  host: https://r.example\n"
     "  secret: every-key-secret\n  relativeurls: true\n  draintimeout: 30s\n"
     "  headers: {X-Content-Type-Options: [nosniff]}\n"
+    "  debug: {addr: ':5001', prometheus: {enabled: true, path: /prom}}\n"
     "auth:\n  token: {realm: https://a/t, service: reg, issuer: iss, rootcertbundle: /b.pem,\n"
     "    jwks: /j.json, autoredirect: true, autoredirectpath: /auth/x,\n"
     "    signingalgorithms: [ES256, RS256], leeway: 30s}\n"
