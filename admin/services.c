@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "maintenance.h"
+#include "notify.h"
 
 /* persistent rows: one long-lived child each (fcgi/tasks.h) */
 static const struct pool_task service_rows[] = {
+    {.name = "notification sender", .enabled = notify_enabled, .run = notify_run},
     {.name = NULL}, /* keeps the array non-empty; rows go above this line */
 };
 
