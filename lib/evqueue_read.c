@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -34,6 +35,11 @@
 #define READ_CHUNK (64 * 1024)
 #define READER_LOCK "reader.lock"
 #define CURSOR_EXT ".cursor"
+/* with this many segments kept (an endpoint lagging behind the others),
+ * current.log is sealed at most once per ROTATE_SLOW_S: a dead endpoint
+ * then costs one file per second, not one per poll of the live ones */
+#define ROTATE_SLOW_SEGS 64
+#define ROTATE_SLOW_S 1
 
 struct segment {
     unsigned long long seq;
@@ -67,6 +73,7 @@ struct evqueue_reader {
     /* current.log's line count, counted incrementally */
     ino_t cur_ino;
     unsigned long long cur_counted, cur_lines;
+    time_t last_rotate; /* CLOCK_MONOTONIC seconds */
 };
 
 static int io_err(void)
@@ -295,6 +302,10 @@ static int rotate(struct evqueue_reader *r)
     struct stat st;
     if (fstatat(r->dirfd, EVQUEUE_CURRENT, &st, 0) != 0) return errno == ENOENT ? 0 : io_err();
     if (st.st_size == 0) return 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (r->nsegs >= ROTATE_SLOW_SEGS && now.tv_sec - r->last_rotate < ROTATE_SLOW_S) return 0;
+    r->last_rotate = now.tv_sec;
     unsigned long long seq = r->last_seq + 1;
     char name[SEQ_DIGITS + 8];
     seg_name(name, sizeof name, seq);

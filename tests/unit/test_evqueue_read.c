@@ -225,6 +225,42 @@ static void test_oversized_line_skipped(void **state)
     evqueue_reader_close(r);
 }
 
+/* an endpoint that never reads (dead): the live one keeps getting its
+ * events, but once 64 segments are kept, sealing is slowed to once a second */
+static void test_lagging_endpoint_slows_sealing(void **state)
+{
+    struct evqueue_reader *r;
+    assert_int_equal(evqueue_reader_open(dir, two, 2, 0, &r), 0);
+    for (int i = 1; i <= 64; i++) {
+        rec(i);
+        expect(r, 0, i);
+        assert_int_equal(evqueue_ack(r, 0), 0);
+    }
+    assert_int_equal(segments(NULL), 64);
+    /* 20 events in quick succession, each looked for at once */
+    const char *s;
+    size_t len;
+    int next = 65;
+    for (int i = 65; i < 85; i++) {
+        rec(i);
+        while (evqueue_next(r, 0, &s, &len) == 1) {
+            char want[32];
+            snprintf(want, sizeof want, "{\"id\":\"e%d\"}", next++);
+            assert_memory_equal(s, want, len);
+        }
+    }
+    assert_in_range(segments(NULL), 64, 66);     /* not one segment per event */
+    for (int k = 0; k < 300 && next < 85; k++) { /* the rest within 3 s */
+        if (evqueue_next(r, 0, &s, &len) == 1)
+            next++;
+        else
+            usleep(10000);
+    }
+    assert_int_equal(next, 85);
+    expect(r, 1, 1); /* all still there for b */
+    evqueue_reader_close(r);
+}
+
 static void test_one_reader(void **state)
 {
     struct evqueue_reader *r, *r2;
@@ -258,6 +294,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_numbers_never_go_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_lines_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_line_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lagging_endpoint_slows_sealing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dir_created, setup, teardown),
     };
