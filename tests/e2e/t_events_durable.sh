@@ -158,6 +158,25 @@ check_eq "node 2 delivers its own queue" "$(seq_ids n 1 10)" "$(received /node2)
 check_eq "node 1 still delivers its own" "$(seq_ids e 1 40)" "$(received /node1)"
 wharf_stop
 
+# ---- kill -9 while delivering: at least once, in order ----------------------------
+evappend "$TMP/q1" e 41 240
+wait_for 20 count_is /node1 80
+kids=$(pgrep -P "$N1_PID" | tr '\n' ' ')
+kill -9 "$N1_PID" $kids 2>/dev/null
+stop_pid "$N1_NGINX" 5
+wait "$N1_PID" 2>/dev/null
+wait_for 5 all_dead $N1_PID $kids
+at_kill=$(received /node1 | wc -l)
+rm -f "$N1_DIR/wharf.sock"
+wharf_start "$ROOT" || { t_fail "registry restarts after the second kill"; exit 1; }
+N1_DIR=$W_DIR N1_PID=$W_PID N1_NGINX=$W_NGINX_PID
+uniq_is() { [ "$(received /node1 | sort -u | wc -l)" -ge "$1" ]; }
+wait_for 30 uniq_is 240
+first=$(received /node1 | awk '!seen[$0]++')
+check_eq "killed -9 mid-delivery (after $at_kill events): every event arrives, in order" \
+	"$(seq_ids e 1 240)" "$first"
+diag "events sent twice: $(($(received /node1 | wc -l) - 240))"
+
 # ---- SIGTERM: the sender stops cleanly ----------------------------------------
 W_DIR=$N1_DIR W_PID=$N1_PID W_NGINX_PID=$N1_NGINX
 wharf_stop
