@@ -279,6 +279,16 @@ static int deliver(struct sender *s, const char *body, size_t len, const char *c
     return 0;
 }
 
+/* parse_record: rec is not NUL-terminated (it points into the reader's buffer) */
+static struct json_object *parse_record(const char *rec, size_t len)
+{
+    struct json_tokener *t = json_tokener_new();
+    if (!t) return NULL;
+    struct json_object *o = json_tokener_parse_ex(t, rec, (int)len);
+    json_tokener_free(t);
+    return o;
+}
+
 static void *sender_main(void *arg)
 {
     struct sender *s = arg;
@@ -304,7 +314,7 @@ static void *sender_main(void *arg)
             wait_ms(POLL_MS);
             continue;
         }
-        struct json_object *ev = json_tokener_parse(rec); /* the reader checked it parses */
+        struct json_object *ev = parse_record(rec, len); /* the reader checked it parses */
         if (ev && notify_ignored(e, ev)) {
             json_object_put(ev);
             evqueue_ack(s->q, s->idx);
