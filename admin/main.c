@@ -18,6 +18,7 @@
 #include "gc.h"
 #include "catalog.h"
 #include "services.h"
+#include "notify.h"
 
 #ifndef WHARF_VERSION
 #define WHARF_VERSION "0.1.0"
@@ -54,6 +55,8 @@ static const struct subcommand commands[] = {
      "rebuild the repository index of an object store (storage.s3) from the bucket"},
     {"token", "keygen", cmd_token_keygen, "[--alg ES256|RS256|EdDSA] [-o PREFIX]",
      "token service signing key, its certificate and JWKS"},
+    {"notify", NULL, cmd_notify, "[-c FILE] [--once]",
+     "deliver the queued notifications (where no `wharf serve` pool runs the sender)"},
     {"version", NULL, cmd_version, "", "print the version"},
     {"help", NULL, cmd_help, "", "this text"},
 };

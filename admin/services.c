@@ -12,11 +12,13 @@
 #include "debug.h"
 #include "health.h"
 #include "maintenance.h"
+#include "notify.h"
 
 /* persistent rows: one long-lived child each (fcgi/tasks.h) */
 static const struct pool_task service_rows[] = {
     {.name = "health", .enabled = health_service_enabled, .run = health_service_run},
     {.name = "debug server", .enabled = debug_enabled, .run = debug_run},
+    {.name = "notification sender", .enabled = notify_enabled, .run = notify_run},
     {.name = NULL}, /* keeps the array non-empty; rows go above this line */
 };
 

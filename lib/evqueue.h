@@ -37,4 +37,42 @@ int evqueue_append(const char *dir, const char *json, size_t len, int fsync);
 
 /* ---- reader (the sender service) ---------------------------------------- */
 
+/* The reader keeps, per endpoint, a cursor file D/<name>.cursor ("<seq>
+ * <offset>\n": everything before that byte of segment seq is delivered),
+ * written to a temp file, fsynced (when asked), renamed. It reads sealed
+ * segments only; when an endpoint has read them all it seals current.log
+ * (rotation above). A segment every endpoint has passed is deleted. One
+ * reader per directory: D/reader.lock, flock(LOCK_EX). */
+struct evqueue_reader;
+
+/* evqueue_reader_open: the queue in dir (created 0750 if absent) for the n
+ * endpoints named (cursors read; a missing one starts at the oldest event
+ * kept). fsync: cursors and directory fsynced. Returns 0 (*out: the
+ * caller's, evqueue_reader_close), WERR_BUSY (another reader holds the
+ * directory), WERR_IO, WERR_NOMEM. */
+int evqueue_reader_open(const char *dir, const char *const *names, size_t n, int fsync,
+                        struct evqueue_reader **out);
+void evqueue_reader_close(struct evqueue_reader *r);
+
+/* evqueue_next: the record after the one last returned for endpoint i
+ * (after its cursor on the first call), valid JSON, without its newline.
+ * Returns 1 (*rec, *len: valid until the next call for i), 0 when there is
+ * none now, WERR_IO. Torn and invalid lines are skipped with a warning.
+ * Calls for different endpoints may run in different threads. */
+int evqueue_next(struct evqueue_reader *r, size_t i, const char **rec, size_t *len);
+
+/* evqueue_ack: the records evqueue_next returned for i are delivered: move
+ * its cursor after them, save it, delete the segments all endpoints have
+ * passed. Returns 0 or WERR_IO (the cursor stays in memory; retried on the
+ * next ack). */
+int evqueue_ack(struct evqueue_reader *r, size_t i);
+
+/* evqueue_rewind: forget what evqueue_next returned since the last ack: the
+ * next call starts at the cursor again. */
+void evqueue_rewind(struct evqueue_reader *r, size_t i);
+
+/* evqueue_pending: lines not yet acked for endpoint i (records, plus any
+ * torn lines not yet skipped), sealed segments and current.log together. */
+unsigned long long evqueue_pending(struct evqueue_reader *r, size_t i);
+
 #endif
