@@ -13,7 +13,9 @@ side, in interleaved rounds (the order rotates each round):
 Reported per target: the median over rounds of the wall time and of the
 per-push p50; and the median of the per-round ratios on/off (the comparison
 to read: both ran side by side within the round). Writes PREFIX.md and
-PREFIX.jsonl (--out).
+PREFIX.jsonl (--out). With --switch CMD, one registry serves both targets
+and `CMD off` / `CMD on` switches its configuration before each turn (no
+difference between two instances can then pass for the events' cost).
 
   python3 events.py --target off=http://127.0.0.1:5000 --target on=http://127.0.0.1:5001
 
@@ -24,6 +26,7 @@ import http.client
 import json
 import os
 import statistics
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -136,6 +139,9 @@ def main():
     ap.add_argument("--layer-kb", type=int, default=256)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--switch", default=None,
+                    help="command run as `CMD NAME` before each target's turn (one registry whose "
+                         "configuration is switched: both targets then have the same URL)")
     a = ap.parse_args()
     targets = [t.split("=", 1) for t in a.target]
     names = [n for n, _ in targets]
@@ -143,6 +149,8 @@ def main():
     for rnd in range(a.rounds):
         order = targets[rnd % len(targets):] + targets[: rnd % len(targets)]
         for name, url in order:
+            if a.switch:
+                subprocess.run(a.switch + " " + name, shell=True, check=True)
             imgs = []
             for i in range(a.images):
                 blobs, cfg, m = make_image(f"{name}/{rnd}/{i}/{time.time_ns()}", a.layers, a.layer_kb)

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # tests/bench/events.sh — the cost of notifications' events for a push
-# (issue 14: at most 5%). Starts two Wharf pools behind nginx exactly as the
-# e2e tests do (tests/e2e/lib.sh), the same except that the second has a
-# notifications endpoint (so every request that pushes, mounts, deletes or
-# pulls appends its event to the journal; notifications.queue.fsync: true,
-# the default), then runs tests/bench/events.py on both, interleaved.
+# (issue 14: at most 5%). Starts one Wharf pool behind nginx exactly as the
+# e2e tests do (tests/e2e/lib.sh) and runs tests/bench/events.py on it in
+# interleaved rounds, switching its configuration between them (SIGHUP
+# reload): "off" has no notifications endpoint; "on" has one, so every
+# request that pushes, mounts, deletes or pulls appends its event to the
+# journal, fdatasync'ed for pushes (notifications.queue.fsync: true, the
+# default). One instance for both: two instances differ by more than 5% on
+# a busy machine whatever their configuration.
 #
 #   BUILD=build tests/bench/events.sh [events.py options]
 #
@@ -17,23 +20,31 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=../e2e/lib.sh
 source "$repo/tests/e2e/lib.sh"
 e2e_init
-WHARF_E2E_LOGLEVEL=warn
-export WHARF_E2E_LOGLEVEL
+export WHARF_E2E_LOGLEVEL=info # the reload's log line tells when it is done
 wharf_start || exit 1
-off=$W_URL
-cat >"$TMP/notify.yml" <<EOF
-notifications:
-  endpoints:
-    - name: bench
-      url: http://127.0.0.1:9/events
-  queue:
-    directory: $TMP/events
-    fsync: ${EVENTS_FSYNC:-true}
-EOF
-WHARF_E2E_CONFIG_APPEND=$TMP/notify.yml wharf_start || exit 1
-on=$W_URL
+cp "$W_DIR/config.yml" "$TMP/config-off.yml"
+{
+	cat "$TMP/config-off.yml"
+	printf 'notifications:\n  endpoints:\n    - name: bench\n      url: http://127.0.0.1:9/events\n'
+	printf '  queue:\n    directory: %s\n    fsync: %s\n' "$TMP/events" "${EVENTS_FSYNC:-true}"
+} >"$TMP/config-on.yml"
+# the switch: install config-NAME.yml, SIGHUP, wait for the new generation
+{
+	echo '#!/usr/bin/env bash'
+	echo "log=$W_DIR/wharf.log"
+	echo 'n=$(grep -c "configuration reloaded" "$log")'
+	echo "cp \"$TMP/config-\$1.yml\" \"$W_DIR/config.yml\""
+	echo "kill -HUP $W_PID"
+	echo 'for i in $(seq 1 100); do'
+	echo '	[ "$(grep -c "configuration reloaded" "$log")" -gt "$n" ] && break'
+	echo '	sleep 0.05'
+	echo 'done'
+	echo 'sleep 0.3 # the old generation retires'
+} >"$TMP/switch.sh"
+chmod +x "$TMP/switch.sh"
 mkdir -p "$here/results"
 out=$here/results/events-$(date -u +%Y%m%d-%H%M%S)
-python3 "$here/events.py" --target "off=$off" --target "on=$on" --out "$out" "$@"
+python3 "$here/events.py" --target "off=$W_URL" --target "on=$W_URL" --switch "$TMP/switch.sh" \
+	--out "$out" "$@"
 echo "# journal: $(cat "$TMP/events/"*.log 2>/dev/null | wc -l) events in $TMP/events"
 echo "# results: $out.md"
