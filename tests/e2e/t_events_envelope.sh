@@ -12,6 +12,10 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init
 
+if [ "$E2E_TARGET" = reference ]; then
+	t_skip "events compared with the reference registry" "compares Wharf's journal with the reference itself"
+	exit 0
+fi
 if ! why=$(need_cmd docker-registry nginx curl jq); then
 	t_skip "events compared with the reference registry" "$why"
 	exit 0
