@@ -46,6 +46,10 @@ int auth_request(struct app *app, struct request *req, struct response *res, int
 /* auth_may: 1 when the caller authenticated by auth_request(req) holds all
  * of rights (RIGHT_*) on repo, else 0 (e.g. mount: pull on `from`). */
 int auth_may(struct app *app, struct request *req, const char *repo, unsigned rights);
+/* auth_user: the name of the caller auth_request(req) authenticated (the
+ * htpasswd user, the token's subject, "silly" as the reference's silly
+ * controller says), or NULL (anonymous); on req's arena. For events' actor. */
+const char *auth_user(const struct request *req);
 /* auth_catalog_filtered: 1 when the caller may see only some repositories:
  * the router then answers _catalog with auth_catalog_reply instead. */
 int auth_catalog_filtered(struct app *app, struct request *req);

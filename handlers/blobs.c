@@ -1,6 +1,8 @@
 /* /v2/<name>/blobs/<digest>: GET, HEAD, DELETE */
 #include "handlers.h"
 
+#include "events.h"
+
 #include "../lib/err.h"
 #include "../lib/log.h"
 #include "../storage/registry.h"
@@ -36,6 +38,9 @@ void h_blob_get(struct app *app, struct request *req, struct response *res)
         error_storage(req, res, rc);
         return;
     }
+    /* GET and HEAD, whatever the answer (redirect, 304, 206, 416): as the
+     * reference, whose ServeBlob succeeded */
+    events_blob(app, req, EVENT_PULL, d.bd.digest, d.bd.size, NULL);
     response_header(res, a, "Docker-Content-Digest", d.bd.digest);
     if (d.via == BLOB_VIA_REDIRECT) {
         res->status = 307;
@@ -94,6 +99,7 @@ void h_blob_delete(struct app *app, struct request *req, struct response *res)
         error_storage(req, res, rc);
         return;
     }
+    events_delete(app, req, req->ref, NULL);
     res->status = 202;
     res->content_length = 0;
 }

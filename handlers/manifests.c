@@ -1,6 +1,8 @@
 /* /v2/<name>/manifests/<reference>: GET, HEAD, PUT, DELETE */
 #include "handlers.h"
 
+#include "events.h"
+
 #include "../lib/err.h"
 #include "../lib/names.h"
 #include "../storage/manifest.h"
@@ -79,6 +81,10 @@ void h_manifest_get(struct app *app, struct request *req, struct response *res)
     const char *mt;
     int rc =
         registry_manifest_get(app->reg, req->arena, req->name, req->ref, &body, &len, digest, &mt);
+    const char *tag = strchr(req->ref, ':') ? NULL : req->ref;
+    /* the reference raises a pull for every manifest it reads: the one asked
+     * for (also for HEAD and for a 304), then the platform's it may serve */
+    if (rc == 0) events_manifest(app, req, EVENT_PULL, tag, digest, mt, body, len);
     if (rc == 0 && manifest_is_index(manifest_kind_of(mt)) && !strchr(req->ref, ':')) {
         const char *accept = request_header(req, "Accept");
         /* a Docker manifest list goes only to a client that names its type (the
@@ -86,7 +92,10 @@ void h_manifest_get(struct app *app, struct request *req, struct response *res)
          * to one that states no manifest preference */
         int ok = manifest_kind_of(mt) == MF_DOCKER_LIST ? accept && accepts_exactly(accept, mt)
                                                         : accepts(accept, mt);
-        if (!ok) rc = pick_platform(app, req, accept, &body, &len, digest, &mt);
+        if (!ok) {
+            rc = pick_platform(app, req, accept, &body, &len, digest, &mt);
+            if (rc == 0) events_manifest(app, req, EVENT_PULL, NULL, digest, mt, body, len);
+        }
     }
     if (rc == WERR_NOTFOUND || rc == WERR_INVALID) {
         error_reply(req, res, 404, "MANIFEST_UNKNOWN", "manifest unknown", req->ref);
@@ -166,6 +175,8 @@ void h_manifest_put(struct app *app, struct request *req, struct response *res)
         return;
     default: error_storage(req, res, rc); return;
     }
+    events_manifest(app, req, EVENT_PUSH, strchr(req->ref, ':') ? NULL : req->ref, digest, NULL,
+                    body, len);
     res->status = 201;
     response_header(
         res, req->arena, "Location",
@@ -201,6 +212,10 @@ void h_manifest_delete(struct app *app, struct request *req, struct response *re
         error_storage(req, res, rc);
         return;
     }
+    if (strchr(req->ref, ':'))
+        events_delete(app, req, req->ref, NULL);
+    else
+        events_delete(app, req, NULL, req->ref); /* a tag (the reference 3's TagDeleted) */
     res->status = 202;
     res->content_length = 0;
 }

@@ -1,6 +1,8 @@
 /* /v2/<name>/blobs/uploads/[<uuid>]: POST, PATCH, PUT, GET, DELETE */
 #include "handlers.h"
 
+#include "events.h"
+
 #include "../lib/bodyfile.h"
 #include "../lib/err.h"
 #include "../lib/httprange.h"
@@ -263,6 +265,7 @@ static int commit(struct app *app, struct request *req, struct response *res, st
         error_storage(req, res, rc);
         return -1;
     }
+    events_blob(app, req, EVENT_PUSH, bd.digest, bd.size, NULL);
     blob_created(app, req, res, bd.digest);
     return 0;
 }
@@ -317,6 +320,7 @@ void h_upload_start(struct app *app, struct request *req, struct response *res)
             const char *from = request_query(req, "from");
             if (from_name_ok(app->cfg, from) && handler_may_pull(app, req, from) &&
                 registry_blob_mount(app->reg, a, req->name, from, mount, &bd) == 0) {
+                events_blob(app, req, EVENT_MOUNT, bd.digest, bd.size, from);
                 blob_created(app, req, res, bd.digest);
                 return;
             }
@@ -325,11 +329,15 @@ void h_upload_start(struct app *app, struct request *req, struct response *res)
              * caller may read, among the first MOUNT_FIND_REPOS_MAX; already
              * in req->name: nothing to do */
             const char *src = NULL;
-            if (registry_blob_stat(app->reg, a, req->name, mount, &bd) == 0 ||
-                (registry_blob_find(app->reg, a, mount, req->name, may_pull_cb,
-                                    &(struct pull_ctx){app, req}, MOUNT_FIND_REPOS_MAX, &src,
-                                    &bd) == 0 &&
-                 registry_blob_mount(app->reg, a, req->name, src, mount, &bd) == 0)) {
+            if (registry_blob_stat(app->reg, a, req->name, mount, &bd) == 0) {
+                blob_created(app, req, res, bd.digest); /* nothing changed: no event */
+                return;
+            }
+            if (registry_blob_find(app->reg, a, mount, req->name, may_pull_cb,
+                                   &(struct pull_ctx){app, req}, MOUNT_FIND_REPOS_MAX, &src,
+                                   &bd) == 0 &&
+                registry_blob_mount(app->reg, a, req->name, src, mount, &bd) == 0) {
+                events_blob(app, req, EVENT_MOUNT, bd.digest, bd.size, src);
                 blob_created(app, req, res, bd.digest);
                 return;
             }

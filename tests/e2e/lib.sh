@@ -15,6 +15,8 @@
 #   WHARF_E2E_KEEP=1  keep $TMP (logs, configs) after the run; =onfail: only
 #                     when a check failed
 #   WHARF_E2E_WORKERS workers of `wharf serve` (default 4)
+#   WHARF_E2E_CONFIG_APPEND a file appended to Wharf's config.yml (top-level
+#                     sections, e.g. notifications:)
 #   WHARF_E2E_ROOTS   a directory (tests/run.sh sets it): every filesystem
 #                     root a test's registries wrote is kept there (hard
 #                     links) at exit, for t_zz_reference_gc.sh to check that
@@ -358,6 +360,8 @@ EOF
 	if [ -n "${WHARF_E2E_BODYFILES:-}" ]; then
 		printf '  uploads:\n    bodyfiles: %s\n' "$WHARF_E2E_BODYFILES" >>"$file"
 	fi
+	# WHARF_E2E_CONFIG_APPEND: a file of top-level sections added at the end
+	if [ -n "${WHARF_E2E_CONFIG_APPEND:-}" ]; then cat "$WHARF_E2E_CONFIG_APPEND" >>"$file"; fi
 }
 
 # wharf_start [ROOT]: the registry under test behind nginx on a free port

@@ -469,6 +469,30 @@ static int setup_readonly(void **state)
                           "    readonly:\n"
                           "      enabled: true\n");
 }
+/* notifications on (an endpoint), the journal in @DIR@/events, as alice */
+static int setup_events(void **state)
+{
+    int rc = fx_open(state, "version: 0.1\n"
+                            "storage:\n"
+                            "  filesystem:\n"
+                            "    rootdirectory: @DIR@/root\n"
+                            "  delete:\n"
+                            "    enabled: true\n"
+                            "auth:\n"
+                            "  htpasswd:\n"
+                            "    realm: wharf-test\n"
+                            "    path: @DIR@/htpasswd\n"
+                            "notifications:\n"
+                            "  events:\n"
+                            "    includereferences: true\n"
+                            "  endpoints:\n"
+                            "    - name: sink\n"
+                            "      url: http://127.0.0.1:9/events\n"
+                            "  queue:\n"
+                            "    directory: @DIR@/events\n");
+    if (rc == 0) ((struct fx *)*state)->auth = "Authorization: Basic YWxpY2U6c2VjcmV0";
+    return rc;
+}
 static int setup_htpasswd(void **state)
 {
     return fx_open(state, "version: 0.1\n"
@@ -1448,6 +1472,142 @@ static void test_auth_htpasswd(void **state)
     if (f->status != 400 && f->status != 401) FAIL(f, __LINE__, "bad name without credentials");
 }
 
+/* ---- events (handlers/events.c) --------------------------------------------- */
+
+/* journal_events: the events in the journal, parsed (an array; caller: put) */
+static struct json_object *journal_events(struct fx *f)
+{
+    struct json_object *arr = json_object_new_array();
+    FILE *fp = fopen(arena_printf(f->ta, "%s/events/current.log", f->dir), "r");
+    if (!fp) return arr;
+    char line[65536];
+    while (fgets(line, sizeof line, fp)) {
+        size_t n = strlen(line);
+        assert_true(n > 0 && line[n - 1] == '\n'); /* whole lines */
+        struct json_object *o = json_tokener_parse(line);
+        assert_non_null(o);
+        json_object_array_add(arr, o);
+    }
+    fclose(fp);
+    return arr;
+}
+
+static const char *jpath(struct json_object *o, const char *a, const char *b)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(o, a, &v)) return NULL;
+    if (b && !json_object_object_get_ex(v, b, &v)) return NULL;
+    return json_object_get_string(v);
+}
+
+/* expect_event: the event at index i has action, method, repository and the
+ * digest / tag / fromRepository given (NULL: absent, "*": any) */
+static struct json_object *expect_event(struct json_object *evs, size_t i, const char *action,
+                                        const char *method, const char *repo, const char *digest,
+                                        const char *tag, const char *from)
+{
+    if (i >= json_object_array_length(evs))
+        fail_msg("event %zu missing (%zu events)", i, json_object_array_length(evs));
+    struct json_object *e = json_object_array_get_idx(evs, i);
+    const char *what = json_object_to_json_string(e);
+    if (strcmp(jpath(e, "action", NULL), action) || strcmp(jpath(e, "request", "method"), method) ||
+        strcmp(jpath(e, "target", "repository"), repo))
+        fail_msg("event %zu: want %s %s %s: %s", i, action, method, repo, what);
+    const char *got[3] = {jpath(e, "target", "digest"), jpath(e, "target", "tag"),
+                          jpath(e, "target", "fromRepository")};
+    const char *want[3] = {digest, tag, from};
+    for (int k = 0; k < 3; k++)
+        if (!(want[k] && !strcmp(want[k], "*") && got[k]) && /* "*": any value */
+            ((got[k] == NULL) != (want[k] == NULL) || (got[k] && strcmp(got[k], want[k]))))
+            fail_msg("event %zu: field %d want %s: %s", i, k, want[k] ? want[k] : "absent", what);
+    /* every event: the caller, the request, the source */
+    assert_string_equal(jpath(e, "actor", "name"), "alice");
+    assert_string_equal(jpath(e, "request", "host"), "reg.test");
+    assert_string_equal(jpath(e, "request", "addr"), "127.0.0.1");
+    assert_int_equal(strlen(jpath(e, "id", NULL)), 36);
+    assert_int_equal(strlen(jpath(e, "source", "instanceID")), 36);
+    return e;
+}
+
+static void test_events(void **state)
+{
+    struct fx *f = *state;
+    struct json_object *evs;
+    /* a blob pushed (monolithic), an upload cancelled (nothing), a failed push (nothing) */
+    const char *d = push_blob(f, "r", "event blob");
+    const char *up = start(f, "r");
+    R(f, "DELETE", up, NULL, 0);
+    EXPECT_STATUS(f, 204);
+    R(f, "POST", "/v2/r/blobs/uploads/?digest=" ZERO_DIGEST, "data", 4);
+    EXPECT_ERR(f, 400, "DIGEST_INVALID");
+    evs = journal_events(f);
+    assert_int_equal(json_object_array_length(evs), 1);
+    struct json_object *e = expect_event(evs, 0, "push", "POST", "r", d, NULL, NULL);
+    assert_string_equal(jpath(e, "target", "mediaType"), "application/octet-stream");
+    assert_string_equal(jpath(e, "target", "url"),
+                        arena_printf(f->ta, "http://reg.test/v2/r/blobs/%s", d));
+    assert_string_equal(jpath(e, "target", "size"), "10");
+    assert_string_equal(jpath(e, "target", "length"), "10");
+    json_object_put(evs);
+
+    /* a manifest by tag (2 blob pushes first), pulled by tag (GET) and by digest (HEAD) */
+    const char *m = image(f, "r", NULL, 0, NULL);
+    const char *md = put_manifest(f, "r", "t1", m);
+    R(f, "GET", "/v2/r/manifests/t1", NULL, 0, "Accept: " MT_OCI_MANIFEST);
+    EXPECT_STATUS(f, 200);
+    R(f, "HEAD", arena_printf(f->ta, "/v2/r/manifests/%s", md), NULL, 0);
+    EXPECT_STATUS(f, 200);
+    R(f, "GET", "/v2/r/manifests/nosuch", NULL, 0);
+    EXPECT_ERR(f, 404, "MANIFEST_UNKNOWN");
+    R(f, "GET", arena_printf(f->ta, "/v2/r/blobs/%s", d), NULL, 0);
+    EXPECT_STATUS(f, 200);
+    R(f, "GET", "/v2/r/blobs/" ZERO_DIGEST, NULL, 0);
+    EXPECT_ERR(f, 404, "BLOB_UNKNOWN");
+    evs = journal_events(f);
+    assert_int_equal(json_object_array_length(evs), 1 + 2 + 1 + 2 + 1);
+    e = expect_event(evs, 3, "push", "PUT", "r", md, "t1", NULL);
+    assert_string_equal(jpath(e, "target", "mediaType"), MT_OCI_MANIFEST);
+    struct json_object *refs;
+    assert_true(
+        json_object_object_get_ex(json_object_object_get(e, "target"), "references", &refs));
+    assert_int_equal(json_object_array_length(refs), 2); /* config, layer */
+    assert_string_equal(jpath(json_object_array_get_idx(refs, 0), "digest", NULL),
+                        digest_str(f, CONFIG_BLOB, strlen(CONFIG_BLOB)));
+    expect_event(evs, 4, "pull", "GET", "r", md, "t1", NULL);
+    expect_event(evs, 5, "pull", "HEAD", "r", md, NULL, NULL);
+    expect_event(evs, 6, "pull", "GET", "r", d, NULL, NULL);
+    json_object_put(evs);
+
+    /* mounts: from=, and found without from=; one that cannot be done: nothing */
+    R(f, "POST", arena_printf(f->ta, "/v2/m/blobs/uploads/?mount=%s&from=r", d), NULL, 0);
+    EXPECT_STATUS(f, 201);
+    R(f, "POST", arena_printf(f->ta, "/v2/n/blobs/uploads/?mount=%s", d), NULL, 0);
+    EXPECT_STATUS(f, 201);
+    R(f, "POST", arena_printf(f->ta, "/v2/n/blobs/uploads/?mount=%s", d), NULL, 0);
+    EXPECT_STATUS(f, 201); /* already there: nothing changes, no event */
+    R(f, "POST", "/v2/o/blobs/uploads/?mount=" ZERO_DIGEST "&from=r", NULL, 0);
+    EXPECT_STATUS(f, 202);
+    /* deletes: a tag, a manifest, a blob; an unknown one raises nothing */
+    R(f, "DELETE", "/v2/r/manifests/t1", NULL, 0);
+    EXPECT_STATUS(f, 202);
+    R(f, "DELETE", arena_printf(f->ta, "/v2/r/manifests/%s", md), NULL, 0);
+    EXPECT_STATUS(f, 202);
+    R(f, "DELETE", arena_printf(f->ta, "/v2/m/blobs/%s", d), NULL, 0);
+    EXPECT_STATUS(f, 202);
+    R(f, "DELETE", arena_printf(f->ta, "/v2/m/blobs/%s", d), NULL, 0);
+    EXPECT_ERR(f, 404, "BLOB_UNKNOWN");
+    evs = journal_events(f);
+    assert_int_equal(json_object_array_length(evs), 7 + 2 + 3);
+    expect_event(evs, 7, "mount", "POST", "m", d, NULL, "r");
+    expect_event(evs, 8, "mount", "POST", "n", d, NULL, "*"); /* from whichever held it */
+    e = expect_event(evs, 9, "delete", "DELETE", "r", NULL, "t1", NULL);
+    assert_null(jpath(e, "target", "mediaType"));
+    assert_null(jpath(e, "target", "url"));
+    expect_event(evs, 10, "delete", "DELETE", "r", md, NULL, NULL);
+    expect_event(evs, 11, "delete", "DELETE", "m", d, NULL, NULL);
+    json_object_put(evs);
+}
+
 /* token: a bearer token for the test's key, granting access (a JSON array) */
 static const char *token(struct fx *f, const char *access, long exp_off)
 {
@@ -1793,6 +1953,7 @@ int main(void)
         T(test_token_service, setup_tokensvc),
         T(test_health_gate, setup_health),
         T(test_health_not_configured, setup_mem),
+        T(test_events, setup_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
