@@ -32,7 +32,8 @@ int notify_ignored(const struct config_endpoint *e, struct json_object *ev);
 char *notify_body(const struct config_endpoint *e, const char *rec, size_t reclen,
                   struct json_object *ev, size_t *len, const char **ctype);
 
-#define NOTIFY_DOCKER_TYPE "application/vnd.docker.distribution.events.v2+json"
+/* what docker-registry 2.8.2 sends (notifications/event.go EventsMediaType) */
+#define NOTIFY_DOCKER_TYPE "application/vnd.docker.distribution.events.v1+json"
 #define NOTIFY_CLOUDEVENTS_TYPE "application/cloudevents+json"
 
 #endif

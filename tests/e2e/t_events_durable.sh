@@ -136,7 +136,7 @@ wait_for 20 count_is /node1 30
 got=$(received /node1)
 check_eq "after kill -9 and restart: all 30 events arrived, in order, once" \
 	"$(seq_ids e 1 30)" "$got"
-grep -q '"Content-Type": "application/vnd.docker.distribution.events.v2+json"' "$OUT" &&
+grep -q '"Content-Type": "application/vnd.docker.distribution.events.v1+json"' "$OUT" &&
 	grep -q '"X-Test": "durable"' "$OUT"
 t_result "POSTs carry the reference's Content-Type and the configured headers" $?
 

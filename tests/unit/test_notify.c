@@ -56,7 +56,7 @@ static void test_docker_envelope(void **state)
     size_t len;
     char *b = notify_body(&e, ev_json, strlen(ev_json), ev, &len, &ct);
     assert_non_null(b);
-    assert_string_equal(ct, "application/vnd.docker.distribution.events.v2+json");
+    assert_string_equal(ct, "application/vnd.docker.distribution.events.v1+json");
     assert_int_equal(len, strlen(b));
     struct json_object *env = json_tokener_parse(b), *evs;
     assert_non_null(env);
