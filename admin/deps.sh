@@ -45,6 +45,8 @@ if [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ]; then
     chk_cmd swift-proxy-server "swift swift-proxy swift-object swift-container swift-account"
     chk_cmd memcached memcached
     chk_cmd redis-server redis-server
+    # the debug server's exposition checked by promtool (t_metrics)
+    chk_cmd promtool prometheus
     # make fuzz: clang with libFuzzer and the sanitizer runtimes
     chk_cmd clang-14 clang-14
     ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||

@@ -23,9 +23,14 @@ e2e_init
 export WHARF_E2E_LOGLEVEL=info # the reload's log line tells when it is done
 wharf_start || exit 1
 cp "$W_DIR/config.yml" "$TMP/config-off.yml"
+# "on" delivers too: the sender (a service of the pool's master) POSTs every
+# event to a local sink while the pushes run, as in production
+SINK_PORT=$(free_port)
+python3 "$repo/tests/e2e/fixtures/event_sink.py" "$SINK_PORT" "$TMP/sink.jsonl" </dev/null &
+track_pid $!
 {
 	cat "$TMP/config-off.yml"
-	printf 'notifications:\n  endpoints:\n    - name: bench\n      url: http://127.0.0.1:9/events\n'
+	printf 'notifications:\n  endpoints:\n    - name: bench\n      url: http://127.0.0.1:%s/events\n' "$SINK_PORT"
 	printf '  queue:\n    directory: %s\n    fsync: %s\n' "$TMP/events" "${EVENTS_FSYNC:-true}"
 } >"$TMP/config-on.yml"
 # the switch: install config-NAME.yml, SIGHUP, wait for the new generation
@@ -46,5 +51,5 @@ mkdir -p "$here/results"
 out=$here/results/events-$(date -u +%Y%m%d-%H%M%S)
 python3 "$here/events.py" --target "off=$W_URL" --target "on=$W_URL" --switch "$TMP/switch.sh" \
 	--out "$out" "$@"
-echo "# journal: $(cat "$TMP/events/"*.log 2>/dev/null | wc -l) events in $TMP/events"
+echo "# delivered to the sink: $(wc -l <"$TMP/sink.jsonl") events; left in the journal: $(cat "$TMP/events/"*.log 2>/dev/null | wc -l) lines"
 echo "# results: $out.md"
