@@ -27,7 +27,12 @@ int registry_blob_deliver(struct registry *r, struct arena *a, const char *repo,
     out->status = 200;
     out->length = -1;
     struct blob_desc *bd = &out->bd;
-    int rc = registry_blob_stat(r, a, repo, digest, bd);
+    /* a GET also finds a blob an online GC holds in quarantine: it streams
+     * from the worker, which opens it now (no redirect, no web server path) */
+    int quarantined = 0;
+    int rc = strcmp(q->method, "GET") == 0
+                 ? registry_blob_stat_for_read(r, a, repo, digest, bd, &quarantined)
+                 : registry_blob_stat(r, a, repo, digest, bd);
     if (rc) return rc;
     /* a registry without a configuration (tools, tests) redirects and accelerates nothing */
     static const struct config none = {.redirect_disable = 1};
@@ -35,7 +40,7 @@ int registry_blob_deliver(struct registry *r, struct arena *a, const char *repo,
     char *path = registry_blob_path(a, bd->digest);
     /* an object store signs a URL: the client fetches from it (issue 7); HEAD
      * is answered here, as a URL presigned for GET refuses HEAD */
-    if (!cfg->redirect_disable && !strcmp(q->method, "GET")) {
+    if (!cfg->redirect_disable && !quarantined && !strcmp(q->method, "GET")) {
         char *url;
         if (storage_url_for(r->d, a, path, "GET", &url) == 0) {
             out->status = 307;
@@ -50,7 +55,8 @@ int registry_blob_deliver(struct registry *r, struct arena *a, const char *repo,
         return 0;
     }
     char *local;
-    if (cfg->accel != ACCEL_NONE && !q->accel_failed && storage_has_local_path(r->d)) {
+    if (cfg->accel != ACCEL_NONE && !quarantined && !q->accel_failed &&
+        storage_has_local_path(r->d)) {
         if (cfg->accel == ACCEL_NGINX) {
             /* nginx maps the internal prefix onto the storage root and sends the
              * file itself (sendfile, Range, HEAD): no local path is needed, and

@@ -65,7 +65,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QUAR_NAME "data.wharf-gc"
 #define LINK_MAX_BYTES 256
 #define MANIFEST_READ_MAX (64u << 20)
 #define TREE_DEPTH_MAX 8
@@ -269,8 +268,7 @@ static int read_manifest(struct gc *g, struct arena *a, const char *digest, int 
 {
     int rc = storage_get(g->d, a, path_blob_data(a, digest), MANIFEST_READ_MAX, body, len);
     if (rc == WERR_NOTFOUND && q)
-        rc = storage_get(g->d, a, arena_printf(a, "%s/%s", path_blob_dir(a, digest), QUAR_NAME),
-                         MANIFEST_READ_MAX, body, len);
+        rc = storage_get(g->d, a, path_blob_quarantine(a, digest), MANIFEST_READ_MAX, body, len);
     return rc;
 }
 
@@ -601,11 +599,6 @@ static int add_cand(struct gc *g, const char *digest, int64_t size, int quar)
     return 0;
 }
 
-static char *quar_path(struct arena *a, const char *digest)
-{
-    return arena_printf(a, "%s/%s", path_blob_dir(a, digest), QUAR_NAME);
-}
-
 /* The blob store is listed, not walked: blobs/<alg>/<2 hex>/<hex>; a marked
  * blob costs no system call, an unmarked one a stat of its data. */
 static int sweep_blobs_scan(struct gc *g)
@@ -703,7 +696,7 @@ static int journal_recover(struct gc *g)
         struct gc_key k;
         if (gc_key_of(line, &k) != 0) continue;
         arena_reset(g->ta);
-        char *qp = quar_path(g->ta, line), *dp = path_blob_data(g->ta, line);
+        char *qp = path_blob_quarantine(g->ta, line), *dp = path_blob_data(g->ta, line);
         struct storage_stat qs, ds;
         if (storage_stat(g->d, qp, &qs) != 0) continue;
         if (g->o->dry_run) continue;
@@ -737,13 +730,15 @@ static void sleep_ms(long ms)
 /* online steps 3 and 4 (see the top of the file) for blobs and manifests */
 static int sweep_online(struct gc *g, time_t recheck1)
 {
+    if (g->o->test_step) g->o->test_step(g->o->test_ctx, "quarantine");
     int rc = g->ncand ? journal_write(g) : 0;
     if (rc) return rc;
     for (size_t i = 0; i < g->ncand; i++) {
         struct cand *c = &g->cand[i];
         kill_point(g, "quarantine", i);
         arena_reset(g->ta);
-        rc = storage_move(g->d, path_blob_data(g->ta, c->digest), quar_path(g->ta, c->digest));
+        rc = storage_move(g->d, path_blob_data(g->ta, c->digest),
+                          path_blob_quarantine(g->ta, c->digest));
         if (rc == WERR_NOTFOUND) {
             c->size = -1; /* gone meanwhile */
             rc = 0;
@@ -753,6 +748,7 @@ static int sweep_online(struct gc *g, time_t recheck1)
         c->moved = 1;
     }
     kill_point(g, "settle", 0);
+    if (g->o->test_step) g->o->test_step(g->o->test_ctx, "settle");
     sleep_ms(g->o->settle_ms > 0 ? g->o->settle_ms : 0);
     if ((rc = rescan(g, recheck1 - 1)) != 0) return rc;
     for (size_t i = 0; i < g->ndel; i++) {
@@ -770,7 +766,7 @@ static int sweep_online(struct gc *g, time_t recheck1)
         if (c->size < 0) continue;
         struct gc_key k;
         arena_reset(g->ta);
-        char *qp = quar_path(g->ta, c->digest);
+        char *qp = path_blob_quarantine(g->ta, c->digest);
         if (gc_key_of(c->digest, &k) == 0 && gc_markset_has(&g->mark, &k)) {
             struct storage_stat ds;
             char *dp = path_blob_data(g->ta, c->digest);

@@ -33,6 +33,10 @@ struct gc_opts {
     long settle_ms;      /* online: wait between quarantine and the final re-check */
     FILE *out;           /* the reference's report lines (NULL: none) */
     int quiet;           /* with out: only the summary lines, not every mark */
+    /* tests: called as online steps 3 ("quarantine", nothing renamed yet) and
+     * 4 ("settle", candidates quarantined, before the final re-check) begin */
+    void (*test_step)(void *ctx, const char *step);
+    void *test_ctx;
 };
 
 struct gc_stats {

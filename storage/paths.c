@@ -24,6 +24,11 @@ char *path_blob_data(struct arena *a, const char *digest)
     return arena_printf(a, "%s/data", path_blob_dir(a, digest));
 }
 
+char *path_blob_quarantine(struct arena *a, const char *digest)
+{
+    return arena_printf(a, "%s/data.wharf-gc", path_blob_dir(a, digest));
+}
+
 char *path_repos(struct arena *a)
 {
     return arena_strdup(a, PATH_ROOT "/repositories");

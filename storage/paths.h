@@ -20,6 +20,9 @@
 
 char *path_blob_data(struct arena *a, const char *digest);
 char *path_blob_dir(struct arena *a, const char *digest);
+/* the blob's data while an online garbage collection has it quarantined
+ * (storage/gc.c): data.wharf-gc beside data, never listed by the reference */
+char *path_blob_quarantine(struct arena *a, const char *digest);
 char *path_repos(struct arena *a);
 char *path_repo(struct arena *a, const char *repo);
 char *path_layer_link(struct arena *a, const char *repo, const char *digest);

@@ -119,10 +119,51 @@ int registry_blob_stat(struct registry *r, struct arena *a, const char *repo, co
     return 0;
 }
 
+int registry_blob_stat_for_read(struct registry *r, struct arena *a, const char *repo,
+                                const char *digest, struct blob_desc *out, int *quarantined)
+{
+    *quarantined = 0;
+    int rc = registry_blob_stat(r, a, repo, digest, out);
+    if (rc != WERR_NOTFOUND) return rc;
+    /* linked here, data renamed aside by an online GC (storage/gc.c steps 3-4) */
+    char *linked;
+    if (read_link(r, a, path_layer_link(a, repo, digest), &linked) != 0 || strcmp(linked, digest))
+        return WERR_NOTFOUND;
+    struct storage_stat st;
+    rc = storage_stat(r->d, path_blob_quarantine(a, digest), &st);
+    if (rc == WERR_NOTFOUND) /* or put back meanwhile */
+        return registry_blob_stat(r, a, repo, digest, out);
+    if (rc) return rc;
+    if (st.is_dir) return WERR_NOTFOUND;
+    *quarantined = 1;
+    if (out) {
+        snprintf(out->digest, sizeof out->digest, "%s", digest);
+        out->size = st.size;
+    }
+    return 0;
+}
+
 int registry_blob_open(struct registry *r, struct arena *a, const char *digest, int64_t offset,
                        struct storage_reader **rd)
 {
+    /* data, else its quarantined name (an online GC's steps 3-4), else data
+     * again (the GC put it back between the two opens) */
+    int rc = storage_reader_open(r->d, a, path_blob_data(a, digest), offset, rd);
+    if (rc != WERR_NOTFOUND) return rc;
+    rc = storage_reader_open(r->d, a, path_blob_quarantine(a, digest), offset, rd);
+    if (rc != WERR_NOTFOUND) return rc;
     return storage_reader_open(r->d, a, path_blob_data(a, digest), offset, rd);
+}
+
+/* a blob's bytes (a manifest's body), found as registry_blob_open finds them */
+static int blob_get(struct registry *r, struct arena *a, const char *digest, size_t max,
+                    char **body, size_t *len)
+{
+    int rc = storage_get(r->d, a, path_blob_data(a, digest), max, body, len);
+    if (rc != WERR_NOTFOUND) return rc;
+    rc = storage_get(r->d, a, path_blob_quarantine(a, digest), max, body, len);
+    if (rc != WERR_NOTFOUND) return rc;
+    return storage_get(r->d, a, path_blob_data(a, digest), max, body, len);
 }
 
 int registry_blob_unlink(struct registry *r, struct arena *a, const char *repo, const char *digest)
@@ -498,7 +539,10 @@ int registry_manifest_get(struct registry *r, struct arena *a, const char *repo,
     }
     if ((rc = manifest_linked(r, a, repo, dg)) != 0) return rc;
     size_t max = r->cfg ? r->cfg->manifest_max : 4u << 20;
-    rc = storage_get(r->d, a, path_blob_data(a, dg), max, body, len);
+    /* a manifest whose revision is linked is served even while an online GC
+     * holds its blob in quarantine: that happens only to a manifest pushed as
+     * the GC's re-check passed, and the GC puts it back (storage/gc.c) */
+    rc = blob_get(r, a, dg, max, body, len);
     if (rc == WERR_TOOBIG) rc = WERR_INVALID;
     if (rc) return rc;
     snprintf(digest, DIGEST_MAX_STR, "%s", dg);

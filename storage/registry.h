@@ -46,7 +46,16 @@ struct blob_desc {
  * WERR_NOTFOUND otherwise. */
 int registry_blob_stat(struct registry *r, struct arena *a, const char *repo, const char *digest,
                        struct blob_desc *out);
-/* registry_blob_open: a reader on the blob's data at offset (released with the arena). */
+/* registry_blob_stat_for_read: registry_blob_stat for a GET, which also finds
+ * a blob that an online garbage collection holds in quarantine (storage/gc.c;
+ * *quarantined = 1): a manifest committed while the GC's re-check ran names it,
+ * and the GC puts it back after its settle time. HEAD, manifest PUT checks and
+ * mounts keep using registry_blob_stat, which does not see it: a client then
+ * uploads the blob again instead of naming data about to be deleted. */
+int registry_blob_stat_for_read(struct registry *r, struct arena *a, const char *repo,
+                                const char *digest, struct blob_desc *out, int *quarantined);
+/* registry_blob_open: a reader on the blob's data at offset (released with the
+ * arena); on its quarantined data while an online GC holds it. */
 int registry_blob_open(struct registry *r, struct arena *a, const char *digest, int64_t offset,
                        struct storage_reader **rd);
 /* registry_blob_path: the driver path of the blob's data ("/docker/registry/v2/blobs/..."). */

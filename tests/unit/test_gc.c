@@ -2,7 +2,9 @@
  * bounded growth), digest keys, mark & sweep with and without
  * delete_untagged (index children and referrers kept, untagged and orphan
  * content removed, tag index entries removed), dry run, the online grace
- * period, recovery of a killed online run from its journal, upload purging. */
+ * period, recovery of a killed online run from its journal, a manifest pushed
+ * as the online run quarantines its blobs (pullable throughout), upload
+ * purging. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +23,7 @@
 #include "../../storage/driver.h"
 #include "../../storage/gc.h"
 #include "../../storage/paths.h"
+#include "../../storage/registry.h"
 
 struct fx {
     struct storage_driver *d;
@@ -333,6 +336,93 @@ static void test_gc_journal_recovery(void **state)
     assert_false(path_exists(f, PATH_ROOT "/_wharf_gc/quarantine"));
 }
 
+/* what a pull of app:v1 got while the run held its blobs in quarantine */
+struct race {
+    struct fx *f;
+    struct registry r;
+    char *body, *cfg, *layer;
+    size_t len;
+    int put, get, get_cfg, get_layer, head_layer, quarantined;
+    char layer_bytes[64];
+};
+
+static int deliver(struct race *x, const char *dg, const char *method, char *out, size_t max)
+{
+    struct arena *a = arena_new();
+    struct blob_ask q = {.method = method};
+    struct blob_delivery d;
+    int rc = registry_blob_deliver(&x->r, a, "app", dg, &q, &d);
+    if (rc == 0 && out && d.via == BLOB_VIA_STREAM) {
+        ssize_t n = d.read(d.ctx, out, max - 1);
+        out[n > 0 ? n : 0] = 0;
+    }
+    if (rc == 0 && d.status != 200) rc = -d.status;
+    arena_free(a);
+    return rc;
+}
+
+static void race_step(void *ctx, const char *step)
+{
+    struct race *x = ctx;
+    struct arena *a = arena_new();
+    char dg[DIGEST_MAX_STR];
+    if (!strcmp(step, "quarantine")) {
+        /* the client HEADed the garbage blobs (found) and now PUTs the
+         * manifest: the re-check is over, the quarantine not yet begun */
+        const char *detail;
+        x->put = registry_manifest_put(&x->r, a, "app", "v1", x->body, x->len,
+                                       "application/vnd.oci.image.manifest.v1+json", dg, &detail);
+    } else if (!strcmp(step, "settle")) {
+        struct storage_stat st;
+        x->quarantined = storage_stat(x->f->d, path_blob_quarantine(a, x->layer), &st) == 0;
+        /* the push has succeeded: the client (or another) pulls it */
+        char *body;
+        size_t len;
+        const char *mt;
+        x->get = registry_manifest_get(&x->r, a, "app", "v1", &body, &len, dg, &mt);
+        x->get_cfg = deliver(x, x->cfg, "GET", NULL, 0);
+        x->get_layer = deliver(x, x->layer, "GET", x->layer_bytes, sizeof x->layer_bytes);
+        x->head_layer = deliver(x, x->layer, "HEAD", NULL, 0);
+    }
+    arena_free(a);
+}
+
+static void test_gc_online_pull_during_quarantine(void **state)
+{
+    struct fx *f = *state;
+    struct race x = {.f = f, .r = {.d = f->d}};
+    /* an image pushed, then its manifest deleted: its blobs are garbage */
+    char *m = image(f, "app", "{\"c\":7}", "racing layer", NULL, NULL);
+    assert_int_equal(storage_get(f->d, f->a, path_blob_data(f->a, m), 1 << 20, &x.body, &x.len), 0);
+    char dg[DIGEST_MAX_STR];
+    digest_of(DIGEST_SHA256, "{\"c\":7}", strlen("{\"c\":7}"), dg);
+    x.cfg = arena_strdup(f->a, dg);
+    digest_of(DIGEST_SHA256, "racing layer", strlen("racing layer"), dg);
+    x.layer = arena_strdup(f->a, dg);
+    assert_int_equal(storage_delete(f->d, path_revision_dir(f->a, "app", m)), 0);
+    sleep(1); /* older than the run's start: candidates with no grace period */
+    struct gc_opts o = {
+        .online = 1, .grace = 0, .settle_ms = 1, .test_step = race_step, .test_ctx = &x};
+    struct gc_stats st;
+    assert_int_equal(gc_run(f->d, NULL, &o, &st), 0);
+    assert_int_equal(x.put, 0);
+    assert_true(x.quarantined); /* the race happened */
+    /* pullable while quarantined: manifest and blobs by GET */
+    assert_int_equal(x.get, 0);
+    assert_int_equal(x.get_cfg, 0);
+    assert_int_equal(x.get_layer, 0);
+    assert_string_equal(x.layer_bytes, "racing layer");
+    /* a HEAD (a pusher deciding to skip its upload) does not see it */
+    assert_int_equal(x.head_layer, WERR_NOTFOUND);
+    /* the final re-check put all three back */
+    assert_int_equal(st.restored, 3);
+    assert_int_equal(st.blobs_deleted, 0);
+    assert_true(blob_exists(f, m));
+    assert_true(blob_exists(f, x.cfg));
+    assert_true(blob_exists(f, x.layer));
+    assert_false(path_exists(f, path_blob_quarantine(f->a, x.layer)));
+}
+
 static void test_purge_uploads(void **state)
 {
     struct fx *f = *state;
@@ -367,6 +457,7 @@ int main(void)
         T(test_gc_referrer_of_deleted_subject),
         T(test_gc_online_grace),
         T(test_gc_journal_recovery),
+        T(test_gc_online_pull_during_quarantine),
         T(test_purge_uploads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
