@@ -7,15 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/loghook.h"
+#include "mailhook.h"
 #include "maintenance.h"
 
 /* persistent rows: one long-lived child each (fcgi/tasks.h) */
 static const struct pool_task service_rows[] = {
+    {.name = "log mail hook", .enabled = mailhook_enabled, .run = mailhook_run},
     {.name = NULL}, /* keeps the array non-empty; rows go above this line */
 };
 
 int services_init(void)
 {
+    int rc = loghook_shared_init(); /* log.hooks' queue */
+    if (rc) return rc;
     return 0;
 }
 

@@ -255,6 +255,7 @@ int response_send(struct response *res, struct request *req)
         buf_append(&h, res->body, res->body_len);
         rc = req->io->write(req->io->ctx, h.data, h.len);
         buf_free(&h);
+        if (rc >= 0) res->body_sent = (int64_t)res->body_len;
         return rc < 0 ? WERR_IO : 0;
     }
     rc = req->io->write(req->io->ctx, h.data, h.len);
@@ -263,6 +264,7 @@ int response_send(struct response *res, struct request *req)
     if (head) return 0;
     if (res->body_kind == BODY_MEM && res->body_len) {
         if (req->io->write(req->io->ctx, res->body, res->body_len) < 0) return WERR_IO;
+        res->body_sent = (int64_t)res->body_len;
     } else if (res->body_kind == BODY_STREAM && res->stream.read) {
         size_t bufsz = 256 * 1024;
         char *b = malloc(bufsz);
@@ -281,6 +283,7 @@ int response_send(struct response *res, struct request *req)
                 rc = WERR_IO;
                 break;
             }
+            res->body_sent += n;
             if (left >= 0) left -= n;
         }
         free(b);

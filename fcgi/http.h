@@ -66,6 +66,7 @@ struct response {
     struct body_source stream; /* BODY_STREAM: read until its end or content_length bytes */
     int64_t content_length;    /* -1 = unknown; set with bodies, also for HEAD */
     int head_only;             /* HEAD: headers only, Content-Length kept */
+    int64_t body_sent;         /* body bytes response_send wrote (the access log's size) */
 };
 
 /* request_header: value of HTTP header name (any case, '-' allowed) or NULL. */
