@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "../lib/health.h"
+#include "../lib/loghook.h"
 #include "../lib/metrics.h"
 #include "debug.h"
 #include "health.h"
+#include "mailhook.h"
 #include "maintenance.h"
 #include "notify.h"
 
@@ -19,6 +21,7 @@ static const struct pool_task service_rows[] = {
     {.name = "health", .enabled = health_service_enabled, .run = health_service_run},
     {.name = "debug server", .enabled = debug_enabled, .run = debug_run},
     {.name = "notification sender", .enabled = notify_enabled, .run = notify_run},
+    {.name = "log mail hook", .enabled = mailhook_enabled, .run = mailhook_run},
     {.name = NULL}, /* keeps the array non-empty; rows go above this line */
 };
 
@@ -27,6 +30,8 @@ int services_init(void)
     int rc = health_init(); /* lib/health.h: the checks' results */
     if (rc) return rc;
     rc = metrics_init(); /* lib/metrics.h: summed over every process */
+    if (rc) return rc;
+    rc = loghook_shared_init(); /* log.hooks' queue */
     if (rc) return rc;
     return 0;
 }

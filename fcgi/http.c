@@ -283,8 +283,8 @@ int response_send(struct response *res, struct request *req)
                 rc = WERR_IO;
                 break;
             }
-            if (left >= 0) left -= n;
             res->body_sent += n;
+            if (left >= 0) left -= n;
         }
         free(b);
     }

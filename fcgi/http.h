@@ -67,9 +67,9 @@ struct response {
     struct body_source stream; /* BODY_STREAM: read until its end or content_length bytes */
     int64_t content_length;    /* -1 = unknown; set with bodies, also for HEAD */
     int head_only;             /* HEAD: headers only, Content-Length kept */
-    int64_t body_sent;         /* body bytes written by response_send (metrics) */
-    int64_t body_by_server;    /* bytes the web server sends from a file for us
-                                  (X-Accel-Redirect, X-Sendfile; metrics) */
+    int64_t body_sent; /* body bytes written by response_send (metrics, the access log's size) */
+    int64_t body_by_server; /* bytes the web server sends from a file for us
+                               (X-Accel-Redirect, X-Sendfile; metrics) */
 };
 
 /* request_header: value of HTTP header name (any case, '-' allowed) or NULL. */

@@ -251,7 +251,7 @@ static void single_reload(const struct pool_opts *o, struct config **cfg, struct
     config_free(*cfg);
     *cfg = ncfg;
     *app = napp;
-    log_init((enum log_level)ncfg->log_level, ncfg->log_json, ncfg->log_file);
+    log_configure(ncfg, 0);
     log_info("reload: configuration reloaded");
 }
 
@@ -787,8 +787,7 @@ static void reload(struct pool *p)
         if (chmod(p->unix_path, (mode_t)ncfg->socket_mode) != 0)
             log_warn("reload: chmod %s: %s", p->unix_path, strerror(errno));
     }
-    if (log_init((enum log_level)ncfg->log_level, ncfg->log_json, ncfg->log_file) != 0)
-        log_warn("reload: cannot open log file %s", ncfg->log_file);
+    if (log_configure(ncfg, 0) != 0) log_warn("reload: cannot open log file %s", ncfg->log_file);
     if (reopen) {
         close_listener(p);
         p->fd = nfd;
@@ -949,7 +948,7 @@ int pool_serve(const struct pool_opts *o)
         log_error("%s", err);
         return 1;
     }
-    if (log_init((enum log_level)cfg->log_level, cfg->log_json, cfg->log_file) != 0)
+    if (log_configure(cfg, 0) != 0)
         log_warn("cannot open log file %s: logging to stderr", cfg->log_file);
     if (auth_probe(cfg, err, sizeof err) != 0) { /* a bad htpasswd or key stops start-up */
         log_error("%s", err);

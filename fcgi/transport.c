@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/err.h"
@@ -124,6 +125,46 @@ void transport_cgi_io(struct http_io *io, struct cgi_io *ctx, int in_fd, int out
     io->ctx = ctx;
 }
 
+/* go_escaped: s escaped as Go's strconv.Quote would, without the quotes */
+static const char *go_escaped(char *buf, size_t len, const char *s)
+{
+    size_t n = log_go_quote(buf, len, s ? s : "");
+    if (n >= 2) {
+        buf[n - 1] = 0;
+        return buf + 1;
+    }
+    return "";
+}
+
+/* access_log: the request's line in the Combined Log Format, as the
+ * reference writes it (gorilla/handlers' CombinedLoggingHandler): host - user
+ * [time] "METHOD URI PROTO" status size "referer" "user-agent". The user is
+ * "-" as in the reference (it reads it from the URL, never from auth); size
+ * is the body bytes Wharf wrote (0 when the web server sends the file). */
+static void access_log(struct request *req, const struct response *res)
+{
+    char when[64], uri[2048], ref[1024], ua[1024], line[4608];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S %z", &tm);
+    const char *raw = request_param(req, "REQUEST_URI");
+    const char *proto = request_param(req, "SERVER_PROTOCOL");
+    const char *host = req->remote_addr && *req->remote_addr ? req->remote_addr : "-";
+    int n = snprintf(line, sizeof line, "%s - - [%s] \"%s %s %s\" %d %lld \"%s\" \"%s\"\n", host,
+                     when, req->method ? req->method : "-",
+                     go_escaped(uri, sizeof uri, raw && *raw ? raw : req->path),
+                     proto && *proto ? proto : "HTTP/1.1", res->status, (long long)res->body_sent,
+                     go_escaped(ref, sizeof ref, request_header(req, "Referer")),
+                     go_escaped(ua, sizeof ua, request_header(req, "User-Agent")));
+    if (n < 0) return;
+    if ((size_t)n >= sizeof line) {
+        n = sizeof line - 1;
+        line[n - 1] = '\n';
+    }
+    log_access_write(line, (size_t)n);
+}
+
 int transport_handle(struct app *app, struct arena *a, struct http_io *io)
 {
     struct request req;
@@ -140,6 +181,7 @@ int transport_handle(struct app *app, struct arena *a, struct http_io *io)
         int64_t out = res.body_sent + res.body_by_server;
         metrics_http_leave(req.metrics_handler, req.method, res.status, t0, in, out);
     }
+    if (log_access_enabled()) access_log(&req, &res);
     return rc;
 }
 
@@ -169,7 +211,7 @@ int transport_cgi_main(const char *config_path, char *const *envp)
         cgi_fail(1);
         goto out;
     }
-    if (log_init((enum log_level)cfg->log_level, cfg->log_json, cfg->log_file) != 0)
+    if (log_configure(cfg, 1) != 0)
         log_warn("cgi: cannot open log file %s, logging to stderr", cfg->log_file);
     if (app_new(cfg, &app, err, sizeof err) != 0) {
         log_error("cgi: start-up: %s", err);

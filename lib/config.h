@@ -198,6 +198,34 @@ struct config {
     char *debug_addr;       /* http.debug.addr: "host:port" or ":port"; NULL = no debug server */
     int debug_prom_enabled; /* http.debug.prometheus.enabled (default false) */
     char *debug_prom_path;  /* http.debug.prometheus.path (default "/metrics") */
+
+    /* log (issue 14): the reference's formatter, fields, reportcaller and
+     * hooks (config_log.c, lib/log.h, lib/loghook.h) */
+    int log_formatter;                  /* log.formatter: enum log_format (text, json, logstash) */
+    int log_reportcaller;               /* log.reportcaller */
+    struct config_logfield *log_fields; /* log.fields, sorted by key */
+    size_t nlog_fields;
+    struct config_loghook *log_hooks; /* log.hooks, in file order */
+    size_t nlog_hooks;
+};
+
+/* one entry of log.fields: added to every log line */
+struct config_logfield {
+    char *key, *value;
+    int raw; /* a number or a boolean: unquoted in JSON */
+};
+
+/* one entry of log.hooks (type mail, the only type the reference has) */
+struct config_loghook {
+    int disabled;
+    unsigned levels; /* bit (1 << level) per name of levels (LOGHOOK_* in lib/loghook.h) */
+    char *addr;      /* options.smtp.addr: host:port (required) */
+    char *username;  /* options.smtp.username: AUTH when set */
+    char *password;  /* options.smtp.password (secret: masked in dumps) */
+    int insecure;    /* options.smtp.insecure: no TLS certificate check */
+    char *from;      /* options.from (required) */
+    char **to;       /* options.to (at least one) */
+    size_t nto;
 };
 
 /* one entry of notifications.endpoints (defaults: the reference's

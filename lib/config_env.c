@@ -93,7 +93,7 @@ static int env_apply(struct loader *L, struct ynode **root, const char *name, co
             snprintf(L->err, L->errlen, "[env] %s: unknown key", name);
             return WERR_INVALID;
         }
-        if (header) { /* http.headers.<name>: the part is the header name */
+        if (header) { /* http.headers.<name>, log.fields.<name>: the part is the name */
             if (save || !*tok) {
                 snprintf(L->err, L->errlen, "[env] %s: unknown key", name);
                 return WERR_INVALID;
@@ -120,7 +120,9 @@ static int env_apply(struct loader *L, struct ynode **root, const char *name, co
                      path, kf->note ? " (" : "", kf->note ? kf->note : "", kf->note ? ")" : "");
             return WERR_INVALID;
         }
-        if (save && kf->kind == K_CUSTOM && kf->fn == apply_headers) {
+        if (save && kf->kind == K_CUSTOM &&
+            (kf->fn == apply_headers || kf->fn == apply_logfields)) {
+            /* REGISTRY_LOG_FIELDS_<NAME> (issue 14): one field, like a header */
             header = 1;
             continue;
         }

@@ -217,6 +217,12 @@ APPLIER(apply_formatter);
 PRINTER(dump_version);
 PRINTER(dump_loglevel);
 PRINTER(dump_formatter);
+APPLIER(apply_logfields);
+PRINTER(dump_logfields);
+RELEASER(release_logfields);
+APPLIER(apply_loghooks);
+PRINTER(dump_loghooks);
+RELEASER(release_loghooks);
 
 /* config_storage.c: the drivers, cache, s3, redis, middleware.storage */
 APPLIER(apply_filesystem);

@@ -32,10 +32,11 @@ static const struct field f_accesslog[] = {BOOL("disabled", CFG_OFF(accesslog_di
 static const struct field f_log[] = {
     CUSTOM("level", apply_loglevel, .dump = dump_loglevel),
     CUSTOM("formatter", apply_formatter, .dump = dump_formatter),
-    UNSUP("fields"),
-    UNSUP("hooks"),
-    UNSUP("reportcaller"),
     SECTION("accesslog", f_accesslog),
+    /* issue 14: config_log.c */
+    CUSTOM("fields", apply_logfields, .dump = dump_logfields, .release = release_logfields),
+    BOOL("reportcaller", CFG_OFF(log_reportcaller)),
+    CUSTOM("hooks", apply_loghooks, .dump = dump_loghooks, .release = release_loghooks),
     END,
 };
 

@@ -245,9 +245,8 @@ static void test_type_errors(void **state)
                  "http.headers.X-A: expected a list of strings");
     expect_error(MIN "log:\n  level: verbose\n", NULL, 5,
                  "log.level: expected error, warn, info or debug");
-    expect_error(MIN "log:\n  formatter: xml\n", NULL, 5, "log.formatter: expected text or json");
-    expect_error(MIN "log:\n  formatter: logstash\n", NULL, 5,
-                 "log.formatter: logstash is not supported by Wharf yet");
+    expect_error(MIN "log:\n  formatter: xml\n", NULL, 5,
+                 "log.formatter: expected text, json or logstash");
     expect_error(MIN "storage:\n", NULL, 4, "duplicate key \"storage\"");
 }
 
@@ -282,8 +281,6 @@ static void test_unsupported_keys(void **state)
                  "(nginx-conf/wharf-site.conf) or Apache (apache-conf/wharf-vhost.conf)");
     expect_error(MIN "loglevel: debug\n", NULL, 4,
                  "loglevel: not supported by Wharf yet (deprecated: use log.level)");
-    expect_error(MIN "log:\n  fields:\n    service: registry\n", NULL, 5,
-                 "log.fields: not supported by Wharf yet");
     expect_error(MIN "  cache:\n    blobdescriptorsize: 10000\n", NULL, 5,
                  "storage.cache.blobdescriptorsize: not supported by Wharf yet");
     expect_error(MIN "  cache:\n    blobdescriptor: memcached\n", NULL, 5,
@@ -640,6 +637,11 @@ static void test_s3_and_redis(void **state)
 static const char *const every_key[] = {
     "version: 0.1\n"
     "log:\n  level: debug\n  formatter: json\n  accesslog: {disabled: true}\n"
+    "  reportcaller: true\n  fields: {service: registry, port: 5000, \"a b\": 'x\"y'}\n"
+    "  hooks:\n    - type: mail\n      levels: [error, panic]\n"
+    "      options: {smtp: {addr: 'mail.example:25', username: u, password: hook-pw,\n"
+    "        insecure: true}, from: reg@example, to: [ops@example, dev@example]}\n"
+    "    - {type: mail, disabled: true}\n"
     "storage:\n  filesystem: {rootdirectory: /srv/reg, maxthreads: 50}\n"
     "  delete: {enabled: true}\n  redirect: {disable: true}\n"
     "  cache: {blobdescriptor: inmemory}\n"
