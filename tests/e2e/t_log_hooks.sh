@@ -42,7 +42,8 @@ break_tag() {
 	local d=$W_ROOT/docker/registry/v2/repositories/$1/_manifests/tags/$2/current
 	mkdir -p "$d"
 	rm -f "$d/link"
-	/usr/bin/python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$d/link"
+	# bound from inside the directory: the full path is longer than sun_path
+	/usr/bin/python3 -c 'import os, socket, sys; os.chdir(sys.argv[1]); socket.socket(socket.AF_UNIX).bind("link")' "$d"
 }
 
 MAILS=$TMP/mails.jsonl
