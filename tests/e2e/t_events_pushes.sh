@@ -83,7 +83,8 @@ push 1
 t_result "push v1" $? "$(tail -n 3 "$TMP/push.err")"
 expect_image "$TMP/img1" v1 >"$TMP/want1"
 wait_for 20 has_all /node1 "$TMP/want1"
-t_result "endpoint up: the push's events arrive ($(wc -l <"$TMP/want1"): blobs, manifest with its tag)" $? \
+rc=$? # (a $(...) in t_result's name would reset $?)
+t_result "endpoint up: the push's events arrive ($(wc -l <"$TMP/want1"): blobs, manifest with its tag)" $rc \
 	"want: $(cat "$TMP/want1")" "got: $(got /node1)"
 
 # ---- endpoint down: pushes go on -------------------------------------------------
@@ -117,7 +118,8 @@ sink_start || t_fail "the sink starts again"
 } >"$TMP/want2"
 cat "$TMP/want1" "$TMP/want2" >"$TMP/want-all"
 wait_for 30 has_all /node1 "$TMP/want-all"
-t_result "endpoint back: every event arrives ($(wc -l <"$TMP/want-all") events: 4 pushes, a delete; kill -9 between)" $? \
+rc=$?
+t_result "endpoint back: every event arrives ($(wc -l <"$TMP/want-all") events: 4 pushes, a delete; kill -9 between)" $rc \
 	"missing: $(comm -23 <(sort -u "$TMP/want-all") <(got /node1 | sort -u))"
 order=$(got /node1 | awk '$3 != "-" || $1 == "delete" { print $1, $3 }' | awk '!seen[$0]++' | tr '\n' ' ')
 check_eq "in the order of the requests (manifests, then the delete)" \
