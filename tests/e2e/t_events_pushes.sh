@@ -40,6 +40,14 @@ notifications:
       timeout: 500ms
       threshold: 3
       backoff: 300ms
+    - name: ce
+      url: http://127.0.0.1:$SINK_PORT/ce-$NODE
+      format: cloudevents
+      timeout: 500ms
+      threshold: 3
+      backoff: 300ms
+      ignore:
+        mediatypes: [application/octet-stream]
 EOF
 }
 
@@ -86,6 +94,18 @@ wait_for 20 has_all /node1 "$TMP/want1"
 rc=$? # (a $(...) in t_result's name would reset $?)
 t_result "endpoint up: the push's events arrive ($(wc -l <"$TMP/want1"): blobs, manifest with its tag)" $rc \
 	"want: $(cat "$TMP/want1")" "got: $(got /node1)"
+
+# the same push to a CloudEvents endpoint that ignores blobs
+ce_v1() { [ -n "$(jq -c 'select(.path == "/ce-node1" and .json.subject == "ev/app:v1")' "$OUT" 2>/dev/null)" ]; }
+wait_for 20 ce_v1
+rc=$?
+t_result "a CloudEvents endpoint gets the manifest's push" $rc "$(jq -c 'select(.path == "/ce-node1")' "$OUT" | head -n 3)"
+ce=$(jq -c 'select(.path == "/ce-node1" and .json.subject == "ev/app:v1") |
+	[.headers["Content-Type"], .json.specversion, .json.type, .json.data.target.tag]' "$OUT" | head -n 1)
+check_eq "structured CloudEvents 1.0, the event as data" \
+	'["application/cloudevents+json","1.0","io.wharf.registry.manifest.push","v1"]' "$ce"
+check_eq "its ignore.mediatypes holds the blobs back" 0 \
+	"$(jq -r 'select(.path == "/ce-node1") | .json.data.target.mediaType' "$OUT" | grep -c octet-stream)"
 
 # ---- endpoint down: pushes go on -------------------------------------------------
 stop_pid "$SINK_PID" 5
