@@ -48,7 +48,8 @@ if [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ]; then
     # the debug server's exposition checked by promtool (t_metrics)
     chk_cmd promtool prometheus
     # log.hooks mail delivered to a local SMTP sink (t_log_hooks)
-    python3 -c 'import aiosmtpd' 2>/dev/null || need="$need python3-aiosmtpd"
+    # (Debian's python3: the tests run /usr/bin/python3, whatever python3 is first in PATH)
+    /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need="$need python3-aiosmtpd"
     # make fuzz: clang with libFuzzer and the sanitizer runtimes
     chk_cmd clang-14 clang-14
     ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
