@@ -37,9 +37,10 @@ int cmd_catalog_rebuild(int argc, char **argv)
     int status = 1;
     struct app *app = NULL;
     struct arena *a = NULL;
-    if (cfg->storage != STORAGE_S3) {
+    if (!CONFIG_OBJSTORE(cfg)) {
         fprintf(stderr, "wharf catalog rebuild: the repository index is kept on object stores "
-                        "(storage.s3) only; this registry's _catalog walks its directories\n");
+                        "(s3, swift, azure, gcs, oss) only; this registry's _catalog walks its "
+                        "directories\n");
         goto out;
     }
     if (app_new(cfg, &app, err, sizeof err) != 0) {

@@ -18,7 +18,18 @@
 #define CONFIG_WORKERS_IDLETIMEOUT 10
 #define CONFIG_WORKERS_LIMIT 256
 
-enum storage_type { STORAGE_FILESYSTEM = 0, STORAGE_INMEMORY = 1, STORAGE_S3 = 2 };
+enum storage_type {
+    STORAGE_FILESYSTEM = 0,
+    STORAGE_INMEMORY = 1,
+    STORAGE_S3 = 2,
+    STORAGE_SWIFT = 3, /* issue 15 */
+    STORAGE_AZURE = 4,
+    STORAGE_GCS = 5,
+    STORAGE_OSS = 6,
+};
+/* an object store (s3, swift, azure, gcs, oss): no local files, listings are
+ * requests, the repository index of storage/catalog.c is kept */
+#define CONFIG_OBJSTORE(cfg) ((cfg)->storage >= STORAGE_S3)
 enum blob_accel { ACCEL_NONE = 0, ACCEL_NGINX = 1, ACCEL_APACHE = 2 };
 
 /* a PCRE2 pattern of validation.manifests.urls, compiled once at load */
@@ -163,6 +174,32 @@ struct config {
     long s3_copychunksize;      /* multipartcopychunksize (default 32 MiB) */
     long s3_copymaxconcurrency; /* multipartcopymaxconcurrency (default 100) */
     long s3_copythreshold;      /* multipartcopythresholdsize (default 32 MiB) */
+
+    /* storage.swift (issue 15): the reference's keys (storage/drivers/swift.c) */
+    char *swift_authurl, *swift_username, *swift_password; /* password masked */
+    char *swift_tenant, *swift_tenantid, *swift_domain, *swift_domainid;
+    char *swift_tenantdomain, *swift_tenantdomainid, *swift_trustid;
+    char *swift_region, *swift_container, *swift_prefix, *swift_endpointtype;
+    char *swift_secretkey, *swift_accesskey; /* TempURL key (masked), account */
+    int swift_authversion;                   /* 0: from the URL, else 1, 2 or 3 */
+    int swift_insecureskipverify, swift_tempurlcontainerkey;
+    long swift_chunksize; /* bytes per segment (default 20 MiB) */
+
+    /* storage.azure (issue 15): the reference's keys and Distribution 3's
+     * serviceurl and rootdirectory (storage/drivers/azure.c) */
+    char *azure_accountname, *azure_accountkey; /* accountkey masked */
+    char *azure_container, *azure_realm, *azure_serviceurl, *azure_rootdirectory;
+
+    /* storage.gcs (issue 15): storage/drivers/gcs.c */
+    char *gcs_bucket, *gcs_keyfile, *gcs_rootdirectory;
+    char *gcs_credentials; /* credentials: the mapping as service-account JSON (masked) */
+    long gcs_chunksize;    /* bytes per resumable-upload chunk (default 16 MiB, 256 KiB steps) */
+
+    /* storage.oss (issue 15): storage/drivers/oss.c */
+    char *oss_accesskeyid, *oss_accesskeysecret; /* secret masked */
+    char *oss_region, *oss_endpoint, *oss_bucket, *oss_rootdirectory;
+    int oss_internal, oss_encrypt, oss_secure;
+    long oss_chunksize; /* bytes per part (default 10 MiB, at least 5 MiB) */
 
     /* storage.cache.blobdescriptor: redis, and the redis: section (issue 7) */
     int blobdescriptor_redis;

@@ -230,6 +230,11 @@ APPLIER(apply_inmemory);
 APPLIER(apply_blobdescriptor);
 APPLIER(apply_s3);
 APPLIER(apply_s3_loglevel);
+APPLIER(apply_swift);
+APPLIER(apply_azure);
+APPLIER(apply_gcs);
+APPLIER(apply_gcs_credentials);
+APPLIER(apply_oss);
 APPLIER(apply_redis_ms);
 APPLIER(apply_storage_mw);
 PRINTER(dump_inmemory);
@@ -240,9 +245,14 @@ RELEASER(release_storage_mw);
 SHOWN(shown_filesystem);
 SHOWN(shown_inmemory);
 SHOWN(shown_s3);
+SHOWN(shown_swift);
+SHOWN(shown_azure);
+SHOWN(shown_gcs);
+SHOWN(shown_oss);
 SHOWN(shown_redis);
 SHOWN(shown_middleware);
 void s3_config_defaults(struct config *c);
+void objstore_config_defaults(struct config *c);
 
 /* config_http.c: http */
 APPLIER(apply_net);

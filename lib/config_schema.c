@@ -100,6 +100,63 @@ static const struct field f_s3[] = {
     UNSUP("credentialsconfigpath"),
     END,
 };
+/* storage.swift, azure, gcs, oss (issue 15): config_storage.c */
+static const struct field f_swift[] = {
+    STR("authurl", CFG_OFF(swift_authurl), F_REQUIRED),
+    STR("username", CFG_OFF(swift_username), F_REQUIRED),
+    STR("password", CFG_OFF(swift_password), F_REQUIRED | F_SECRET),
+    STR("container", CFG_OFF(swift_container), F_REQUIRED),
+    STR("region", CFG_OFF(swift_region), 0),
+    STR("tenant", CFG_OFF(swift_tenant), 0),
+    STR("tenantid", CFG_OFF(swift_tenantid), 0),
+    STR("domain", CFG_OFF(swift_domain), 0),
+    STR("domainid", CFG_OFF(swift_domainid), 0),
+    STR("tenantdomain", CFG_OFF(swift_tenantdomain), 0),
+    STR("tenantdomainid", CFG_OFF(swift_tenantdomainid), 0),
+    STR("trustid", CFG_OFF(swift_trustid), 0),
+    BOOL("insecureskipverify", CFG_OFF(swift_insecureskipverify)),
+    INT("chunksize", CFG_OFF(swift_chunksize), S_LONG, 1L << 20, 5L << 30),
+    STR("prefix", CFG_OFF(swift_prefix), 0),
+    STR("secretkey", CFG_OFF(swift_secretkey), F_SECRET),
+    STR("accesskey", CFG_OFF(swift_accesskey), 0),
+    INT("authversion", CFG_OFF(swift_authversion), S_INT, 0, 3),
+    STR("endpointtype", CFG_OFF(swift_endpointtype), 0, .unset = "public"),
+    BOOL("tempurlcontainerkey", CFG_OFF(swift_tempurlcontainerkey)),
+    UNSUP_NOTE("tempurlmethods", "TempURLs are made for GET and HEAD"),
+    END,
+};
+static const struct field f_azure[] = {
+    STR("accountname", CFG_OFF(azure_accountname), F_REQUIRED),
+    STR("accountkey", CFG_OFF(azure_accountkey), F_REQUIRED | F_SECRET),
+    STR("container", CFG_OFF(azure_container), F_REQUIRED),
+    STR("realm", CFG_OFF(azure_realm), 0, .unset = "core.windows.net"),
+    STR("serviceurl", CFG_OFF(azure_serviceurl), 0),
+    STR("rootdirectory", CFG_OFF(azure_rootdirectory), 0),
+    UNSUP_NOTE("credentials", "only shared-key auth: accountname and accountkey"),
+    END,
+};
+static const struct field f_gcs[] = {
+    STR("bucket", CFG_OFF(gcs_bucket), F_REQUIRED),
+    STR("keyfile", CFG_OFF(gcs_keyfile), 0),
+    CUSTOM_AT("credentials", apply_gcs_credentials, CFG_OFF(gcs_credentials), S_STR,
+              .flags = F_SECRET),
+    STR("rootdirectory", CFG_OFF(gcs_rootdirectory), 0),
+    INT("chunksize", CFG_OFF(gcs_chunksize), S_LONG, 256L << 10, 1L << 30),
+    END,
+};
+static const struct field f_oss[] = {
+    STR("accesskeyid", CFG_OFF(oss_accesskeyid), F_REQUIRED),
+    STR("accesskeysecret", CFG_OFF(oss_accesskeysecret), F_REQUIRED | F_SECRET),
+    STR("region", CFG_OFF(oss_region), F_REQUIRED),
+    STR("bucket", CFG_OFF(oss_bucket), F_REQUIRED),
+    STR("endpoint", CFG_OFF(oss_endpoint), 0),
+    BOOL("internal", CFG_OFF(oss_internal)),
+    BOOL("encrypt", CFG_OFF(oss_encrypt)),
+    BOOL("secure", CFG_OFF(oss_secure)),
+    INT("chunksize", CFG_OFF(oss_chunksize), S_LONG, 5L << 20, 5L << 30),
+    STR("rootdirectory", CFG_OFF(oss_rootdirectory), 0),
+    END,
+};
 static const struct field f_redis_pool[] = {
     INT("maxidle", CFG_OFF(redis_maxidle), S_INT, 0, 100000),
     INT("maxactive", CFG_OFF(redis_maxactive), S_INT, 0, 100000),
@@ -124,10 +181,10 @@ static const struct field f_storage[] = {
     CUSTOM("inmemory", apply_inmemory, .flags = F_DRIVER, .dump = dump_inmemory,
            .shown = shown_inmemory),
     SECTION_FN("s3", f_s3, apply_s3, F_DRIVER, .shown = shown_s3),
-    UNSUP("azure"),
-    UNSUP("gcs"),
-    UNSUP("swift"),
-    UNSUP("oss"),
+    SECTION_FN("swift", f_swift, apply_swift, F_DRIVER, .shown = shown_swift),
+    SECTION_FN("azure", f_azure, apply_azure, F_DRIVER, .shown = shown_azure),
+    SECTION_FN("gcs", f_gcs, apply_gcs, F_DRIVER, .shown = shown_gcs),
+    SECTION_FN("oss", f_oss, apply_oss, F_DRIVER, .shown = shown_oss),
     SECTION("delete", f_delete),
     SECTION("redirect", f_redirect),
     SECTION("cache", f_cache),
@@ -471,9 +528,9 @@ static int apply_field(struct loader *L, const struct field *f, const struct yno
 
     if (f->flags & F_DRIVER) {
         if (L->have_driver)
-            return config_fail(
-                L, n, 1, path,
-                "only one storage driver may be configured (filesystem, inmemory or s3)");
+            return config_fail(L, n, 1, path,
+                               "only one storage driver may be configured (filesystem, inmemory, "
+                               "s3, swift, azure, gcs or oss)");
         L->have_driver = 1;
     }
     switch (f->kind) {

@@ -1,6 +1,8 @@
-/* config_storage.c — the storage drivers (filesystem, inmemory, s3), the
+/* config_storage.c — the storage drivers (filesystem, inmemory, s3, swift,
+ * azure, gcs, oss), the
  * blob descriptor cache and its redis section, and middleware.storage: the
  * rules each applies after its keys, and how each is printed. */
+#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +101,140 @@ int apply_s3(struct loader *L, const struct field *f, const struct ynode *n, con
             return config_fail(L, n, 1, path, "rootdirectory: not a clean path");
     }
     c->storage = STORAGE_S3;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- swift, azure, gcs, oss (issue
+ * 15) */
+
+void objstore_config_defaults(struct config *c)
+{
+    c->swift_chunksize = 20L << 20; /* the reference's defaultChunkSize */
+    c->gcs_chunksize = 16L << 20;   /* googleapi.DefaultUploadChunkSize */
+    c->oss_chunksize = 10L << 20;
+    c->oss_secure = 1;
+}
+
+/* clean_root: a rootdirectory/prefix is a clean relative key prefix */
+static int clean_root(struct loader *L, const struct ynode *n, const char *path, const char *key,
+                      const char *root)
+{
+    if (!root) return 0;
+    const char *r = root;
+    while (*r == '/')
+        r++;
+    for (const char *p = r; *p; p++)
+        if ((p[0] == '/' && p[1] == '/') || (unsigned char)*p < 0x20)
+            return config_fail(L, n, 1, path, "%s: not a clean path", key);
+    if (strstr(r, "/../") || strstr(r, "/./") || !strncmp(r, "../", 3) || !strcmp(r, "..") ||
+        !strncmp(r, "./", 2) || (strlen(r) >= 3 && !strcmp(r + strlen(r) - 3, "/..")))
+        return config_fail(L, n, 1, path, "%s: not a clean path", key);
+    return 0;
+}
+
+int apply_swift(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+{
+    struct config *c = L->c;
+    if (!c->swift_authurl) return config_fail(L, n, 1, path, "authurl: required");
+    if (strncmp(c->swift_authurl, "http://", 7) && strncmp(c->swift_authurl, "https://", 8))
+        return config_fail(L, n, 1, path, "authurl: expected an http:// or https:// URL");
+    if (!c->swift_username) return config_fail(L, n, 1, path, "username: required");
+    if (!c->swift_password) return config_fail(L, n, 1, path, "password: required");
+    if (!c->swift_container || !*c->swift_container || strchr(c->swift_container, '/'))
+        return config_fail(L, n, 1, path, "container: required, without '/'");
+    if (c->swift_endpointtype && strcmp(c->swift_endpointtype, "public") &&
+        strcmp(c->swift_endpointtype, "internal") && strcmp(c->swift_endpointtype, "admin"))
+        return config_fail(L, n, 1, path, "endpointtype: expected public, internal or admin");
+    int rc = clean_root(L, n, path, "prefix", c->swift_prefix);
+    if (rc) return rc;
+    c->storage = STORAGE_SWIFT;
+    return 0;
+}
+
+int apply_azure(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+{
+    struct config *c = L->c;
+    if (!c->azure_accountname) return config_fail(L, n, 1, path, "accountname: required");
+    if (!c->azure_accountkey) return config_fail(L, n, 1, path, "accountkey: required");
+    if (!c->azure_container) return config_fail(L, n, 1, path, "container: required");
+    /* Azure's container names: 3-63 of [a-z0-9-], starting with a letter or digit */
+    size_t cl = strlen(c->azure_container);
+    int ok = cl >= 3 && cl <= 63 && c->azure_container[0] != '-';
+    for (size_t i = 0; ok && i < cl; i++) {
+        char ch = c->azure_container[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+             (ch == '-' && c->azure_container[i + 1] != '-');
+    }
+    if (!ok)
+        return config_fail(L, n, 1, path,
+                           "container: 3 to 63 lowercase letters, digits and single dashes");
+    if (c->azure_serviceurl && strncmp(c->azure_serviceurl, "http://", 7) &&
+        strncmp(c->azure_serviceurl, "https://", 8))
+        return config_fail(L, n, 1, path, "serviceurl: expected an http:// or https:// URL");
+    int rc = clean_root(L, n, path, "rootdirectory", c->azure_rootdirectory);
+    if (rc) return rc;
+    c->storage = STORAGE_AZURE;
+    return 0;
+}
+
+/* storage.gcs.credentials: the reference's mapping (type, project_id,
+ * private_key_id, private_key, client_email, client_id, auth_uri,
+ * token_uri, ...): kept as the service-account JSON it stands for; a
+ * string is taken as that JSON text */
+int apply_gcs_credentials(struct loader *L, const struct field *f, const struct ynode *n,
+                          const char *path)
+{
+    free(L->c->gcs_credentials);
+    L->c->gcs_credentials = NULL;
+    if (is_null(n)) return 0;
+    if (n->type == Y_SCALAR) { /* the key file's JSON text (and how a dump prints it) */
+        if (!*n->val) return 0;
+        return (L->c->gcs_credentials = strdup(n->val)) ? 0 : WERR_NOMEM;
+    }
+    if (n->type != Y_MAP)
+        return config_fail(L, n, 0, path, "expected a mapping (the service account's keys)");
+    json_object *o = json_object_new_object();
+    if (!o) return WERR_NOMEM;
+    for (size_t i = 0; i < n->nkids; i++) {
+        const struct ynode *k = n->kids[i];
+        char kp[CONFIG_MAX_PATH];
+        path_join(kp, sizeof kp, path, k->key);
+        if (k->type != Y_SCALAR) {
+            json_object_put(o);
+            return config_fail(L, k, 0, kp, "expected a string");
+        }
+        json_object_object_add(o, k->key, json_object_new_string(k->val));
+    }
+    const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    L->c->gcs_credentials = js ? strdup(js) : NULL;
+    json_object_put(o);
+    return L->c->gcs_credentials ? 0 : WERR_NOMEM;
+}
+
+int apply_gcs(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+{
+    struct config *c = L->c;
+    if (!c->gcs_bucket || !*c->gcs_bucket) return config_fail(L, n, 1, path, "bucket: required");
+    if (c->gcs_keyfile && c->gcs_credentials)
+        return config_fail(L, n, 1, path, "keyfile and credentials: give one of them");
+    if (c->gcs_chunksize % (256L << 10))
+        return config_fail(L, n, 1, path, "chunksize: expected a multiple of 262144 (256 KiB)");
+    int rc = clean_root(L, n, path, "rootdirectory", c->gcs_rootdirectory);
+    if (rc) return rc;
+    c->storage = STORAGE_GCS;
+    return 0;
+}
+
+int apply_oss(struct loader *L, const struct field *f, const struct ynode *n, const char *path)
+{
+    struct config *c = L->c;
+    if (!c->oss_accesskeyid) return config_fail(L, n, 1, path, "accesskeyid: required");
+    if (!c->oss_accesskeysecret) return config_fail(L, n, 1, path, "accesskeysecret: required");
+    if (!c->oss_region) return config_fail(L, n, 1, path, "region: required");
+    if (!c->oss_bucket) return config_fail(L, n, 1, path, "bucket: required");
+    int rc = clean_root(L, n, path, "rootdirectory", c->oss_rootdirectory);
+    if (rc) return rc;
+    c->storage = STORAGE_OSS;
     return 0;
 }
 
@@ -335,6 +471,26 @@ SHOWN(shown_inmemory)
 SHOWN(shown_s3)
 {
     return c->storage == STORAGE_S3;
+}
+
+SHOWN(shown_swift)
+{
+    return c->storage == STORAGE_SWIFT;
+}
+
+SHOWN(shown_azure)
+{
+    return c->storage == STORAGE_AZURE;
+}
+
+SHOWN(shown_gcs)
+{
+    return c->storage == STORAGE_GCS;
+}
+
+SHOWN(shown_oss)
+{
+    return c->storage == STORAGE_OSS;
 }
 
 /* redis is printed when it is used (an address given) */

@@ -19,7 +19,7 @@ static _Atomic(const struct storage_driver *) ready_for;
 
 int catalog_index_enabled(const struct registry *r)
 {
-    return r->cfg && r->cfg->storage == STORAGE_S3;
+    return r->cfg && CONFIG_OBJSTORE(r->cfg);
 }
 
 static char *hex_of(struct arena *a, const char *s)

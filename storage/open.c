@@ -18,6 +18,10 @@ int storage_open(const struct config *cfg, struct storage_driver **out, struct b
     if (cache) *cache = NULL;
     if (cfg->storage == STORAGE_S3) {
         if ((rc = driver_s3_new(cfg, &d, err, errlen)) != 0) return rc;
+    } else if (cfg->storage > STORAGE_S3) { /* issue 15: each driver's branch replaces this */
+        snprintf(err, errlen,
+                 "storage: this build of Wharf has no driver for the configured storage");
+        return WERR_UNSUPPORTED;
     } else if (cfg->storage == STORAGE_INMEMORY) {
         rc = driver_inmemory_new(&d);
     } else if ((rc = driver_filesystem_new(cfg->fs_root, &d)) == 0) {

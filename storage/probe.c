@@ -22,6 +22,10 @@ static const char *driver_name(const struct config *cfg)
     switch (cfg->storage) {
     case STORAGE_INMEMORY: return "inmemory";
     case STORAGE_S3: return "s3";
+    case STORAGE_SWIFT: return "swift";
+    case STORAGE_AZURE: return "azure";
+    case STORAGE_GCS: return "gcs";
+    case STORAGE_OSS: return "oss";
     default: return "filesystem";
     }
 }

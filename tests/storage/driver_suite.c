@@ -45,11 +45,14 @@
 #include "../../storage/driver.h"
 #include "../../storage/drivers/filesystem.h"
 #include "../../storage/drivers/s3.h"
+#include "../../storage/open.h"
 
 static struct storage_driver *D;
-static const char *DRV;  /* "filesystem" or "inmemory" */
-static const char *ROOT; /* filesystem root, else NULL */
-static int OBJSTORE;     /* s3: directories are key prefixes */
+static const char *DRV;         /* "filesystem" or "inmemory" */
+static const char *ROOT;        /* filesystem root, else NULL */
+static int OBJSTORE;            /* s3, swift, azure, gcs, oss: directories are key prefixes */
+static const char *CONFIG_FILE; /* "config" mode: the driver a config.yml configures */
+static struct config *SUITE_CFG;
 
 #define MIB (1024 * 1024)
 
@@ -1383,59 +1386,62 @@ static void t_s3_move_large(void **state)
 
 /* ---- running ---- */
 
-enum { BOTH, FS_ONLY, MEM_ONLY, S3_ONLY };
+/* BOTH: every driver; OBJ_ONLY: every object store; DRV_ONLY: the driver
+ * named by .drv ("s3", "swift", ...) */
+enum { BOTH, FS_ONLY, MEM_ONLY, OBJ_ONLY, DRV_ONLY };
 
 struct tcase {
     const char *name;
     CMUnitTestFunction fn;
     int only;
+    const char *drv;
 };
 
 static const struct tcase CASES[] = {
-    {"tables", t_tables, BOTH},
-    {"put_get_empty", t_put_get_empty, BOTH},
-    {"put_get_binary", t_put_get_binary, BOTH},
-    {"put_get_1mib", t_put_get_1mib, BOTH},
-    {"get_max_bound", t_get_max_bound, BOTH},
-    {"put_overwrite", t_put_overwrite, BOTH},
-    {"get_missing", t_get_missing, BOTH},
-    {"stat_file_dir_missing", t_stat, BOTH},
-    {"list_sorted", t_list_sorted, BOTH},
-    {"list_missing_empty", t_list_missing_empty, BOTH},
-    {"list_page", t_list_page, BOTH},
-    {"move_to_new_dir", t_move_new_dir, BOTH},
-    {"move_replaces_dst", t_move_replace, BOTH},
-    {"move_missing_src", t_move_missing, BOTH},
-    {"move_tree", t_move_tree, BOTH},
-    {"delete_file", t_delete_file, BOTH},
-    {"delete_tree", t_delete_tree, BOTH},
-    {"delete_missing", t_delete_missing, BOTH},
-    {"walk_order", t_walk_order, BOTH},
-    {"walk_skip_dir", t_walk_skip, BOTH},
-    {"walk_stop", t_walk_stop, BOTH},
-    {"walk_missing_and_mutating", t_walk_missing_and_mutating, BOTH},
-    {"reader_offsets", t_reader_offsets, BOTH},
-    {"stream_write_64mib", t_stream_64mib, BOTH},
-    {"writer_append_resume", t_writer_append_resume, BOTH},
-    {"writer_nonappend_truncates", t_writer_truncates, BOTH},
-    {"writer_truncate", t_writer_truncate, BOTH},
-    {"writer_cancel", t_writer_cancel, BOTH},
-    {"reader_during_append", t_reader_during_append, BOTH},
-    {"writer_odd_chunks", t_writer_odd_chunks, BOTH},
-    {"handles_released_by_arena", t_handles_released_by_arena, BOTH},
-    {"invalid_paths", t_invalid_paths, BOTH},
-    {"put_atomic_for_readers", t_put_atomic_readers, BOTH},
-    {"lock_exclusive", t_lock_exclusive, BOTH},
-    {"lock_mutual_exclusion", t_lock_mutual_exclusion, BOTH},
-    {"lock_dies_with_holder", t_fs_lock_dies_with_holder, FS_ONLY},
-    {"lease_ends", t_s3_lease_ends, S3_ONLY},
-    {"concurrent_put_processes", t_fs_concurrent_put_processes, FS_ONLY},
-    {"on_disk_layout", t_fs_layout, FS_ONLY},
-    {"reader_fd", t_fs_reader_fd, FS_ONLY},
-    {"optional_ops", t_mem_optional_ops, MEM_ONLY},
-    {"url_for_presigned", t_s3_url_for, S3_ONLY},
-    {"segments_move", t_s3_segments_move, S3_ONLY},
-    {"move_large_multipart_copy", t_s3_move_large, S3_ONLY},
+    {"tables", t_tables, BOTH, NULL},
+    {"put_get_empty", t_put_get_empty, BOTH, NULL},
+    {"put_get_binary", t_put_get_binary, BOTH, NULL},
+    {"put_get_1mib", t_put_get_1mib, BOTH, NULL},
+    {"get_max_bound", t_get_max_bound, BOTH, NULL},
+    {"put_overwrite", t_put_overwrite, BOTH, NULL},
+    {"get_missing", t_get_missing, BOTH, NULL},
+    {"stat_file_dir_missing", t_stat, BOTH, NULL},
+    {"list_sorted", t_list_sorted, BOTH, NULL},
+    {"list_missing_empty", t_list_missing_empty, BOTH, NULL},
+    {"list_page", t_list_page, BOTH, NULL},
+    {"move_to_new_dir", t_move_new_dir, BOTH, NULL},
+    {"move_replaces_dst", t_move_replace, BOTH, NULL},
+    {"move_missing_src", t_move_missing, BOTH, NULL},
+    {"move_tree", t_move_tree, BOTH, NULL},
+    {"delete_file", t_delete_file, BOTH, NULL},
+    {"delete_tree", t_delete_tree, BOTH, NULL},
+    {"delete_missing", t_delete_missing, BOTH, NULL},
+    {"walk_order", t_walk_order, BOTH, NULL},
+    {"walk_skip_dir", t_walk_skip, BOTH, NULL},
+    {"walk_stop", t_walk_stop, BOTH, NULL},
+    {"walk_missing_and_mutating", t_walk_missing_and_mutating, BOTH, NULL},
+    {"reader_offsets", t_reader_offsets, BOTH, NULL},
+    {"stream_write_64mib", t_stream_64mib, BOTH, NULL},
+    {"writer_append_resume", t_writer_append_resume, BOTH, NULL},
+    {"writer_nonappend_truncates", t_writer_truncates, BOTH, NULL},
+    {"writer_truncate", t_writer_truncate, BOTH, NULL},
+    {"writer_cancel", t_writer_cancel, BOTH, NULL},
+    {"reader_during_append", t_reader_during_append, BOTH, NULL},
+    {"writer_odd_chunks", t_writer_odd_chunks, BOTH, NULL},
+    {"handles_released_by_arena", t_handles_released_by_arena, BOTH, NULL},
+    {"invalid_paths", t_invalid_paths, BOTH, NULL},
+    {"put_atomic_for_readers", t_put_atomic_readers, BOTH, NULL},
+    {"lock_exclusive", t_lock_exclusive, BOTH, NULL},
+    {"lock_mutual_exclusion", t_lock_mutual_exclusion, BOTH, NULL},
+    {"lock_dies_with_holder", t_fs_lock_dies_with_holder, FS_ONLY, NULL},
+    {"lease_ends", t_s3_lease_ends, OBJ_ONLY, NULL},
+    {"concurrent_put_processes", t_fs_concurrent_put_processes, FS_ONLY, NULL},
+    {"on_disk_layout", t_fs_layout, FS_ONLY, NULL},
+    {"reader_fd", t_fs_reader_fd, FS_ONLY, NULL},
+    {"optional_ops", t_mem_optional_ops, MEM_ONLY, NULL},
+    {"url_for_presigned", t_s3_url_for, DRV_ONLY, "s3"},
+    {"segments_move", t_s3_segments_move, OBJ_ONLY, NULL},
+    {"move_large_multipart_copy", t_s3_move_large, OBJ_ONLY, NULL},
 };
 #define NCASES (sizeof(CASES) / sizeof(*CASES))
 
@@ -1443,6 +1449,18 @@ static int group_setup(void **state)
 {
     (void)state;
     int rc;
+    if (CONFIG_FILE) { /* any driver, opened as the registry opens it */
+        char err[1024] = "";
+        struct config *cfg = NULL;
+        if (config_load(CONFIG_FILE, NULL, &cfg, err, sizeof err) != 0) {
+            fprintf(stderr, "# %s: %s\n", CONFIG_FILE, err);
+            return -1;
+        }
+        rc = storage_open(cfg, &D, NULL, err, sizeof err);
+        if (rc) fprintf(stderr, "# %s driver: %s\n", DRV, err);
+        SUITE_CFG = cfg; /* kept: a driver may point into it */
+        return rc ? -1 : 0;
+    }
     if (OBJSTORE) {
         char err[256] = "";
         struct config c = {0};
@@ -1478,6 +1496,8 @@ static int group_teardown(void **state)
     (void)state;
     storage_driver_free(D);
     D = NULL;
+    if (SUITE_CFG) config_free(SUITE_CFG);
+    SUITE_CFG = NULL;
     return 0;
 }
 
@@ -1492,7 +1512,8 @@ static int run_driver(const char *drv, const char *root)
     for (size_t i = 0; i < NCASES; i++) {
         int mem = !fs && !OBJSTORE;
         if ((CASES[i].only == FS_ONLY && !fs) || (CASES[i].only == MEM_ONLY && !mem) ||
-            (CASES[i].only == S3_ONLY && !OBJSTORE))
+            (CASES[i].only == OBJ_ONLY && !OBJSTORE) ||
+            (CASES[i].only == DRV_ONLY && strcmp(CASES[i].drv, drv)))
             continue;
         snprintf(names[n], sizeof(names[n]), "%s/%s", drv, CASES[i].name);
         tests[n] = (struct CMUnitTest){names[n], CASES[i].fn, test_setup, test_teardown, NULL};
@@ -1534,13 +1555,20 @@ int main(int argc, char **argv)
     } else if (argc >= 2 && strcmp(argv[1], "s3") == 0) {
         OBJSTORE = 1;
         failed = run_driver("s3", NULL);
+    } else if (argc >= 4 && strcmp(argv[1], "config") == 0) {
+        /* config NAME FILE: the object-store driver FILE's storage section configures */
+        OBJSTORE = 1;
+        CONFIG_FILE = argv[3];
+        failed = run_driver(argv[2], NULL);
     } else if (argc >= 2 && strcmp(argv[1], "inmemory") == 0) {
         failed = run_driver("inmemory", NULL);
     } else if (argc == 1) {
         failed = run_driver("inmemory", NULL);
         failed += run_filesystem(NULL);
     } else {
-        fprintf(stderr, "usage: %s [filesystem [<dir>] | inmemory | s3]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s [filesystem [<dir>] | inmemory | s3 | config <name> <config.yml>]\n",
+                argv[0]);
         return 2;
     }
     return failed > 125 ? 125 : failed;

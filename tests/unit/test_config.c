@@ -419,13 +419,15 @@ static void test_version_and_storage_required(void **state)
     expect_error("version: 0.2\nstorage:\n  inmemory:\n", NULL, 1,
                  "version: unsupported version \"0.2\" (expected 0.1)");
     expect_error("version: 0.1\n", NULL, 1,
-                 "storage: required: configure exactly one driver, filesystem, inmemory or s3");
+                 "storage: required: configure exactly one driver, filesystem, inmemory, s3, "
+                 "swift, azure, gcs or oss");
     expect_error("version: 0.1\nstorage:\n  delete:\n    enabled: true\n", NULL, 2,
-                 "storage: required: configure exactly one driver, filesystem, inmemory or s3");
+                 "storage: required: configure exactly one driver, filesystem, inmemory, s3, "
+                 "swift, azure, gcs or oss");
     expect_error("version: 0.1\nstorage:\n  inmemory:\n  filesystem:\n    rootdirectory: /x\n",
                  NULL, 4,
                  "storage.filesystem: only one storage driver may be configured (filesystem, "
-                 "inmemory or s3)");
+                 "inmemory, s3, swift, azure, gcs or oss)");
     expect_error("- a\n- b\n", NULL, 1, "expected a mapping at the top level");
 }
 
@@ -531,7 +533,7 @@ static void test_env_only(void **state)
     assert_int_equal(config_load(NULL, e3, &c, err, sizeof(err)), WERR_INVALID);
     assert_null(c);
     assert_string_equal(err, "[env] storage: required: configure exactly one driver, filesystem, "
-                             "inmemory or s3");
+                             "inmemory, s3, swift, azure, gcs or oss");
     assert_int_equal(config_load(NULL, NULL, &c, err, sizeof(err)), WERR_INVALID);
     assert_null(c);
 }
@@ -543,9 +545,10 @@ static void test_env_only(void **state)
 static void test_env_storage_switch(void **state)
 {
     char *e1[] = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/x", NULL};
-    expect_error(MIN, e1, 0,
-                 "[env] REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: storage.filesystem: only one "
-                 "storage driver may be configured (filesystem, inmemory or s3)");
+    expect_error(
+        MIN, e1, 0,
+        "[env] REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: storage.filesystem: only one "
+        "storage driver may be configured (filesystem, inmemory, s3, swift, azure, gcs or oss)");
 
     char *e2[] = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/x", "REGISTRY_STORAGE=filesystem",
                   NULL};
@@ -703,6 +706,28 @@ static const char *const every_key[] = {
     "auth:\n  htpasswd: {realm: r, path: /etc/htpasswd}\n",
 
     "version: 0.1\nstorage:\n  inmemory: {}\nauth:\n  silly: {realm: r, service: s}\n",
+
+    "version: 0.1\nstorage:\n  swift: {authurl: 'http://127.0.0.1:8080/auth/v1.0', username: "
+    "test,\n"
+    "    password: swift-pw, container: reg, region: RegionOne, tenant: t, tenantid: tid,\n"
+    "    domain: d, domainid: did, tenantdomain: td, tenantdomainid: tdid, trustid: tr,\n"
+    "    insecureskipverify: true, chunksize: 5242880, prefix: /p, secretkey: tempurl-pw,\n"
+    "    accesskey: AUTH_test, authversion: 1, endpointtype: internal,\n"
+    "    tempurlcontainerkey: true}\n",
+
+    "version: 0.1\nstorage:\n  azure: {accountname: devstoreaccount1, accountkey: azure-pw,\n"
+    "    container: reg, realm: core.windows.net, serviceurl: 'http://127.0.0.1:10000/x',\n"
+    "    rootdirectory: /r}\n",
+
+    "version: 0.1\nstorage:\n  gcs: {bucket: b, rootdirectory: /r, chunksize: 5242880,\n"
+    "    credentials: {type: service_account, private_key: gcs-pw, client_email: a@b}}\n",
+
+    "version: 0.1\nstorage:\n  gcs: {bucket: b, keyfile: /k.json}\n",
+
+    "version: 0.1\nstorage:\n  oss: {accesskeyid: AK, accesskeysecret: oss-pw, region: "
+    "oss-cn-beijing,\n"
+    "    endpoint: 'oss.example:9000', internal: true, bucket: b, encrypt: true, secure: false,\n"
+    "    chunksize: 5242880, rootdirectory: /r}\n",
 };
 
 /* dump_paths: the dotted key paths of a dump, as admin/run.sh reads them (two
@@ -765,7 +790,7 @@ static void test_dump_every_key(void **state)
         assert_null(strstr(d, "s3-s"));
         npaths += dump_paths(d, paths + npaths, MAXP - npaths);
         char err[512];
-        assert_int_equal(config_load(write_cfg(d), NULL, &c, err, sizeof err), 0);
+        if (config_load(write_cfg(d), NULL, &c, err, sizeof err) != 0) fail_msg("%s\n%s", err, d);
         char *d2 = dump_of(c);
         assert_string_equal(d, d2);
         free(d2);
