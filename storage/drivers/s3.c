@@ -6,6 +6,7 @@
 #include "../../lib/err.h"
 #include "../../lib/log.h"
 #include "../../lib/sigv4.h"
+#include "../lease.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -53,7 +54,6 @@ struct s3_driver {
 static const struct storage_driver_ops s3_ops;
 static const struct storage_reader_ops s3_reader_ops;
 static const struct storage_writer_ops s3_writer_ops;
-static const struct storage_lock_ops s3_lock_ops;
 
 /* ---------------------------------------------------------------- paths */
 
@@ -1923,169 +1923,6 @@ void driver_s3_presign_expiry(struct storage_driver *base, long seconds)
     if (seconds > 0 && seconds <= 604800) d->presign_expiry = seconds;
 }
 
-/* ---------------------------------------------------------------- locks */
-
-/* A lease object at the lock's key:
- *   "wharf-lease 1\nholder <host> <pid> <token>\nexpires <unix time>\n"
- * S3 has no compare-and-swap that every S3 service offers (conditional
- * PutObject is recent on AWS and absent from Swift's s3api: 501), so a taker
- * that finds no live lease writes its own, waits, and reads it back: two
- * takers that both found none both write, the later write wins and the
- * other stands back on the read-back. The wait is three times what the
- * taker's own read and write took, and at least S3_LEASE_SETTLE_MS, so that
- * a racing write issued after the same read has landed by then. A lease
- * ends when it is deleted, when it expires (its holder died or hangs), or
- * at once when its holder is a process on this host that no longer exists. */
-#define S3_LEASE_MAX 1024
-#define S3_LEASE_SETTLE_MS 250
-#define S3_LEASE_POLL_MAX_MS 500
-
-struct s3_lock {
-    struct storage_lock base;
-    struct s3_driver *d;
-    char *key; /* arena */
-    char token[33];
-    int ttl_s;
-    time_t renewed;
-    int held;
-};
-
-static void lease_sleep(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static long lease_ms_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-/* lease_read: 0 and the holder's token when a live lease is at key,
- * WERR_NOTFOUND when there is none or it ended, or a WERR_*. Leases written
- * by Wharf before the driver lock ("wharf-gc-lease 1", the same fields) are
- * read too. Anything else there is not a lease Wharf wrote (its writes are
- * whole): it is taken over, with a warning, rather than held forever. */
-static int lease_read(struct s3_driver *d, const char *key, char token[33])
-{
-    struct buf b;
-    buf_init(&b, S3_LEASE_MAX);
-    int rc = obj_get(d, key, 0, -1, S3_LEASE_MAX, NULL, &b, NULL, NULL);
-    token[0] = '\0';
-    if (rc == WERR_TOOBIG) rc = WERR_INVALID;
-    if (rc && rc != WERR_INVALID) goto out;
-    char host[256], myhost[256] = "?";
-    long pid;
-    long long expires;
-    if (rc || !b.data ||
-        (sscanf(b.data, "wharf-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid, token,
-                &expires) != 4 &&
-         sscanf(b.data, "wharf-gc-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid, token,
-                &expires) != 4)) {
-        token[0] = '\0';
-        log_warn("s3: lock %s: the object there is no lease; taken over", key);
-        rc = WERR_NOTFOUND;
-        goto out;
-    }
-    gethostname(myhost, sizeof myhost - 1);
-    if (expires <= (long long)time(NULL) ||
-        (!strcmp(host, myhost) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH))
-        rc = WERR_NOTFOUND;
-out:
-    buf_free(&b);
-    return rc;
-}
-
-static int lease_write(struct s3_lock *l)
-{
-    char host[256] = "?", body[512];
-    gethostname(host, sizeof host - 1);
-    time_t now = time(NULL);
-    int n = snprintf(body, sizeof body, "wharf-lease 1\nholder %s %ld %s\nexpires %lld\n", host,
-                     (long)getpid(), l->token, (long long)(now + l->ttl_s));
-    int rc = obj_put(l->d, l->key, body, (size_t)n);
-    if (rc == 0) l->renewed = now;
-    return rc;
-}
-
-static void s3_lock_release(void *p)
-{
-    struct s3_lock *l = p;
-    if (!l->held) return;
-    l->held = 0;
-    /* only our own lease: one that expired and was taken over stays */
-    char token[33];
-    if (lease_read(l->d, l->key, token) == 0 && !strcmp(token, l->token)) obj_delete(l->d, l->key);
-}
-
-static int s3_lock(struct storage_driver *base, struct arena *a, const char *path, int ttl_s,
-                   long wait_ms, struct storage_lock **out)
-{
-    struct s3_driver *d = (struct s3_driver *)base;
-    *out = NULL;
-    int rc = path_check(path, 0);
-    if (rc) return rc;
-    struct s3_lock *l = arena_zalloc(a, sizeof(*l));
-    l->base.ops = &s3_lock_ops;
-    l->d = d;
-    l->key = key_of(d, a, path);
-    l->ttl_s = ttl_s > 0 ? ttl_s : 60;
-    unsigned char rnd[16];
-    if (RAND_bytes(rnd, sizeof rnd) != 1) return WERR_IO;
-    for (size_t i = 0; i < sizeof rnd; i++)
-        snprintf(l->token + 2 * i, 3, "%02x", rnd[i]);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    long pause = 50;
-    char token[33];
-    for (;;) {
-        struct timespec t1;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        rc = lease_read(d, l->key, token);
-        if (rc == WERR_NOTFOUND) {
-            if ((rc = lease_write(l)) != 0) return rc;
-            long took = lease_ms_since(&t1);
-            lease_sleep(took * 3 > S3_LEASE_SETTLE_MS ? took * 3 : S3_LEASE_SETTLE_MS);
-            rc = lease_read(d, l->key, token);
-            if (rc == 0 && !strcmp(token, l->token)) break;
-            /* another taker's write came later and won; or ours was lost */
-        }
-        if (rc && rc != WERR_NOTFOUND) return rc;
-        long waited = lease_ms_since(&t0);
-        if (waited >= wait_ms) return WERR_BUSY;
-        lease_sleep(pause < wait_ms - waited ? pause : wait_ms - waited);
-        if (pause < S3_LEASE_POLL_MAX_MS) pause *= 2;
-    }
-    l->held = 1;
-    arena_cleanup(a, s3_lock_release, l);
-    *out = &l->base;
-    return 0;
-}
-
-static int s3_lock_renew(struct storage_lock *base)
-{
-    struct s3_lock *l = (struct s3_lock *)base;
-    if (!l->held) return WERR_BUSY;
-    if (time(NULL) - l->renewed < l->ttl_s / 3) return 0;
-    char token[33];
-    int rc = lease_read(l->d, l->key, token);
-    if (rc == WERR_NOTFOUND || (rc == 0 && strcmp(token, l->token) != 0)) {
-        log_warn("s3: lock %s: the lease was lost (it expired and was taken)", l->key);
-        l->held = 0;
-        return WERR_BUSY;
-    }
-    if (rc) return rc;
-    return lease_write(l);
-}
-
-static void s3_unlock(struct storage_lock *base)
-{
-    s3_lock_release(base);
-}
-
 static const struct storage_reader_ops s3_reader_ops = {
     .version = STORAGE_DRIVER_VERSION,
     .read = s3_read,
@@ -2100,12 +1937,6 @@ static const struct storage_writer_ops s3_writer_ops = {
     .commit = s3_commit,
     .cancel = s3_cancel,
     .close = s3_writer_close,
-};
-
-static const struct storage_lock_ops s3_lock_ops = {
-    .version = STORAGE_DRIVER_VERSION,
-    .renew = s3_lock_renew,
-    .unlock = s3_unlock,
 };
 
 static const struct storage_driver_ops s3_ops = {
@@ -2123,7 +1954,7 @@ static const struct storage_driver_ops s3_ops = {
     .walk = s3_walk,
     .url_for = s3_url_for,
     .list_page = s3_list_page,
-    .lock = s3_lock,
+    .lock = storage_lease_lock, /* storage/lease.h */
 };
 
 static const char *env_or(const char *v, const char *name)
