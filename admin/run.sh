@@ -137,9 +137,13 @@ cfg() {
 # An object store has no root for nginx's upload body files: make run gives
 # it ./run/body (local disk; the worker sends the finished file to the store,
 # so a slow client holds no worker there either). Body files then default on
-# for s3 as for the filesystem; a configuration saying bodyfiles: false, or
-# its own bodydir, is kept.
-if [ "$front" = nginx ] && [ -n "$(cfg storage.s3.bucket)" ] && [ -z "$(cfg fastcgi.uploads.bodydir)" ]; then
+# for object stores (s3, swift, azure, gcs, oss) as for the filesystem; a
+# configuration saying bodyfiles: false, or its own bodydir, is kept.
+objstore=
+for k in storage.s3.bucket storage.swift.container storage.azure.container storage.gcs.bucket storage.oss.bucket; do
+	[ -n "$(cfg "$k")" ] && objstore=1
+done
+if [ "$front" = nginx ] && [ -n "$objstore" ] && [ -z "$(cfg fastcgi.uploads.bodydir)" ]; then
 	export REGISTRY_FASTCGI_UPLOADS_BODYDIR=$run/body
 	resolved=$("$BUILD/wharf" config check -c "$config" 2>"$run/config-check.err") ||
 		die "Wharf refuses $config: $(cat "$run/config-check.err")"

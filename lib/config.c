@@ -126,9 +126,9 @@ static int config_defaults(struct config *c)
     c->ts_expiration = 300; /* fastcgi.tokenservice.expiration */
     c->ts_refreshexpiration = 30 * 24 * 3600; /* ....refreshexpiration */
     c->name_components_max = 32;
-    c->proxy_ttl = 168 * 3600; /* proxy.ttl, as the reference (Distribution 3) */
-    c->notify_fsync = 1;       /* notifications.queue.fsync (Wharf) */
-    s3_config_defaults(c);     /* storage.s3, redis (issue 7) */
+    c->proxy_ttl = 168 * 3600;   /* proxy.ttl, as the reference (Distribution 3) */
+    c->notify_fsync = 1;         /* notifications.queue.fsync (Wharf) */
+    s3_config_defaults(c);       /* storage.s3, redis (issue 7) */
     objstore_config_defaults(c); /* storage.swift, azure, gcs, oss (issue 15) */
     /* health.storagedriver.interval: the reference's 10s */
     c->health_sd_interval = 10000;
@@ -182,7 +182,8 @@ int config_load(const char *path, char *const *envp, struct config **out, char *
     if (!L.have_driver) {
         const struct ynode *st = map_get(root, "storage", 0);
         rc = config_fail(&L, st, 1, "storage",
-                         "required: configure exactly one driver, filesystem, inmemory, s3, swift, azure, gcs or oss");
+                         "required: configure exactly one driver, filesystem, inmemory, s3, swift, "
+                         "azure, gcs or oss");
         goto out;
     }
     /* inmemory keeps everything inside one process: without an explicit
