@@ -4,6 +4,7 @@
 
 #include "../lib/err.h"
 #include "drivers/filesystem.h"
+#include "drivers/oss.h"
 #include "drivers/s3.h"
 #include "middleware/middleware.h"
 
@@ -18,6 +19,8 @@ int storage_open(const struct config *cfg, struct storage_driver **out, struct b
     if (cache) *cache = NULL;
     if (cfg->storage == STORAGE_S3) {
         if ((rc = driver_s3_new(cfg, &d, err, errlen)) != 0) return rc;
+    } else if (cfg->storage == STORAGE_OSS) {
+        if ((rc = driver_oss_new(cfg, &d, err, errlen)) != 0) return rc;
     } else if (cfg->storage > STORAGE_S3) { /* issue 15: each driver's branch replaces this */
         snprintf(err, errlen,
                  "storage: this build of Wharf has no driver for the configured storage");

@@ -1,10 +1,15 @@
 /* s3.c — the S3 storage driver, see s3.h for the layout and the writer's
- * segments. */
+ * segments; also the Alibaba Cloud OSS driver (oss.h): OSS's REST API has
+ * S3's shape, so the two differ only in a dialect (struct s3_dialect): how
+ * a request is signed (SigV4 / OSS V1) and presigned, the prefix of the
+ * service's own headers (x-amz- / x-oss-), and a few limits. */
 #include "s3.h"
+#include "oss.h"
 
 #include "../../lib/curl_lazy.h"
 #include "../../lib/err.h"
 #include "../../lib/log.h"
+#include "../../lib/osssign.h"
 #include "../../lib/sigv4.h"
 #include "../lease.h"
 
@@ -25,7 +30,7 @@
 #define S3_PATH_MAX 900          /* a key is at most 1024 bytes: root + path + state suffix */
 #define S3_MIN_PART (5L << 20)   /* S3's smallest part but the last */
 #define S3_MAX_PARTS 10000       /* S3's most parts of one multipart upload */
-#define S3_MAX_COPY (5LL << 30)  /* largest single CopyObject / part */
+#define S3_MAX_COPY (5LL << 30)  /* largest part copy (and S3's single CopyObject) */
 #define S3_READ_BLOCK (4L << 20) /* a reader fetches this much per ranged GET */
 #define S3_XML_MAX (16L << 20)   /* a listing or result document */
 #define S3_ERR_MAX (64L << 10)   /* an error document */
@@ -36,8 +41,30 @@
 #define S3_INDEX_MAGIC "wharf-s3-writer 1\n"
 #define TMP_PREFIX STORAGE_TMP_PREFIX
 
+struct s3_driver;
+struct s3_req;
+
+/* what S3 and OSS do differently */
+struct s3_dialect {
+    const char *name;                     /* in logs: "s3", "oss" */
+    const char *copy_source, *copy_range; /* the copy headers */
+    const char *sse;                      /* the server-side encryption header */
+    long long max_copy;                   /* largest single CopyObject */
+    const char *range_header;             /* sent with ranged GETs (or NULL) */
+    /* sign: append the signer's own headers (date, ...) to hs (*nh of at
+     * most cap used; hs[0] is host) and the Authorization value to auth.
+     * path is the request's absolute path, unencoded. */
+    int (*sign)(struct s3_driver *d, struct arena *a, const struct s3_req *r, const char *path,
+                const char *body_hash, struct sigv4_param *hs, size_t *nh, size_t cap,
+                struct buf *auth);
+    /* presign: the query of a GET URL for key at host/path, into q */
+    int (*presign)(struct s3_driver *d, struct arena *a, const char *key, const char *host,
+                   const char *path, struct buf *q);
+};
+
 struct s3_driver {
     struct storage_driver base;
+    const struct s3_dialect *dl;
     char *bucket, *prefix; /* prefix: "" or "root/" */
     char *scheme, *host;   /* host[:port] of requests */
     int pathstyle;         /* "/bucket/key" rather than bucket.host */
@@ -334,6 +361,88 @@ static int retryable(long st, const char *code)
            !strcmp(code, "RequestTimeTooSkewed");
 }
 
+/* ---------------------------------------------------------------- signers */
+
+/* AWS Signature V4: x-amz-date, the payload hash, the session token */
+static int sign_sigv4(struct s3_driver *d, struct arena *a, const struct s3_req *r,
+                      const char *path, const char *body_hash, struct sigv4_param *hs, size_t *nh,
+                      size_t cap, struct buf *auth)
+{
+    if (*nh + 3 > cap) return WERR_TOOBIG;
+    char *date = arena_alloc(a, 17);
+    sigv4_amzdate(time(NULL), date);
+    hs[(*nh)++] = (struct sigv4_param){"x-amz-date", date};
+    hs[(*nh)++] = (struct sigv4_param){"x-amz-content-sha256", body_hash};
+    if (d->token) hs[(*nh)++] = (struct sigv4_param){"x-amz-security-token", d->token};
+    struct sigv4_creds cr = {d->access, d->secret, d->region, "s3"};
+    struct sigv4_request sr = {r->method, path, r->query, r->nquery, hs, *nh, body_hash};
+    return sigv4_authorization(&cr, &sr, date, auth);
+}
+
+static int presign_sigv4(struct s3_driver *d, struct arena *a, const char *key, const char *host,
+                         const char *path, struct buf *q)
+{
+    (void)a;
+    (void)key;
+    char date[17];
+    sigv4_amzdate(time(NULL), date);
+    struct sigv4_creds cr = {d->access, d->secret, d->region, "s3"};
+    struct sigv4_param extra[1] = {{"X-Amz-Security-Token", d->token}};
+    return sigv4_presign_query(&cr, "GET", path, host, date, d->presign_expiry, extra,
+                               d->token ? 1 : 0, q);
+}
+
+/* OSS signature V1 (lib/osssign.h): Date, the STS token; the resource is
+ * "/bucket/key" whatever the host style */
+static int sign_oss(struct s3_driver *d, struct arena *a, const struct s3_req *r, const char *path,
+                    const char *body_hash, struct sigv4_param *hs, size_t *nh, size_t cap,
+                    struct buf *auth)
+{
+    (void)path;
+    (void)body_hash;
+    if (*nh + 2 > cap) return WERR_TOOBIG;
+    char *date = arena_alloc(a, 32);
+    osssign_date(time(NULL), date);
+    hs[(*nh)++] = (struct sigv4_param){"Date", date};
+    if (d->token) hs[(*nh)++] = (struct sigv4_param){"x-oss-security-token", d->token};
+    struct osssign_request o = {r->method, d->bucket, r->key, r->query, r->nquery, hs, *nh, date};
+    return osssign_authorization(d->access, d->secret, &o, auth);
+}
+
+static int presign_oss(struct s3_driver *d, struct arena *a, const char *key, const char *host,
+                       const char *path, struct buf *q)
+{
+    (void)a;
+    (void)host;
+    (void)path;
+    struct sigv4_param tq[1] = {{"security-token", d->token}};
+    struct osssign_request o = {"GET", d->bucket, key, tq, d->token ? 1 : 0, NULL, 0, NULL};
+    return osssign_url_query(d->access, d->secret, &o, (long long)time(NULL) + d->presign_expiry,
+                             q);
+}
+
+static const struct s3_dialect DIALECT_S3 = {
+    .name = "s3",
+    .copy_source = "x-amz-copy-source",
+    .copy_range = "x-amz-copy-source-range",
+    .sse = "x-amz-server-side-encryption",
+    .max_copy = S3_MAX_COPY,
+    .range_header = NULL,
+    .sign = sign_sigv4,
+    .presign = presign_sigv4,
+};
+
+static const struct s3_dialect DIALECT_OSS = {
+    .name = "oss",
+    .copy_source = "x-oss-copy-source",
+    .copy_range = "x-oss-copy-source-range",
+    .sse = "x-oss-server-side-encryption",
+    .max_copy = 1LL << 30, /* CopyObject copies up to 1 GB; larger ones by part copies */
+    .range_header = "x-oss-range-behavior",
+    .sign = sign_oss,
+    .presign = presign_oss,
+};
+
 /* one attempt; rc: 0 (2xx), a WERR_* (HTTP error), or 1 (transport error) */
 static int attempt(struct s3_driver *d, CURL *h, struct s3_req *r, const char *body_hash)
 {
@@ -342,35 +451,28 @@ static int attempt(struct s3_driver *d, CURL *h, struct s3_req *r, const char *b
     struct buf errbody;
     buf_init(&errbody, S3_ERR_MAX);
     int rc = 0;
-    char date[17];
-    sigv4_amzdate(time(NULL), date);
     const char *host = d->pathstyle ? d->host : arena_printf(a, "%s.%s", d->bucket, d->host);
     const char *key = r->key ? r->key : "";
     char *path = d->pathstyle ? arena_printf(a, "/%s%s%s", d->bucket, r->key ? "/" : "", key)
                               : arena_printf(a, "/%s", key);
-    /* headers to sign: host, dates, payload hash, the request's, the metadata */
+    /* headers to sign: host, the request's, the metadata, then the signer's own */
     struct sigv4_param hs[32];
     size_t nh = 0;
     hs[nh++] = (struct sigv4_param){"host", host};
-    hs[nh++] = (struct sigv4_param){"x-amz-date", date};
-    hs[nh++] = (struct sigv4_param){"x-amz-content-sha256", body_hash};
-    if (d->token) hs[nh++] = (struct sigv4_param){"x-amz-security-token", d->token};
-    for (size_t i = 0; i < r->nhdrs && nh < 24; i++)
+    for (size_t i = 0; i < r->nhdrs && nh < 20; i++)
         hs[nh++] = r->hdrs[i];
     if (r->put_meta) {
         if (d->storageclass)
             hs[nh++] = (struct sigv4_param){"x-amz-storage-class", d->storageclass};
         if (d->acl) hs[nh++] = (struct sigv4_param){"x-amz-acl", d->acl};
         if (d->encrypt)
-            hs[nh++] = (struct sigv4_param){"x-amz-server-side-encryption",
-                                            d->keyid ? "aws:kms" : "AES256"};
+            hs[nh++] = (struct sigv4_param){d->dl->sse, d->keyid ? "aws:kms" : "AES256"};
         if (d->encrypt && d->keyid)
             hs[nh++] =
                 (struct sigv4_param){"x-amz-server-side-encryption-aws-kms-key-id", d->keyid};
     }
-    struct sigv4_creds cr = {d->access, d->secret, d->region, "s3"};
-    struct sigv4_request sr = {r->method, path, r->query, r->nquery, hs, nh, body_hash};
-    if ((rc = sigv4_authorization(&cr, &sr, date, auth)) != 0) goto out;
+    if ((rc = d->dl->sign(d, a, r, path, body_hash, hs, &nh, sizeof hs / sizeof *hs, auth)) != 0)
+        goto out;
     /* the URL: the same encoding as the canonical request */
     if ((rc = buf_printf(url, "%s://%s", d->scheme, host)) != 0 ||
         (rc = sigv4_encode(url, path, strlen(path), 1)) != 0)
@@ -443,7 +545,7 @@ static int attempt(struct s3_driver *d, CURL *h, struct s3_req *r, const char *b
         goto out;
     }
     if (cc != CURLE_OK) {
-        log_debug("s3: %s %s: %s", r->method, key, curl_easy_strerror(cc));
+        log_debug("%s: %s %s: %s", d->dl->name, r->method, key, curl_easy_strerror(cc));
         rc = 1;
         goto out;
     }
@@ -486,9 +588,10 @@ static int attempt(struct s3_driver *d, CURL *h, struct s3_req *r, const char *b
     }
     rc = retryable(r->status, r->code) ? 1 : status_err(r->status, r->code);
     if (rc == WERR_NOSPACE)
-        log_warn("s3: %s %s: HTTP %ld %s: the store is full", r->method, key, r->status, r->code);
+        log_warn("%s: %s %s: HTTP %ld %s: the store is full", d->dl->name, r->method, key,
+                 r->status, r->code);
     else if (r->status != 404)
-        log_debug("s3: %s %s: HTTP %ld %s", r->method, key, r->status, r->code);
+        log_debug("%s: %s %s: HTTP %ld %s", d->dl->name, r->method, key, r->status, r->code);
 out:
     buf_free(&errbody);
     arena_free(a);
@@ -522,7 +625,7 @@ static int s3_do(struct s3_driver *d, struct s3_req *r)
     }
     handle_put(d, h);
     if (rc == 1) {
-        log_warn("s3: %s %s failed after %d attempts (HTTP %ld %s)", r->method,
+        log_warn("%s: %s %s failed after %d attempts (HTTP %ld %s)", d->dl->name, r->method,
                  r->key ? r->key : "", S3_TRIES, r->status, r->code);
         rc = WERR_IO;
     }
@@ -560,7 +663,7 @@ static int obj_delete(struct s3_driver *d, const char *key)
 static int obj_get(struct s3_driver *d, const char *key, int64_t off, int64_t len, size_t max,
                    const char *if_match, struct buf *b, int64_t *total, char *etag)
 {
-    struct sigv4_param h[2];
+    struct sigv4_param h[3];
     size_t nh = 0;
     char range[64];
     if (off > 0 || len >= 0) {
@@ -569,6 +672,9 @@ static int obj_get(struct s3_driver *d, const char *key, int64_t off, int64_t le
         else
             snprintf(range, sizeof range, "bytes=%" PRId64 "-", off);
         h[nh++] = (struct sigv4_param){"range", range};
+        /* OSS answers a range past the end with the whole object and 200,
+         * unless asked for the standard 416 */
+        if (d->dl->range_header) h[nh++] = (struct sigv4_param){d->dl->range_header, "standard"};
     }
     if (if_match && *if_match) h[nh++] = (struct sigv4_param){"if-match", if_match};
     struct s3_req r = {
@@ -591,7 +697,7 @@ static char *copy_source(struct s3_driver *d, struct arena *a, const char *key)
 static int obj_copy(struct s3_driver *d, const char *src, const char *dst)
 {
     struct arena *a = arena_new();
-    struct sigv4_param h[1] = {{"x-amz-copy-source", copy_source(d, a, src)}};
+    struct sigv4_param h[1] = {{d->dl->copy_source, copy_source(d, a, src)}};
     struct s3_req r = {.method = "PUT", .key = dst, .hdrs = h, .nhdrs = 1, .put_meta = 1};
     int rc = s3_do(d, &r);
     arena_free(a);
@@ -1416,12 +1522,12 @@ static void *part_worker(void *p)
         char pn[24], range[64];
         snprintf(pn, sizeof pn, "%zu", i + 1);
         struct sigv4_param q[2] = {{"partNumber", pn}, {"uploadId", j->upload_id}};
-        struct sigv4_param h[2] = {{"x-amz-copy-source", copy_source(j->d, a, j->src[i])}};
+        struct sigv4_param h[2] = {{j->d->dl->copy_source, copy_source(j->d, a, j->src[i])}};
         size_t nh = 1;
         if (j->len[i] >= 0) {
             snprintf(range, sizeof range, "bytes=%" PRId64 "-%" PRId64, j->off[i],
                      j->off[i] + j->len[i] - 1);
-            h[nh++] = (struct sigv4_param){"x-amz-copy-source-range", range};
+            h[nh++] = (struct sigv4_param){j->d->dl->copy_range, range};
         }
         struct buf *b = buf_arena_new(a, S3_ERR_MAX);
         struct s3_req r = {.method = "PUT",
@@ -1529,7 +1635,7 @@ out:
 /* copy_object: dst = src (size bytes), server-side; multipart above the threshold */
 static int copy_object(struct s3_driver *d, const char *src, const char *dst, int64_t size)
 {
-    if (size <= d->copythreshold && size <= S3_MAX_COPY) return obj_copy(d, src, dst);
+    if (size <= d->copythreshold && size <= d->dl->max_copy) return obj_copy(d, src, dst);
     int64_t chunk = d->copychunk;
     while ((size + chunk - 1) / chunk > S3_MAX_PARTS)
         chunk *= 2;
@@ -1874,14 +1980,8 @@ static int s3_url_for(struct storage_driver *base, struct arena *a, const char *
     const char *host = d->pathstyle ? d->host : arena_printf(a, "%s.%s", d->bucket, d->host);
     char *p =
         d->pathstyle ? arena_printf(a, "/%s/%s", d->bucket, key) : arena_printf(a, "/%s", key);
-    char date[17];
-    sigv4_amzdate(time(NULL), date);
-    struct sigv4_creds cr = {d->access, d->secret, d->region, "s3"};
-    struct sigv4_param extra[1] = {{"X-Amz-Security-Token", d->token}};
     struct buf *q = buf_arena_new(a, 0), *u = buf_arena_new(a, 0);
-    if ((rc = sigv4_presign_query(&cr, "GET", p, host, date, d->presign_expiry, extra,
-                                  d->token ? 1 : 0, q)) != 0)
-        return rc;
+    if ((rc = d->dl->presign(d, a, key, host, p, q)) != 0) return rc;
     if ((rc = buf_printf(u, "%s://%s", d->scheme, host)) != 0 ||
         (rc = sigv4_encode(u, p, strlen(p), 1)) != 0 || (rc = buf_printf(u, "?%s", q->data)) != 0)
         return rc;
@@ -1957,11 +2057,45 @@ static const struct storage_driver_ops s3_ops = {
     .lock = storage_lease_lock, /* storage/lease.h */
 };
 
+/* the same operations under OSS's name (logs, metrics, the driver suite) */
+static const struct storage_driver_ops oss_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .name = "oss",
+    .free = s3_free,
+    .get_content = s3_get_content,
+    .put_content = s3_put_content,
+    .reader = s3_reader,
+    .writer = s3_writer,
+    .stat = s3_stat,
+    .list = s3_list,
+    .move = s3_move,
+    .delete = s3_delete,
+    .walk = s3_walk,
+    .url_for = s3_url_for,
+    .list_page = s3_list_page,
+    .lock = storage_lease_lock, /* storage/lease.h */
+};
+
 static const char *env_or(const char *v, const char *name)
 {
     if (v && *v) return v;
     const char *e = getenv(name);
     return e && *e ? e : NULL;
+}
+
+/* rootdirectory "/a/b/" -> key prefix "a/b/" (malloc) */
+static char *root_prefix(const char *root)
+{
+    const char *r = root ? root : "";
+    while (*r == '/')
+        r++;
+    size_t rl = strlen(r);
+    while (rl && r[rl - 1] == '/')
+        rl--;
+    char *p = xmalloc(rl + 2);
+    memcpy(p, r, rl);
+    strcpy(p + rl, rl ? "/" : "");
+    return p;
 }
 
 int driver_s3_new(const struct config *cfg, struct storage_driver **out, char *err, size_t errlen)
@@ -1984,6 +2118,7 @@ int driver_s3_new(const struct config *cfg, struct storage_driver **out, char *e
     struct s3_driver *d = calloc(1, sizeof *d);
     if (!d) return WERR_NOMEM;
     storage_driver_init(&d->base, &s3_ops, NULL);
+    d->dl = &DIALECT_S3;
     pthread_mutex_init(&d->mu, NULL);
     (void)once;
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1992,16 +2127,7 @@ int driver_s3_new(const struct config *cfg, struct storage_driver **out, char *e
     d->access = xstrdup(akey);
     d->secret = xstrdup(secret);
     d->token = token ? xstrdup(token) : NULL;
-    /* rootdirectory "/a/b/" -> prefix "a/b/" */
-    const char *r = cfg->s3_rootdirectory ? cfg->s3_rootdirectory : "";
-    while (*r == '/')
-        r++;
-    size_t rl = strlen(r);
-    while (rl && r[rl - 1] == '/')
-        rl--;
-    d->prefix = xmalloc(rl + 2);
-    memcpy(d->prefix, r, rl);
-    strcpy(d->prefix + rl, rl ? "/" : "");
+    d->prefix = root_prefix(cfg->s3_rootdirectory);
     const char *ep = cfg->s3_regionendpoint;
     if (ep && *ep) {
         const char *h = ep;
@@ -2051,6 +2177,86 @@ int driver_s3_new(const struct config *cfg, struct storage_driver **out, char *e
     d->copychunk = cfg->s3_copychunksize >= S3_MIN_PART ? cfg->s3_copychunksize : 32L << 20;
     d->copyconc = cfg->s3_copymaxconcurrency > 0 ? cfg->s3_copymaxconcurrency : 100;
     d->copythreshold = cfg->s3_copythreshold >= 0 ? cfg->s3_copythreshold : 32L << 20;
+    d->presign_expiry = 1200;
+    *out = &d->base;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- oss */
+
+/* host_is_ip: "127.0.0.1", "[::1]", "localhost", with or without a port:
+ * no bucket subdomain can exist there, so requests go path style */
+static int host_is_ip(const char *h)
+{
+    if (h[0] == '[') return 1;
+    if (!strncmp(h, "localhost", 9) && (!h[9] || h[9] == ':')) return 1;
+    for (const char *c = h; *c && *c != ':'; c++)
+        if (!(*c == '.' || (*c >= '0' && *c <= '9'))) return 0;
+    return 1;
+}
+
+int driver_oss_new(const struct config *cfg, struct storage_driver **out, char *err, size_t errlen)
+{
+    if (!cfg->oss_accesskeyid || !cfg->oss_accesskeysecret || !cfg->oss_region ||
+        !cfg->oss_bucket || !*cfg->oss_bucket) {
+        snprintf(err, errlen,
+                 "storage.oss: accesskeyid, accesskeysecret, region and bucket are required");
+        return WERR_INVALID;
+    }
+    if (curl_lazy_load(err, errlen) != 0) return WERR_INVALID;
+    struct s3_driver *d = calloc(1, sizeof *d);
+    if (!d) return WERR_NOMEM;
+    storage_driver_init(&d->base, &oss_ops, NULL);
+    d->dl = &DIALECT_OSS;
+    pthread_mutex_init(&d->mu, NULL);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    d->bucket = xstrdup(cfg->oss_bucket);
+    /* "cn-beijing" is taken as "oss-cn-beijing", the reference's form */
+    const char *rg = cfg->oss_region;
+    size_t hl = strlen(rg) + 64;
+    d->region = xmalloc(hl);
+    snprintf(d->region, hl, "%s%s", strncmp(rg, "oss-", 4) ? "oss-" : "", rg);
+    d->access = xstrdup(cfg->oss_accesskeyid);
+    d->secret = xstrdup(cfg->oss_accesskeysecret);
+    d->prefix = root_prefix(cfg->oss_rootdirectory);
+    d->scheme = xstrdup(cfg->oss_secure ? "https" : "http");
+    const char *ep = cfg->oss_endpoint;
+    if (ep && *ep) {
+        /* the reference's endpoint is the whole host ("bucket.oss-cn-beijing.aliyuncs.com");
+         * a scheme in front sets http/https, a host without the bucket gets it */
+        const char *h = ep;
+        if (!strncmp(ep, "http://", 7) || !strncmp(ep, "https://", 8)) {
+            free(d->scheme);
+            d->scheme = xstrdup(ep[4] == 's' ? "https" : "http");
+            h = strstr(ep, "://") + 3;
+        }
+        size_t n = strcspn(h, "/");
+        if (!n || (h[n] && strcmp(h + n, "/"))) {
+            snprintf(err, errlen, "storage.oss.endpoint: expected host[:port]");
+            s3_free(&d->base);
+            return WERR_INVALID;
+        }
+        d->host = xmalloc(n + 1);
+        memcpy(d->host, h, n);
+        d->host[n] = '\0';
+        size_t bl = strlen(d->bucket);
+        if (host_is_ip(d->host)) {
+            d->pathstyle = 1; /* a local stand-in or a gateway: "/bucket/key" */
+        } else if (!strncmp(d->host, d->bucket, bl) && d->host[bl] == '.') {
+            memmove(d->host, d->host + bl + 1, strlen(d->host + bl + 1) + 1);
+        }
+    } else {
+        d->host = xmalloc(hl);
+        snprintf(d->host, hl, "%s%s.aliyuncs.com", d->region, cfg->oss_internal ? "-internal" : "");
+    }
+    const char *ca = getenv("AWS_CA_BUNDLE");
+    if (ca && *ca && access(ca, R_OK) == 0) d->cabundle = xstrdup(ca);
+    d->encrypt = cfg->oss_encrypt;
+    d->sign_payload = 0; /* V1 signs no payload hash */
+    d->chunksize = cfg->oss_chunksize >= S3_MIN_PART ? cfg->oss_chunksize : 10L << 20;
+    d->copychunk = 32L << 20;
+    d->copyconc = 100;
+    d->copythreshold = 32L << 20;
     d->presign_expiry = 1200;
     *out = &d->base;
     return 0;

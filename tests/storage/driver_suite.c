@@ -44,6 +44,7 @@
 #include "../../lib/err.h"
 #include "../../storage/driver.h"
 #include "../../storage/drivers/filesystem.h"
+#include "../../storage/drivers/oss.h"
 #include "../../storage/drivers/s3.h"
 #include "../../storage/open.h"
 
@@ -1311,6 +1312,56 @@ static void t_s3_url_for(void **state)
     assert_null(D->ops->local_path);
 }
 
+/* ---- oss only ---- */
+
+/* url_for: an OSS signed URL (OSSAccessKeyId, Expires, Signature) the
+ * stand-in verifies; a changed signature, a changed expiry or no signature
+ * is refused; and a driver with a wrong secret is refused on every request */
+static void t_oss_url_for(void **state)
+{
+    struct arena *a = *state;
+    unsigned char data[3000];
+    stream_fill(data, 7, sizeof data);
+    assert_int_equal(storage_put(D, "/t/u/blob data+1", data, sizeof data), 0);
+    char *url = NULL;
+    assert_non_null(D->ops->url_for);
+    assert_string_equal(D->ops->name, "oss");
+    assert_int_equal(storage_url_for(D, a, "/t/u/blob data+1", "GET", &url), 0);
+    assert_non_null(strstr(url, "/blob%20data%2B1?OSSAccessKeyId="));
+    assert_non_null(strstr(url, "&Expires="));
+    assert_non_null(strstr(url, "&Signature="));
+    unsigned char got[4000];
+    struct fetched f = {got, 0, sizeof got};
+    assert_int_equal(fetch(url, 0, &f), 200);
+    assert_int_equal(f.len, sizeof data);
+    assert_memory_equal(got, data, sizeof data);
+    char *sig = strstr(url, "&Signature=") + 11;
+    char keep = *sig;
+    *sig = *sig == 'A' ? 'B' : 'A';
+    f.len = 0;
+    assert_int_equal(fetch(url, 0, &f), 403);
+    *sig = keep;
+    char *exp = strstr(url, "&Expires=") + 9;
+    exp[9] = exp[9] == '0' ? '1' : '0'; /* another expiry, in the future still */
+    assert_int_equal(fetch(url, 0, &f), 403);
+    *strstr(url, "?") = '\0';
+    assert_int_equal(fetch(url, 0, &f), 403);
+    assert_int_equal(storage_url_for(D, a, "/t/u/blob data+1", "PUT", &url), WERR_UNSUPPORTED);
+    /* the stand-in checks every request's signature: a wrong secret gets 403 */
+    assert_non_null(SUITE_CFG);
+    char *secret = SUITE_CFG->oss_accesskeysecret;
+    SUITE_CFG->oss_accesskeysecret = (char *)"not-the-secret";
+    struct storage_driver *bad = NULL;
+    char err[256];
+    int rc = driver_oss_new(SUITE_CFG, &bad, err, sizeof err);
+    SUITE_CFG->oss_accesskeysecret = secret;
+    assert_int_equal(rc, 0);
+    assert_int_equal(storage_put(bad, "/t/u/other", "x", 1), WERR_DENIED);
+    struct storage_stat st;
+    assert_int_equal(storage_stat(bad, "/t/u/blob data+1", &st), WERR_DENIED);
+    storage_driver_free(bad);
+}
+
 /* an upload written in PATCH-like sessions over several segments (some above
  * the 5 MiB part minimum, a small tail in between) moves into one object;
  * its state is never listed and is gone after the move */
@@ -1440,6 +1491,7 @@ static const struct tcase CASES[] = {
     {"reader_fd", t_fs_reader_fd, FS_ONLY, NULL},
     {"optional_ops", t_mem_optional_ops, MEM_ONLY, NULL},
     {"url_for_presigned", t_s3_url_for, DRV_ONLY, "s3"},
+    {"url_for_signed", t_oss_url_for, DRV_ONLY, "oss"},
     {"segments_move", t_s3_segments_move, OBJ_ONLY, NULL},
     {"move_large_multipart_copy", t_s3_move_large, OBJ_ONLY, NULL},
 };
