@@ -1362,6 +1362,30 @@ static void t_oss_url_for(void **state)
     storage_driver_free(bad);
 }
 
+/* OSS ignores a Range past the end (200 and the whole object) unless the
+ * request asks for the standard behaviour: a reader opened at the end of an
+ * object larger than a read block must still get 0 bytes, not the object */
+static void t_oss_range_past_end(void **state)
+{
+    struct arena *a = *state;
+    size_t n = 5 * MIB + 3;
+    unsigned char *data = malloc(n);
+    assert_non_null(data);
+    stream_fill(data, 3, n);
+    int rc = storage_put(D, "/t/r/big", data, n);
+    free(data);
+    assert_int_equal(rc, 0);
+    struct storage_reader *r = NULL;
+    assert_int_equal(storage_reader_open(D, a, "/t/r/big", (int64_t)n, &r), 0);
+    char buf[16];
+    assert_int_equal(storage_read(r, buf, sizeof buf), 0);
+    storage_reader_close(r);
+    assert_int_equal(storage_reader_open(D, a, "/t/r/big", (int64_t)n + 1, &r), WERR_RANGE);
+    assert_int_equal(storage_reader_open(D, a, "/t/r/big", (int64_t)n - 2, &r), 0);
+    assert_int_equal(storage_read(r, buf, sizeof buf), 2);
+    storage_reader_close(r);
+}
+
 /* an upload written in PATCH-like sessions over several segments (some above
  * the 5 MiB part minimum, a small tail in between) moves into one object;
  * its state is never listed and is gone after the move */
@@ -1492,6 +1516,7 @@ static const struct tcase CASES[] = {
     {"optional_ops", t_mem_optional_ops, MEM_ONLY, NULL},
     {"url_for_presigned", t_s3_url_for, DRV_ONLY, "s3"},
     {"url_for_signed", t_oss_url_for, DRV_ONLY, "oss"},
+    {"range_past_end", t_oss_range_past_end, DRV_ONLY, "oss"},
     {"segments_move", t_s3_segments_move, OBJ_ONLY, NULL},
     {"move_large_multipart_copy", t_s3_move_large, OBJ_ONLY, NULL},
 };
