@@ -131,6 +131,8 @@ run_storage() {
 	rm -rf "$d"
 	# s3 against a real OpenStack Swift s3api started by the script
 	[ -e tests/storage/swift.sh ] && run_prog "driver_suite-s3" bash tests/storage/swift.sh "$bin"
+	# oss against tests/storage/oss_server.py, a local stand-in verifying OSS signatures
+	[ -e tests/storage/oss.sh ] && run_prog "driver_suite-oss" bash tests/storage/oss.sh "$bin"
 }
 
 run_e2e() {

@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import http.server
 import os
+import sys
 import threading
 import time
 import urllib.parse
@@ -194,6 +195,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         want = base64.b64encode(hmac.new(srv.secret.encode(), sts.encode(), hashlib.sha1).digest()).decode()
         if not hmac.compare_digest(want, given):
             srv.bad_signatures += 1
+            sys.stderr.write("SignatureDoesNotMatch %s %s\n" % (self.command, self.path))
+            sys.stderr.flush()
             raise OssError(403, "SignatureDoesNotMatch",
                            "The request signature we calculated does not match the signature you provided.",
                            StringToSign=sts, SignatureProvided=given, OSSAccessKeyId=srv.akid)
