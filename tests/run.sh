@@ -7,7 +7,8 @@
 #            (tests/fuzz/replay.sh); the layer rules (tests/lint/layers.sh)
 #            and the house format (tests/lint/format.sh)
 #   storage  $BUILD/tests/driver_suite inmemory, and filesystem on a temp dir,
-#            and s3 on Swift (tests/storage/swift.sh)
+#            and s3 on Swift (tests/storage/swift.sh), oss on a local OSS
+#            stand-in (tests/storage/oss.sh)
 #   e2e      every tests/e2e/t_*.sh (real nginx, Wharf and clients)
 #   all      all of them (default)
 #
