@@ -27,7 +27,7 @@
 
 #define NMETHOD 8
 #define NCODE 500 /* 100..599 */
-#define NDRIVER 4
+#define NDRIVER 8
 #define DUR_NB 13
 #define SIZE_NB 22
 #define ST_NB 11
@@ -42,7 +42,8 @@ static const char *const handler_names[MH_COUNT] = {
 static const char *const method_names[NMETHOD] = {"GET",  "HEAD",   "PUT",     "PATCH",
                                                   "POST", "DELETE", "OPTIONS", "OTHER"};
 /* the reference's driver names (its S3 driver is "s3aws") */
-static const char *const driver_names[NDRIVER] = {"filesystem", "inmemory", "s3aws", "other"};
+static const char *const driver_names[NDRIVER] = {"filesystem", "inmemory", "s3aws", "swift",
+                                                  "azure",      "gcs",      "oss",   "other"};
 static const char *const action_names[MA_COUNT] = {"GetContent", "PutContent", "Reader", "Writer",
                                                    "Stat",       "List",       "Move",   "Delete",
                                                    "URLFor",     "Walk"};
@@ -201,6 +202,10 @@ static int driver_index(const char *d)
     if (!strcmp(d, "filesystem")) return 0;
     if (!strcmp(d, "inmemory")) return 1;
     if (!strcmp(d, "s3")) return 2;
+    if (!strcmp(d, "swift")) return 3;
+    if (!strcmp(d, "azure")) return 4;
+    if (!strcmp(d, "gcs")) return 5;
+    if (!strcmp(d, "oss")) return 6;
     return NDRIVER - 1;
 }
 
