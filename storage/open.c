@@ -5,6 +5,7 @@
 #include "../lib/err.h"
 #include "drivers/filesystem.h"
 #include "drivers/oss.h"
+#include "drivers/gcs.h"
 #include "drivers/s3.h"
 #include "middleware/middleware.h"
 
@@ -21,6 +22,8 @@ int storage_open(const struct config *cfg, struct storage_driver **out, struct b
         if ((rc = driver_s3_new(cfg, &d, err, errlen)) != 0) return rc;
     } else if (cfg->storage == STORAGE_OSS) {
         if ((rc = driver_oss_new(cfg, &d, err, errlen)) != 0) return rc;
+    } else if (cfg->storage == STORAGE_GCS) {
+        if ((rc = driver_gcs_new(cfg, &d, err, errlen)) != 0) return rc;
     } else if (cfg->storage > STORAGE_S3) { /* issue 15: each driver's branch replaces this */
         snprintf(err, errlen,
                  "storage: this build of Wharf has no driver for the configured storage");
