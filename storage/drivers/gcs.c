@@ -1188,7 +1188,7 @@ static int gcs_reader(struct storage_driver *base, struct arena *a, const char *
     return 0;
 }
 
-static ssize_t gcs_read(struct storage_reader *base, void *buf, size_t n)
+static ssize_t read_some(struct storage_reader *base, void *buf, size_t n)
 {
     struct gcs_reader *r = (struct gcs_reader *)base;
     if (!r->open) return WERR_INVALID;
@@ -1226,6 +1226,20 @@ static ssize_t gcs_read(struct storage_reader *base, void *buf, size_t n)
     memcpy(buf, r->blk.data + (r->pos - r->blk_off), n);
     r->pos += (int64_t)n;
     return (ssize_t)n;
+}
+
+/* gcs_read: n bytes unless the end comes first (across segment boundaries
+ * too: callers read whole buffers) */
+static ssize_t gcs_read(struct storage_reader *base, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read_some(base, (char *)buf + got, n - got);
+        if (k < 0 && got == 0) return k;
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    return (ssize_t)got;
 }
 
 static void gcs_reader_close(struct storage_reader *base)

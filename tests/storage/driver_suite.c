@@ -1386,6 +1386,33 @@ static void t_oss_range_past_end(void **state)
     storage_reader_close(r);
 }
 
+/* gcs: url_for is a V4 signed URL (GOOG4-RSA-SHA256) that the store (here
+ * tests/storage/gcs_server.py, which verifies it with the account's public
+ * key) serves; a changed signature is refused */
+static void t_gcs_url_for(void **state)
+{
+    struct arena *a = *state;
+    unsigned char data[3000];
+    stream_fill(data, 98, sizeof data);
+    assert_int_equal(storage_put(D, "/t/u/blob data", data, sizeof data), 0);
+    char *url = NULL;
+    assert_non_null(D->ops->url_for);
+    assert_int_equal(storage_url_for(D, a, "/t/u/blob data", "GET", &url), 0);
+    assert_non_null(strstr(url, "X-Goog-Algorithm=GOOG4-RSA-SHA256&"));
+    assert_non_null(strstr(url, "/blob%20data?"));
+    unsigned char got[4000];
+    struct fetched f = {got, 0, sizeof got};
+    assert_int_equal(fetch(url, 0, &f), 200);
+    assert_int_equal(f.len, sizeof data);
+    assert_memory_equal(got, data, sizeof data);
+    char *sig = strstr(url, "X-Goog-Signature=") + 17;
+    *sig = *sig == '0' ? '1' : '0';
+    f.len = 0;
+    assert_int_equal(fetch(url, 0, &f), 403);
+    assert_int_equal(storage_url_for(D, a, "/t/u/blob data", "PUT", &url), WERR_UNSUPPORTED);
+    assert_null(D->ops->local_path);
+}
+
 /* an upload written in PATCH-like sessions over several segments (some above
  * the 5 MiB part minimum, a small tail in between) moves into one object;
  * its state is never listed and is gone after the move */
@@ -1517,6 +1544,7 @@ static const struct tcase CASES[] = {
     {"url_for_presigned", t_s3_url_for, DRV_ONLY, "s3"},
     {"url_for_signed", t_oss_url_for, DRV_ONLY, "oss"},
     {"range_past_end", t_oss_range_past_end, DRV_ONLY, "oss"},
+    {"url_for_signed_v4", t_gcs_url_for, DRV_ONLY, "gcs"},
     {"segments_move", t_s3_segments_move, OBJ_ONLY, NULL},
     {"move_large_multipart_copy", t_s3_move_large, OBJ_ONLY, NULL},
 };
