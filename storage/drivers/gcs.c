@@ -1672,7 +1672,7 @@ static int session_put(struct gcs_writer *w, int final)
         } else if (rc == 0) {
             held = r.range_end >= 0 ? r.range_end + 1 : 0;
         } else if (rc == WERR_IO && tries < GCS_TRIES) { /* broken: ask what arrived */
-            struct timespec ts = {0, 100000000L << (tries < 4 ? tries : 4)};
+            struct timespec ts = {0, 25000000L << (tries < 5 ? tries : 5)};
             nanosleep(&ts, NULL);
             rc = session_status(w, &held, &done);
         }

@@ -1413,6 +1413,40 @@ static void t_gcs_url_for(void **state)
     assert_null(D->ops->local_path);
 }
 
+/* gcs: an upload continued over 40 writers keeps at most 32 segments (more
+ * are composed into one: compose takes 32 sources a call, so 33 cascade) and
+ * moves whole */
+static void t_gcs_many_segments(void **state)
+{
+    struct arena *a = *state;
+    size_t total = 0, sizes[40];
+    for (size_t i = 0; i < 40; i++)
+        total += sizes[i] = 1000 + 37 * i;
+    unsigned char *want = malloc(total);
+    assert_non_null(want);
+    stream_fill(want, 41, total);
+    size_t off = 0;
+    for (size_t i = 0; i < 40; i++) {
+        struct storage_writer *w = NULL;
+        assert_int_equal(storage_writer_open(D, a, "/t/many/_uploads/u/data", 1, &w), 0);
+        assert_int_equal(storage_writer_size(w), (int64_t)off);
+        assert_int_equal(storage_write(w, want + off, sizes[i]), 0);
+        off += sizes[i];
+        assert_int_equal(storage_commit(w), 0);
+    }
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(storage_get(D, a, "/t/many/_uploads/u/data", total, &data, &len), 0);
+    assert_int_equal(len, total);
+    assert_memory_equal(data, want, total);
+    assert_int_equal(storage_move(D, "/t/many/_uploads/u/data", "/t/many/blob"), 0);
+    expect_missing("/t/many/_uploads");
+    assert_int_equal(storage_get(D, a, "/t/many/blob", total, &data, &len), 0);
+    assert_int_equal(len, total);
+    assert_memory_equal(data, want, total);
+    free(want);
+}
+
 /* an upload written in PATCH-like sessions over several segments (some above
  * the 5 MiB part minimum, a small tail in between) moves into one object;
  * its state is never listed and is gone after the move */
@@ -1545,6 +1579,7 @@ static const struct tcase CASES[] = {
     {"url_for_signed", t_oss_url_for, DRV_ONLY, "oss"},
     {"range_past_end", t_oss_range_past_end, DRV_ONLY, "oss"},
     {"url_for_signed_v4", t_gcs_url_for, DRV_ONLY, "gcs"},
+    {"many_segments_compose", t_gcs_many_segments, DRV_ONLY, "gcs"},
     {"segments_move", t_s3_segments_move, OBJ_ONLY, NULL},
     {"move_large_multipart_copy", t_s3_move_large, OBJ_ONLY, NULL},
 };

@@ -61,5 +61,21 @@ storage:
 YML
 STORAGE_EMULATOR_HOST=127.0.0.1:$port CMOCKA_MESSAGE_OUTPUT=TAP "$suite" config gcs "$d/config.yml"
 rc=$?
+# the paths the options above provoke were taken (each names what a run
+# without the feature would not show)
+stats=$(curl -s "http://127.0.0.1:$port/_stats")
+echo "# server: $stats"
+# (compose: 3 at least, the cascade of 33 segments is 2 calls, the move 1)
+for km in tokens:1 401:1 pages:1 rewrite_tokens:1 broken_chunks:1 status_queries:1 compose:3 \
+	sessions:1 signed_urls:1; do
+	k=${km%%:*} min=${km#*:}
+	n=$(printf '%s' "$stats" | "$py" -c "import json,sys; print(json.load(sys.stdin).get('$k', 0))")
+	if [ "${n:-0}" -ge "$min" ] 2>/dev/null; then
+		echo "ok - gcs/server_saw_$k ($n)"
+	else
+		echo "not ok - gcs/server_saw_$k (${n:-?} < $min)"
+		rc=1
+	fi
+done
 [ $rc -ne 0 ] && tail -n 30 "$d/server.log" | sed 's/^/# /'
 exit $rc

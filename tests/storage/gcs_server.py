@@ -62,6 +62,8 @@ SESSIONS = {}  # id -> {"bucket", "name", "data": bytearray, "done": bool}
 TOKENS = {}  # token -> death time
 GEN = [int(time.time() * 1000000)]
 CHUNKS = [0]
+STATS = {"tokens": 0, "401": 0, "pages": 0, "rewrite_tokens": 0, "broken_chunks": 0,
+         "status_queries": 0, "compose": 0, "sessions": 0, "signed_urls": 0}
 ARGS = None
 
 
@@ -137,11 +139,13 @@ class Handler(BaseHTTPRequestHandler):
     def authorized(self):
         h = self.headers.get("Authorization", "")
         if not h.startswith("Bearer "):
+            STATS["401"] += 1
             self.error(401, "required", "Login Required")
             return False
         with LOCK:
             death = TOKENS.get(h[7:])
         if death is None or death < time.time():
+            STATS["401"] += 1
             self.error(401, "authError", "Invalid Credentials")
             return False
         return True
@@ -179,6 +183,7 @@ class Handler(BaseHTTPRequestHandler):
         tok = "ya29." + secrets.token_urlsafe(48)
         with LOCK:
             TOKENS[tok] = now + (ARGS.token_life or 3600)
+            STATS["tokens"] += 1
         self.reply(200, {"access_token": tok, "expires_in": 3599, "token_type": "Bearer"})
 
     # -------------------------------------------------------------- dispatch
@@ -190,6 +195,8 @@ class Handler(BaseHTTPRequestHandler):
         raw = u.path
         if raw == "/token" and self.command == "POST":
             return self.token()
+        if raw == "/_stats" and self.command == "GET":  # what the tests exercised
+            return self.reply(200, STATS)
         if "X-Goog-Signature" in q:
             return self.signed(u, q)
         if not self.authorized():
@@ -299,6 +306,7 @@ class Handler(BaseHTTPRequestHandler):
         if q.get("uploadType") == "resumable":
             self.body()
             sid = secrets.token_hex(16)
+            STATS["sessions"] += 1
             with LOCK:
                 SESSIONS[sid] = {"bucket": bucket, "name": name, "data": bytearray(),
                                  "done": None, "q": q}
@@ -333,6 +341,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(308, b"", headers={"Range": "bytes=0-%d" % (n - 1)} if n else {})
 
         if rng == "*":
+            STATS["status_queries"] += 1
             if body:
                 return self.error(400, "invalid", "a status query has no body")
             if total is not None and s["done"] is None:
@@ -355,6 +364,7 @@ class Handler(BaseHTTPRequestHandler):
         if ARGS.flaky and CHUNKS[0] % ARGS.flaky == 0 and len(body) > QUANTUM:
             # a broken upload: part of the chunk arrived
             keep = QUANTUM
+            STATS["broken_chunks"] += 1
             with LOCK:
                 del s["data"][a:]
                 s["data"] += body[:keep]
@@ -386,6 +396,7 @@ class Handler(BaseHTTPRequestHandler):
             if any(p is None for p in parts):
                 missing = srcs[parts.index(None)]
                 return self.error(404, "notFound", "No such object: %s/%s" % (bucket, missing))
+            STATS["compose"] += 1
             o = {"data": b"".join(p["data"] for p in parts), "gen": next_gen(),
                  "updated": time.time()}
             OBJECTS[(bucket, dst)] = o
@@ -410,6 +421,7 @@ class Handler(BaseHTTPRequestHandler):
         r = {"kind": "storage#rewriteResponse", "totalBytesRewritten": str(done),
              "objectSize": str(size), "done": done >= size}
         if done < size:
+            STATS["rewrite_tokens"] += 1
             r["rewriteToken"] = base64.urlsafe_b64encode(b"%d:%d" % (o["gen"], done)).decode()
             return self.reply(200, r)
         n = {"data": o["data"], "gen": next_gen(), "updated": time.time()}
@@ -456,6 +468,7 @@ class Handler(BaseHTTPRequestHandler):
         if pfx:
             r["prefixes"] = pfx
         if rest:
+            STATS["pages"] += 1
             r["nextPageToken"] = base64.urlsafe_b64encode(page[-1][0].encode()).decode()
         self.reply(200, r)
 
@@ -491,6 +504,7 @@ class Handler(BaseHTTPRequestHandler):
         if not rsa_verify(sts.encode(), sig):
             return self.error(403, "SignatureDoesNotMatch",
                               "The request signature we calculated does not match")
+        STATS["signed_urls"] += 1
         with LOCK:
             o = OBJECTS.get((bucket, name))
         if o is None:
