@@ -8,7 +8,8 @@
 #            and the house format (tests/lint/format.sh)
 #   storage  $BUILD/tests/driver_suite inmemory, and filesystem on a temp dir,
 #            and s3 on Swift (tests/storage/swift.sh), oss on a local OSS
-#            stand-in (tests/storage/oss.sh)
+#            stand-in (tests/storage/oss.sh), gcs on a local fake
+#            (tests/storage/gcs.sh)
 #   e2e      every tests/e2e/t_*.sh (real nginx, Wharf and clients)
 #   all      all of them (default)
 #
@@ -134,6 +135,8 @@ run_storage() {
 	[ -e tests/storage/swift.sh ] && run_prog "driver_suite-s3" bash tests/storage/swift.sh "$bin"
 	# oss against tests/storage/oss_server.py, a local stand-in verifying OSS signatures
 	[ -e tests/storage/oss.sh ] && run_prog "driver_suite-oss" bash tests/storage/oss.sh "$bin"
+	# gcs against tests/storage/gcs_server.py, a local fake of the JSON API
+	[ -e tests/storage/gcs.sh ] && run_prog "driver_suite-gcs" bash tests/storage/gcs.sh "$bin"
 }
 
 run_e2e() {

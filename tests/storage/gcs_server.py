@@ -197,6 +197,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.token()
         if raw == "/_stats" and self.command == "GET":  # what the tests exercised
             return self.reply(200, STATS)
+        if raw == "/_names" and self.command == "GET":  # every object name, for layout checks
+            with LOCK:
+                return self.reply(200, sorted("%s/%s" % k for k in OBJECTS))
         if "X-Goog-Signature" in q:
             return self.signed(u, q)
         if not self.authorized():
