@@ -1992,7 +1992,9 @@ static void lease_sleep(long ms)
 }
 
 /* lease_read: 0 (a live lease; its token and generation), WERR_NOTFOUND
- * (none; *gen 0) or ended (*gen its generation), or a WERR_* */
+ * (none; *gen 0) or ended (*gen its generation), or a WERR_*. Leases of the
+ * gc before the driver lock ("wharf-gc-lease 1") are read too, as lease.c
+ * reads them; anything else there is taken over with a warning. */
 static int lease_read(struct gcs_driver *d, const char *key, char token[33], int64_t *gen)
 {
     struct buf b;
@@ -2011,8 +2013,10 @@ static int lease_read(struct gcs_driver *d, const char *key, char token[33], int
     long pid;
     long long expires;
     if (rc || !b.data ||
-        sscanf(b.data, "wharf-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid, token,
-               &expires) != 4) {
+        (sscanf(b.data, "wharf-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid, token,
+                &expires) != 4 &&
+         sscanf(b.data, "wharf-gc-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid, token,
+                &expires) != 4)) {
         token[0] = '\0';
         log_warn("gcs: lock %s: the object there is no lease; taken over", key);
         rc = WERR_NOTFOUND;
