@@ -115,6 +115,11 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
         self.send_response(code)
+        if int(self.headers.get("Content-Length") or 0) and not getattr(self, "body_read", False):
+            # a request body left unread (an early 401, a refused upload)
+            # would be parsed as the next request: close instead
+            self.send_header("Connection", "close")
+            self.close_connection = True
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         if body or code not in (204, 304):
@@ -130,6 +135,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def body(self):
         n = int(self.headers.get("Content-Length") or 0)
+        self.body_read = True
         if n > 1 << 30:
             raise ValueError("body too large")
         return self.rfile.read(n) if n else b""
@@ -230,6 +236,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.error(404, "notFound", "Not Found")
 
     def handle_any(self):
+        self.body_read = False
         try:
             self.route()
         except (BrokenPipeError, ConnectionResetError):
