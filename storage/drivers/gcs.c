@@ -1359,6 +1359,86 @@ out:
     return rc;
 }
 
+/* list_page: one list request per page (startOffset, maxResults,
+ * delimiter "/"). Names come in object-name order: a name that is a prefix
+ * here (a directory, or a file written through a writer, whose data lives
+ * under "<key>/.tmp-w/") sorts as if it ended with '/', which differs from
+ * plain name order only next to names holding bytes below '/' (as s3's). */
+static int page_cmp(const void *x, const void *y)
+{
+    return strcmp(((const struct gcs_entry *)x)->key, ((const struct gcs_entry *)y)->key);
+}
+
+static int gcs_list_page(struct storage_driver *base, struct arena *a, const char *path,
+                         const char *after, size_t max, char ***names, size_t *n, int *more)
+{
+    struct gcs_driver *d = (struct gcs_driver *)base;
+    int rc = path_check(path, 1);
+    if (rc) return rc;
+    if (after && strlen(after) > GCS_PATH_MAX) return WERR_INVALID;
+    struct arena *t = arena_new();
+    char *dk = dir_of(d, t, path);
+    size_t cap = max < 999 ? max + 1 : 1000; /* one more tells whether more exist */
+    char *token = NULL, **out = NULL;
+    size_t u = 0;
+    int truncated = 0;
+    for (int round = 0; round < 8 && u == 0; round++) { /* a page of only skipped names: on */
+        struct buf *b = buf_arena_new(t, GCS_JSON_MAX);
+        char *url = arena_printf(t, "%s/storage/v1/b/%s/o?prefix=%s&delimiter=%%2F&maxResults=%zu",
+                                 d->endpoint, enc(t, d->bucket), enc(t, dk), cap);
+        if (after && *after) /* inclusive: the equality test below drops after itself */
+            url = arena_printf(t, "%s&startOffset=%s", url,
+                               enc(t, arena_printf(t, "%s%s", dk, after)));
+        if (token) url = arena_printf(t, "%s&pageToken=%s", url, enc(t, token));
+        struct gcs_req r = {.method = "GET", .url = url, .resp = b, .resp_max = GCS_JSON_MAX};
+        rc = gcs_do(d, &r);
+        req_done(&r);
+        if (rc) goto out;
+        json_object *o = json_parse(b->data, b->len), *arr;
+        if (!o) {
+            rc = WERR_IO;
+            goto out;
+        }
+        struct gcs_list l = {0};
+        static const char *const kinds[2] = {"items", "prefixes"};
+        for (int k = 0; k < 2; k++) {
+            if (!json_object_object_get_ex(o, kinds[k], &arr) ||
+                !json_object_is_type(arr, json_type_array))
+                continue;
+            size_t na = json_object_array_length(arr);
+            for (size_t i = 0; i < na; i++) {
+                json_object *e = json_object_array_get_idx(arr, i);
+                const char *key =
+                    k ? (json_object_is_type(e, json_type_string) ? json_object_get_string(e)
+                                                                  : NULL)
+                      : jstr(e, "name");
+                if (key) list_add(t, &l, arena_strdup(t, key), 0, 0, k);
+            }
+        }
+        const char *nt = jstr(o, "nextPageToken");
+        token = nt && *nt ? arena_strdup(t, nt) : NULL;
+        json_object_put(o);
+        truncated = token != NULL;
+        if (l.n) qsort(l.e, l.n, sizeof *l.e, page_cmp);
+        out = arena_alloc(a, (l.n + 1) * sizeof *out);
+        for (size_t i = 0; i < l.n; i++) {
+            char *nm = child_name(a, dk, l.e[i].key);
+            if (!nm || (after && !strcmp(nm, after))) continue;
+            if (!u || strcmp(out[u - 1], nm)) out[u++] = nm;
+        }
+        if (!truncated) break;
+    }
+    *more = u > max || truncated;
+    if (u > max) u = max;
+    if (!out) out = arena_alloc(a, sizeof *out);
+    out[u] = NULL;
+    *names = out;
+    *n = u;
+out:
+    arena_free(t);
+    return rc;
+}
+
 static int gcs_delete(struct storage_driver *base, const char *path)
 {
     struct gcs_driver *d = (struct gcs_driver *)base;
@@ -2183,6 +2263,7 @@ static const struct storage_driver_ops gcs_ops = {
     .delete = gcs_delete,
     .walk = gcs_walk,
     .url_for = gcs_url_for,
+    .list_page = gcs_list_page,
     .lock = gcs_lock,
 };
 
