@@ -61,6 +61,37 @@ storage:
 YML
 STORAGE_EMULATOR_HOST=127.0.0.1:$port CMOCKA_MESSAGE_OUTPUT=TAP "$suite" config gcs "$d/config.yml"
 rc=$?
+# the token exchange is really checked: a key the server does not know gets
+# no token, and the registry's own command fails on it; the account's key works
+wharf=$(dirname "$suite")/../wharf
+if [ -x "$wharf" ]; then
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/other.pem" 2>/dev/null
+	"$py" - "$d/other.pem" "$email" "http://127.0.0.1:$port/token" >"$d/other.json" <<'PY'
+import json, sys
+print(json.dumps({"type": "service_account", "private_key": open(sys.argv[1]).read(),
+                  "client_email": sys.argv[2], "token_uri": sys.argv[3]}))
+PY
+	sed "s|keyfile: .*|keyfile: $d/other.json|" "$d/config.yml" >"$d/other.yml"
+	if STORAGE_EMULATOR_HOST=127.0.0.1:$port "$wharf" catalog rebuild -c "$d/other.yml" --dry-run \
+		>"$d/other.log" 2>&1; then
+		echo "not ok - gcs/unknown_key_refused (catalog rebuild succeeded)"
+		rc=1
+	elif grep -q 'the token request failed (HTTP 400)' "$d/other.log"; then
+		echo "ok - gcs/unknown_key_refused"
+	else
+		echo "not ok - gcs/unknown_key_refused (not by the token endpoint)"
+		sed 's/^/# /' "$d/other.log"
+		rc=1
+	fi
+	if STORAGE_EMULATOR_HOST=127.0.0.1:$port "$wharf" catalog rebuild -c "$d/config.yml" --dry-run \
+		>"$d/good.log" 2>&1; then
+		echo "ok - gcs/account_key_accepted"
+	else
+		echo "not ok - gcs/account_key_accepted"
+		sed 's/^/# /' "$d/good.log"
+		rc=1
+	fi
+fi
 # the paths the options above provoke were taken (each names what a run
 # without the feature would not show)
 stats=$(curl -s "http://127.0.0.1:$port/_stats")
