@@ -953,15 +953,50 @@ static int list_keys(struct gcs_driver *d, struct arena *a, const char *prefix, 
     return 0;
 }
 
+/* delete_keys: every listed object, by up to GCS_DELETE_THREADS requests at
+ * a time (the JSON API deletes one object a request) */
+#define GCS_DELETE_THREADS 8
+
+struct del_job {
+    struct gcs_driver *d;
+    struct gcs_list *l;
+    pthread_mutex_t mu;
+    size_t next;
+    int rc;
+};
+
+static void *del_worker(void *p)
+{
+    struct del_job *j = p;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        size_t i = j->next++;
+        pthread_mutex_unlock(&j->mu);
+        if (i >= j->l->n) break;
+        if (j->l->e[i].is_prefix) continue;
+        int rc = obj_delete(j->d, j->l->e[i].key, -1);
+        if (rc) {
+            pthread_mutex_lock(&j->mu);
+            if (!j->rc) j->rc = rc;
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+    return NULL;
+}
+
 static int delete_keys(struct gcs_driver *d, struct gcs_list *l)
 {
-    int rc = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        if (l->e[i].is_prefix) continue;
-        int r = obj_delete(d, l->e[i].key, -1);
-        if (r && !rc) rc = r;
-    }
-    return rc;
+    struct del_job j = {.d = d, .l = l, .mu = PTHREAD_MUTEX_INITIALIZER};
+    size_t nt = l->n < GCS_DELETE_THREADS ? l->n : GCS_DELETE_THREADS;
+    pthread_t th[GCS_DELETE_THREADS];
+    size_t started = 0;
+    for (; started + 1 < nt; started++)
+        if (pthread_create(&th[started], NULL, del_worker, &j)) break;
+    del_worker(&j);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&j.mu);
+    return j.rc;
 }
 
 /* ---------------------------------------------------------------- writer state */
