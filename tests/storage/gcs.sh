@@ -91,6 +91,35 @@ PY
 		sed 's/^/# /' "$d/good.log"
 		rc=1
 	fi
+	# the other ways to give the key: GOOGLE_APPLICATION_CREDENTIALS, and
+	# credentials inline as a mapping (the config loader makes it JSON)
+	grep -v 'keyfile:' "$d/config.yml" >"$d/adc.yml"
+	if GOOGLE_APPLICATION_CREDENTIALS=$d/account.json STORAGE_EMULATOR_HOST=127.0.0.1:$port \
+		"$wharf" catalog rebuild -c "$d/adc.yml" --dry-run >"$d/adc.log" 2>&1; then
+		echo "ok - gcs/google_application_credentials"
+	else
+		echo "not ok - gcs/google_application_credentials"
+		sed 's/^/# /' "$d/adc.log"
+		rc=1
+	fi
+	"$py" - "$d/account.json" "$d/adc.yml" >"$d/inline.yml" <<'PY'
+import json, sys
+acct = json.load(open(sys.argv[1]))
+for line in open(sys.argv[2]):
+    sys.stdout.write(line)
+    if line.strip() == "gcs:":
+        print("    credentials:")
+        for k, v in acct.items():
+            print("      %s: %s" % (k, json.dumps(v)))
+PY
+	if STORAGE_EMULATOR_HOST=127.0.0.1:$port "$wharf" catalog rebuild -c "$d/inline.yml" --dry-run \
+		>"$d/inline.log" 2>&1; then
+		echo "ok - gcs/credentials_inline"
+	else
+		echo "not ok - gcs/credentials_inline"
+		sed 's/^/# /' "$d/inline.log"
+		rc=1
+	fi
 fi
 # the paths the options above provoke were taken (each names what a run
 # without the feature would not show)
