@@ -3,6 +3,7 @@
 #include "open.h"
 
 #include "../lib/err.h"
+#include "drivers/azure.h"
 #include "drivers/filesystem.h"
 #include "drivers/oss.h"
 #include "drivers/gcs.h"
@@ -24,6 +25,8 @@ int storage_open(const struct config *cfg, struct storage_driver **out, struct b
         if ((rc = driver_oss_new(cfg, &d, err, errlen)) != 0) return rc;
     } else if (cfg->storage == STORAGE_GCS) {
         if ((rc = driver_gcs_new(cfg, &d, err, errlen)) != 0) return rc;
+    } else if (cfg->storage == STORAGE_AZURE) {
+        if ((rc = driver_azure_new(cfg, &d, err, errlen)) != 0) return rc;
     } else if (cfg->storage > STORAGE_S3) { /* issue 15: each driver's branch replaces this */
         snprintf(err, errlen,
                  "storage: this build of Wharf has no driver for the configured storage");
