@@ -60,7 +60,27 @@ if [ "${FRONT:-}" = apache ]; then
     chk_cmd apache2 apache2
     chk_file /usr/lib/apache2/modules/mod_xsendfile.so libapache2-mod-xsendfile
 fi
-[ -z "$need" ] && exit 0
+# the azure driver's tests: azurite (npm) in a tool directory, not system-wide
+# (tests/storage/azurite_lib.sh looks there); node and npm from Debian
+if [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ]; then
+    chk_cmd node nodejs
+    chk_cmd npm npm
+fi
+install_azurite() {
+    [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ] || return 0
+    command -v azurite-blob >/dev/null 2>&1 && return 0
+    t=${WHARF_TOOLS:-${HOME:-/root}/.cache/wharf}/azurite
+    [ -x "$t/node_modules/.bin/azurite-blob" ] && return 0
+    command -v npm >/dev/null 2>&1 || return 0
+    echo "deps: installing azurite (npm) into $t" >&2
+    mkdir -p "$t"
+    npm install --prefix "$t" --no-audit --no-fund --loglevel=error azurite@3.37.0 >/dev/null ||
+        echo "deps: azurite not installed (the azure tests will be skipped)" >&2
+}
+if [ -z "$need" ]; then
+    install_azurite "${1:-}"
+    exit 0
+fi
 echo "deps: installing$need" >&2
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -68,3 +88,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq || true
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
+install_azurite "${1:-}"

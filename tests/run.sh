@@ -9,7 +9,7 @@
 #   storage  $BUILD/tests/driver_suite inmemory, and filesystem on a temp dir,
 #            and s3 on Swift (tests/storage/swift.sh), oss on a local OSS
 #            stand-in (tests/storage/oss.sh), gcs on a local fake
-#            (tests/storage/gcs.sh)
+#            (tests/storage/gcs.sh), azure on azurite (tests/storage/azure.sh)
 #   e2e      every tests/e2e/t_*.sh (real nginx, Wharf and clients)
 #   all      all of them (default)
 #
@@ -137,6 +137,8 @@ run_storage() {
 	[ -e tests/storage/oss.sh ] && run_prog "driver_suite-oss" bash tests/storage/oss.sh "$bin"
 	# gcs against tests/storage/gcs_server.py, a local fake of the JSON API
 	[ -e tests/storage/gcs.sh ] && run_prog "driver_suite-gcs" bash tests/storage/gcs.sh "$bin"
+	# azure against azurite started by the script
+	[ -e tests/storage/azure.sh ] && run_prog "driver_suite-azure" bash tests/storage/azure.sh "$bin"
 }
 
 run_e2e() {
