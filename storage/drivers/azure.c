@@ -1237,6 +1237,7 @@ static int refetch(struct az_writer *w, int64_t from, int64_t len)
     buf_init(&b, 0);
     int rc = 0;
     int dirty = w->dirty;
+    size_t n0 = w->blk.n;
     while (len > 0 && rc == 0) {
         int64_t k = len < AZ_READ_BLOCK ? len : AZ_READ_BLOCK;
         b.len = 0;
@@ -1246,7 +1247,7 @@ static int refetch(struct az_writer *w, int64_t from, int64_t len)
         from += k;
         len -= k;
     }
-    w->dirty = dirty || w->blk.n == 0 || w->blk.v[w->blk.n - 1].staged;
+    w->dirty = dirty || w->blk.n != n0; /* bytes only buffered change nothing yet */
     buf_free(&b);
     return rc;
 }
@@ -1306,10 +1307,13 @@ static int az_writer(struct storage_driver *base, struct arena *a, const char *p
         rc = 0;
         w->fresh = w->dirty = 1;
     } else if (rc == 0) {
-        int ours = bloblen == w->blk.size;
+        if (bloblen < 0) rc = blob_head(d, w->key, &bloblen, NULL, NULL, 0);
+        int ours = rc == 0 && bloblen == w->blk.size;
         for (size_t i = 0; i < w->blk.n && ours; i++)
             ours = strlen(w->blk.v[i].id) == 32;
-        if (!ours) {
+        if (rc) {
+            /* the blob's size unknown: nothing is changed */
+        } else if (!ours) {
             /* a blob put whole (no blocks) or with other ids: re-staged as ours */
             int64_t len = bloblen >= 0 ? bloblen : 0;
             w->blk.n = 0;
@@ -1536,7 +1540,11 @@ static int az_lock(struct storage_driver *base, struct arena *a, const char *pat
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     long pause = 50;
-    for (;;) {
+    for (int spins = 0;; spins++) {
+        /* a lease that vanishes or changes between our requests sends us
+         * round again at once; a blob we can never write (an Azure lease
+         * on it: 409) must not spin forever */
+        if (spins > 100) return WERR_BUSY;
         rc = lease_write(l, "if-none-match", "*");
         if (rc == 0) break;
         if (rc != WERR_EXISTS) return rc;

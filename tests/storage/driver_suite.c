@@ -1479,6 +1479,47 @@ static void t_azure_url_for(void **state)
     assert_null(D->ops->local_path);
 }
 
+/* azure: a blob put whole (Put Blob: no block list) is continued by an
+ * appending writer (its bytes re-staged as blocks), small and above one
+ * 8 MiB block, and a writer opened on another driver instance (another
+ * node) continues what this one committed */
+static void t_azure_append_to_put(void **state)
+{
+    struct arena *a = *state;
+    put_str("/t/az/small", "hello ");
+    struct storage_writer *w = NULL;
+    assert_int_equal(storage_writer_open(D, a, "/t/az/small", 1, &w), 0);
+    assert_int_equal(storage_writer_size(w), 6);
+    assert_int_equal(storage_write(w, "world", 5), 0);
+    assert_int_equal(storage_commit(w), 0);
+    expect_str(a, "/t/az/small", "hello world");
+    size_t big = 9 * MIB + 5, more = 3 * MIB;
+    unsigned char *want = malloc(big + more);
+    assert_non_null(want);
+    stream_fill(want, 3, big + more);
+    assert_int_equal(storage_put(D, "/t/az/big", want, big), 0);
+    assert_int_equal(storage_writer_open(D, a, "/t/az/big", 1, &w), 0);
+    assert_int_equal(storage_writer_size(w), (int64_t)big);
+    assert_int_equal(storage_write(w, want + big, more / 2), 0);
+    storage_writer_close(w);
+    /* another instance of the driver, as another node opens it */
+    char err[512] = "";
+    struct storage_driver *d2 = NULL;
+    assert_int_equal(storage_open(SUITE_CFG, &d2, NULL, err, sizeof err), 0);
+    assert_int_equal(storage_writer_open(d2, a, "/t/az/big", 1, &w), 0);
+    assert_int_equal(storage_writer_size(w), (int64_t)(big + more / 2));
+    assert_int_equal(storage_write(w, want + big + more / 2, more - more / 2), 0);
+    assert_int_equal(storage_commit(w), 0);
+    storage_driver_free(d2);
+    char *data = NULL;
+    size_t len = 0;
+    int rc = storage_get(D, a, "/t/az/big", big + more, &data, &len);
+    int same = rc == 0 && len == big + more && memcmp(data, want, len) == 0;
+    free(want);
+    assert_int_equal(rc, 0);
+    assert_true(same);
+}
+
 /* an upload written in PATCH-like sessions over several segments (some above
  * the 5 MiB part minimum, a small tail in between) moves into one object;
  * its state is never listed and is gone after the move */
@@ -1610,6 +1651,7 @@ static const struct tcase CASES[] = {
     {"url_for_presigned", t_s3_url_for, DRV_ONLY, "s3"},
     {"url_for_signed", t_oss_url_for, DRV_ONLY, "oss"},
     {"url_for_sas", t_azure_url_for, DRV_ONLY, "azure"},
+    {"append_to_put_blob_and_other_node", t_azure_append_to_put, DRV_ONLY, "azure"},
     {"range_past_end", t_oss_range_past_end, DRV_ONLY, "oss"},
     {"url_for_signed_v4", t_gcs_url_for, DRV_ONLY, "gcs"},
     {"many_segments_compose", t_gcs_many_segments, DRV_ONLY, "gcs"},
