@@ -1410,6 +1410,152 @@ static void az_cancel(struct storage_writer *base)
     writer_free(w);
 }
 
+/* ---------------------------------------------------------------- append_file */
+
+/* append_file: a request body (a file nginx wrote) appended with Put Blocks
+ * sent AZ_APPEND_THREADS at a time, then one Put Block List; the committed
+ * file is unchanged until that list. A small last block is fetched and
+ * becomes the head of the first new block, as a writer does. Bodies smaller
+ * than a block, larger than AZ_APPEND_MAX (the caller's lock is renewed only
+ * between an op's calls: the writer path renews it between chunks), or an
+ * offset that is not the blob's end (a cut is needed) go through the core's
+ * writer fallback (WERR_UNSUPPORTED before anything changed). */
+#define AZ_APPEND_THREADS 4
+#define AZ_APPEND_MAX (512L << 20)
+
+struct append_job {
+    struct az_driver *d;
+    const char *key;
+    int fd;
+    const struct buf *pre; /* the head: the last small block's bytes */
+    int64_t base;          /* blob offset of the stream's first byte */
+    int64_t total;         /* pre->len + the body's length */
+    size_t pieces;
+    char (*ids)[48];
+    pthread_mutex_t mu;
+    size_t next;
+    int rc;
+};
+
+static void *append_worker(void *p)
+{
+    struct append_job *j = p;
+    unsigned char *buf = xmalloc((size_t)AZ_BLOCK);
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        size_t i = j->next++;
+        int stop = j->rc != 0;
+        pthread_mutex_unlock(&j->mu);
+        if (i >= j->pieces || stop) break;
+        int64_t start = (int64_t)i * AZ_BLOCK, end = start + AZ_BLOCK;
+        if (end > j->total) end = j->total;
+        size_t n = 0;
+        int rc = 0;
+        if (start < (int64_t)j->pre->len) { /* the head's bytes */
+            n = j->pre->len - (size_t)start < (size_t)(end - start) ? j->pre->len - (size_t)start
+                                                                    : (size_t)(end - start);
+            memcpy(buf, j->pre->data + start, n);
+        }
+        while (rc == 0 && (int64_t)n < end - start) {
+            off_t at = (off_t)(start + (int64_t)n - (int64_t)j->pre->len);
+            ssize_t r = pread(j->fd, buf + n, (size_t)(end - start) - n, at);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0)
+                rc = WERR_IO; /* the file holds fewer bytes than said */
+            else
+                n += (size_t)r;
+        }
+        if (rc == 0) rc = block_put(j->d, j->key, j->base + start, buf, n, j->ids[i]);
+        if (rc) {
+            pthread_mutex_lock(&j->mu);
+            if (!j->rc) j->rc = rc;
+            pthread_mutex_unlock(&j->mu);
+            break;
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+static int az_append_file(struct storage_driver *base, struct arena *a, const char *path,
+                          int64_t offset, int fd, const char *src, int64_t len)
+{
+    struct az_driver *d = (struct az_driver *)base;
+    (void)a;
+    (void)src;
+    int rc = path_check(path, 0);
+    if (rc) return rc;
+    if (len < AZ_BLOCK || len > AZ_APPEND_MAX || offset < 0) return WERR_UNSUPPORTED;
+    struct arena *t = arena_new();
+    char *key = key_of(d, t, path);
+    struct az_blocks b = {0};
+    struct buf pre;
+    buf_init(&pre, 0);
+    int64_t bloblen = -1;
+    rc = blocklist_get(d, key, &b, &bloblen);
+    if (rc == WERR_NOTFOUND) {
+        rc = 0;
+        bloblen = 0;
+    }
+    if (rc == 0 && bloblen < 0) rc = blob_head(d, key, &bloblen, NULL, NULL, 0);
+    if (rc) goto out;
+    int ours = bloblen == b.size && bloblen == offset;
+    for (size_t i = 0; i < b.n && ours; i++)
+        ours = strlen(b.v[i].id) == 32;
+    if (!ours) {
+        rc = WERR_UNSUPPORTED;
+        goto out;
+    }
+    int64_t start = b.size;
+    if (b.n && b.v[b.n - 1].size < AZ_BLOCK) {
+        int64_t sz = b.v[b.n - 1].size;
+        start -= sz;
+        if (sz && (rc = blob_get(d, key, start, sz, (size_t)sz, NULL, &pre, NULL, NULL)) != 0)
+            goto out;
+        if ((int64_t)pre.len != sz) {
+            rc = WERR_IO;
+            goto out;
+        }
+        b.n--;
+        b.size -= sz;
+    }
+    struct append_job j = {.d = d,
+                           .key = key,
+                           .fd = fd,
+                           .pre = &pre,
+                           .base = start,
+                           .total = (int64_t)pre.len + len,
+                           .mu = PTHREAD_MUTEX_INITIALIZER};
+    j.pieces = (size_t)((j.total + AZ_BLOCK - 1) / AZ_BLOCK);
+    if (b.n + j.pieces > AZ_MAX_BLOCKS) {
+        rc = WERR_TOOBIG;
+        goto out;
+    }
+    j.ids = calloc(j.pieces, sizeof *j.ids);
+    if (!j.ids) abort();
+    size_t nt = j.pieces < AZ_APPEND_THREADS ? j.pieces : AZ_APPEND_THREADS;
+    pthread_t th[AZ_APPEND_THREADS];
+    size_t started = 0;
+    for (; started + 1 < nt; started++)
+        if (pthread_create(&th[started], NULL, append_worker, &j)) break;
+    append_worker(&j);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    rc = j.rc;
+    for (size_t i = 0; i < j.pieces && rc == 0; i++) {
+        int64_t sz = j.total - (int64_t)i * AZ_BLOCK;
+        blocks_add(&b, j.ids[i], sz < AZ_BLOCK ? sz : AZ_BLOCK, 1);
+    }
+    if (rc == 0) rc = blocklist_put(d, key, &b);
+    free(j.ids);
+    pthread_mutex_destroy(&j.mu);
+out:
+    free(b.v);
+    buf_free(&pre);
+    arena_free(t);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- url_for */
 
 static int az_url_for(struct storage_driver *base, struct arena *a, const char *path,
@@ -1648,6 +1794,7 @@ static const struct storage_driver_ops az_ops = {
     .walk = az_walk,
     .url_for = az_url_for,
     .lock = az_lock,
+    .append_file = az_append_file,
 };
 
 int driver_azure_new(const struct config *cfg, struct storage_driver **out, char *err,

@@ -1520,6 +1520,59 @@ static void t_azure_append_to_put(void **state)
     assert_true(same);
 }
 
+/* azure append_file: a request body appended with parallel Put Blocks after
+ * a small committed tail; at an offset before the end (a cut: the writer
+ * fallback), a short file refused with the content unchanged, and a writer
+ * continuing after it */
+static void t_azure_append_file(void **state)
+{
+    struct arena *a = *state;
+    assert_non_null(D->ops->append_file);
+    size_t head = 3 * MIB + 5, body = 20 * MIB + 7, tail = 1000;
+    size_t total = head + body + body + tail;
+    unsigned char *want = malloc(total);
+    assert_non_null(want);
+    stream_fill(want, 11, total);
+    struct storage_writer *w = NULL;
+    assert_int_equal(storage_writer_open(D, a, "/t/af/data", 1, &w), 0);
+    assert_int_equal(storage_write(w, want, head), 0);
+    storage_writer_close(w);
+    char tmpl[] = "/tmp/driver_suite_af.XXXXXX";
+    int fd = mkstemp(tmpl);
+    assert_true(fd >= 0);
+    unlink(tmpl);
+    assert_int_equal(write(fd, want + head, body), (ssize_t)body);
+    assert_int_equal(
+        storage_append_file(D, a, "/t/af/data", (int64_t)head, fd, NULL, (int64_t)body, NULL), 0);
+    struct storage_stat st;
+    assert_int_equal(storage_stat(D, "/t/af/data", &st), 0);
+    assert_int_equal(st.size, (int64_t)(head + body));
+    /* a file shorter than said: refused, nothing changed */
+    assert_int_equal(storage_append_file(D, a, "/t/af/data", (int64_t)(head + body), fd, NULL,
+                                         (int64_t)body + 1, NULL),
+                     WERR_IO);
+    assert_int_equal(storage_stat(D, "/t/af/data", &st), 0);
+    assert_int_equal(st.size, (int64_t)(head + body));
+    /* the same body again, after a cut of 10 bytes: the second copy starts there */
+    int64_t at = (int64_t)(head + body) - 10;
+    memmove(want + at, want + head, body);
+    assert_int_equal(storage_append_file(D, a, "/t/af/data", at, fd, NULL, (int64_t)body, NULL), 0);
+    close(fd);
+    size_t sz = (size_t)at + body;
+    assert_int_equal(storage_writer_open(D, a, "/t/af/data", 1, &w), 0);
+    assert_int_equal(storage_writer_size(w), (int64_t)sz);
+    assert_int_equal(storage_write(w, want + sz, tail), 0);
+    assert_int_equal(storage_commit(w), 0);
+    sz += tail;
+    char *data = NULL;
+    size_t len = 0;
+    int rc = storage_get(D, a, "/t/af/data", total, &data, &len);
+    int same = rc == 0 && len == sz && memcmp(data, want, sz) == 0;
+    free(want);
+    assert_int_equal(rc, 0);
+    assert_true(same);
+}
+
 /* an upload written in PATCH-like sessions over several segments (some above
  * the 5 MiB part minimum, a small tail in between) moves into one object;
  * its state is never listed and is gone after the move */
@@ -1652,6 +1705,7 @@ static const struct tcase CASES[] = {
     {"url_for_signed", t_oss_url_for, DRV_ONLY, "oss"},
     {"url_for_sas", t_azure_url_for, DRV_ONLY, "azure"},
     {"append_to_put_blob_and_other_node", t_azure_append_to_put, DRV_ONLY, "azure"},
+    {"append_file_parallel_blocks", t_azure_append_file, DRV_ONLY, "azure"},
     {"range_past_end", t_oss_range_past_end, DRV_ONLY, "oss"},
     {"url_for_signed_v4", t_gcs_url_for, DRV_ONLY, "gcs"},
     {"many_segments_compose", t_gcs_many_segments, DRV_ONLY, "gcs"},
