@@ -61,7 +61,7 @@ if [ "${FRONT:-}" = apache ]; then
     chk_file /usr/lib/apache2/modules/mod_xsendfile.so libapache2-mod-xsendfile
 fi
 # the azure driver's tests: azurite (npm) in a tool directory, not system-wide
-# (tests/storage/azurite_lib.sh looks there); node and npm from Debian
+# (tests/storage/azure_lib.sh looks there); node and npm from Debian
 if [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ]; then
     chk_cmd node nodejs
     chk_cmd npm npm

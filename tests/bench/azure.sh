@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/bench/azure.sh — Azure storage timings (issue 15), results for
 # docs/storage-azure.md. Everything on this machine, on loopback: azurite
-# (tests/storage/azurite_lib.sh), an OpenStack Swift all-in-one with s3api
+# (tests/storage/azure_lib.sh), an OpenStack Swift all-in-one with s3api
 # (tests/storage/swift_lib.sh), and:
 #   wharf-azure  nginx + wharf serve, storage.azure on azurite, blob GETs
 #                answered 307 to SAS URLs (the default)
@@ -14,7 +14,7 @@
 # Env: REPEAT (2), BLOB_MB (256), LAYER_MB (16), OUT (tests/bench/results/azure-<time>).
 source "$(dirname "$0")/../e2e/lib.sh"
 source "$REPO/tests/storage/swift_lib.sh"
-source "$REPO/tests/storage/azurite_lib.sh"
+source "$REPO/tests/storage/azure_lib.sh"
 e2e_init
 REPEAT=${REPEAT:-2}
 BLOB_MB=${BLOB_MB:-256}
@@ -24,8 +24,8 @@ BENCH=$REPO/../shared/bench
 OUT=${OUT:-$REPO/tests/bench/results/azure-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$(dirname "$OUT")"
 
-at_exit azurite_stop
-azurite_start "$TMP/azurite" || { echo "azurite does not start" >&2; exit 1; }
+at_exit azure_stop
+azure_start "$TMP/azurite" || { echo "azurite does not start" >&2; exit 1; }
 at_exit swift_stop
 swift_start "$TMP/swift" || { echo "swift does not start" >&2; exit 1; }
 swift_bucket bench || exit 1
@@ -41,10 +41,10 @@ cat >"$TMP/azure.yml" <<EOF2
 version: 0.1
 storage:
   azure:
-    accountname: $AZURITE_ACCOUNT
-    accountkey: $AZURITE_KEY
+    accountname: $AZURE_ACCOUNT
+    accountkey: $AZURE_KEY
     container: bench
-    serviceurl: $AZURITE_URL
+    serviceurl: $AZURE_SERVICEURL
     rootdirectory: /wharf
 $common
 EOF2

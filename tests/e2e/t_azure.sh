@@ -7,8 +7,8 @@
 # commits its block list; garbage collection (the lease lock); and with
 # storage.redirect disabled the worker streams the blob, Range included.
 source "$(dirname "$0")/lib.sh"
-# shellcheck source=tests/storage/azurite_lib.sh
-source "$REPO/tests/storage/azurite_lib.sh"
+# shellcheck source=tests/storage/azure_lib.sh
+source "$REPO/tests/storage/azure_lib.sh"
 e2e_init
 
 if ! why=$(need_cmd skopeo jq nginx curl); then
@@ -19,8 +19,8 @@ if ! azurite_bin >/dev/null; then
 	t_skip "azure storage on azurite" "azurite not installed (admin/deps.sh test)"
 	exit 0
 fi
-at_exit azurite_stop
-azurite_start "$TMP/azurite" || {
+at_exit azure_stop
+azure_start "$TMP/azurite" || {
 	t_fail "azurite starts" "$(tail -n 20 "$TMP/azurite/azurite.log" 2>/dev/null)"
 	exit 1
 }
@@ -42,10 +42,10 @@ log:
   level: info
 storage:
   azure:
-    accountname: $AZURITE_ACCOUNT
-    accountkey: $AZURITE_KEY
+    accountname: $AZURE_ACCOUNT
+    accountkey: $AZURE_KEY
     container: wharf-e2e
-    serviceurl: $AZURITE_URL
+    serviceurl: $AZURE_SERVICEURL
     rootdirectory: /e2e/root
   delete:
     enabled: true
@@ -99,7 +99,7 @@ lsize=$(jq -r '.layers[0].size' "$man")
 hdr=$(curl -s -o /dev/null -D - "http://$R/v2/az/img/blobs/$layer" | tr -d '\r')
 check_eq "blob GET answers 307" "307" "$(echo "$hdr" | awk 'NR==1{print $2}')"
 loc=$(echo "$hdr" | awk -F': ' 'tolower($1)=="location"{print $2}')
-case $loc in "$AZURITE_URL"/wharf-e2e/e2e/root/docker/registry/v2/blobs/sha256/*/data\?sv=*\&sr=b\&sp=r\&se=*\&sig=*)
+case $loc in "$AZURE_SERVICEURL"/wharf-e2e/e2e/root/docker/registry/v2/blobs/sha256/*/data\?sv=*\&sr=b\&sp=r\&se=*\&sig=*)
 	t_ok "Location is a read-only SAS URL of the blob's name (the reference's layout)" ;;
 *) t_fail "Location is a read-only SAS URL of the blob's name (the reference's layout)" "$loc" ;; esac
 check_eq "the SAS URL serves the blob" "${layer#sha256:}" "$(curl -s "$loc" | sha256sum | cut -d' ' -f1)"

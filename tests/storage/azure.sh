@@ -8,33 +8,33 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 suite=${1:?usage: azure.sh path/to/driver_suite}
-# shellcheck source=tests/storage/azurite_lib.sh
-. "$here/azurite_lib.sh"
+# shellcheck source=tests/storage/azure_lib.sh
+. "$here/azure_lib.sh"
 if ! azurite_bin >/dev/null; then
 	echo "ok - azure/driver_suite # SKIP azurite not installed"
 	exit 0
 fi
 d=$(mktemp -d "${TMPDIR:-/tmp}/wharf-azure.XXXXXX")
 cleanup() {
-	azurite_stop
+	azure_stop
 	rm -rf "$d"
 }
 trap cleanup EXIT
-if ! azurite_start "$d/azurite"; then
-	echo "not ok - azure/azurite_start"
+if ! azure_start "$d/azurite"; then
+	echo "not ok - azure/azure_start"
 	tail -n 20 "$d/azurite/azurite.log" 2>/dev/null | sed 's/^/# /'
 	exit 1
 fi
-echo "ok - azure/azurite_started"
+echo "ok - azure/azure_started"
 # the container does not exist yet: the driver creates it, as the reference
 cat >"$d/config.yml" <<EOT
 version: 0.1
 storage:
   azure:
-    accountname: $AZURITE_ACCOUNT
-    accountkey: $AZURITE_KEY
+    accountname: $AZURE_ACCOUNT
+    accountkey: $AZURE_KEY
     container: wharf-suite
-    serviceurl: $AZURITE_URL
+    serviceurl: $AZURE_SERVICEURL
     rootdirectory: /suite/root
 EOT
 CMOCKA_MESSAGE_OUTPUT=TAP "$suite" config azure "$d/config.yml"
