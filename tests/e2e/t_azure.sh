@@ -4,7 +4,8 @@
 # on storage.azure, byte-identical; blob GETs answered 307 to a service SAS
 # URL the store honours (a tampered one refused); a chunked upload whose
 # PATCHes cross the writer's 8 MiB block, each PATCH a writer session that
-# commits its block list; garbage collection (the lease lock); and with
+# commits its block list; garbage collection (the lease lock); one upload
+# whose PATCHes alternate between two nodes on the same container; and with
 # storage.redirect disabled the worker streams the blob, Range included.
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/storage/azure_lib.sh
@@ -150,12 +151,49 @@ check_eq "garbage collection on azure runs" 0 "$?"
 check "garbage collection on azure deleted the unreferenced blob" grep -q "and 1 blobs deleted" "$TMP/gc.log"
 check_eq "the image's layer is still served after GC" "${layer#sha256:}" \
 	"$(curl -s -L "http://$R/v2/az/img/blobs/$layer" | sha256sum | cut -d' ' -f1)"
-az_wharf_stop
+R1=$S_HOST R1_PID=$S_PID R1_NGINX=$S_NGINX R1_DIR=$S_DIR
 
 # --- redirect disabled: the worker streams, Range supported --------------------------------
 az_wharf w2 "  redirect:
     disable: true" || t_fail "wharf (redirect disabled) starts"
 R=$S_HOST
+
+# --- one upload across two nodes on the same container ----------------------------------
+# each PATCH lands on the other node: the blocks the last one committed are
+# listed and appended to by the next
+head -c $((9 * 1024 * 1024 + 1)) /dev/urandom >"$TMP/n1"
+head -c 777 /dev/urandom >"$TMP/n2"
+head -c $((2 * 1024 * 1024)) /dev/urandom >"$TMP/n3"
+cat "$TMP/n1" "$TMP/n2" "$TMP/n3" >"$TMP/nodes"
+dg2=sha256:$(sha256sum <"$TMP/nodes" | cut -d' ' -f1)
+loc=$(curl -s -o /dev/null -D - -X POST "http://$R1/v2/az/nodes/blobs/uploads/" | tr -d '\r' |
+	awk -F': ' 'tolower($1)=="location"{print $2}')
+loc=${loc#http://$R1}
+off=0 ok=1 i=0
+for c in n1 n2 n3; do
+	sz=$(stat -c %s "$TMP/$c")
+	host=$R1
+	[ $((i % 2)) = 1 ] && host=$R
+	out=$(curl -s -o /dev/null -D - -X PATCH -H 'Expect:' -H 'Content-Type: application/octet-stream' \
+		-H "Content-Range: $off-$((off + sz - 1))" --data-binary @"$TMP/$c" "http://$host$loc" | tr -d '\r')
+	[ "$(echo "$out" | awk 'NR==1{print $2}')" = 202 ] || ok=0
+	off=$((off + sz))
+	[ "$(echo "$out" | awk -F': ' 'tolower($1)=="range"{print $2}')" = "0-$((off - 1))" ] || ok=0
+	loc=$(echo "$out" | awk -F': ' 'tolower($1)=="location"{print $2}')
+	loc=${loc#http://$host}
+	i=$((i + 1))
+done
+t_result "two nodes: PATCHes alternating between the nodes accepted with the right Range" $((1 - ok))
+sep='?'
+case $loc in *\?*) sep='&' ;; esac
+check_eq "two nodes: PUT ?digest on the second node commits the upload" 201 \
+	"$(curl -s -o /dev/null -w '%{http_code}' -X PUT "http://$R$loc${sep}digest=$dg2")"
+check_eq "two nodes: the blob reads back from the first node (redirect)" "${dg2#sha256:}" \
+	"$(curl -s -L "http://$R1/v2/az/nodes/blobs/$dg2" | sha256sum | cut -d' ' -f1)"
+W2=($S_PID $S_NGINX $S_DIR)
+S_PID=$R1_PID S_NGINX=$R1_NGINX S_DIR=$R1_DIR
+az_wharf_stop
+S_PID=${W2[0]} S_NGINX=${W2[1]} S_DIR=${W2[2]}
 check_eq "redirect disabled: blob GET streams (200) the right bytes" "${layer#sha256:}" \
 	"$(curl -s "http://$R/v2/az/img/blobs/$layer" | sha256sum | cut -d' ' -f1)"
 rng=$(curl -s -o /dev/null -H 'Range: bytes=100-199' -w '%{http_code}' "http://$R/v2/az/img/blobs/$layer")
