@@ -19,7 +19,8 @@ if [ -n "$HAVE_PODMAN" ]; then
 	PODMAN=(podman --root "$TMP/podman/root" --runroot "$TMP/podman/run" --storage-driver vfs
 		--events-backend file --cgroup-manager cgroupfs --tmpdir "$TMP/podman/tmp")
 	TMPDIR=$TMP/podman/tmp "${PODMAN[@]}" pull -q "oci:$TMP/img:v1" >/dev/null 2>&1 || HAVE_PODMAN=
-	PODMAN_ID=$(TMPDIR=$TMP/podman/tmp "${PODMAN[@]}" images -q 2>/dev/null | head -n 1)
+	PODMAN_ID=$(TMPDIR=$TMP/podman/tmp "${PODMAN[@]}" images -q --no-trunc 2>/dev/null | head -n 1)
+	PODMAN_ID=${PODMAN_ID#sha256:}
 fi
 if [ -n "$HAVE_DOCKER" ]; then
 	if dockerd_start && "${SKOPEO[@]}" copy -q "oci:$TMP/img:v1" "docker-archive:$TMP/img.tar:objstore/local:v1" &&
