@@ -8,6 +8,7 @@
 #include "drivers/oss.h"
 #include "drivers/gcs.h"
 #include "drivers/s3.h"
+#include "drivers/swift.h"
 #include "middleware/middleware.h"
 
 #include <stdio.h>
@@ -27,6 +28,8 @@ int storage_open(const struct config *cfg, struct storage_driver **out, struct b
         if ((rc = driver_gcs_new(cfg, &d, err, errlen)) != 0) return rc;
     } else if (cfg->storage == STORAGE_AZURE) {
         if ((rc = driver_azure_new(cfg, &d, err, errlen)) != 0) return rc;
+    } else if (cfg->storage == STORAGE_SWIFT) {
+        if ((rc = driver_swift_new(cfg, &d, err, errlen)) != 0) return rc;
     } else if (cfg->storage > STORAGE_S3) { /* issue 15: each driver's branch replaces this */
         snprintf(err, errlen,
                  "storage: this build of Wharf has no driver for the configured storage");

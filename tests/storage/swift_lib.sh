@@ -4,7 +4,8 @@
 # temp dir. Source it, then:
 #
 #   swift_start DIR     start memcached + account/container/object/proxy servers;
-#                       sets SWIFT_PORT (proxy), SWIFT_ENDPOINT (http://127.0.0.1:PORT);
+#                       sets SWIFT_PORT (proxy), SWIFT_ENDPOINT (http://127.0.0.1:PORT),
+#                       SWIFT_MEMCACHED_PORT (where TempAuth keeps its tokens);
 #                       returns non-zero when Swift is not installed or not ready
 #   swift_bucket NAME   create an S3 bucket (Swift container) via Swift v1 auth
 #   swift_stop          stop every process swift_start started (by PID)
@@ -108,7 +109,8 @@ EOT
 		SWIFT_PIDS+=($!)
 	done
 	SWIFT_ENDPOINT=http://127.0.0.1:$SWIFT_PORT
-	export SWIFT_PORT SWIFT_ENDPOINT
+	SWIFT_MEMCACHED_PORT=$mc
+	export SWIFT_PORT SWIFT_ENDPOINT SWIFT_MEMCACHED_PORT
 	for _ in $(seq 150); do
 		if [ "$(curl -s -m 2 "$SWIFT_ENDPOINT/healthcheck" 2>/dev/null)" = OK ] &&
 			curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$obj/" 2>/dev/null | grep -q '^[0-9]'; then
