@@ -139,6 +139,8 @@ run_storage() {
 	[ -e tests/storage/gcs.sh ] && run_prog "driver_suite-gcs" bash tests/storage/gcs.sh "$bin"
 	# azure against azurite started by the script
 	[ -e tests/storage/azure.sh ] && run_prog "driver_suite-azure" bash tests/storage/azure.sh "$bin"
+	# swift (native API, TempAuth and a Keystone v3 stand-in) on the same Swift
+	[ -e tests/storage/swift_native.sh ] && run_prog "driver_suite-swift" bash tests/storage/swift_native.sh "$bin"
 }
 
 run_e2e() {

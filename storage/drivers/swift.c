@@ -18,6 +18,7 @@
 #include "../../lib/err.h"
 #include "../../lib/log.h"
 #include "../../lib/sigv4.h"
+#include "../lease.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -1725,6 +1726,7 @@ static const struct storage_driver_ops sw_ops = {
     .walk = sw_walk,
     .url_for = sw_url_for,
     .list_page = sw_list_page,
+    .lock = storage_lease_lock,
 };
 
 static char *dup_or_null(const char *s)

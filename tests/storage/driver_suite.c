@@ -1646,6 +1646,84 @@ static void t_s3_move_large(void **state)
     assert_true(same);
 }
 
+/* swift: a TempURL (when secretkey is set) serves the bytes of the object in
+ * the reference's layout ("<prefix>/files/<path>"), also a writer's DLO, and
+ * HEAD; one changed signature character is refused (401) */
+static void t_swift_url_for(void **state)
+{
+    struct arena *a = *state;
+    char *url = NULL;
+    assert_non_null(D->ops->url_for);
+    if (!SUITE_CFG || !SUITE_CFG->swift_secretkey) {
+        assert_int_equal(storage_url_for(D, a, "/t/u/x", "GET", &url), WERR_UNSUPPORTED);
+        return;
+    }
+    unsigned char data[3000];
+    stream_fill(data, 99, sizeof data);
+    assert_int_equal(storage_put(D, "/t/u/blob data", data, sizeof data), 0);
+    assert_int_equal(storage_url_for(D, a, "/t/u/blob data", "GET", &url), 0);
+    assert_non_null(strstr(url, "temp_url_sig="));
+    assert_non_null(strstr(url, "/files/t/u/blob%20data?"));
+    unsigned char got[4000];
+    struct fetched f = {got, 0, sizeof got};
+    assert_int_equal(fetch(url, 0, &f), 200);
+    assert_int_equal(f.len, sizeof data);
+    assert_memory_equal(got, data, sizeof data);
+    f.len = 0;
+    assert_int_equal(fetch(url, 1, &f), 200);
+    char *sig = strstr(url, "temp_url_sig=") + 13;
+    *sig = *sig == '0' ? '1' : '0';
+    f.len = 0;
+    assert_int_equal(fetch(url, 0, &f), 401);
+    /* a file written through writers (a DLO of two segments) */
+    struct storage_writer *w = NULL;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(storage_writer_open(D, a, "/t/u/dlo", 1, &w), 0);
+        assert_int_equal(storage_write(w, data + i * 1500, 1500), 0);
+        assert_int_equal(storage_commit(w), 0);
+    }
+    assert_int_equal(storage_url_for(D, a, "/t/u/dlo", "HEAD", &url), 0);
+    f.len = 0;
+    assert_int_equal(fetch(url, 0, &f), 200);
+    assert_int_equal(f.len, sizeof data);
+    assert_memory_equal(got, data, sizeof data);
+    assert_int_equal(storage_url_for(D, a, "/t/u/blob data", "PUT", &url), WERR_UNSUPPORTED);
+    assert_null(D->ops->local_path);
+}
+
+static size_t count_lines(const char *file)
+{
+    FILE *f = file ? fopen(file, "r") : NULL;
+    size_t n = 0;
+    int c;
+    if (!f) return 0;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* swift: a token revoked under the driver (WHARF_SWIFT_REVOKE, a shell
+ * command) is answered 401; the driver authenticates once more (one more
+ * token in WHARF_SWIFT_AUTHLOG, when the script keeps one) and the request
+ * succeeds. Without WHARF_SWIFT_REVOKE there is nothing to test. */
+static void t_swift_reauth(void **state)
+{
+    struct arena *a = *state;
+    const char *revoke = getenv("WHARF_SWIFT_REVOKE"), *log = getenv("WHARF_SWIFT_AUTHLOG");
+    if (!revoke) return;
+    put_str("/t/ra/x", "before");
+    size_t n1 = count_lines(log);
+    if (log) assert_true(n1 >= 1);
+    char *cmd = arena_printf(a, "bash -c \"$WHARF_SWIFT_REVOKE\" >/dev/null 2>&1");
+    assert_int_equal(system(cmd), 0);
+    expect_str(a, "/t/ra/x", "before");
+    if (log) assert_int_equal(count_lines(log), n1 + 1);
+    put_str("/t/ra/x", "after");
+    expect_str(a, "/t/ra/x", "after");
+    if (log) assert_int_equal(count_lines(log), n1 + 1);
+}
+
 /* ---- running ---- */
 
 /* BOTH: every driver; OBJ_ONLY: every object store; DRV_ONLY: the driver
@@ -1709,6 +1787,8 @@ static const struct tcase CASES[] = {
     {"range_past_end", t_oss_range_past_end, DRV_ONLY, "oss"},
     {"url_for_signed_v4", t_gcs_url_for, DRV_ONLY, "gcs"},
     {"many_segments_compose", t_gcs_many_segments, DRV_ONLY, "gcs"},
+    {"url_for_tempurl", t_swift_url_for, DRV_ONLY, "swift"},
+    {"reauth_after_revoke", t_swift_reauth, DRV_ONLY, "swift"},
     {"segments_move", t_s3_segments_move, OBJ_ONLY, NULL},
     {"move_large_multipart_copy", t_s3_move_large, OBJ_ONLY, NULL},
 };
