@@ -1278,13 +1278,27 @@ static int move_object(struct sw_driver *d, struct arena *a, const char *sk, con
     rc = manifest_of(d, a, dk, &oldseg, &dr);
     if (rc && rc != WERR_NOTFOUND) return rc;
     if (oldseg && srcseg && !strcmp(oldseg, srcseg)) oldseg = NULL;
-    if (sr->has_manifest)
+    /* a DLO of at most one segment's size becomes a plain object: one
+     * request to read it, and the reference serves it (its Stat waits, then
+     * fails, on a DLO of 0 bytes: an empty blob) */
+    int flat = srcseg && sr->length >= 0 && sr->length <= d->chunksize;
+    if (flat) {
+        rc = sr->length ? obj_copy(d, sk, dk) : obj_put(d, dk, "", 0);
+        struct sw_resp cr;
+        if (rc == 0 && (obj_head(d, dk, &cr) != 0 || cr.has_manifest || cr.length != sr->length))
+            flat = 0; /* not the content: keep the segments, as a DLO */
+        if (rc && rc != WERR_TOOBIG && rc != WERR_INVALID) return rc;
+        if (rc) flat = 0;
+        if (!flat) rc = manifest_put(d, dk, sr->manifest);
+    } else if (sr->has_manifest) {
         rc = manifest_put(d, dk, sr->manifest);
-    else if (sr->length > SW_MAX_OBJECT)
+    } else if (sr->length > SW_MAX_OBJECT) {
         rc = WERR_TOOBIG;
-    else
+    } else {
         rc = obj_copy(d, sk, dk);
+    }
     if (rc == 0) rc = obj_delete(d, sk);
+    if (rc == 0 && flat) rc = delete_segments(d, srcseg);
     if (rc == 0 && oldseg) rc = delete_segments(d, oldseg);
     return rc;
 }

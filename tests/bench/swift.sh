@@ -57,11 +57,13 @@ node_start() {
 	shift
 	mkdir -p "$d" && chmod 755 "$d"
 	port=$(free_port) || return 1
+	# upload bodies written to files by nginx, handed to Wharf (fastcgi.uploads.bodydir)
 	env "$@" REGISTRY_FASTCGI_LISTEN="unix:$d/wharf.sock" REGISTRY_FASTCGI_PIDFILE="$d/wharf.pid" \
+		REGISTRY_FASTCGI_UPLOADS_BODYDIR="$d/body" \
 		"$WHARF_BIN" serve -c "$CFG" >"$d/wharf.log" 2>&1 </dev/null &
 	track_pid $!
 	for _ in $(seq 100); do [ -S "$d/wharf.sock" ] && break; sleep 0.1; done
-	nginx_render "$d" "127.0.0.1:$port" "$d/wharf.sock" "$d" || return 1
+	nginx_render "$d" "127.0.0.1:$port" "$d/wharf.sock" "$d" "$d/body" || return 1
 	nginx_start "$d" || return 1
 	wait_http "http://127.0.0.1:$port/v2/" "$NGINX_PID" 20 || return 1
 	eval "N${n}_PORT=$port"

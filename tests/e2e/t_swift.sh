@@ -193,6 +193,16 @@ check "byte-identical" blobs_same "$TMP/src" "$TMP/back2"
 mkimage "$TMP/src2" --tag v1 --layers 2 --size 7000000 --compress none --seed swift-e2e2 >/dev/null
 check "redirect disabled: skopeo pushes (7 MB layers: 2 segments each)" \
 	skopeo_copy oci:"$TMP/src2":v1 docker://$R/sw/img2:v1 --preserve-digests
+EMPTY=sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+loc=$(curl -s -o /dev/null -D - -X POST "http://$R/v2/sw/img2/blobs/uploads/" | tr -d '\r' |
+	awk -F': ' 'tolower($1)=="location"{print $2}')
+[ "${loc#http}" = "$loc" ] && loc=http://$R$loc
+sep='?'
+case $loc in *\?*) sep='&' ;; esac
+check_eq "the empty blob uploads (POST, PUT ?digest with no body)" 201 \
+	"$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Length: 0' "$loc${sep}digest=$EMPTY")"
+check_eq "it is a plain empty object, not a DLO" "0 -" \
+	"$(swift_objects | awk -v h="${EMPTY#sha256:}" '$1 ~ h "/data$" {print $2, $3}')"
 check "and pulls it back byte-identical" \
 	skopeo_copy docker://$R/sw/img2:v1 oci:"$TMP/back3":v1 --preserve-digests
 check "byte-identical" blobs_same "$TMP/src2" "$TMP/back3"
@@ -224,6 +234,8 @@ EOT
 		check "byte-identical" blobs_same "$TMP/src2" "$TMP/refback"
 		check_eq "the reference serves Wharf's chunked blob" "${dg#sha256:}" \
 			"$(curl -s -L "http://127.0.0.1:$RP/v2/sw/chunked/blobs/$dg" | sha256sum | cut -d' ' -f1)"
+		check_eq "the reference serves Wharf's empty blob (at once)" "200 0" \
+			"$(curl -s -L -m 10 -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$RP/v2/sw/img2/blobs/$EMPTY")"
 		mkimage "$TMP/src3" --tag v1 --layers 2 --size 6000000 --compress none --seed swift-ref >"$TMP/src3.digest"
 		check "the reference registry pushes an image (6 MB layers)" \
 			skopeo_copy oci:"$TMP/src3":v1 docker://127.0.0.1:$RP/sw/fromref:v1 --preserve-digests
@@ -246,8 +258,8 @@ EOT
 			curl -sf -o /dev/null -X DELETE "http://$R/v2/sw/fromref/manifests/$(cat "$TMP/src3.digest")"
 		"$WHARF_BIN" garbage-collect "$S_DIR/config.yml" >"$TMP/gc.log" 2>&1
 		check_eq "garbage collection on swift runs" 0 "$?"
-		# the image's 3 blobs and its manifest, and the unreferenced chunked blob
-		check "it deleted 5 blobs" grep -q "and 5 blobs deleted" "$TMP/gc.log"
+		# the image's 3 blobs and its manifest, the unreferenced chunked and empty blobs
+		check "it deleted 6 blobs" grep -q "and 6 blobs deleted" "$TMP/gc.log"
 		swift_objects >"$TMP/objs2"
 		check_eq "the reference's segments went with its blobs" 0 "$(count_under "$TMP/objs2")"
 		check_eq "no orphan segments" 0 "$(orphan_segments)"
