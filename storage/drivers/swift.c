@@ -112,6 +112,9 @@ struct sw_req {
     size_t nhdrs;
     const void *body;
     size_t body_len;
+    int use_fd; /* the body is body_len bytes of fd from fd_off (pread) */
+    int fd;
+    int64_t fd_off;
     struct buf *resp; /* body (2xx); NULL: discarded */
     size_t resp_max;
     struct sw_resp r;
@@ -124,6 +127,8 @@ struct xfer {
     int overflow;
     const char *up;
     size_t uplen, upoff;
+    int fd; /* >= 0: read the body from fd at fd_off + upoff */
+    int64_t fd_off;
 };
 
 static size_t on_write(char *p, size_t sz, size_t n, void *ud)
@@ -143,7 +148,16 @@ static size_t on_read(char *p, size_t sz, size_t n, void *ud)
     struct xfer *x = ud;
     size_t len = sz * n, left = x->uplen - x->upoff;
     if (len > left) len = left;
-    if (len) memcpy(p, x->up + x->upoff, len);
+    if (len && x->fd >= 0) {
+        ssize_t got;
+        do
+            got = pread(x->fd, p, len, (off_t)(x->fd_off + (int64_t)x->upoff));
+        while (got < 0 && errno == EINTR);
+        if (got <= 0) return CURL_READFUNC_ABORT;
+        len = (size_t)got;
+    } else if (len) {
+        memcpy(p, x->up + x->upoff, len);
+    }
     x->upoff += len;
     return len;
 }
@@ -266,7 +280,11 @@ static int attempt(struct sw_driver *d, CURL *h, struct sw_req *q, const char *t
     for (size_t i = 0; i < q->nhdrs; i++)
         hl = curl_slist_append(hl, q->hdrs[i]);
     hl = curl_slist_append(hl, "Expect:");
-    struct xfer x = {.q = q, .up = q->body, .uplen = q->body_len};
+    struct xfer x = {.q = q,
+                     .up = q->body,
+                     .uplen = q->body_len,
+                     .fd = q->use_fd ? q->fd : -1,
+                     .fd_off = q->fd_off};
     memset(&q->r, 0, sizeof q->r);
     q->r.length = q->r.total = -1;
     if (q->resp) q->resp->len = 0;
@@ -596,6 +614,9 @@ struct sw_op {
     size_t nhdrs;
     const void *body;
     size_t body_len;
+    int use_fd; /* the body from fd, as in sw_req */
+    int fd;
+    int64_t fd_off;
     struct buf *resp;
     size_t resp_max;
     struct sw_resp r;
@@ -634,6 +655,9 @@ static int sw_do(struct sw_driver *d, struct sw_op *o)
                            .nhdrs = o->nhdrs,
                            .body = o->body,
                            .body_len = o->body_len,
+                           .use_fd = o->use_fd,
+                           .fd = o->fd,
+                           .fd_off = o->fd_off,
                            .resp = o->resp,
                            .resp_max = o->resp_max};
         rc = http_do(d, &q, token);
@@ -1146,7 +1170,9 @@ static int sw_delete(struct storage_driver *base, const char *path)
     } else if (rc == WERR_NOTFOUND) {
         rc = 0;
     }
-    if (rc) goto out;
+    /* a file is not also a directory in the registry's layout: one listing
+     * less for every file deleted (locks, hash states, tags) */
+    if (rc || found) goto out;
     struct sw_list l;
     if ((rc = list_names(d, a, dir_of(d, a, path), 0, NULL, 0, &l)) != 0) goto out;
     for (size_t i = 0; i < l.n && rc == 0; i++) {
@@ -1356,6 +1382,9 @@ struct sw_writer {
     size_t blen, bcap;
     int manifest; /* the manifest must be written at close */
     int fresh;    /* no file before this writer */
+    int loaded;   /* seg[] holds the segments (else only base_size is known) */
+    int changed;  /* segments were added or removed */
+    int64_t base_size;
 };
 
 static void writer_free(struct sw_writer *w)
@@ -1371,6 +1400,7 @@ static void writer_free(struct sw_writer *w)
 
 static int64_t persisted(const struct sw_writer *w)
 {
+    if (!w->loaded) return w->base_size;
     int64_t s = 0;
     for (size_t i = 0; i < w->nseg; i++)
         s += w->seg[i];
@@ -1391,9 +1421,14 @@ static void seg_push(struct sw_writer *w, int64_t size)
     w->seg[w->nseg++] = size;
 }
 
+static int seg_load(struct sw_writer *w);
+
 static int flush_segment(struct sw_writer *w)
 {
     if (!w->blen) return 0;
+    int lrc = seg_load(w);
+    if (lrc) return lrc;
+    w->changed = 1;
     struct arena *a = arena_new();
     int rc = obj_put(w->d, seg_name(a, w, w->nseg + 1), w->buf, w->blen);
     arena_free(a);
@@ -1426,7 +1461,7 @@ static int writer_persist(struct sw_writer *w)
         arena_free(a);
         if (rc == 0) w->manifest = 0;
     }
-    if (rc == 0) {
+    if (rc == 0 && w->changed) {
         /* the container listing behind a DLO may lag its segments (eventual
          * consistency): wait, bounded, until the manifest shows every byte */
         int64_t want = persisted(w);
@@ -1452,6 +1487,35 @@ static void writer_cleanup(void *p)
 static int seg_cmp(const void *x, const void *y)
 {
     return strcmp(((const struct sw_entry *)x)->name, ((const struct sw_entry *)y)->name);
+}
+
+/* seg_load: the segments of an existing DLO, in the reference's numbering
+ * (1, 2, ... with no gap) */
+static int seg_load(struct sw_writer *w)
+{
+    if (w->loaded) return 0;
+    struct arena *t = arena_new();
+    struct sw_list l;
+    struct sw_resp r;
+    int rc = list_names(w->d, t, arena_printf(t, "%s/", w->segpath), 0, NULL, 0, &l);
+    if (rc == 0) qsort(l.e, l.n, sizeof *l.e, seg_cmp);
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        if (strcmp(l.e[i].name, seg_name(t, w, i + 1))) {
+            rc = WERR_IO;
+            log_warn("swift: %s: unexpected segment %s", w->key, l.e[i].name);
+            break;
+        }
+        seg_push(w, l.e[i].size);
+    }
+    /* a segment the listing does not show yet (eventual consistency) */
+    while (rc == 0 && obj_head(w->d, seg_name(t, w, w->nseg + 1), &r) == 0)
+        seg_push(w, r.length < 0 ? 0 : r.length);
+    arena_free(t);
+    if (rc == 0) {
+        w->loaded = 1;
+        w->first_new = w->nseg;
+    }
+    return rc;
 }
 
 static int sw_writer(struct storage_driver *base, struct arena *a, const char *path, int append,
@@ -1484,22 +1548,10 @@ static int sw_writer(struct storage_driver *base, struct arena *a, const char *p
                      d->segroot);
             rc = WERR_IO;
         } else {
-            /* the reference's numbering: 1, 2, ... with no gap */
+            /* its segments are listed when first needed (a commit of an
+             * upload opens a writer that writes nothing) */
             w->segpath = xstrdup(sp);
-            struct sw_list l;
-            rc = list_names(d, t, arena_printf(t, "%s/", sp), 0, NULL, 0, &l);
-            if (rc == 0) qsort(l.e, l.n, sizeof *l.e, seg_cmp);
-            for (size_t i = 0; rc == 0 && i < l.n; i++) {
-                if (strcmp(l.e[i].name, seg_name(t, w, i + 1))) {
-                    rc = WERR_IO;
-                    log_warn("swift: %s: unexpected segment %s", w->key, l.e[i].name);
-                    break;
-                }
-                seg_push(w, l.e[i].size);
-            }
-            /* a segment the listing does not show yet (eventual consistency) */
-            while (rc == 0 && obj_head(d, seg_name(t, w, w->nseg + 1), &r) == 0)
-                seg_push(w, r.length < 0 ? 0 : r.length);
+            w->base_size = r.length < 0 ? 0 : r.length;
         }
     } else if (rc == 0) {
         /* a plain object becomes the first segment, as the reference does */
@@ -1515,6 +1567,7 @@ static int sw_writer(struct storage_driver *base, struct arena *a, const char *p
         writer_free(w);
         return rc;
     }
+    if (w->fresh || w->manifest) w->loaded = 1; /* a new segment path */
     w->first_new = w->nseg;
     w->open = 1;
     arena_cleanup(a, writer_cleanup, w);
@@ -1552,6 +1605,8 @@ static int sw_writer_truncate(struct storage_writer *base, int64_t size)
 {
     struct sw_writer *w = (struct sw_writer *)base;
     if (!w->open) return WERR_INVALID;
+    int lrc = seg_load(w);
+    if (lrc) return lrc;
     int64_t done = persisted(w);
     if (size < 0 || size > done + (int64_t)w->blen) return WERR_RANGE;
     if (size >= done) {
@@ -1583,6 +1638,7 @@ static int sw_writer_truncate(struct storage_writer *base, int64_t size)
     for (size_t j = w->nseg; rc == 0 && j > i; j--)
         rc = obj_delete(w->d, seg_name(a, w, j));
     if (rc == 0) {
+        w->changed = 1;
         w->nseg = i;
         w->blen = (size_t)keep;
         if (w->first_new > i) w->first_new = i;
@@ -1623,6 +1679,105 @@ static void sw_cancel(struct storage_writer *base)
     }
     arena_free(a);
     writer_free(w);
+}
+
+/* ---------------------------------------------------------------- append_file */
+
+#define SW_APPEND_THREADS 4
+#define SW_APPEND_MAX (1LL << 30) /* larger bodies go through a writer (lock renewals) */
+
+struct piece_job {
+    struct sw_writer *w;
+    int fd;
+    int64_t len;
+    size_t first, n; /* segment numbers first+1 .. first+n */
+    pthread_mutex_t mu;
+    size_t next;
+    int rc;
+};
+
+static void *piece_worker(void *p)
+{
+    struct piece_job *j = p;
+    int64_t chunk = j->w->d->chunksize;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        size_t i = j->next++;
+        int stop = j->rc != 0;
+        pthread_mutex_unlock(&j->mu);
+        if (i >= j->n || stop) break;
+        int64_t off = (int64_t)i * chunk, plen = j->len - off < chunk ? j->len - off : chunk;
+        struct arena *a = arena_new();
+        const char *h[1] = {SW_CT};
+        struct sw_op o = {.method = "PUT",
+                          .obj = seg_name(a, j->w, j->first + i + 1),
+                          .hdrs = h,
+                          .nhdrs = 1,
+                          .body_len = (size_t)plen,
+                          .use_fd = 1,
+                          .fd = j->fd,
+                          .fd_off = off};
+        int rc = sw_do(j->w->d, &o);
+        arena_free(a);
+        if (rc) {
+            pthread_mutex_lock(&j->mu);
+            if (!j->rc) j->rc = rc;
+            pthread_mutex_unlock(&j->mu);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* sw_append_file: a request body the web server wrote to a file becomes
+ * segments put in parallel straight from the file (no copy through the
+ * writer's buffer) */
+static int sw_append_file(struct storage_driver *base, struct arena *a, const char *path,
+                          int64_t offset, int fd, const char *src, int64_t len)
+{
+    if (len > SW_APPEND_MAX) return WERR_UNSUPPORTED;
+    struct storage_writer *wb;
+    int rc = storage_writer_at(base, a, path, offset, &wb);
+    if (rc) return rc;
+    struct sw_writer *w = (struct sw_writer *)wb;
+    if ((rc = seg_load(w)) != 0 || (rc = flush_segment(w)) != 0 || len == 0) goto out;
+    int64_t chunk = w->d->chunksize;
+    struct piece_job j = {.w = w,
+                          .fd = fd,
+                          .len = len,
+                          .first = w->nseg,
+                          .n = (size_t)((len + chunk - 1) / chunk),
+                          .mu = PTHREAD_MUTEX_INITIALIZER};
+    size_t nt = j.n < SW_APPEND_THREADS ? j.n : SW_APPEND_THREADS;
+    pthread_t th[SW_APPEND_THREADS];
+    size_t started = 0;
+    for (; started + 1 < nt; started++)
+        if (pthread_create(&th[started], NULL, piece_worker, &j)) break;
+    piece_worker(&j);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&j.mu);
+    rc = j.rc;
+    if (rc) {
+        /* no gap may stay in the numbering: every piece goes */
+        struct arena *t = arena_new();
+        for (size_t i = j.n; i > 0; i--)
+            obj_delete(w->d, seg_name(t, w, j.first + i));
+        arena_free(t);
+        goto out;
+    }
+    for (size_t i = 0; i < j.n; i++) {
+        int64_t off = (int64_t)i * chunk;
+        seg_push(w, len - off < chunk ? len - off : chunk);
+    }
+    w->changed = 1;
+out:
+    /* on failure what was there stays (the next append cuts to its offset) */
+    if (rc)
+        storage_writer_close(wb);
+    else
+        rc = storage_commit(wb);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- url_for */
@@ -1740,7 +1895,8 @@ static const struct storage_driver_ops sw_ops = {
     .walk = sw_walk,
     .url_for = sw_url_for,
     .list_page = sw_list_page,
-    .lock = storage_lease_lock,
+    .lock = storage_lease_lock, /* storage/lease.h */
+    .append_file = sw_append_file,
 };
 
 static char *dup_or_null(const char *s)

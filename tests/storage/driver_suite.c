@@ -1724,6 +1724,42 @@ static void t_swift_reauth(void **state)
     if (log) assert_int_equal(count_lines(log), n1 + 1);
 }
 
+/* swift: a body file appended in parallel segments (append_file), after a
+ * writer's bytes, then cut and appended again at an earlier offset */
+static void t_swift_append_file(void **state)
+{
+    struct arena *a = *state;
+    size_t big = 13 * MIB + 7, head = 3000, small = 4000;
+    unsigned char *want = malloc(head + big);
+    assert_non_null(want);
+    stream_fill(want, 7, head + big);
+    struct storage_writer *w = NULL;
+    assert_int_equal(storage_writer_open(D, a, "/t/af/data", 0, &w), 0);
+    assert_int_equal(storage_write(w, want, head), 0);
+    assert_int_equal(storage_commit(w), 0);
+    char tmpl[] = "/tmp/swift_af.XXXXXX";
+    int fd = mkstemp(tmpl);
+    assert_true(fd >= 0);
+    unlink(tmpl);
+    assert_int_equal(write(fd, want + head, big), (ssize_t)big);
+    assert_int_equal(
+        storage_append_file(D, a, "/t/af/data", (int64_t)head, fd, NULL, (int64_t)big, NULL), 0);
+    expect_content(a, "/t/af/data", want, head + big);
+    /* again from offset 1000 (what lies past it is cut), a smaller body */
+    assert_int_equal(ftruncate(fd, 0), 0);
+    assert_int_equal(pwrite(fd, want + 5 * MIB, small, 0), (ssize_t)small);
+    assert_int_equal(storage_append_file(D, a, "/t/af/data", 1000, fd, NULL, (int64_t)small, NULL),
+                     0);
+    close(fd);
+    unsigned char *want2 = malloc(1000 + small);
+    assert_non_null(want2);
+    memcpy(want2, want, 1000);
+    memcpy(want2 + 1000, want + 5 * MIB, small);
+    expect_content(a, "/t/af/data", want2, 1000 + small);
+    free(want);
+    free(want2);
+}
+
 /* ---- running ---- */
 
 /* BOTH: every driver; OBJ_ONLY: every object store; DRV_ONLY: the driver
@@ -1789,6 +1825,7 @@ static const struct tcase CASES[] = {
     {"many_segments_compose", t_gcs_many_segments, DRV_ONLY, "gcs"},
     {"url_for_tempurl", t_swift_url_for, DRV_ONLY, "swift"},
     {"reauth_after_revoke", t_swift_reauth, DRV_ONLY, "swift"},
+    {"append_file_parallel", t_swift_append_file, DRV_ONLY, "swift"},
     {"segments_move", t_s3_segments_move, OBJ_ONLY, NULL},
     {"move_large_multipart_copy", t_s3_move_large, OBJ_ONLY, NULL},
 };
