@@ -18,7 +18,6 @@
 #include "../../lib/err.h"
 #include "../../lib/log.h"
 #include "../../lib/sigv4.h"
-#include "../lease.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -28,6 +27,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +69,7 @@ struct sw_driver {
 static const struct storage_driver_ops sw_ops;
 static const struct storage_reader_ops sw_reader_ops;
 static const struct storage_writer_ops sw_writer_ops;
+static const struct storage_lock_ops sw_lock_ops;
 
 /* ---------------------------------------------------------------- names */
 
@@ -1834,6 +1835,195 @@ static int sw_url_for(struct storage_driver *base, struct arena *a, const char *
     return 0;
 }
 
+/* ---------------------------------------------------------------- locks */
+
+/* A lease object at the lock's path, in storage/lease.c's format
+ *   "wharf-lease 1\nholder <host> <pid> <token>\nexpires <unix time>\n"
+ * taken with Swift's conditional create: PUT with If-None-Match: * answers
+ * 412 when the object exists. That alone is not a lock: the object server
+ * checks at the start of a PUT, so two PUTs in flight together both get 201
+ * (the newer X-Timestamp wins; an older one landing after a newer is 409).
+ * A taker therefore still reads its lease back after a wait, but the race
+ * it waits out is only PUTs already in flight when its own landed — three
+ * times its own PUT, at least SW_LEASE_SETTLE_MS — where storage/lease.c
+ * must wait out a read-then-write gap (at least 250 ms). A lease that ended
+ * (expired, its holder a dead process on this host, or no lease) is deleted
+ * and created again; two takers may both delete it, so that path waits the
+ * lease module's 250 ms. */
+#define SW_LEASE_MAX 1024
+#define SW_LEASE_SETTLE_MS 40
+#define SW_LEASE_TAKEOVER_MS 250
+#define SW_LEASE_POLL_MAX_MS 500
+
+struct sw_lock {
+    struct storage_lock base;
+    struct sw_driver *d;
+    char *key; /* arena */
+    char token[33];
+    int ttl_s;
+    time_t renewed;
+    int held;
+};
+
+static void ms_sleep(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* lease_read: 0 and the holder's token when a live lease is at key,
+ * WERR_NOTFOUND when there is none or it ended, or a WERR_* */
+static int lease_read(struct sw_driver *d, const char *key, char token[33])
+{
+    struct buf b;
+    buf_init(&b, SW_LEASE_MAX);
+    int rc = obj_get(d, key, 0, -1, SW_LEASE_MAX, &b, NULL);
+    token[0] = '\0';
+    if (rc == WERR_TOOBIG) rc = WERR_INVALID;
+    if (rc && rc != WERR_INVALID) goto out;
+    char host[256], myhost[256] = "?", *txt = NULL;
+    long pid;
+    long long expires;
+    if (rc == 0) {
+        txt = xmalloc(b.len + 1);
+        if (b.len) memcpy(txt, b.data, b.len);
+        txt[b.len] = '\0';
+    }
+    if (rc || (sscanf(txt, "wharf-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid, token,
+                      &expires) != 4 &&
+               sscanf(txt, "wharf-gc-lease 1\nholder %255s %ld %32s\nexpires %lld", host, &pid,
+                      token, &expires) != 4)) {
+        token[0] = '\0';
+        log_warn("swift: lock %s: the object there is no lease; taken over", key);
+        rc = WERR_NOTFOUND;
+        free(txt);
+        goto out;
+    }
+    free(txt);
+    gethostname(myhost, sizeof myhost - 1);
+    if (expires <= (long long)time(NULL) ||
+        (!strcmp(host, myhost) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+        rc = WERR_NOTFOUND;
+out:
+    buf_free(&b);
+    return rc;
+}
+
+/* lease_write: our lease at key; create: only when no object is there
+ * (WERR_EXISTS when one is, or a newer write won) */
+static int lease_write(struct sw_lock *l, int create)
+{
+    char host[256] = "?", body[512];
+    gethostname(host, sizeof host - 1);
+    time_t now = time(NULL);
+    int n = snprintf(body, sizeof body, "wharf-lease 1\nholder %s %ld %s\nexpires %lld\n", host,
+                     (long)getpid(), l->token, (long long)(now + l->ttl_s));
+    const char *h[2] = {SW_CT, "If-None-Match: *"};
+    struct sw_op o = {.method = "PUT",
+                      .obj = l->key,
+                      .hdrs = h,
+                      .nhdrs = create ? 2 : 1,
+                      .body = body,
+                      .body_len = (size_t)n};
+    int rc = sw_do(l->d, &o);
+    if (rc == WERR_IO && o.r.status == 409) rc = WERR_EXISTS;
+    if (rc == 0) l->renewed = now;
+    return rc;
+}
+
+static void sw_lock_release(void *p)
+{
+    struct sw_lock *l = p;
+    if (!l->held) return;
+    l->held = 0;
+    char token[33];
+    if (lease_read(l->d, l->key, token) == 0 && !strcmp(token, l->token)) obj_delete(l->d, l->key);
+}
+
+static int sw_lock(struct storage_driver *base, struct arena *a, const char *path, int ttl_s,
+                   long wait_ms, struct storage_lock **out)
+{
+    struct sw_driver *d = (struct sw_driver *)base;
+    *out = NULL;
+    int rc = path_check(path, 0);
+    if (rc) return rc;
+    struct sw_lock *l = arena_zalloc(a, sizeof *l);
+    l->base.ops = &sw_lock_ops;
+    l->d = d;
+    l->key = key_of(d, a, path);
+    l->ttl_s = ttl_s > 0 ? ttl_s : 60;
+    unsigned char rnd[16];
+    if (RAND_bytes(rnd, sizeof rnd) != 1) return WERR_IO;
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(l->token + 2 * i, 3, "%02x", rnd[i]);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long pause = 50;
+    int took_over = 0;
+    char token[33];
+    for (;;) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        rc = lease_write(l, 1);
+        if (rc == 0) {
+            long took = ms_since(&t1);
+            long settle = took_over ? SW_LEASE_TAKEOVER_MS : SW_LEASE_SETTLE_MS;
+            ms_sleep(took * 3 > settle ? took * 3 : settle);
+            rc = lease_read(d, l->key, token);
+            if (rc == 0 && !strcmp(token, l->token)) break;
+            if (rc && rc != WERR_NOTFOUND) return rc;
+            /* a create in flight with ours landed later, or ours was deleted */
+        } else if (rc == WERR_EXISTS) {
+            rc = lease_read(d, l->key, token);
+            if (rc == WERR_NOTFOUND) { /* ended: delete it and create again at once */
+                if ((rc = obj_delete(d, l->key)) != 0) return rc;
+                took_over = 1;
+                continue;
+            }
+            if (rc) return rc;
+        } else {
+            return rc;
+        }
+        long waited = ms_since(&t0);
+        if (waited >= wait_ms) return WERR_BUSY;
+        ms_sleep(pause < wait_ms - waited ? pause : wait_ms - waited);
+        if (pause < SW_LEASE_POLL_MAX_MS) pause *= 2;
+    }
+    l->held = 1;
+    arena_cleanup(a, sw_lock_release, l);
+    *out = &l->base;
+    return 0;
+}
+
+static int sw_lock_renew(struct storage_lock *base)
+{
+    struct sw_lock *l = (struct sw_lock *)base;
+    if (!l->held) return WERR_BUSY;
+    if (time(NULL) - l->renewed < l->ttl_s / 3) return 0;
+    char token[33];
+    int rc = lease_read(l->d, l->key, token);
+    if (rc == WERR_NOTFOUND || (rc == 0 && strcmp(token, l->token) != 0)) {
+        log_warn("swift: lock %s: the lease was lost (it expired and was taken)", l->key);
+        l->held = 0;
+        return WERR_BUSY;
+    }
+    if (rc) return rc;
+    return lease_write(l, 0);
+}
+
+static void sw_unlock(struct storage_lock *base)
+{
+    sw_lock_release(base);
+}
+
 /* ---------------------------------------------------------------- driver */
 
 static void zfree(char *s)
@@ -1880,6 +2070,12 @@ static const struct storage_writer_ops sw_writer_ops = {
     .close = sw_writer_close,
 };
 
+static const struct storage_lock_ops sw_lock_ops = {
+    .version = STORAGE_DRIVER_VERSION,
+    .renew = sw_lock_renew,
+    .unlock = sw_unlock,
+};
+
 static const struct storage_driver_ops sw_ops = {
     .version = STORAGE_DRIVER_VERSION,
     .name = "swift",
@@ -1895,7 +2091,7 @@ static const struct storage_driver_ops sw_ops = {
     .walk = sw_walk,
     .url_for = sw_url_for,
     .list_page = sw_list_page,
-    .lock = storage_lease_lock, /* storage/lease.h */
+    .lock = sw_lock,
     .append_file = sw_append_file,
 };
 
