@@ -1378,7 +1378,7 @@ static int gcs_list(struct storage_driver *base, struct arena *a, const char *pa
         char *nm = child_name(a, dk, l.e[i].key);
         if (nm) v[k++] = nm;
     }
-    qsort(v, k, sizeof *v, name_cmp);
+    if (k > 1) qsort(v, k, sizeof *v, name_cmp);
     size_t u = 0; /* a file x and a directory x/ list once */
     for (size_t i = 0; i < k; i++)
         if (!u || strcmp(v[u - 1], v[i])) v[u++] = v[i];
@@ -1547,7 +1547,7 @@ static int gcs_walk(struct storage_driver *base, const char *path, storage_walk_
         l.e[k++] = l.e[i];
     }
     l.n = k;
-    qsort(l.e, l.n, sizeof *l.e, walk_cmp);
+    if (l.n > 1) qsort(l.e, l.n, sizeof *l.e, walk_cmp);
     char *prev = arena_strdup(a, ""); /* the relative directory of the last entry */
     const char *skip = NULL;          /* a relative prefix being skipped */
     size_t skiplen = 0;

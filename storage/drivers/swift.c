@@ -1104,7 +1104,7 @@ static int sw_list(struct storage_driver *base, struct arena *a, const char *pat
         char *nm = child_name(a, dk, l.e[i].name);
         if (nm) v[k++] = nm;
     }
-    qsort(v, k, sizeof *v, name_cmp);
+    if (k > 1) qsort(v, k, sizeof *v, name_cmp);
     size_t u = 0;
     for (size_t i = 0; i < k; i++)
         if (!u || strcmp(v[u - 1], v[i])) v[u++] = v[i];
@@ -1142,7 +1142,7 @@ static int sw_list_page(struct storage_driver *base, struct arena *a, const char
         if (u && !strcmp(v[u - 1], nm)) continue;
         v[u++] = nm;
     }
-    qsort(v, u, sizeof *v, name_cmp);
+    if (u > 1) qsort(v, u, sizeof *v, name_cmp);
     *more = u > max || l.n >= cap;
     if (u > max) u = max;
     v[u] = NULL;
@@ -1231,7 +1231,7 @@ static int sw_walk(struct storage_driver *base, const char *path, storage_walk_f
         l.e[k++] = l.e[i];
     }
     l.n = k;
-    qsort(l.e, l.n, sizeof *l.e, walk_cmp);
+    if (l.n > 1) qsort(l.e, l.n, sizeof *l.e, walk_cmp);
     char *prev = arena_strdup(a, "");
     const char *skip = NULL;
     size_t skiplen = 0;
@@ -1499,7 +1499,7 @@ static int seg_load(struct sw_writer *w)
     struct sw_list l;
     struct sw_resp r;
     int rc = list_names(w->d, t, arena_printf(t, "%s/", w->segpath), 0, NULL, 0, &l);
-    if (rc == 0) qsort(l.e, l.n, sizeof *l.e, seg_cmp);
+    if (rc == 0 && l.n > 1) qsort(l.e, l.n, sizeof *l.e, seg_cmp);
     for (size_t i = 0; rc == 0 && i < l.n; i++) {
         if (strcmp(l.e[i].name, seg_name(t, w, i + 1))) {
             rc = WERR_IO;
