@@ -222,6 +222,17 @@ static int append_body(struct app *app, struct request *req, struct response *re
                     NULL);
         return -1;
     }
+    if (rc && body.failed && !app->cfg->bodyfiles && request_param(req, "WHARF_BODY_FILE")) {
+        /* the front keeps bodies in files (the snippet's body-file lines)
+         * and sends none: a configuration mismatch, not a client's fault */
+        log_error("upload %s: the web server passes request bodies as files (WHARF_BODY_FILE) "
+                  "but fastcgi.uploads.bodyfiles is off: set fastcgi.uploads.bodydir to its "
+                  "client_body_temp_path, or use the snippet's streaming lines",
+                  u->uuid);
+        error_reply(req, res, 500, "UNKNOWN", "unknown error",
+                    "the web server and Wharf disagree on fastcgi.uploads.bodyfiles");
+        return -1;
+    }
     if (rc && body.failed && max >= 0) {
         log_warn("upload %s: body broke off at %lld bytes", u->uuid, (long long)u->offset);
         error_reply(req, res, 400, "BLOB_UPLOAD_INVALID", "blob upload invalid",

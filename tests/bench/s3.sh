@@ -67,6 +67,7 @@ node_start() {
 	mkdir -p "$d" && chmod 755 "$d"
 	port=$(free_port) || return 1
 	env "$@" REGISTRY_FASTCGI_LISTEN="unix:$d/wharf.sock" REGISTRY_FASTCGI_PIDFILE="$d/wharf.pid" \
+		REGISTRY_FASTCGI_UPLOADS_BODYDIR="$d/wharf/body" \
 		"$WHARF_BIN" serve -c "$CFG" >"$d/wharf.log" 2>&1 </dev/null &
 	track_pid $!
 	for _ in $(seq 100); do [ -S "$d/wharf.sock" ] && break; sleep 0.1; done

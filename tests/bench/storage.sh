@@ -69,7 +69,10 @@ node_start() { # node_start NAME CONFIG
 	local n=$1 d=$TMP/node-$1 port
 	mkdir -p "$d" && chmod 755 "$d"
 	port=$(free_port) || return 1
+	# bodies as files where nginx_render puts them (make run does the same
+	# for object stores): the worker sends a finished file to the store
 	env REGISTRY_FASTCGI_LISTEN="unix:$d/wharf.sock" REGISTRY_FASTCGI_PIDFILE="$d/wharf.pid" \
+		REGISTRY_FASTCGI_UPLOADS_BODYDIR="$d/wharf/body" \
 		"$WHARF_BIN" serve -c "$2" >"$d/wharf.log" 2>&1 </dev/null &
 	track_pid $!
 	for _ in $(seq 100); do [ -S "$d/wharf.sock" ] && break; sleep 0.1; done

@@ -176,5 +176,17 @@ check_eq "bodyfiles: false: ... the upload holds the body" 201 "$(code -X PUT "$
 c=$(code -X POST -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/a" \
 	"$W_URL/v2/bf/one/blobs/uploads/?digest=$(sha "$TMP/a")")
 check_eq "bodyfiles: false: monolithic POST streamed: 201" 201 "$c"
+# a front that keeps bodies in files while Wharf reads them from the
+# connection (the snippet's body-file lines with bodyfiles: false): every
+# upload would break off; Wharf names the mismatch instead
+nginx_render "$W_DIR" "$W_HOST" "$W_SOCK" "$W_ROOT" "$W_ROOT/wharf/body"
+kill -HUP "$W_NGINX_PID"
+sleep 1 # nginx's new workers take over
+out=$(curl -s -w '\n%{http_code}' -X POST -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/a" \
+	"$W_URL/v2/bf/mismatch/blobs/uploads/?digest=$(sha "$TMP/a")")
+check_eq "front with body files, bodyfiles: false: 500" 500 "$(printf '%s' "$out" | tail -n 1)"
+check "... the error says the two disagree on bodyfiles" \
+	bash -c "printf '%s' '$out' | grep -q 'disagree on fastcgi.uploads.bodyfiles'"
+check "... and the log tells how to fix it" grep -q 'set fastcgi.uploads.bodydir' "$W_DIR/wharf.log"
 wharf_stop
 e2e_done
