@@ -232,6 +232,7 @@ static int load_hashstate(struct registry *r, struct arena *a, struct upload *u,
 {
     hasher_init(&u->h, DIGEST_SHA256);
     u->offset = 0;
+    if (limit <= 0) return 0; /* no data: no state to look for (one listing fewer) */
     char **names;
     size_t n;
     char *dir = path_upload_hashstates(a, u->repo, u->uuid, "sha256");
@@ -478,9 +479,12 @@ int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u
     if (blob_data_stat(r, a, digest, &have) == 0 && have == u->offset) {
         /* content-addressed: the same bytes are already stored */
     } else {
-        /* make the data durable before it becomes visible under its digest */
+        /* make the data durable before it becomes visible under its digest
+         * (an object store's writes are durable once their writer closed:
+         * reopening one would only cost requests) */
         struct storage_writer *w;
-        if (storage_writer_open(r->d, a, data_path, 1, &w) == 0) {
+        if (!(r->cfg && CONFIG_OBJSTORE(r->cfg)) &&
+            storage_writer_open(r->d, a, data_path, 1, &w) == 0) {
             if ((rc = storage_commit(w)) != 0) return rc;
         }
         if ((rc = storage_move(r->d, data_path, path_blob_data(a, digest))) != 0) return rc;
