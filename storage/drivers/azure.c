@@ -3,6 +3,7 @@
  * signed with SharedKey; every response body bounded. */
 #include "azure.h"
 
+#include "objstore.h"
 #include "xml.h"
 #include "../../lib/azsign.h"
 #include "../../lib/b64url.h"
@@ -864,23 +865,6 @@ static int az_put_content(struct storage_driver *base, const char *path, const v
 
 /* ---------------------------------------------------------------- list, delete, walk */
 
-/* the name of a listed blob below dir ("x" from "dir/x" or "dir/x/"), or
- * NULL for reserved names */
-static char *child_name(struct arena *a, const char *dirkey, const char *key)
-{
-    size_t dl = strlen(dirkey);
-    if (strncmp(key, dirkey, dl)) return NULL;
-    const char *n = key + dl;
-    size_t l = strcspn(n, "/");
-    if (l == 0 || strncmp(n, TMP_PREFIX, 5) == 0) return NULL;
-    return arena_strndup(a, n, l);
-}
-
-static int name_cmp(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 static int az_list(struct storage_driver *base, struct arena *a, const char *path, char ***names,
                    size_t *n)
 {
@@ -894,13 +878,10 @@ static int az_list(struct storage_driver *base, struct arena *a, const char *pat
     char **v = arena_alloc(a, (l.n + 1) * sizeof *v);
     size_t k = 0;
     for (size_t i = 0; i < l.n; i++) {
-        char *nm = child_name(a, dk, l.e[i].key);
+        char *nm = objstore_child_name(a, dk, l.e[i].key);
         if (nm) v[k++] = nm;
     }
-    if (k > 1) qsort(v, k, sizeof *v, name_cmp);
-    size_t u = 0; /* a file x and a directory x/ list once */
-    for (size_t i = 0; i < k; i++)
-        if (!u || strcmp(v[u - 1], v[i])) v[u++] = v[i];
+    size_t u = objstore_sort_unique(v, k); /* a file x and a directory x/ list once */
     if (u == 0 && path[1]) {
         rc = WERR_NOTFOUND; /* no children: no directory (object stores keep none empty) */
         goto out;

@@ -2,6 +2,7 @@
  * writer's segments and the credentials. */
 #include "gcs.h"
 
+#include "objstore.h"
 #include "../../lib/b64url.h"
 #include "../../lib/curl_lazy.h"
 #include "../../lib/err.h"
@@ -1347,21 +1348,6 @@ static int gcs_put_content(struct storage_driver *base, const char *path, const 
 
 /* ---------------------------------------------------------------- list, delete, walk */
 
-static char *child_name(struct arena *a, const char *dirkey, const char *key)
-{
-    size_t dl = strlen(dirkey);
-    if (strncmp(key, dirkey, dl)) return NULL;
-    const char *n = key + dl;
-    size_t l = strcspn(n, "/");
-    if (l == 0 || strncmp(n, TMP_PREFIX, 5) == 0) return NULL;
-    return arena_strndup(a, n, l);
-}
-
-static int name_cmp(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 static int gcs_list(struct storage_driver *base, struct arena *a, const char *path, char ***names,
                     size_t *n)
 {
@@ -1375,13 +1361,10 @@ static int gcs_list(struct storage_driver *base, struct arena *a, const char *pa
     char **v = arena_alloc(a, (l.n + 1) * sizeof *v);
     size_t k = 0;
     for (size_t i = 0; i < l.n; i++) {
-        char *nm = child_name(a, dk, l.e[i].key);
+        char *nm = objstore_child_name(a, dk, l.e[i].key);
         if (nm) v[k++] = nm;
     }
-    if (k > 1) qsort(v, k, sizeof *v, name_cmp);
-    size_t u = 0; /* a file x and a directory x/ list once */
-    for (size_t i = 0; i < k; i++)
-        if (!u || strcmp(v[u - 1], v[i])) v[u++] = v[i];
+    size_t u = objstore_sort_unique(v, k); /* a file x and a directory x/ list once */
     if (u == 0 && path[1]) {
         rc = WERR_NOTFOUND;
         goto out;
@@ -1457,7 +1440,7 @@ static int gcs_list_page(struct storage_driver *base, struct arena *a, const cha
         if (l.n) qsort(l.e, l.n, sizeof *l.e, page_cmp);
         out = arena_alloc(a, (l.n + 1) * sizeof *out);
         for (size_t i = 0; i < l.n; i++) {
-            char *nm = child_name(a, dk, l.e[i].key);
+            char *nm = objstore_child_name(a, dk, l.e[i].key);
             if (!nm || (after && !strcmp(nm, after))) continue;
             if (!u || strcmp(out[u - 1], nm)) out[u++] = nm;
         }

@@ -6,6 +6,7 @@
 #include "s3.h"
 #include "oss.h"
 
+#include "objstore.h"
 #include "xml.h"
 #include "../../lib/curl_lazy.h"
 #include "../../lib/err.h"
@@ -1111,23 +1112,6 @@ static int s3_put_content(struct storage_driver *base, const char *path, const v
 
 /* ---------------------------------------------------------------- list, delete, walk */
 
-/* the name of a listed key below dir ("x" from "dir/x" or "dir/x/"), or NULL
- * for reserved names */
-static char *child_name(struct arena *a, const char *dirkey, const char *key)
-{
-    size_t dl = strlen(dirkey);
-    if (strncmp(key, dirkey, dl)) return NULL;
-    const char *n = key + dl;
-    size_t l = strcspn(n, "/");
-    if (l == 0 || strncmp(n, TMP_PREFIX, 5) == 0) return NULL;
-    return arena_strndup(a, n, l);
-}
-
-static int name_cmp(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 static int s3_list(struct storage_driver *base, struct arena *a, const char *path, char ***names,
                    size_t *n)
 {
@@ -1141,13 +1125,10 @@ static int s3_list(struct storage_driver *base, struct arena *a, const char *pat
     char **v = arena_alloc(a, (l.n + 1) * sizeof *v);
     size_t k = 0;
     for (size_t i = 0; i < l.n; i++) {
-        char *nm = child_name(a, dk, l.e[i].key);
+        char *nm = objstore_child_name(a, dk, l.e[i].key);
         if (nm) v[k++] = nm;
     }
-    qsort(v, k, sizeof *v, name_cmp);
-    size_t u = 0; /* a file x and a directory x/ list once */
-    for (size_t i = 0; i < k; i++)
-        if (!u || strcmp(v[u - 1], v[i])) v[u++] = v[i];
+    size_t u = objstore_sort_unique(v, k); /* a file x and a directory x/ list once */
     if (u == 0 && path[1]) {
         rc = WERR_NOTFOUND; /* no children: no directory (object stores keep none empty) */
         goto out;
@@ -1186,7 +1167,7 @@ static size_t dir_page(struct arena *t, struct arena *a, const char *s, size_t l
     for (int w = 0; w < 2; w++) {
         for (p = s; k < max && xml_find(p, e, tags[w][0], &vs, &ve, &next); p = next) {
             char *key = xml_get(t, vs, ve, tags[w][1]);
-            char *nm = key ? child_name(a, dk, key) : NULL;
+            char *nm = key ? objstore_child_name(a, dk, key) : NULL;
             if (!nm || (after && strcmp(nm, after) == 0)) continue;
             v[k++] = (struct page_ent){key, nm};
         }

@@ -14,6 +14,7 @@
  * segments (only segments under this driver's "<prefix>/segments/"). */
 #include "swift.h"
 
+#include "objstore.h"
 #include "../../lib/curl_lazy.h"
 #include "../../lib/err.h"
 #include "../../lib/log.h"
@@ -1073,21 +1074,6 @@ static int sw_put_content(struct storage_driver *base, const char *path, const v
 
 /* ---------------------------------------------------------------- list */
 
-static char *child_name(struct arena *a, const char *dirkey, const char *key)
-{
-    size_t dl = strlen(dirkey);
-    if (strncmp(key, dirkey, dl)) return NULL;
-    const char *n = key + dl;
-    size_t l = strcspn(n, "/");
-    if (l == 0 || strncmp(n, STORAGE_TMP_PREFIX, 5) == 0) return NULL;
-    return arena_strndup(a, n, l);
-}
-
-static int name_cmp(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 static int sw_list(struct storage_driver *base, struct arena *a, const char *path, char ***names,
                    size_t *n)
 {
@@ -1101,13 +1087,10 @@ static int sw_list(struct storage_driver *base, struct arena *a, const char *pat
     char **v = arena_alloc(a, (l.n + 1) * sizeof *v);
     size_t k = 0;
     for (size_t i = 0; i < l.n; i++) {
-        char *nm = child_name(a, dk, l.e[i].name);
+        char *nm = objstore_child_name(a, dk, l.e[i].name);
         if (nm) v[k++] = nm;
     }
-    if (k > 1) qsort(v, k, sizeof *v, name_cmp);
-    size_t u = 0;
-    for (size_t i = 0; i < k; i++)
-        if (!u || strcmp(v[u - 1], v[i])) v[u++] = v[i];
+    size_t u = objstore_sort_unique(v, k); /* a file x and a directory x/ list once */
     if (u == 0 && path[1]) {
         rc = WERR_NOTFOUND;
         goto out;
@@ -1136,13 +1119,13 @@ static int sw_list_page(struct storage_driver *base, struct arena *a, const char
     char **v = arena_alloc(a, (l.n + 1) * sizeof *v);
     size_t u = 0;
     for (size_t i = 0; i < l.n; i++) {
-        char *nm = child_name(a, dk, l.e[i].name);
+        char *nm = objstore_child_name(a, dk, l.e[i].name);
         /* "x/" (x's own subdir) sorts after the marker "x": dropped here */
         if (!nm || (after && !strcmp(nm, after))) continue;
         if (u && !strcmp(v[u - 1], nm)) continue;
         v[u++] = nm;
     }
-    if (u > 1) qsort(v, u, sizeof *v, name_cmp);
+    if (u > 1) qsort(v, u, sizeof *v, objstore_name_cmp);
     *more = u > max || l.n >= cap;
     if (u > max) u = max;
     v[u] = NULL;
