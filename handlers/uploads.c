@@ -400,6 +400,9 @@ void h_upload_patch(struct app *app, struct request *req, struct response *res)
     if (append_body(app, req, res, u) != 0) return;
     res->status = 202;
     upload_headers(app, req, res, u);
+    /* free before the answer: the client's next request (the PUT) must not
+     * find it still held */
+    registry_upload_release(u);
 }
 
 void h_upload_put(struct app *app, struct request *req, struct response *res)
@@ -418,6 +421,7 @@ void h_upload_status(struct app *app, struct request *req, struct response *res)
     if (open_upload(app, req, res, &u)) return;
     res->status = 204;
     upload_headers(app, req, res, u);
+    registry_upload_release(u);
 }
 
 void h_upload_cancel(struct app *app, struct request *req, struct response *res)

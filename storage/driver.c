@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int storage_path_check(const char *p, size_t max, int allow_root)
@@ -224,8 +225,8 @@ int storage_list_page(struct storage_driver *d, struct arena *a, const char *pat
     return 0;
 }
 
-int storage_lock(struct storage_driver *d, struct arena *a, const char *path, int ttl_s,
-                 long wait_ms, struct storage_lock **lk)
+static int lock_op(struct storage_driver *d, struct arena *a, const char *path, int ttl_s,
+                   long wait_ms, struct storage_lock **lk)
 {
     *lk = NULL;
     DELEGATE(d, lock);
@@ -234,6 +235,65 @@ int storage_lock(struct storage_driver *d, struct arena *a, const char *path, in
     if (!rc && (rc = lock_table_check(d, (*lk)->ops)) != 0)
         *lk = NULL; /* released with a: its unlock cannot be trusted */
     return rc;
+}
+
+/* the work of the storage_lock_during call in progress on this thread */
+static _Thread_local struct lock_work {
+    storage_lock_work_fn fn;
+    void *ctx;
+    int ran, rc;
+} lock_work;
+
+int storage_lock(struct storage_driver *d, struct arena *a, const char *path, int ttl_s,
+                 long wait_ms, struct storage_lock **lk)
+{
+    /* a lock taken inside a storage_lock_during's work has no work of its own */
+    struct lock_work saved = lock_work;
+    lock_work.fn = NULL;
+    int rc = lock_op(d, a, path, ttl_s, wait_ms, lk);
+    lock_work = saved;
+    return rc;
+}
+
+static void settle_sleep(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+void storage_lock_settling(long settle_ms)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (lock_work.fn) {
+        struct lock_work w = lock_work;
+        lock_work.fn = NULL; /* not again from a lock the work takes */
+        w.rc = w.fn(w.ctx);
+        w.ran = 1;
+        lock_work = w;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long spent = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    if (spent < settle_ms) settle_sleep(settle_ms - spent);
+}
+
+int storage_lock_during(struct storage_driver *d, struct arena *a, const char *path, int ttl_s,
+                        long wait_ms, storage_lock_work_fn work, void *ctx,
+                        struct storage_lock **lk)
+{
+    struct lock_work saved = lock_work;
+    lock_work = (struct lock_work){work, ctx, 0, 0};
+    int rc = lock_op(d, a, path, ttl_s, wait_ms, lk);
+    int ran = lock_work.ran, wrc = lock_work.rc;
+    lock_work = saved;
+    if (rc) return rc;
+    if (!ran && work) wrc = work(ctx);
+    if (wrc) {
+        storage_unlock(*lk);
+        *lk = NULL;
+    }
+    return wrc;
 }
 
 int storage_lock_renew(struct storage_lock *lk)

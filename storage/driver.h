@@ -246,6 +246,21 @@ int storage_lock(struct storage_driver *d, struct arena *a, const char *path, in
                  long wait_ms, struct storage_lock **lk);
 int storage_lock_renew(struct storage_lock *lk);
 void storage_unlock(struct storage_lock *lk);
+/* storage_lock_during: storage_lock, and work(ctx) done once the lock is
+ * ours. A lease lock (swift, lease.c) waits a settle time after its create
+ * before it reads its lease back; it runs work in that wait instead of
+ * sleeping (storage_lock_settling), and again after each lost attempt, so
+ * work must only read and must be safe to repeat (the caller's state, read
+ * by the last run, is what holds). Other drivers run it after taking the
+ * lock. Work's error is returned (the lock then released). */
+typedef int (*storage_lock_work_fn)(void *ctx);
+int storage_lock_during(struct storage_driver *d, struct arena *a, const char *path, int ttl_s,
+                        long wait_ms, storage_lock_work_fn work, void *ctx,
+                        struct storage_lock **lk);
+/* storage_lock_settling: for a lock op in its settle wait of settle_ms after
+ * its create: runs the pending work of storage_lock_during (if any), then
+ * sleeps what remains of settle_ms. */
+void storage_lock_settling(long settle_ms);
 /* storage_writer_at: a writer appending to path after its first offset
  * bytes: what lies past offset (a crash's remnant, a refused chunk) is cut
  * first; WERR_IO when the driver cannot cut. */

@@ -93,9 +93,12 @@ static void lease_release(void *p)
     struct lease *l = p;
     if (!l->held) return;
     l->held = 0;
-    /* only our own lease: one that expired and was taken over stays */
+    /* only our own lease: one that expired and was taken over stays. A lease
+     * written less than half its ttl ago cannot have expired (nor been taken:
+     * its holder, this process, lives): deleted without reading it first */
     char token[33];
-    if (lease_read(l->d, l->path, token) == 0 && !strcmp(token, l->token))
+    if (time(NULL) - l->renewed < l->ttl_s / 2 ||
+        (lease_read(l->d, l->path, token) == 0 && !strcmp(token, l->token)))
         storage_delete(l->d, l->path);
 }
 
@@ -125,7 +128,8 @@ int storage_lease_lock(struct storage_driver *d, struct arena *a, const char *pa
         if (rc == WERR_NOTFOUND) {
             if ((rc = lease_write(l)) != 0) return rc;
             long took = ms_since(&t1);
-            lease_sleep(took * 3 > LEASE_SETTLE_MS ? took * 3 : LEASE_SETTLE_MS);
+            /* the caller's reads run in this wait (storage_lock_during) */
+            storage_lock_settling(took * 3 > LEASE_SETTLE_MS ? took * 3 : LEASE_SETTLE_MS);
             rc = lease_read(d, l->path, token);
             if (rc == 0 && !strcmp(token, l->token)) break;
             /* another taker's write came later and won; or ours was lost */

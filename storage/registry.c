@@ -223,6 +223,7 @@ int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
     if ((rc = storage_writer_open(r->d, a, path_upload_data(a, repo, u->uuid), 0, &w)) != 0)
         return rc;
     if ((rc = storage_commit(w)) != 0) return rc;
+    u->stored = 0;
     *out = u;
     return 0;
 }
@@ -263,36 +264,59 @@ static int load_hashstate(struct registry *r, struct arena *a, struct upload *u,
     return 0;
 }
 
+struct open_ctx {
+    struct registry *r;
+    struct arena *a;
+    struct upload *u;
+};
+
+/* read_upload_state: the upload's size, hash state and offset as its last
+ * holder saved them; only reads (run while the lock settles, maybe twice) */
+static int read_upload_state(void *p)
+{
+    struct open_ctx *c = p;
+    struct registry *r = c->r;
+    struct arena *a = c->a;
+    struct upload *u = c->u;
+    /* the data file is created with the upload: when it is there the upload
+     * exists (one request fewer than reading startedat first); without it
+     * (an upload the reference began, or one being purged) startedat says */
+    struct storage_stat st;
+    int rc = storage_stat(r->d, path_upload_data(a, u->repo, u->uuid), &st);
+    int64_t size = rc == 0 ? st.size : 0;
+    if (rc && rc != WERR_NOTFOUND) return rc;
+    /* data that is not there: unknown to commit, which looks again (404) */
+    u->stored = rc == 0 ? size : -1;
+    if (rc == WERR_NOTFOUND) {
+        char *ts;
+        size_t tl;
+        rc = storage_get(r->d, a, path_upload_startedat(a, u->repo, u->uuid), 64, &ts, &tl);
+        if (rc == WERR_TOOBIG) rc = WERR_NOTFOUND;
+        if (rc) return rc;
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        if (strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm)) u->started = timegm(&tm);
+    }
+    return load_hashstate(r, a, u, size);
+}
+
 int registry_upload_open(struct registry *r, struct arena *a, const char *repo, const char *uuid,
                          struct upload **out)
 {
     struct upload *u = arena_zalloc(a, sizeof(*u));
     u->repo = repo;
     u->uuid = uuid;
-    /* the lock first, then the state: a request that waited sees the offset
-     * and hash state its predecessor saved (its Content-Range check is right) */
-    int rc = storage_lock(r->d, a, path_upload_lock(a, uuid), UPLOAD_LOCK_TTL_S,
-                          UPLOAD_LOCK_WAIT_MS, &u->lock);
+    /* the lock, then the state: a request that waited sees the offset and
+     * hash state its predecessor saved (its Content-Range check is right).
+     * The state is read while a lease lock settles (storage_lock_during). */
+    struct open_ctx c = {r, a, u};
+    int rc = storage_lock_during(r->d, a, path_upload_lock(a, uuid), UPLOAD_LOCK_TTL_S,
+                                 UPLOAD_LOCK_WAIT_MS, read_upload_state, &c, &u->lock);
     if (rc == WERR_BUSY)
         log_warn("upload %s: another request held it for %d ms", uuid, UPLOAD_LOCK_WAIT_MS);
     if (rc) return rc;
-    char *ts;
-    size_t tl;
-    rc = storage_get(r->d, a, path_upload_startedat(a, repo, uuid), 64, &ts, &tl);
-    if (rc == WERR_TOOBIG) rc = WERR_NOTFOUND;
-    if (rc) goto out;
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    if (strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm)) u->started = timegm(&tm);
-    struct storage_stat st;
-    rc = storage_stat(r->d, path_upload_data(a, repo, uuid), &st);
-    int64_t size = rc == 0 ? st.size : 0;
-    if (rc && rc != WERR_NOTFOUND) goto out;
-    if ((rc = load_hashstate(r, a, u, size)) != 0) goto out;
     *out = u;
-out:
-    if (rc) storage_unlock(u->lock);
-    return rc;
+    return 0;
 }
 
 static int save_hashstate(struct registry *r, struct arena *a, struct upload *u, int64_t prev)
@@ -317,6 +341,7 @@ int registry_upload_append(struct registry *r, struct arena *a, struct upload *u
     int rc = storage_writer_at(r->d, a, path_upload_data(a, u->repo, u->uuid), u->offset, &w);
     if (rc) return rc;
     int64_t prev = u->offset;
+    u->stored = -1; /* unknown from here: commit stats it */
     char *buf = malloc(UPLOAD_CHUNK);
     if (!buf) {
         storage_writer_close(w);
@@ -355,7 +380,7 @@ int registry_upload_append(struct registry *r, struct arena *a, struct upload *u
         got += n;
     }
     free(buf);
-    storage_writer_close(w);
+    storage_writer_close(w); /* u->stored stays unknown: a close reports nothing */
     if (body_rc == WERR_TOOBIG) {
         /* refuse the chunk entirely: restore the previous state */
         struct upload tmp = *u;
@@ -394,9 +419,11 @@ int registry_upload_append_file(struct registry *r, struct arena *a, struct uplo
     }
     free(buf);
     if (rc) return rc;
+    u->stored = -1;
     if ((rc = storage_append_file(r->d, a, path_upload_data(a, u->repo, u->uuid), u->offset, fd,
                                   src, len, u->lock)) != 0)
         return rc; /* the state saved before stays: the next append cuts what was added */
+    u->stored = u->offset + len;
     if ((rc = storage_lock_renew(u->lock)) != 0) return rc;
     int64_t prev = u->offset;
     u->h = h;
@@ -408,9 +435,15 @@ int registry_upload_append_file(struct registry *r, struct arena *a, struct uplo
 int registry_upload_cancel(struct registry *r, struct arena *a, struct upload *u)
 {
     int rc = storage_delete(r->d, path_upload(a, u->repo, u->uuid));
+    registry_upload_release(u);
+    return rc == WERR_NOTFOUND ? 0 : rc;
+}
+
+void registry_upload_release(struct upload *u)
+{
+    if (!u || !u->lock) return;
     storage_unlock(u->lock);
     u->lock = NULL;
-    return rc == WERR_NOTFOUND ? 0 : rc;
 }
 
 /* rehash the upload's data with another algorithm (sha512 digests) */
@@ -461,13 +494,19 @@ int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u
         return rc;
     }
     char *data_path = path_upload_data(a, u->repo, u->uuid);
-    struct storage_stat st;
-    if ((rc = storage_stat(r->d, data_path, &st)) != 0) return rc;
+    /* the data's size as this request (holding the lock) saw or left it;
+     * stat it only when that is unknown (a write that failed) */
+    int64_t size = u->stored;
+    if (size < 0) {
+        struct storage_stat st;
+        if ((rc = storage_stat(r->d, data_path, &st)) != 0) return rc;
+        size = st.size;
+    }
     /* the digest vouches for the stored bytes only when the hash state
      * covers exactly them: its length, the data's size and the offset agree */
-    if ((int64_t)u->h.len != u->offset || st.size != u->offset) {
+    if ((int64_t)u->h.len != u->offset || size != u->offset) {
         log_warn("upload %s: hash state covers %lld bytes, offset %lld, data %lld: not committed",
-                 u->uuid, (long long)u->h.len, (long long)u->offset, (long long)st.size);
+                 u->uuid, (long long)u->h.len, (long long)u->offset, (long long)size);
         registry_upload_cancel(r, a, u);
         return WERR_DIGEST;
     }

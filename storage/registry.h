@@ -72,8 +72,9 @@ struct upload {
     const char *repo, *uuid;
     int64_t offset; /* bytes received and hashed */
     struct hasher h;
-    time_t started;
-    struct storage_lock *lock; /* held from open until commit, cancel or the arena's end */
+    time_t started;            /* 0 when open() did not need to read it */
+    int64_t stored;            /* the data's size in storage as this request left it, -1 unknown */
+    struct storage_lock *lock; /* held from open until release, commit, cancel or the arena's end */
 };
 /* How long a request waits for another one holding the same upload (then
  * WERR_BUSY), and how long a lease of a dead holder keeps others out. */
@@ -111,6 +112,10 @@ int registry_upload_append_file(struct registry *r, struct arena *a, struct uplo
 int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u,
                            const char *digest, struct blob_desc *out);
 int registry_upload_cancel(struct registry *r, struct arena *a, struct upload *u);
+/* registry_upload_release: give the upload's lock back (a request that is
+ * done with the upload, before it answers: the client's next request for it
+ * then finds it free). u's state is not to be used afterwards. */
+void registry_upload_release(struct upload *u);
 
 /* ---- blob delivery (storage/deliver.c) ----
  * How a blob GET or HEAD is answered, decided here so that the caller never

@@ -1863,13 +1863,15 @@ static long ms_since(const struct timespec *t0)
 }
 
 /* lease_read: 0 and the holder's token when a live lease is at key,
- * WERR_NOTFOUND when there is none or it ended, or a WERR_* */
-static int lease_read(struct sw_driver *d, const char *key, char token[33])
+ * WERR_NOTFOUND when there is none or it ended (*absent, when given, set
+ * when no object is there at all), or a WERR_* */
+static int lease_read(struct sw_driver *d, const char *key, char token[33], int *absent)
 {
     struct buf b;
     buf_init(&b, SW_LEASE_MAX);
     int rc = obj_get(d, key, 0, -1, SW_LEASE_MAX, &b, NULL);
     token[0] = '\0';
+    if (absent) *absent = rc == WERR_NOTFOUND;
     if (rc == WERR_TOOBIG) rc = WERR_INVALID;
     if (rc && rc != WERR_INVALID) goto out;
     char host[256], myhost[256] = "?", *txt = NULL;
@@ -1927,8 +1929,13 @@ static void sw_lock_release(void *p)
     struct sw_lock *l = p;
     if (!l->held) return;
     l->held = 0;
+    /* only our own lease (one that expired and was taken over stays); one
+     * written less than half its ttl ago cannot have expired nor been taken
+     * (its holder, this process, lives): deleted without reading it first */
     char token[33];
-    if (lease_read(l->d, l->key, token) == 0 && !strcmp(token, l->token)) obj_delete(l->d, l->key);
+    if (time(NULL) - l->renewed < l->ttl_s / 2 ||
+        (lease_read(l->d, l->key, token, NULL) == 0 && !strcmp(token, l->token)))
+        obj_delete(l->d, l->key);
 }
 
 static int sw_lock(struct storage_driver *base, struct arena *a, const char *path, int ttl_s,
@@ -1950,7 +1957,7 @@ static int sw_lock(struct storage_driver *base, struct arena *a, const char *pat
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     long pause = 50;
-    int took_over = 0;
+    int took_over = 0, freed_retry = 0;
     char token[33];
     for (;;) {
         struct timespec t1;
@@ -1959,14 +1966,25 @@ static int sw_lock(struct storage_driver *base, struct arena *a, const char *pat
         if (rc == 0) {
             long took = ms_since(&t1);
             long settle = took_over ? SW_LEASE_TAKEOVER_MS : SW_LEASE_SETTLE_MS;
-            ms_sleep(took * 3 > settle ? took * 3 : settle);
-            rc = lease_read(d, l->key, token);
+            /* the caller's reads run in this wait (storage_lock_during) */
+            storage_lock_settling(took * 3 > settle ? took * 3 : settle);
+            rc = lease_read(d, l->key, token, NULL);
             if (rc == 0 && !strcmp(token, l->token)) break;
             if (rc && rc != WERR_NOTFOUND) return rc;
             /* a create in flight with ours landed later, or ours was deleted */
         } else if (rc == WERR_EXISTS) {
-            rc = lease_read(d, l->key, token);
-            if (rc == WERR_NOTFOUND) { /* ended: delete it and create again at once */
+            int absent = 0;
+            rc = lease_read(d, l->key, token, &absent);
+            if (rc == WERR_NOTFOUND && absent) {
+                /* released between our create and this read (its holder
+                 * just finished): no lease to take over, create again —
+                 * at once the first time, after the usual pause later */
+                if (!freed_retry) {
+                    freed_retry = 1;
+                    continue;
+                }
+                rc = 0;
+            } else if (rc == WERR_NOTFOUND) { /* ended: delete it and create again at once */
                 if ((rc = obj_delete(d, l->key)) != 0) return rc;
                 took_over = 1;
                 continue;
@@ -1992,7 +2010,7 @@ static int sw_lock_renew(struct storage_lock *base)
     if (!l->held) return WERR_BUSY;
     if (time(NULL) - l->renewed < l->ttl_s / 3) return 0;
     char token[33];
-    int rc = lease_read(l->d, l->key, token);
+    int rc = lease_read(l->d, l->key, token, NULL);
     if (rc == WERR_NOTFOUND || (rc == 0 && strcmp(token, l->token) != 0)) {
         log_warn("swift: lock %s: the lease was lost (it expired and was taken)", l->key);
         l->held = 0;

@@ -934,6 +934,59 @@ static void t_lock_exclusive(void **state)
     assert_int_equal(storage_lock(D, a, "/t/../x", 60, 0, &l1), WERR_INVALID);
 }
 
+/* storage_lock_during: the work runs with the lock taken or settling (a
+ * second taker is refused meanwhile), its reads are what the caller keeps,
+ * its error comes back with the lock released; a lock the work itself takes
+ * does not run the work again */
+struct during_ctx {
+    struct arena *a;
+    int runs, fail, refused, nested_runs_before;
+    struct storage_lock *other;
+};
+
+static int during_work(void *p)
+{
+    struct during_ctx *c = p;
+    c->runs++;
+    struct storage_lock *x = NULL;
+    c->refused = storage_lock(D, c->a, "/t/locks/during", 60, 0, &x) == WERR_BUSY;
+    if (x) storage_unlock(x);
+    /* a lock of another name taken in the work: its settle must not run us */
+    int before = c->runs;
+    if (storage_lock(D, c->a, "/t/locks/during-inner", 60, 0, &c->other) == 0)
+        storage_unlock(c->other);
+    c->nested_runs_before = c->runs - before;
+    return c->fail ? WERR_IO : 0;
+}
+
+static void t_lock_during(void **state)
+{
+    struct arena *a = *state;
+    struct during_ctx c = {.a = a};
+    struct storage_lock *l = NULL, *l2 = NULL;
+    assert_int_equal(storage_lock_during(D, a, "/t/locks/during", 60, 0, during_work, &c, &l), 0);
+    assert_non_null(l);
+    assert_true(c.runs >= 1);
+    assert_true(c.refused);
+    assert_int_equal(c.nested_runs_before, 0);
+    /* held after it returned */
+    assert_int_equal(storage_lock(D, a, "/t/locks/during", 60, 0, &l2), WERR_BUSY);
+    storage_unlock(l);
+    /* the work's error: returned, and the lock is free again */
+    c = (struct during_ctx){.a = a, .fail = 1};
+    assert_int_equal(storage_lock_during(D, a, "/t/locks/during", 60, 0, during_work, &c, &l),
+                     WERR_IO);
+    assert_null(l);
+    assert_int_equal(storage_lock(D, a, "/t/locks/during", 60, 0, &l2), 0);
+    /* held by another: the work does not run, the wait ends busy */
+    c = (struct during_ctx){.a = a};
+    assert_int_equal(storage_lock_during(D, a, "/t/locks/during", 60, 0, during_work, &c, &l),
+                     WERR_BUSY);
+    assert_int_equal(c.runs, 0);
+    storage_unlock(l2);
+    expect_missing("/t/locks/during");
+}
+
 /* threads that each take the lock, read a counter, pause, and write it + 1:
  * without mutual exclusion increments are lost */
 struct lock_worker {
@@ -1808,6 +1861,7 @@ static const struct tcase CASES[] = {
     {"invalid_paths", t_invalid_paths, BOTH, NULL},
     {"put_atomic_for_readers", t_put_atomic_readers, BOTH, NULL},
     {"lock_exclusive", t_lock_exclusive, BOTH, NULL},
+    {"lock_during", t_lock_during, BOTH, NULL},
     {"lock_mutual_exclusion", t_lock_mutual_exclusion, BOTH, NULL},
     {"lock_dies_with_holder", t_fs_lock_dies_with_holder, FS_ONLY, NULL},
     {"lease_ends", t_s3_lease_ends, OBJ_ONLY, NULL},
