@@ -41,7 +41,10 @@
 #include "../../lib/health.h"
 #include "../../lib/jwt.h"
 #include "../../lib/log.h"
+#include "../../storage/driver.h"
 #include "../../storage/manifest.h"
+#include "../../storage/paths.h"
+#include "../../storage/registry.h"
 
 /* ---- the in-memory transport ------------------------------------------ */
 
@@ -892,6 +895,35 @@ static const char *start(struct fx *f, const char *repo)
     assert_non_null(uuid);
     assert_string_equal(p, arena_printf(f->ta, "/v2/%s/blobs/uploads/%s", repo, uuid));
     return p;
+}
+
+/* lock_free: the upload's lock can be taken at once (the request's arena,
+ * which would release a lock left held, is not reset before the next req) */
+static int lock_free(struct fx *f, const char *uuid)
+{
+    struct storage_lock *l = NULL;
+    int rc = storage_lock(f->app->reg->d, f->ta, path_upload_lock(f->ta, uuid), 60, 0, &l);
+    storage_unlock(l);
+    return rc == 0;
+}
+
+/* a PATCH and a status GET give the upload's lock back before they answer:
+ * the client's next request for the upload (its PUT) never finds it held */
+static void test_upload_lock_free_at_answer(void **state)
+{
+    struct fx *f = *state;
+    const char *up = start(f, "r");
+    const char *uuid = arena_strdup(f->ta, hdr(f, "Docker-Upload-UUID"));
+    R(f, "PATCH", up, "abc", 3, "Content-Type: application/octet-stream");
+    EXPECT_STATUS(f, 202);
+    assert_true(lock_free(f, uuid));
+    R(f, "GET", up, NULL, 0);
+    EXPECT_STATUS(f, 204);
+    EXPECT_HDR(f, "Range", "0-2");
+    assert_true(lock_free(f, uuid));
+    R(f, "PUT", arena_printf(f->ta, "%s?digest=%s", up, digest_str(f, "abc", 3)), NULL, 0);
+    EXPECT_STATUS(f, 201);
+    assert_true(lock_free(f, uuid));
 }
 
 static void test_upload_chunks(void **state)
@@ -1933,6 +1965,8 @@ int main(void)
         T(test_mirror_local, setup_mirror),
         T(test_upload_chunks, setup_mem),
         T(test_upload_chunks, setup_fs),
+        T(test_upload_lock_free_at_answer, setup_mem),
+        T(test_upload_lock_free_at_answer, setup_fs),
         T(test_upload_errors, setup_mem),
         T(test_upload_errors, setup_fs),
         T(test_upload_monolithic_and_mount, setup_mem),
