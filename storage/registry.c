@@ -218,9 +218,11 @@ int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
     rfc3339(u->started, ts);
     int rc = storage_put(r->d, path_upload_startedat(a, repo, u->uuid), ts, strlen(ts));
     if (rc) return rc;
-    /* an empty data file, so the upload's size is always known from storage */
+    /* an empty data file, so the upload's size is always known from storage
+     * (opened to append: the id is new, there is nothing to truncate, and an
+     * object store is spared the probe for an old object to delete) */
     struct storage_writer *w;
-    if ((rc = storage_writer_open(r->d, a, path_upload_data(a, repo, u->uuid), 0, &w)) != 0)
+    if ((rc = storage_writer_open(r->d, a, path_upload_data(a, repo, u->uuid), 1, &w)) != 0)
         return rc;
     if ((rc = storage_commit(w)) != 0) return rc;
     u->stored = 0;
