@@ -97,6 +97,22 @@ check "docker image remove" "$DOCKER" image rm "$R/course/hello:v1"
 t_result "docker pull finds the data pushed before" $? "$(tail -n 5 "$TMP/pull2.out")"
 check_eq "the drained upload's blob is served" 200 \
 	"$(curl -s -o /dev/null -w '%{http_code}' -I "http://$R/v2/course/slow/blobs/$dg")"
+# a pull-through mirror of that registry: the reference's
+# -e REGISTRY_PROXY_REMOTEURL recipe (libcurl, loaded by wharf, is in the image)
+ip1=$("$DOCKER" inspect -f '{{.NetworkSettings.IPAddress}}' registry)
+M=127.0.0.1:$(free_port)
+check "mirror: run with REGISTRY_PROXY_REMOTEURL=http://$ip1:5000" \
+	"$DOCKER" container run -d -p "$M:5000" --name mirror -e "REGISTRY_PROXY_REMOTEURL=http://$ip1:5000" wharf:latest
+check "mirror: it answers" image_wait_up mirror "http://$M/v2/"
+"$DOCKER" pull "$M/course/hello:v1" >"$TMP/pull3.out" 2>&1
+t_result "mirror: docker pull through the mirror" $? "$(tail -n 5 "$TMP/pull3.out")"
+check_eq "mirror: the same image" "$("$DOCKER" image inspect -f '{{.Id}}' "$R/course/hello:v1" 2>/dev/null)" \
+	"$("$DOCKER" image inspect -f '{{.Id}}' "$M/course/hello:v1" 2>/dev/null)"
+ipm=$("$DOCKER" inspect -f '{{.NetworkSettings.IPAddress}}' mirror)
+"$DOCKER" logs registry >"$TMP/upstream.log" 2>&1
+check "mirror: the mirror ($ipm) fetched the image from upstream (the upstream's log)" \
+	grep -qE "^$ipm .*/v2/course/hello/(manifests|blobs)/" "$TMP/upstream.log"
+"$DOCKER" container rm -f -v mirror >/dev/null
 check "docker container rm -f registry" "$DOCKER" container rm -f -v registry
 
 # the reference registry serves the same directory
@@ -117,12 +133,26 @@ mkdir -p "$TMP/certs" "$TMP/auth"
 openssl req -newkey rsa:2048 -nodes -sha256 -keyout "$TMP/certs/domain.key" -x509 -days 2 \
 	-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 -out "$TMP/certs/domain.crt" >/dev/null 2>&1
 htpasswd -Bbn testuser testpassword >"$TMP/auth/htpasswd"
+# ... with a configuration file of one's own mounted where the reference's is
+cat >"$TMP/config.yml" <<'EOF'
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Mounted-Config: [yes]
+EOF
 T=127.0.0.1:$(free_port)
-check "TLS: run with REGISTRY_HTTP_TLS_CERTIFICATE/KEY on 0.0.0.0:443" \
+check "TLS: run with REGISTRY_HTTP_TLS_CERTIFICATE/KEY on 0.0.0.0:443, a mounted config.yml" \
 	"$DOCKER" container run -d -p "$T:443" --name registry-tls -v "$TMP/certs:/certs" \
+	-v "$TMP/config.yml:/etc/docker/registry/config.yml:ro" \
 	-e REGISTRY_HTTP_ADDR=0.0.0.0:443 \
 	-e REGISTRY_HTTP_TLS_CERTIFICATE=/certs/domain.crt -e REGISTRY_HTTP_TLS_KEY=/certs/domain.key wharf:latest
 check "TLS: nginx serves https with that certificate" image_wait_up registry-tls "https://$T/v2/" --cacert "$TMP/certs/domain.crt"
+check "the mounted /etc/docker/registry/config.yml is the one in force" bash -c \
+	"curl -s -D - -o /dev/null --cacert '$TMP/certs/domain.crt' https://$T/v2/ | grep -qi '^X-Mounted-Config: yes'"
 check_eq "TLS: no plain http on that port" 400 "$(curl -s -o /dev/null -w '%{http_code}' "http://$T/v2/")"
 check "docker tag for the TLS registry" "$DOCKER" tag "$R/hello-world" "$T/tls/hello:v1"
 "$DOCKER" push "$T/tls/hello:v1" >"$TMP/push3.out" 2>&1
