@@ -130,9 +130,12 @@ ENTRYPOINT ["/usr/bin/tini", "--", "/usr/lib/wharf/admin/image/entrypoint.sh"]
 CMD ["serve"]
 EOF
 cd "$ctx"
-DOCKER_BUILDKIT=0 docker build -q -t "$IMAGE" . >/dev/null || die "docker build failed"
+# the legacy builder: it needs no buildx plugin, and a FROM scratch build
+# needs nothing BuildKit adds (its deprecation notice is not shown)
+DOCKER_BUILDKIT=0 docker build -q -t "$IMAGE" . >/dev/null 2>"$ctx/build.err" ||
+	die "docker build failed: $(grep -v DEPRECATED "$ctx/build.err" | tail -n 5)"
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
-echo "$IMAGE: $((size / 1000000)) MB ($size bytes)"
+echo "$IMAGE: $((size / 1000000)).$((size / 100000 % 10)) MB ($size bytes), of which:"
 du -sk --apparent-size "$root/usr/bin/wharf" "$root/usr/sbin/nginx" "$root/usr/lib" | awk '{ printf "  %6d kB %s\n", $1, $2 }'
 
 if [ -n "$OCI" ]; then

@@ -32,10 +32,11 @@ image_dockerd_start() {
 	dockerd_ready "$!" "$d"
 }
 
-# image_build: `make image`'s script into that daemon (wharf:latest), its
-# context under $TMP, no OCI archive. Sets IMG_SIZE (bytes).
+# image_build [OCI]: `make image`'s script into that daemon (wharf:latest),
+# its context under $TMP, the OCI archive to OCI (none without). Sets
+# IMG_SIZE (bytes).
 image_build() {
-	IMAGE_CTX=$TMP/image-ctx OCI= BUILD=$BUILD "$REPO/admin/image.sh" >"$TMP/image-build.log" 2>&1 ||
+	IMAGE_CTX=$TMP/image-ctx OCI=${1:-} BUILD=$BUILD "$REPO/admin/image.sh" >"$TMP/image-build.log" 2>&1 ||
 		{ diag "admin/image.sh failed:" "$(tail -n 20 "$TMP/image-build.log")"; return 1; }
 	IMG_SIZE=$("$DOCKER" image inspect -f '{{.Size}}' wharf:latest)
 }

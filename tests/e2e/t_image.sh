@@ -16,8 +16,12 @@ if ! why=$(need_cmd dockerd tini tini-static skopeo curl nginx openssl htpasswd 
 	exit
 fi
 image_dockerd_start || { t_fail "dockerd starts"; e2e_done; exit; }
-image_build
+image_build "$TMP/wharf-image.oci.tar"
 t_result "make image builds wharf:latest" $? "$(tail -n 5 "$TMP/image-build.log")"
+"${SKOPEO[@]}" inspect --config "oci-archive:$TMP/wharf-image.oci.tar" >"$TMP/oci-config.json" 2>&1
+t_result "the OCI archive for podman/skopeo" $? "$(tail -n 3 "$TMP/oci-config.json")"
+check_eq "its entry point is the image's" '["/usr/bin/tini","--","/usr/lib/wharf/admin/image/entrypoint.sh"]' \
+	"$(jq -c .config.Entrypoint "$TMP/oci-config.json" 2>/dev/null)"
 diag "wharf:latest: $IMG_SIZE bytes"
 # the reference's official image is about 25 MB: not bigger
 check "the image is at most 25.5 MB (S3 and the mirror included)" test "${IMG_SIZE:-999999999}" -le 25500000
