@@ -161,6 +161,17 @@ check "TLS: run with REGISTRY_HTTP_TLS_CERTIFICATE/KEY on 0.0.0.0:443, a mounted
 check "TLS: nginx serves https with that certificate" image_wait_up registry-tls "https://$T/v2/" --cacert "$TMP/certs/domain.crt"
 check "the mounted /etc/docker/registry/config.yml is the one in force" bash -c \
 	"curl -s -D - -o /dev/null --cacert '$TMP/certs/domain.crt' https://$T/v2/ | grep -qi '^X-Mounted-Config: yes'"
+# a configuration file elsewhere, given as the command (the reference image's
+# entry point takes CONFIG.yml or serve CONFIG); wharf commands and others
+X=127.0.0.1:$(free_port)
+check "a config file given as the command: wharf:latest /srv/alt.yml" \
+	"$DOCKER" container run -d -p "$X:5000" --name registry-alt -v "$TMP/config.yml:/srv/alt.yml:ro" wharf:latest /srv/alt.yml
+check "that registry answers" image_wait_up registry-alt "http://$X/v2/"
+check "it serves that file" bash -c "curl -s -D - -o /dev/null http://$X/v2/ | grep -qi '^X-Mounted-Config: yes'"
+"$DOCKER" container rm -f -v registry-alt >/dev/null
+check "a wharf command: docker run --rm wharf:latest config check -c ..." bash -c \
+	"'$DOCKER' run --rm wharf:latest config check -c /etc/docker/registry/config.yml | grep -q 'rootdirectory: \"/var/lib/registry\"'"
+check_eq "any other command runs as it is" hello "$("$DOCKER" run --rm wharf:latest sh -c 'echo hello' 2>&1)"
 check_eq "TLS: no plain http on that port" 400 "$(curl -s -o /dev/null -w '%{http_code}' "http://$T/v2/")"
 check "docker tag for the TLS registry" "$DOCKER" tag "$R/hello-world" "$T/tls/hello:v1"
 "$DOCKER" push "$T/tls/hello:v1" >"$TMP/push3.out" 2>&1
