@@ -114,9 +114,12 @@ install -m 644 "$repo/nginx-conf/nginx.conf.in" "$repo/nginx-conf/wharf-location
 install -m 644 "$repo/admin/image/config.yml" etc/docker/registry/config.yml
 
 # the image must start: every program finds its libraries in the root
-chroot "$root" /usr/sbin/nginx -v 2>/dev/null || die "nginx does not run in the image root"
-chroot "$root" /usr/bin/curl --version >/dev/null || die "curl does not run in the image root"
-chroot "$root" /usr/bin/wharf version >/dev/null || die "wharf does not run in the image root"
+# (chroot needs root; the container tests check it otherwise)
+if [ "$(id -u)" -eq 0 ]; then
+	chroot "$root" /usr/sbin/nginx -v 2>/dev/null || die "nginx does not run in the image root"
+	chroot "$root" /usr/bin/curl --version >/dev/null || die "curl does not run in the image root"
+	chroot "$root" /usr/bin/wharf version >/dev/null || die "wharf does not run in the image root"
+fi
 
 # A sanitizer build (make SANITIZER=address image, the tests' ASan run): its
 # runtime comes along in the closure; LeakSanitizer cannot run in a container
