@@ -118,7 +118,10 @@ install -m 644 "$repo/admin/image/config.yml" etc/docker/registry/config.yml
 if [ "$(id -u)" -eq 0 ]; then
 	chroot "$root" /usr/sbin/nginx -v 2>/dev/null || die "nginx does not run in the image root"
 	chroot "$root" /usr/bin/curl --version >/dev/null || die "curl does not run in the image root"
-	chroot "$root" /usr/bin/wharf version >/dev/null || die "wharf does not run in the image root"
+	# (not a sanitizer build: without /proc in the chroot its runtime reads
+	# no ASAN_OPTIONS and its leak check fails; the container has /proc)
+	ldd "$BUILD/wharf" | grep -q libasan ||
+		chroot "$root" /usr/bin/wharf version >/dev/null || die "wharf does not run in the image root"
 fi
 
 # A sanitizer build (make SANITIZER=address image, the tests' ASan run): its

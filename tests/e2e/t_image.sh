@@ -17,7 +17,12 @@ if ! why=$(need_cmd dockerd tini tini-static skopeo curl nginx openssl htpasswd 
 fi
 image_dockerd_start || { t_fail "dockerd starts"; e2e_done; exit; }
 image_build "$TMP/wharf-image.oci.tar"
-t_result "make image builds wharf:latest" $? "$(tail -n 5 "$TMP/image-build.log")"
+if [ $? -ne 0 ]; then
+	t_fail "make image builds wharf:latest" "$(tail -n 5 "$TMP/image-build.log")"
+	e2e_done
+	exit
+fi
+t_ok "make image builds wharf:latest"
 "${SKOPEO[@]}" inspect --config "oci-archive:$TMP/wharf-image.oci.tar" >"$TMP/oci-config.json" 2>&1
 t_result "the OCI archive for podman/skopeo" $? "$(tail -n 3 "$TMP/oci-config.json")"
 check_eq "its entry point is the image's" '["/usr/bin/tini","--","/usr/lib/wharf/admin/image/entrypoint.sh"]' \

@@ -29,7 +29,12 @@ fi
 DOCKERD_ARGS=(--insecure-registry 10.0.0.0/8)
 image_dockerd_start || { t_fail "dockerd starts"; e2e_done; exit; }
 image_build
-t_result "make image builds wharf:latest" $? "$(tail -n 5 "$TMP/image-build.log")"
+if [ $? -ne 0 ]; then
+	t_fail "make image builds wharf:latest" "$(tail -n 5 "$TMP/image-build.log")"
+	e2e_done
+	exit
+fi
+t_ok "make image builds wharf:latest"
 check "a local hello-world image" image_hello
 
 # docker_gwbridge before `swarm init`: a subnet and a host bridge name of this
