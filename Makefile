@@ -135,3 +135,10 @@ fuzz-bin: $(FUZZBIN)
 fuzz:
 	@$(MAKE) --no-print-directory SANITIZER=fuzzer fuzz-bin
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh build/fuzz
+
+# make image: the wharf container image (wharf:latest) in the Docker daemon at
+# DOCKER_HOST, and build/wharf-image.oci.tar for podman/skopeo (admin/image.sh)
+.PHONY: image
+image: all
+	@admin/deps.sh image
+	@BUILD=$(BUILD) admin/image.sh

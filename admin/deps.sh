@@ -27,6 +27,8 @@ if [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ]; then
     chk_cmd podman podman
     chk_cmd buildah buildah
     chk_cmd dockerd docker.io
+    # make image and its tests (t_image, t_image_swarm): PID 1 of the image
+    chk_cmd tini tini
     chk_cmd docker-registry docker-registry
     chk_cmd spawn-fcgi spawn-fcgi
     chk_cmd jq jq
@@ -54,6 +56,13 @@ if [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ]; then
     chk_cmd clang-14 clang-14
     ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
         need="$need libclang-rt-14-dev"
+fi
+# make image: docker (client and daemon), tini (the image's PID 1), skopeo
+# (the OCI archive)
+if [ "${1:-}" = image ]; then
+    chk_cmd dockerd docker.io
+    chk_cmd tini tini
+    chk_cmd skopeo skopeo
 fi
 # make run FRONT=apache
 if [ "${FRONT:-}" = apache ]; then

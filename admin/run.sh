@@ -26,6 +26,15 @@
 # same data: apache-conf/httpd.conf.in around apache-conf/wharf-proxy.conf
 # (mod_proxy_fcgi, blobs by mod_xsendfile), Wharf with blobs.accel: apache.
 #
+# TLS: REGISTRY_HTTP_TLS_CERTIFICATE and REGISTRY_HTTP_TLS_KEY (the
+# reference's variables, e.g. `docker run -e ...` of the image, admin/image.sh)
+# make nginx terminate TLS on its port with that certificate and key: here the
+# web server is this script's, so TLS is its business. They are taken out of
+# the environment before Wharf sees it (Wharf refuses http.tls: TLS belongs to
+# the web server). nginx only.
+# WHARF_LOGS=stdio: nginx's error log to stderr and its access log to stdout
+# (the container image), instead of files in the run directory.
+#
 # Stopping: INT or TERM (Ctrl-C, systemd, `timeout`, a CI runner, make
 # forwarding a second TERM) runs the stop routine once; signals that arrive
 # while it runs are ignored, and a guardian process in its own session stops
@@ -59,6 +68,18 @@ apache)
 *) die "FRONT must be nginx or apache, not '$front'" ;;
 esac
 accel=$front
+tls_cert=${REGISTRY_HTTP_TLS_CERTIFICATE:-}
+tls_key=${REGISTRY_HTTP_TLS_KEY:-}
+unset REGISTRY_HTTP_TLS_CERTIFICATE REGISTRY_HTTP_TLS_KEY
+if [ -n "$tls_cert$tls_key" ]; then
+	[ -n "$tls_cert" ] && [ -n "$tls_key" ] ||
+		die "REGISTRY_HTTP_TLS_CERTIFICATE and REGISTRY_HTTP_TLS_KEY go together"
+	[ -r "$tls_cert" ] || die "REGISTRY_HTTP_TLS_CERTIFICATE=$tls_cert: no such readable file"
+	[ -r "$tls_key" ] || die "REGISTRY_HTTP_TLS_KEY=$tls_key: no such readable file"
+	[ "$front" = nginx ] || die "REGISTRY_HTTP_TLS_*: TLS is terminated by nginx here; with FRONT=apache set it in apache-conf/wharf-vhost.conf"
+fi
+logs=${WHARF_LOGS:-files}
+case $logs in files | stdio) ;; *) die "WHARF_LOGS must be files or stdio, not '$logs'" ;; esac
 case $port in *[!0-9]*) die "WHARF_PORT must be a number, not '$port'" ;; esac
 [ -z "$config" ] || [ -r "$config" ] || die "CONFIG=$config: no such readable file"
 
@@ -114,24 +135,25 @@ resolved=$("$BUILD/wharf" config check -c "$config" 2>"$run/config-check.err") |
 # cfg KEY: one scalar of the resolved configuration by its dotted path (as
 # `wharf config check` prints it: two spaces per level), without quotes.
 cfg() {
-	printf '%s\n' "$resolved" | awk -v want="$1" '
-		/^ *#/ || /^ *$/ { next }
-		{
-			match($0, /^ */)
-			depth = RLENGTH / 2
-			line = substr($0, RLENGTH + 1)
-			i = index(line, ":")
-			if (!i) next
-			path[depth] = substr(line, 1, i - 1)
-			p = path[0]
-			for (d = 1; d <= depth; d++) p = p "." path[d]
-			if (p != want) next
-			val = substr(line, i + 1)
-			sub(/^ /, "", val)
-			if (val ~ /^".*"$/) val = substr(val, 2, length(val) - 2)
-			print val
-			exit
-		}'
+	# (bash only: the container image carries no awk)
+	local want=$1 line rest depth key p val i
+	local -a path=()
+	while IFS= read -r line; do
+		[[ $line =~ ^\ *(#|$) ]] && continue
+		rest=${line#"${line%%[! ]*}"}
+		depth=$(((${#line} - ${#rest}) / 2))
+		[[ $rest == *:* ]] || continue
+		key=${rest%%:*}
+		path[depth]=$key
+		p=${path[0]}
+		for ((i = 1; i <= depth; i++)); do p+=.${path[i]-}; done
+		[ "$p" = "$want" ] || continue
+		val=${rest#*:}
+		val=${val# }
+		[[ $val == \"*\" ]] && val=${val:1:${#val}-2}
+		printf '%s\n' "$val"
+		return 0
+	done <<<"$resolved"
 }
 
 # An object store has no root for nginx's upload body files: make run gives
@@ -180,12 +202,14 @@ else
 	esac
 	case $host in '' | 0.0.0.0 | '[::]') host=127.0.0.1 ;; esac
 fi
+scheme=http
+[ -n "$tls_cert" ] && scheme=https
 if [ "$net" = unix ]; then
-	probe=(--unix-socket "$addr" http://localhost/v2/)
+	probe=(--unix-socket "$addr" "$scheme://localhost/v2/")
 	where="unix:$addr"
 else
-	probe=("http://$host:$port/v2/")
-	where="http://$host:$port"
+	probe=("$scheme://$host:$port/v2/")
+	where="$scheme://$host:$port"
 	if (exec 3<>"/dev/tcp/${host#[}/$port") 2>/dev/null; then
 		die "port $port is busy on $host (another registry?): stop it or set WHARF_PORT"
 	fi
@@ -218,9 +242,21 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 rm -f "$sock"
 
+nginx_err=$run/nginx-error.log
 if [ "$front" = nginx ]; then
-	sed -e "s|@RUNDIR@|$run|g" -e "s|@LISTEN@|$listen|g" -e "s|@SOCKET@|$sock|g" \
+	nginxsed=()
+	if [ -n "$tls_cert" ]; then
+		nginxsed+=(-e "s|^\( *\)listen @LISTEN@;|\1listen @LISTEN@ ssl;\n\1ssl_certificate $tls_cert;\n\1ssl_certificate_key $tls_key;|")
+	fi
+	if [ "$logs" = stdio ]; then
+		nginx_err=stderr
+		nginxsed+=(-e "s|^error_log @RUNDIR@/nginx-error.log |error_log stderr |"
+			-e "s|access_log @RUNDIR@/nginx-access.log |access_log /dev/stdout |")
+	fi
+	sed "${nginxsed[@]}" -e "s|@RUNDIR@|$run|g" -e "s|@LISTEN@|$listen|g" -e "s|@SOCKET@|$sock|g" \
 		-e "s|@ROOT@|$data|g" nginx-conf/nginx.conf.in >"$run/nginx.conf"
+	[ -z "$tls_cert" ] || grep -qF "ssl_certificate_key $tls_key;" "$run/nginx.conf" ||
+		die "could not set the TLS certificate in $run/nginx.conf"
 	# the upload location: bodies into $bodydir, or (no bodydir) streamed,
 	# as the snippet's header tells users to edit it
 	if [ -n "$bodydir" ]; then
@@ -239,7 +275,7 @@ if [ "$front" = nginx ]; then
 	else
 		grep -q '^ *fastcgi_request_buffering off; .*# wharf:streaming$' "$run/wharf-locations.conf"
 	fi || die "could not set the upload body directory in $run/wharf-locations.conf"
-	nginx -t -q -e "$run/nginx-error.log" -p "$run" -c "$run/nginx.conf" || die "nginx rejects $run/nginx.conf"
+	nginx -t -q -e "$nginx_err" -p "$run" -c "$run/nginx.conf" || die "nginx rejects $run/nginx.conf"
 else
 	# Children run as nobody when started as root, like nginx's workers.
 	user=$(id -un)
@@ -282,18 +318,28 @@ stop() {
 	set +e
 	echo >&2
 	echo "Stopping Wharf..." >&2
-	# nginx: QUIT is its graceful stop; Apache: TERM (stops at once, Wharf
-	# still drains what reached it)
-	[ -n "$npid" ] && kill "-$([ "$front" = nginx ] && echo QUIT || echo TERM)" "$npid" 2>/dev/null
-	[ -n "$wpid" ] && kill -TERM "$wpid" 2>/dev/null
+	# The front first, then the pool: nginx's graceful stop (QUIT) finishes
+	# the requests it holds, and an upload body it is still receiving reaches
+	# Wharf only once it is whole, so the pool must still accept until nginx
+	# is gone (up to 10 s); then Wharf's TERM drains what it has (up to 10 s
+	# more). Apache: TERM stops it at once.
 	local i
-	for i in $(seq 1 100); do
-		{ [ -n "$npid" ] && kill -0 "$npid" 2>/dev/null; } ||
-			{ [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null; } || break
-		sleep 0.1
-	done
-	[ -n "$npid" ] && kill -KILL "$npid" 2>/dev/null
-	[ -n "$wpid" ] && kill -KILL "$wpid" 2>/dev/null
+	if [ -n "$npid" ]; then
+		kill "-$([ "$front" = nginx ] && echo QUIT || echo TERM)" "$npid" 2>/dev/null
+		for i in $(seq 1 100); do
+			kill -0 "$npid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$npid" 2>/dev/null
+	fi
+	if [ -n "$wpid" ]; then
+		kill -TERM "$wpid" 2>/dev/null
+		for i in $(seq 1 100); do
+			kill -0 "$wpid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$wpid" 2>/dev/null
+	fi
 	[ -n "$gpid" ] && kill -TERM "$gpid" 2>/dev/null
 	wait 2>/dev/null
 	rm -f "$sock"
@@ -330,7 +376,7 @@ done
 [ -S "$sock" ] || { echo "make run: wharf serve did not create $sock" >&2; stop 1; }
 
 if [ "$front" = nginx ]; then
-	setsid nginx -e "$run/nginx-error.log" -p "$run" -c "$run/nginx.conf" </dev/null &
+	setsid nginx -e "$nginx_err" -p "$run" -c "$run/nginx.conf" </dev/null &
 else
 	setsid apache2 -d "$run" -f "$run/httpd.conf" -DFOREGROUND </dev/null &
 fi
@@ -339,13 +385,15 @@ setsid bash -c "$(declare -f guardian); sock='$sock'; guardian $$ $wpid $npid" <
 gpid=$!
 up=
 for i in $(seq 1 100); do
-	code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "${probe[@]}" 2>/dev/null || true)
+	code=$(curl -sk -o /dev/null -m 2 -w '%{http_code}' "${probe[@]}" 2>/dev/null || true)
 	case $code in 200 | 401) up=1 && break ;; esac
 	kill -0 "$npid" 2>/dev/null || break
 	sleep 0.1
 done
 [ -n "$up" ] || { echo "make run: no answer on $where/v2/ (see $run/$([ "$front" = nginx ] && echo nginx-error.log || echo error.log))" >&2; stop 1; }
 
+# what admin/image/healthcheck.sh asks (curl arguments, one a line)
+printf '%s\n' "${probe[@]}" >"$run/probe"
 echo "Upload bodies: ${bodydir:+received by $front into }${bodydir:-streamed through the workers}"
 echo "Wharf is serving $where through $front (storage $data) — Ctrl-C to stop"
 # Until Ctrl-C, or until either process exits on its own.

@@ -250,7 +250,45 @@ signals() {
 	check "signals: SIGKILL of admin/run.sh: nothing left within 15 s" gone_within 15 "$dir" "$port"
 }
 
+# Issue 16 (the container image runs this script): REGISTRY_HTTP_TLS_* make
+# nginx serve https with that certificate (Wharf never sees them), and
+# WHARF_LOGS=stdio puts nginx's logs on make run's stdout/stderr.
+tls_stdio() {
+	local dir=$TMP/tls port code
+	mkdir -p "$dir" && chmod 755 "$dir"
+	openssl req -newkey rsa:2048 -nodes -keyout "$dir/key.pem" -x509 -days 2 -subj /CN=localhost \
+		-addext subjectAltName=IP:127.0.0.1 -out "$dir/cert.pem" >/dev/null 2>&1 ||
+		{ t_skip "make run with TLS" "openssl cannot make a certificate"; return; }
+	port=$(free_port)
+	# the log opened for appending (not start_run's >): nginx reopens
+	# /dev/stdout with O_APPEND, and the others, writing at the shell's own
+	# offset, would overwrite its lines (a container's stdout is a pipe)
+	env WHARF_PORT="$port" WHARF_RUNDIR="$dir/run" WHARF_DATA="$dir/data" \
+		WHARF_WORKERS=2 WHARF_LOGS=stdio REGISTRY_HTTP_TLS_CERTIFICATE="$dir/cert.pem" \
+		REGISTRY_HTTP_TLS_KEY="$dir/key.pem" ASAN_OPTIONS="${WHARF_E2E_ASAN_OPTIONS:-detect_leaks=0}" \
+		setsid "$REPO/admin/run.sh" >>"$dir/run.log" 2>&1 </dev/null &
+	RUN_PID=$!
+	track_pid "$RUN_PID"
+	wait_for 15 grep -q 'Ctrl-C to stop' "$dir/run.log" || { t_fail "TLS: make run starts" "$(tail -n 20 "$dir/run.log")"; return; }
+	check "TLS: make run says https" grep -q "Wharf is serving https://127.0.0.1:$port through nginx" "$dir/run.log"
+	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$dir/cert.pem" "https://127.0.0.1:$port/v2/")
+	check_eq "TLS: /v2/ over https with that certificate" 200 "$code"
+	mkdir -p "$dir/certs" && cp "$dir/cert.pem" "$dir/certs/ca.crt"
+	check "TLS: skopeo push, the certificate verified" "${SKOPEO[@]}" copy -q --dest-cert-dir "$dir/certs" \
+		"oci:$TMP/img:v1" "docker://127.0.0.1:$port/demo/tls:1"
+	check "WHARF_LOGS=stdio: nginx's access log on stdout" \
+		grep -q '"GET /v2/ HTTP/1.1" 200 .*te=' "$dir/run.log"
+	check "WHARF_LOGS=stdio: no log files in the run directory" \
+		test ! -e "$dir/run/nginx-access.log" -a ! -e "$dir/run/nginx-error.log"
+	stop_run
+	check_eq "TLS: SIGTERM stops it with status 0" 0 "$?"
+	WHARF_PORT=$port WHARF_RUNDIR=$dir/run2 WHARF_DATA=$dir/data REGISTRY_HTTP_TLS_KEY=$dir/key.pem \
+		"$REPO/admin/run.sh" >"$dir/half.log" 2>&1 </dev/null
+	check "TLS: a key without a certificate is refused" grep -q 'go together' "$dir/half.log"
+}
+
 run_front nginx
+tls_stdio
 root_override
 config_file nginx
 signals

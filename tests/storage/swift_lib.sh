@@ -10,6 +10,9 @@
 #   swift_bucket NAME   create an S3 bucket (Swift container) via Swift v1 auth
 #   swift_stop          stop every process swift_start started (by PID)
 #
+# SWIFT_BIND_IP (default 127.0.0.1): the proxy's address, e.g. a bridge's for
+# containers (t_image_swarm.sh); SWIFT_ENDPOINT then names it.
+#
 # S3 credentials: access key test:tester, secret testing, region us-east-1,
 # path style. Ports are picked free in 20000-29999.
 
@@ -67,7 +70,7 @@ EOT
 	done
 	cat >"$d/etc/proxy-server.conf" <<EOT
 [DEFAULT]
-bind_ip = 127.0.0.1
+bind_ip = ${SWIFT_BIND_IP:-127.0.0.1}
 bind_port = $SWIFT_PORT
 workers = 0
 user = root
@@ -108,7 +111,7 @@ EOT
 		"swift-$kind-server" "$d/etc/$kind-server.conf" >"$d/log/$kind.log" 2>&1 &
 		SWIFT_PIDS+=($!)
 	done
-	SWIFT_ENDPOINT=http://127.0.0.1:$SWIFT_PORT
+	SWIFT_ENDPOINT=http://${SWIFT_BIND_IP:-127.0.0.1}:$SWIFT_PORT
 	SWIFT_MEMCACHED_PORT=$mc
 	export SWIFT_PORT SWIFT_ENDPOINT SWIFT_MEMCACHED_PORT
 	for _ in $(seq 150); do
