@@ -31,8 +31,8 @@
 #define CONFIG_MAX (1u << 20)  /* bytes of an image config read for its labels */
 #define LINK_MAX 256           /* bytes of a tag's link */
 #define MANIFESTS_MAX 100000   /* manifests described in one marker */
-#define LOCK_TTL_S 30          /* a dead holder's lease keeps others out this long */
-#define LOCK_WAIT_MS 5000      /* then the update goes on without the lock */
+#define LOCK_TTL_S 15          /* a dead holder's lease keeps others out this long */
+#define LOCK_WAIT_MS 3000      /* then the update goes on without the lock */
 #define SCAN_CHUNK 1000        /* names read per listing by list and search */
 #define READY_VERSION "v2"     /* the marker format catalog.ready vouches for */
 #define DIGEST_PREFIX_MIN 12   /* hex digits of a digest prefix search accepts */
@@ -114,6 +114,8 @@ struct summary {
     const char **tag, **tagdg;
     size_t nman; /* sorted by digest */
     struct man *man;
+    size_t ndangling; /* tag directories without a readable current link, sorted */
+    const char **dangling;
 };
 
 static int cmp_man(const void *x, const void *y)
@@ -164,6 +166,15 @@ static int parse_summary(struct arena *a, const char *data, size_t len, struct s
             s->tagdg[i++] = d;
         }
         s->ntag = i;
+    }
+    if (json_object_object_get_ex(root, "dangling", &v) &&
+        json_object_is_type(v, json_type_array)) {
+        size_t n = json_object_array_length(v);
+        s->dangling = arena_alloc(a, (n + 1) * sizeof *s->dangling);
+        for (size_t i = 0; i < n; i++) {
+            const char *d = jstr(a, json_object_array_get_idx(v, i));
+            if (d) s->dangling[s->ndangling++] = d;
+        }
     }
     if (json_object_object_get_ex(root, "manifests", &mans) &&
         json_object_is_type(mans, json_type_object)) {
@@ -256,6 +267,12 @@ static char *serialize(struct arena *a, const struct summary *s)
         json_object_object_add(mans, m->digest, mo);
     }
     json_object_object_add(root, "manifests", mans);
+    if (s->ndangling) {
+        struct json_object *d = json_object_new_array();
+        for (size_t i = 0; i < s->ndangling; i++)
+            json_object_array_add(d, json_object_new_string(s->dangling[i]));
+        json_object_object_add(root, "dangling", d);
+    }
     char *out = arena_strdup(a, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
     json_object_put(root);
     return out;
@@ -373,12 +390,62 @@ static int has_manifests(struct registry *r, struct arena *a, const char *repo)
            st.is_dir;
 }
 
+/* manifests_of: s->man from s's tag digests: the tagged manifests, then the
+ * children of indexes, rounds until no new digest appears (bounded); those
+ * `old` describes are taken from it (content-addressed: they cannot differ) */
+static int manifests_of(struct registry *r, struct arena *a, const struct summary *old,
+                        struct summary *s)
+{
+    s->man = NULL;
+    s->nman = 0;
+    size_t want = s->ntag, cap = 0;
+    const char **todo = arena_alloc(a, (want + 1) * sizeof *todo);
+    for (size_t i = 0; i < s->ntag; i++)
+        todo[i] = s->tagdg[i];
+    for (int round = 0; want && round < 4; round++) {
+        qsort(todo, want, sizeof *todo, cmp_str);
+        size_t cap_need = s->nman + want;
+        if (cap_need > MANIFESTS_MAX) break;
+        if (cap_need > cap) {
+            struct man *nm = arena_alloc(a, (cap_need + 1) * sizeof *nm);
+            if (s->nman) memcpy(nm, s->man, s->nman * sizeof *nm);
+            s->man = nm;
+            cap = cap_need;
+        }
+        size_t sorted = s->nman;
+        for (size_t i = 0; i < want; i++) {
+            if (i && !strcmp(todo[i], todo[i - 1])) continue;
+            struct summary done = {.nman = sorted, .man = s->man};
+            if (man_find(&done, todo[i])) continue;
+            const struct man *o = man_find(old, todo[i]);
+            if (o) {
+                s->man[s->nman++] = *o;
+                continue;
+            }
+            int rc = describe(r, a, todo[i], &s->man[s->nman]);
+            if (rc == WERR_NOTFOUND || rc == WERR_INVALID) continue;
+            if (rc) return rc;
+            s->nman++;
+        }
+        size_t nchild = 0;
+        for (size_t i = 0; i < s->nman; i++)
+            nchild += s->man[i].nchild;
+        qsort(s->man, s->nman, sizeof *s->man, cmp_man);
+        todo = arena_alloc(a, (nchild + 1) * sizeof *todo);
+        want = 0;
+        for (size_t i = 0; i < s->nman; i++) /* qsort moved the new ones: all of them */
+            for (size_t j = 0; j < s->man[i].nchild; j++)
+                if (!man_find(s, s->man[i].child[j])) todo[want++] = s->man[i].child[j];
+    }
+    return 0;
+}
+
 /* compute: repo's summary as storage holds it now; *present 0 when repo has
- * no _manifests (no marker then). Manifests `old` describes are taken from
- * it (content-addressed: they cannot differ). With mtimes, last_push is the
- * newest tag link's mtime (a marker that never saw a push). */
+ * no _manifests (no marker then). With mtimes, last_push is the newest tag
+ * link's mtime (for a marker that never saw a push). lk (may be NULL) is
+ * renewed as tags are read. */
 static int compute(struct registry *r, struct arena *a, const char *repo, const struct summary *old,
-                   int mtimes, struct summary *s, int *present)
+                   int mtimes, struct storage_lock *lk, struct summary *s, int *present)
 {
     memset(s, 0, sizeof *s);
     s->name = arena_strdup(a, repo);
@@ -391,11 +458,16 @@ static int compute(struct registry *r, struct arena *a, const char *repo, const 
     if (rc) return rc;
     s->tag = arena_alloc(a, (nt + 1) * sizeof *s->tag);
     s->tagdg = arena_alloc(a, (nt + 1) * sizeof *s->tagdg);
+    s->dangling = arena_alloc(a, (nt + 1) * sizeof *s->dangling);
     for (size_t i = 0; i < nt; i++) {
         char *dg;
         const char *cur = path_tag_current(a, repo, tags[i]);
+        if (i % 64 == 63 && lk) storage_lock_renew(lk);
         rc = read_link(r, a, cur, &dg);
-        if (rc == WERR_NOTFOUND || rc == WERR_INVALID) continue; /* being deleted, or damaged */
+        if (rc == WERR_NOTFOUND || rc == WERR_INVALID) { /* being deleted, or a crash's */
+            s->dangling[s->ndangling++] = tags[i];
+            continue;
+        }
         if (rc) return rc;
         s->tag[s->ntag] = tags[i];
         s->tagdg[s->ntag++] = dg;
@@ -403,48 +475,7 @@ static int compute(struct registry *r, struct arena *a, const char *repo, const 
         if (mtimes && storage_stat(r->d, cur, &st) == 0 && st.mtime > s->last_push)
             s->last_push = st.mtime;
     }
-    /* the manifests: the tagged ones, then the children of indexes, rounds
-     * until no new digest appears (bounded) */
-    size_t want = s->ntag;
-    const char **todo = arena_alloc(a, (want + 1) * sizeof *todo);
-    for (size_t i = 0; i < s->ntag; i++)
-        todo[i] = s->tagdg[i];
-    size_t cap = 0;
-    for (int round = 0; want && round < 4; round++) {
-        qsort(todo, want, sizeof *todo, cmp_str);
-        size_t cap_need = s->nman + want;
-        if (cap_need > MANIFESTS_MAX) break;
-        if (cap_need > cap) {
-            struct man *nm = arena_alloc(a, (cap_need + 1) * sizeof *nm);
-            if (s->nman) memcpy(nm, s->man, s->nman * sizeof *nm);
-            s->man = nm;
-            cap = cap_need;
-        }
-        size_t first = s->nman;
-        for (size_t i = 0; i < want; i++) {
-            if (i && !strcmp(todo[i], todo[i - 1])) continue;
-            if (man_find(s, todo[i])) continue; /* sorted below before each round */
-            const struct man *o = man_find(old, todo[i]);
-            if (o) {
-                s->man[s->nman++] = *o;
-                continue;
-            }
-            rc = describe(r, a, todo[i], &s->man[s->nman]);
-            if (rc == WERR_NOTFOUND || rc == WERR_INVALID) continue;
-            if (rc) return rc;
-            s->nman++;
-        }
-        size_t nchild = 0;
-        for (size_t i = first; i < s->nman; i++)
-            nchild += s->man[i].nchild;
-        qsort(s->man, s->nman, sizeof *s->man, cmp_man);
-        todo = arena_alloc(a, (nchild + 1) * sizeof *todo);
-        want = 0;
-        for (size_t i = 0; i < s->nman; i++)
-            for (size_t j = 0; j < s->man[i].nchild; j++)
-                if (!man_find(s, s->man[i].child[j])) todo[want++] = s->man[i].child[j];
-    }
-    return 0;
+    return manifests_of(r, a, old, s);
 }
 
 /* ---- reading markers ---- */
@@ -463,48 +494,95 @@ static int read_marker(struct registry *r, struct arena *a, const char *repo, ch
 
 enum refresh_outcome { RF_SAME, RF_ADDED, RF_UPDATED, RF_REMOVED, RF_ABSENT };
 
-/* refresh: make repo's marker agree with storage, under the repository's
- * lock (catalog.h). dry_run: say what would change. */
+/* repo_lock: the repository's lock where locks are cheap (a flock on local
+ * drivers); NULL elsewhere: an object store's lease costs a quarter second
+ * per manifest put, so there each writer verifies what it wrote instead
+ * (written_ok) */
+static struct storage_lock *repo_lock(struct registry *r, struct arena *a, const char *repo)
+{
+    if (!r->cfg || CONFIG_OBJSTORE(r->cfg)) return NULL;
+    struct storage_lock *lk = NULL;
+    int rc = storage_lock(r->d, a, path_lock(a, arena_printf(a, "catalog/%s", hex_of(a, repo))),
+                          LOCK_TTL_S, LOCK_WAIT_MS, &lk);
+    if (rc == WERR_BUSY)
+        log_warn("catalog: %s: its lock was held for %d ms; updating without it", repo,
+                 LOCK_WAIT_MS);
+    else if (rc && rc != WERR_UNSUPPORTED)
+        log_warn("catalog: %s: no lock (%s); updating without it", repo, werr_str(rc));
+    return rc ? NULL : lk;
+}
+
+/* written_ok: the tags s names are those storage lists now. A writer that
+ * raced another (no lock), or followed a crash that lost a marker update,
+ * finds a difference here and recomputes. */
+static int written_ok(struct registry *r, struct arena *a, const struct summary *s)
+{
+    char **tags;
+    size_t nt;
+    int rc = storage_list(r->d, a, path_tags(a, s->name), &tags, &nt);
+    if (rc == WERR_NOTFOUND) nt = 0, rc = 0;
+    if (rc) return 1; /* unknown: the next change or a rebuild will tell */
+    if (nt != s->ntag + s->ndangling) return 0;
+    size_t i = 0, d = 0; /* storage's list is the merge of tags and dangling */
+    for (size_t k = 0; k < nt; k++) {
+        if (i < s->ntag && !strcmp(tags[k], s->tag[i]))
+            i++;
+        else if (d < s->ndangling && !strcmp(tags[k], s->dangling[d]))
+            d++;
+        else
+            return 0;
+    }
+    return 1;
+}
+
+/* refresh_once: make repo's marker agree with storage (dry_run: only say
+ * what would change); *now what was written (name NULL: nothing) */
+static int refresh_once(struct registry *r, struct arena *a, const char *repo, int pushed,
+                        int dry_run, struct storage_lock *lk, enum refresh_outcome *out,
+                        struct summary *now)
+{
+    char *raw = NULL;
+    struct summary old;
+    memset(now, 0, sizeof *now);
+    int had = read_marker(r, a, repo, &raw, &old);
+    if (had && had != WERR_NOTFOUND) return had;
+    int old_ok = had == 0 && old.name && !strcmp(old.name, repo);
+    int present;
+    int rc =
+        compute(r, a, repo, old_ok ? &old : NULL, !old_ok || !old.last_push, lk, now, &present);
+    if (rc) return rc;
+    if (!present) {
+        now->name = NULL;
+        *out = had == 0 ? RF_REMOVED : RF_ABSENT;
+        return had == 0 && !dry_run ? catalog_unmark(r, a, repo) : 0;
+    }
+    if (old_ok && old.last_push > now->last_push) now->last_push = old.last_push;
+    if (pushed) now->last_push = time(NULL);
+    char *text = serialize(a, now);
+    if (had == 0 && !strcmp(raw, text)) {
+        *out = RF_SAME;
+        return 0;
+    }
+    *out = had == 0 ? RF_UPDATED : RF_ADDED;
+    return dry_run ? 0 : storage_put(r->d, marker_path(a, repo), text, strlen(text));
+}
+
+#define VERIFY_ROUNDS 3
+
+/* refresh: refresh_once, then (unless dry_run) verified: recomputed while
+ * storage lists other tags than were written, a few rounds at most */
 static int refresh(struct registry *r, struct arena *a, const char *repo, int pushed, int dry_run,
                    enum refresh_outcome *out)
 {
-    struct storage_lock *lk = NULL;
+    struct storage_lock *lk = dry_run ? NULL : repo_lock(r, a, repo);
+    struct summary now;
     int rc = 0;
-    if (!dry_run) {
-        rc = storage_lock(r->d, a, path_lock(a, arena_printf(a, "catalog/%s", hex_of(a, repo))),
-                          LOCK_TTL_S, LOCK_WAIT_MS, &lk);
-        if (rc == WERR_BUSY)
-            log_warn("catalog: %s: its lock was held for %d ms; updating without it", repo,
-                     LOCK_WAIT_MS);
-        if (rc && rc != WERR_UNSUPPORTED && rc != WERR_BUSY) return rc;
-        rc = 0;
+    for (int round = 0; round < VERIFY_ROUNDS; round++) {
+        enum refresh_outcome o;
+        if ((rc = refresh_once(r, a, repo, pushed, dry_run, lk, &o, &now)) != 0) break;
+        if (round == 0) *out = o;
+        if (dry_run || !now.name || written_ok(r, a, &now)) break;
     }
-    char *raw = NULL;
-    struct summary old, now;
-    int had = read_marker(r, a, repo, &raw, &old);
-    if (had && had != WERR_NOTFOUND) {
-        rc = had;
-        goto out;
-    }
-    int old_ok = had == 0 && old.name && !strcmp(old.name, repo);
-    int present;
-    rc = compute(r, a, repo, old_ok ? &old : NULL, !old_ok || !old.last_push, &now, &present);
-    if (rc) goto out;
-    if (!present) {
-        *out = had == 0 ? RF_REMOVED : RF_ABSENT;
-        if (had == 0 && !dry_run) rc = catalog_unmark(r, a, repo);
-        goto out;
-    }
-    if (old_ok && old.last_push > now.last_push) now.last_push = old.last_push;
-    if (pushed) now.last_push = time(NULL);
-    char *text = serialize(a, &now);
-    if (had == 0 && !strcmp(raw, text)) {
-        *out = RF_SAME;
-        goto out;
-    }
-    *out = had == 0 ? RF_UPDATED : RF_ADDED;
-    if (!dry_run) rc = storage_put(r->d, marker_path(a, repo), text, strlen(text));
-out:
     storage_unlock(lk);
     return rc;
 }
@@ -513,6 +591,58 @@ int catalog_update(struct registry *r, struct arena *a, const char *repo, int pu
 {
     enum refresh_outcome o;
     return refresh(r, a, repo, pushed, 0, &o);
+}
+
+int catalog_pushed(struct registry *r, struct arena *a, const char *repo, const char *tag,
+                   const char *digest)
+{
+    struct storage_lock *lk = repo_lock(r, a, repo);
+    char *raw = NULL;
+    struct summary old, now;
+    int rc = read_marker(r, a, repo, &raw, &old);
+    if (rc && rc != WERR_NOTFOUND) goto out;
+    time_t t = time(NULL);
+    if (rc || !old.name || strcmp(old.name, repo)) { /* none yet, or unreadable: all of it */
+        storage_unlock(lk);
+        return catalog_update(r, a, repo, 1);
+    }
+    if (!tag && old.last_push >= t - 60) { /* by digest: its tag push will follow */
+        rc = 0;
+        goto out;
+    }
+    /* the old summary with this tag set (tags stay sorted) */
+    now = old;
+    now.last_push = t;
+    if (tag) {
+        now.tag = arena_alloc(a, (old.ntag + 1) * sizeof *now.tag);
+        now.tagdg = arena_alloc(a, (old.ntag + 1) * sizeof *now.tagdg);
+        size_t k = 0, i = 0;
+        for (; i < old.ntag && strcmp(old.tag[i], tag) < 0; i++, k++)
+            now.tag[k] = old.tag[i], now.tagdg[k] = old.tagdg[i];
+        now.tag[k] = arena_strdup(a, tag), now.tagdg[k++] = arena_strdup(a, digest);
+        if (i < old.ntag && !strcmp(old.tag[i], tag)) i++;
+        for (; i < old.ntag; i++, k++)
+            now.tag[k] = old.tag[i], now.tagdg[k] = old.tagdg[i];
+        now.ntag = k;
+        now.dangling = arena_alloc(a, (old.ndangling + 1) * sizeof *now.dangling);
+        now.ndangling = 0;
+        for (i = 0; i < old.ndangling; i++)
+            if (strcmp(old.dangling[i], tag)) now.dangling[now.ndangling++] = old.dangling[i];
+        if ((rc = manifests_of(r, a, &old, &now)) != 0) goto out;
+    }
+    char *text = serialize(a, &now);
+    if ((rc = storage_put(r->d, marker_path(a, repo), text, strlen(text))) != 0) goto out;
+    if (!written_ok(r, a, &now)) { /* a racing writer or a lost update: all of it */
+        enum refresh_outcome o;
+        struct summary w;
+        for (int round = 0; round < VERIFY_ROUNDS; round++) {
+            if ((rc = refresh_once(r, a, repo, 1, 0, lk, &o, &w)) != 0) break;
+            if (!w.name || written_ok(r, a, &w)) break;
+        }
+    }
+out:
+    storage_unlock(lk);
+    return rc;
 }
 
 int catalog_mark(struct registry *r, struct arena *a, const char *repo)
@@ -796,11 +926,11 @@ static int entry_fill(struct registry *r, struct arena *a, int indexed, struct c
         if (rc) return rc;
         if (!s.name) { /* an issue 7 marker: refresh lost its race; compute */
             int present;
-            if ((rc = compute(r, a, x->name, NULL, 1, &s, &present)) != 0) return rc;
+            if ((rc = compute(r, a, x->name, NULL, 1, NULL, &s, &present)) != 0) return rc;
         }
     } else {
         int present;
-        int rc = compute(r, a, x->name, NULL, 1, &s, &present);
+        int rc = compute(r, a, x->name, NULL, 1, NULL, &s, &present);
         if (rc) return rc;
     }
     x->tags = s.ntag;
@@ -1100,7 +1230,7 @@ int catalog_search(struct registry *r, struct arena *a, const char *q, const cha
                 if (allow && !allow(ctx, v[i])) continue;
                 struct summary s;
                 int present;
-                if ((rc = compute(r, a, v[i], NULL, 1, &s, &present)) != 0) return rc;
+                if ((rc = compute(r, a, v[i], NULL, 1, NULL, &s, &present)) != 0) return rc;
                 struct srec *x = srec_new(a, v[i], &s);
                 if (!x) return WERR_NOMEM;
                 const char *why = match(a, x, q);
