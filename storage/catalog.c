@@ -8,7 +8,9 @@
  *   taken in a later second than that mtime (a change within the same second
  *   would not move it); a page is then a binary search, O(page size);
  * - summaries (search, every driver): what search matches on, per marker,
- *   re-read only when the marker's mtime or size moved (same second rule).
+ *   re-read when the marker's mtime or size moved, and while it was read
+ *   less than CLOCK_SKEW_S after its mtime (a rewrite within the same second
+ *   keeps the mtime; the store's clock may differ from this host's).
  * Both are rebuilt from the markers alone; a lost cache costs time only. */
 #include "catalog.h"
 
@@ -35,6 +37,7 @@
 #define LOCK_WAIT_MS 3000      /* then the update goes on without the lock */
 #define SCAN_CHUNK 1000        /* names read per listing by list and search */
 #define READY_VERSION "v2"     /* the marker format catalog.ready vouches for */
+#define CLOCK_SKEW_S 30        /* a marker's mtime (the store's clock) vs this host's */
 #define DIGEST_PREFIX_MIN 12   /* hex digits of a digest prefix search accepts */
 
 /* the driver whose index was seen complete by this process (one request
@@ -1065,7 +1068,15 @@ struct sent {
     time_t mtime, taken;
     int64_t fsize;
     struct srec *rec;
+    char *raw; /* the marker's bytes, kept on object stores for the snapshot */
 };
+
+static void sent_free(struct sent *e)
+{
+    free(e->hex);
+    free(e->rec);
+    free(e->raw);
+}
 static pthread_mutex_t sc_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     const struct storage_driver *d;
@@ -1101,6 +1112,69 @@ static int cmp_sent(const void *x, const void *y)
     return strcmp(((const struct sent *)x)->hex, ((const struct sent *)y)->hex);
 }
 
+/* The snapshot (object stores): a cold worker would read every marker, one
+ * request each. /wharf/catalog.summaries holds what some worker read: per
+ * marker a line "<hex> <mtime> <size> <read at> <marker JSON>". A worker
+ * starting cold loads it, then the usual listing decides which markers moved
+ * since and are read again. Written whole (put) by a worker that read many
+ * markers; any node may overwrite it; it is never the truth, only a head
+ * start, so a lost or stale snapshot costs reads, never a wrong answer. */
+#define SNAPSHOT "/wharf/catalog.summaries"
+#define SNAPSHOT_MAX (256u << 20)
+#define SNAPSHOT_MIN_READS 64
+
+static void snapshot_put(struct registry *r, struct arena *a)
+{
+    struct buf *b = buf_arena_new(a, 0);
+    for (size_t i = 0; i < scache.n; i++) {
+        const struct sent *e = &scache.v[i];
+        if (!e->raw || strchr(e->raw, '\n')) continue;
+        buf_printf(b, "%s %lld %lld %lld %s\n", e->hex, (long long)e->mtime, (long long)e->fsize,
+                   (long long)e->taken, e->raw);
+    }
+    if (b->len > SNAPSHOT_MAX) return;
+    int rc = storage_put(r->d, SNAPSHOT, b->data ? b->data : "", b->len);
+    if (rc) log_warn("catalog: the summaries snapshot was not written: %s", werr_str(rc));
+}
+
+/* snapshot_load: scache (empty) from the snapshot, sorted by hex */
+static void snapshot_load(struct registry *r, struct arena *a)
+{
+    char *data;
+    size_t len;
+    if (storage_get(r->d, a, SNAPSHOT, SNAPSHOT_MAX, &data, &len) != 0) return;
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += data[i] == '\n';
+    struct sent *v = xmalloc((lines + 1) * sizeof *v);
+    size_t n = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char hex[2 * CATALOG_NAME_MAX + 1];
+        long long mt, sz, tk;
+        int off = 0;
+        if (sscanf(line, "%512s %lld %lld %lld %n", hex, &mt, &sz, &tk, &off) != 4 || !off)
+            continue;
+        if (n && strcmp(v[n - 1].hex, hex) >= 0) continue; /* not sorted: not ours */
+        struct arena *u = arena_new();
+        char *nm = name_of(u, hex);
+        const char *raw = line + off;
+        struct summary s;
+        int ok = nm && parse_summary(u, raw, strlen(raw), &s) == 0;
+        struct srec *rec = nm ? srec_new(u, nm, ok ? &s : NULL) : NULL;
+        arena_free(u);
+        if (!rec) continue;
+        v[n++] = (struct sent){.hex = xstrdup(hex),
+                               .mtime = (time_t)mt,
+                               .taken = (time_t)tk,
+                               .fsize = sz,
+                               .rec = rec,
+                               .raw = xstrdup(raw)};
+    }
+    scache.v = v;
+    scache.n = n;
+}
+
 /* sc_refresh: the cache made current: one walk of the markers, a read of
  * each one that is new or moved; the caller holds sc_mu */
 static int sc_refresh(struct registry *r)
@@ -1111,9 +1185,21 @@ static int sc_refresh(struct registry *r)
     if (rc == WERR_NOTFOUND) rc = 0;
     if (rc) goto out;
     if (now.n) qsort(now.v, now.n, sizeof *now.v, cmp_sent);
+    int snap = r->cfg && CONFIG_OBJSTORE(r->cfg);
+    size_t reads = 0;
+    if (snap && (scache.d != r->d || scache.n == 0) && now.n >= SNAPSHOT_MIN_READS) {
+        if (scache.d != r->d) {
+            for (size_t i = 0; i < scache.n; i++)
+                sent_free(&scache.v[i]);
+            free(scache.v);
+            scache.v = NULL, scache.n = 0;
+        }
+        scache.d = r->d;
+        snapshot_load(r, t); /* a cold worker: what another one read, checked below */
+    }
     if (scache.d != r->d) { /* another driver (tests): start over */
         for (size_t i = 0; i < scache.n; i++)
-            free(scache.v[i].hex), free(scache.v[i].rec);
+            sent_free(&scache.v[i]);
         free(scache.v);
         scache.v = NULL, scache.n = 0, scache.d = r->d;
     }
@@ -1123,12 +1209,11 @@ static int sc_refresh(struct registry *r)
         struct sent *x = &now.v[i];
         char *nm = name_of(t, x->hex);
         if (!nm) continue;
-        while (j < scache.n && strcmp(scache.v[j].hex, x->hex) < 0) {
-            free(scache.v[j].hex), free(scache.v[j].rec);
-            j++;
-        }
+        while (j < scache.n && strcmp(scache.v[j].hex, x->hex) < 0)
+            sent_free(&scache.v[j++]);
         struct sent *o = j < scache.n && !strcmp(scache.v[j].hex, x->hex) ? &scache.v[j] : NULL;
-        if (o && o->mtime == x->mtime && o->fsize == x->fsize && o->taken > x->mtime) {
+        if (o && o->mtime == x->mtime && o->fsize == x->fsize &&
+            o->taken > x->mtime + CLOCK_SKEW_S) {
             nv[nn++] = *o; /* unchanged */
             j++;
             continue;
@@ -1148,26 +1233,28 @@ static int sc_refresh(struct registry *r)
             break;
         }
         struct srec *rec = srec_new(u, nm, s.name ? &s : NULL);
+        char *keep = snap ? xstrdup(raw) : NULL;
         arena_free(u);
         if (!rec) {
+            free(keep);
             rc = WERR_NOMEM;
             break;
         }
-        if (o) {
-            free(o->hex), free(o->rec);
-            j++;
-        }
+        if (o) sent_free(&scache.v[j++]);
         nv[nn++] = (struct sent){.hex = xstrdup(x->hex),
                                  .mtime = x->mtime,
                                  .taken = taken,
                                  .fsize = x->fsize,
-                                 .rec = rec};
+                                 .rec = rec,
+                                 .raw = keep};
+        reads++;
     }
     for (; j < scache.n; j++)
-        free(scache.v[j].hex), free(scache.v[j].rec);
+        sent_free(&scache.v[j]);
     free(scache.v);
     scache.v = nv;
     scache.n = nn;
+    if (snap && reads >= SNAPSHOT_MIN_READS) snapshot_put(r, t);
 out:
     arena_free(t);
     return rc;

@@ -719,6 +719,55 @@ static void test_filesystem_names_cache(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* object stores: a cold worker (another driver instance here) loads the
+ * summaries snapshot instead of reading every marker, and reads again only
+ * the markers that moved since */
+static void test_search_snapshot(void **state)
+{
+    struct fx *f = *state;
+    char m[DIGEST_MAX_STR], l[DIGEST_MAX_STR];
+    for (int i = 0; i < 70; i++)
+        push_image(f, arena_printf(f->a, "snap/r%02d", i), "v1", "x", "layer", m, l);
+    struct catalog_entry *v;
+    size_t n;
+    int more;
+    assert_int_equal(catalog_search(&f->r, f->a, "team=x", NULL, 100, NULL, NULL, &v, &n, &more),
+                     0);
+    assert_int_equal(n, 70);
+    char *snap;
+    size_t sl;
+    assert_int_equal(storage_get(f->d, f->a, "/wharf/catalog.summaries", 1 << 24, &snap, &sl), 0);
+    /* as if it had been read long after the markers were written (the cache
+     * trusts a read made CLOCK_SKEW_S past a marker's mtime) */
+    struct buf *b = buf_arena_new(f->a, 0);
+    char *save = NULL;
+    for (char *line = strtok_r(snap, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char hex[600];
+        long long mt, sz, tk;
+        int off = 0;
+        assert_int_equal(sscanf(line, "%599s %lld %lld %lld %n", hex, &mt, &sz, &tk, &off), 4);
+        buf_printf(b, "%s %lld %lld %lld %s\n", hex, mt, sz, tk + 100, line + off);
+    }
+    assert_int_equal(storage_put(f->d, "/wharf/catalog.summaries", b->data, b->len), 0);
+    /* another worker: a driver of its own over the same store */
+    struct storage_driver *d2 = cw_new(f->d);
+    struct registry r2 = {.d = d2, .cfg = &f->cfg};
+    assert_int_equal(catalog_search(&r2, f->a, "team=x", NULL, 100, NULL, NULL, &v, &n, &more), 0);
+    assert_int_equal(n, 70);
+    assert_int_equal(CW(d2)->gets, 2); /* catalog.ready and the snapshot: no marker */
+    assert_int_equal(catalog_search(&r2, f->a, "snap/r42", NULL, 100, NULL, NULL, &v, &n, &more),
+                     0);
+    assert_int_equal(n, 1);
+    /* a marker that moved is read again */
+    push_image(f, "snap/r07", "v2", "y", "layer", m, l);
+    CW(d2)->gets = 0;
+    assert_int_equal(catalog_search(&r2, f->a, "team=y", NULL, 100, NULL, NULL, &v, &n, &more), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].name, "snap/r07");
+    assert_int_equal(CW(d2)->gets, 1);
+    free(d2); /* the wrapper only: its inner driver is the fixture's */
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -728,7 +777,7 @@ int main(void)
         T(test_delete_and_rebuild),          T(test_push_delete_interleavings),
         T(test_list_figures_filter_paging),  T(test_search),
         T(test_page_reads_only_its_markers), T(test_lost_update_healed_by_next_push),
-        T(test_filesystem_names_cache),
+        T(test_filesystem_names_cache),      T(test_search_snapshot),
     };
 #undef T
     return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
