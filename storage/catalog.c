@@ -948,14 +948,14 @@ static int ci_contains(const char *hay, const char *needle)
     return !needle || !*needle || strcasestr(hay, needle) != NULL;
 }
 
-/* names_scan: the names after last in order, chunk by chunk, from the index
+/* names_chunk: up to want names after `after` in order, chunk by chunk, from the index
  * or (read-only without one) from registry_catalog's walk */
 static int names_chunk(struct registry *r, struct arena *a, int indexed, const char *after,
-                       char ***v, size_t *k, int *more)
+                       size_t want, char ***v, size_t *k, int *more)
 {
-    if (!indexed) return registry_catalog(r, a, after, SCAN_CHUNK, v, k, more);
+    if (!indexed) return registry_catalog(r, a, after, want, v, k, more);
     struct names l = {.a = a};
-    int rc = names_after(r, a, after, SCAN_CHUNK, &l, more);
+    int rc = names_after(r, a, after, want, &l, more);
     *v = l.v;
     *k = l.n;
     return rc;
@@ -975,7 +975,9 @@ int catalog_list(struct registry *r, struct arena *a, const char *filter, const 
         char **v;
         size_t k;
         int m;
-        if ((rc = names_chunk(r, a, indexed, after, &v, &k, &m)) != 0) return rc;
+        /* unfiltered, a page and one name more (O(page size)); else chunks */
+        size_t want = filter && *filter ? SCAN_CHUNK : max < SCAN_CHUNK ? max + 1 : SCAN_CHUNK;
+        if ((rc = names_chunk(r, a, indexed, after, want, &v, &k, &m)) != 0) return rc;
         for (size_t i = 0; i < k && !done; i++) {
             if (!ci_contains(v[i], filter)) continue;
             if (allow && !allow(ctx, v[i])) continue;
