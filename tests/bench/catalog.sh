@@ -20,13 +20,13 @@ export WHARF_E2E_LOGLEVEL=warn
 
 for N in 2000 10000; do
 	root=$TMP/root$N
-	t0=$(date +%s.%N)
+	t0=$EPOCHREALTIME
 	"$PYTHON" "$E2E_DIR/fixtures/catalog_fill.py" "$root" "$N" --prefix bench/cat/r
-	echo "# $N repositories written in $(echo "$(date +%s.%N) - $t0" | bc) s" >&2
+	echo "# $N repositories written in $(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $t0 }") s" >&2
 	wharf_start "$root" || exit 1
-	t0=$(date +%s.%N)
+	t0=$EPOCHREALTIME
 	"$WHARF_BIN" catalog rebuild -c "$W_DIR/config.yml" >&2 || exit 1
-	echo "# wharf catalog rebuild of $N repositories: $(echo "$(date +%s.%N) - $t0" | bc) s" >&2
+	echo "# wharf catalog rebuild of $N repositories: $(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $t0 }") s" >&2
 	wharf=$W_URL
 	refreg_start "$TMP/ref$N" "$root" || exit 1
 	ref=http://$R_HOST
