@@ -9,8 +9,9 @@
  *   would not move it); a page is then a binary search, O(page size);
  * - summaries (search, every driver): what search matches on, per marker,
  *   re-read when the marker's mtime or size moved, and while it was read
- *   less than CLOCK_SKEW_S after its mtime (a rewrite within the same second
- *   keeps the mtime; the store's clock may differ from this host's).
+ *   within its mtime's second (a rewrite within the same second keeps the
+ *   mtime) — on object stores, less than CLOCK_SKEW_S after it (the store's
+ *   clock may differ from this host's).
  * Both are rebuilt from the markers alone; a lost cache costs time only. */
 #include "catalog.h"
 
@@ -1188,6 +1189,7 @@ static int sc_refresh(struct registry *r)
     if (rc) goto out;
     if (now.n) qsort(now.v, now.n, sizeof *now.v, cmp_sent);
     int snap = r->cfg && CONFIG_OBJSTORE(r->cfg);
+    time_t skew = snap ? CLOCK_SKEW_S : 0; /* a local file's mtime is this host's clock */
     size_t reads = 0;
     if (snap && (scache.d != r->d || scache.n == 0) && now.n >= SNAPSHOT_MIN_READS) {
         if (scache.d != r->d) {
@@ -1214,8 +1216,7 @@ static int sc_refresh(struct registry *r)
         while (j < scache.n && strcmp(scache.v[j].hex, x->hex) < 0)
             sent_free(&scache.v[j++]);
         struct sent *o = j < scache.n && !strcmp(scache.v[j].hex, x->hex) ? &scache.v[j] : NULL;
-        if (o && o->mtime == x->mtime && o->fsize == x->fsize &&
-            o->taken > x->mtime + CLOCK_SKEW_S) {
+        if (o && o->mtime == x->mtime && o->fsize == x->fsize && o->taken > x->mtime + skew) {
             nv[nn++] = *o; /* unchanged */
             j++;
             continue;
