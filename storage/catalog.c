@@ -597,6 +597,55 @@ int catalog_update(struct registry *r, struct arena *a, const char *repo, int pu
     return refresh(r, a, repo, pushed, 0, &o);
 }
 
+/* merge_listed: now's tags from the tags storage lists (read under the
+ * repository's lock, after this put's links): `tag` at `digest`, a tag old
+ * has at old's digest (a writer that moved it fixes it under the lock
+ * itself), any other read from its link (a put that landed meanwhile: one
+ * marker write for all of them). */
+static int merge_listed(struct registry *r, struct arena *a, const char *repo,
+                        const struct summary *old, const char *tag, const char *digest,
+                        struct summary *now)
+{
+    char **tags;
+    size_t nt;
+    int rc = storage_list(r->d, a, path_tags(a, repo), &tags, &nt);
+    if (rc == WERR_NOTFOUND) tags = NULL, nt = 0, rc = 0;
+    if (rc) return rc;
+    now->tag = arena_alloc(a, (nt + 2) * sizeof *now->tag);
+    now->tagdg = arena_alloc(a, (nt + 2) * sizeof *now->tagdg);
+    now->dangling = arena_alloc(a, (nt + 1) * sizeof *now->dangling);
+    now->ntag = now->ndangling = 0;
+    int seen = 0;
+    size_t j = 0;
+    for (size_t i = 0; i <= nt; i++) {
+        /* ours, in order, even if the listing lags behind its links */
+        if (!seen && (i == nt || strcmp(tag, tags[i]) <= 0)) {
+            now->tag[now->ntag] = arena_strdup(a, tag);
+            now->tagdg[now->ntag++] = arena_strdup(a, digest);
+            seen = 1;
+            if (i < nt && !strcmp(tag, tags[i])) continue;
+        }
+        if (i == nt) break;
+        while (j < old->ntag && strcmp(old->tag[j], tags[i]) < 0)
+            j++;
+        if (j < old->ntag && !strcmp(old->tag[j], tags[i])) {
+            now->tag[now->ntag] = old->tag[j];
+            now->tagdg[now->ntag++] = old->tagdg[j];
+            continue;
+        }
+        char *dg;
+        rc = read_link(r, a, path_tag_current(a, repo, tags[i]), &dg);
+        if (rc == WERR_NOTFOUND || rc == WERR_INVALID) {
+            now->dangling[now->ndangling++] = tags[i];
+            continue;
+        }
+        if (rc) return rc;
+        now->tag[now->ntag] = tags[i];
+        now->tagdg[now->ntag++] = dg;
+    }
+    return 0;
+}
+
 int catalog_pushed(struct registry *r, struct arena *a, const char *repo, const char *tag,
                    const char *digest)
 {
@@ -614,9 +663,21 @@ int catalog_pushed(struct registry *r, struct arena *a, const char *repo, const 
         rc = 0;
         goto out;
     }
-    /* the old summary with this tag set (tags stay sorted) */
     now = old;
     now.last_push = t;
+    if (lk && tag) { /* under the lock: coalesced with the puts that landed meanwhile */
+        for (size_t i = 0; i < old.ntag; i++) {
+            if (strcmp(old.tag[i], tag)) continue;
+            if (!strcmp(old.tagdg[i], digest)) goto out; /* a writer before us listed it */
+            break;
+        }
+        if ((rc = merge_listed(r, a, repo, &old, tag, digest, &now)) != 0) goto out;
+        if ((rc = manifests_of(r, a, &old, &now)) != 0) goto out;
+        char *text = serialize(a, &now);
+        rc = storage_put(r->d, marker_path(a, repo), text, strlen(text));
+        goto out;
+    }
+    /* the old summary with this tag set (tags stay sorted) */
     if (tag) {
         now.tag = arena_alloc(a, (old.ntag + 1) * sizeof *now.tag);
         now.tagdg = arena_alloc(a, (old.ntag + 1) * sizeof *now.tagdg);

@@ -711,6 +711,24 @@ static void test_filesystem_names_cache(void **state)
     push_image(&f, "fs/new", "v1", "x", "layer", m, l);
     assert_int_equal(registry_catalog(&f.r, f.a, "fs/m", 1, &v, &n, &more), 0);
     assert_string_equal(v[0], "fs/new");
+    /* under the repository's lock a put merges the tags storage lists: a
+     * marker update lost to a crash comes back with the next put */
+    char *old;
+    size_t ol;
+    assert_int_equal(storage_get(f.d, f.a, marker(f.a, "fs/new"), 1 << 20, &old, &ol), 0);
+    push_image(&f, "fs/new", "v2", "y", "layer2", m, l);
+    assert_int_equal(storage_put(f.d, marker(f.a, "fs/new"), old, ol), 0);
+    push_image(&f, "fs/new", "v3", "z", "layer3", m, l);
+    struct catalog_entry *e;
+    assert_int_equal(catalog_list(&f.r, f.a, "fs/new", NULL, 10, NULL, NULL, &e, &n, &more), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(e[0].tags, 3);
+    assert_int_equal(catalog_search(&f.r, f.a, "team=y", NULL, 10, NULL, NULL, &e, &n, &more), 0);
+    assert_int_equal(n, 1);
+    /* a put whose tag is already in the marker writes nothing */
+    int puts = f.c->puts;
+    assert_int_equal(catalog_pushed(&f.r, f.a, "fs/new", "v3", m), 0);
+    assert_int_equal(f.c->puts, puts);
     arena_free(f.a);
     storage_driver_free(f.d);
     char cmd[64];
