@@ -267,6 +267,7 @@ if [ "$front" = nginx ]; then
 	sed -e "s|alias /var/lib/registry/;|alias ${data%/}/;|" \
 		-e "s|^location /v2/ {|location $prefix/v2/ {|" \
 		-e "s|^location ~ \\^/v2/|location ~ ^$prefix/v2/|" \
+		-e "s|^location /_wharf/api/ {|location $prefix/_wharf/api/ {|" \
 		"${bodysed[@]}" nginx-conf/wharf-locations.conf >"$run/wharf-locations.conf"
 	grep -q "alias ${data%/}/;" "$run/wharf-locations.conf" || die "could not set the storage root in $run/wharf-locations.conf"
 	if [ -n "$bodydir" ]; then
@@ -287,6 +288,7 @@ else
 	sed -e "s#\"unix:/run/wharf/wharf.sock|#\"unix:$sock|#" \
 		-e "s|XSendFilePath /var/lib/registry|XSendFilePath $data|" \
 		-e "s|^ProxyPass \"/v2/\" \"\(.*\)/v2/\"|ProxyPass \"$prefix/v2/\" \"\1$prefix/v2/\"|" \
+		-e "s|^ProxyPass \"/_wharf/api/\" \"\(.*\)/_wharf/api/\"|ProxyPass \"$prefix/_wharf/api/\" \"\1$prefix/_wharf/api/\"|" \
 		apache-conf/wharf-proxy.conf >"$run/wharf-proxy.conf"
 	grep -q "XSendFilePath $data\$" "$run/wharf-proxy.conf" && grep -qF "unix:$sock|" "$run/wharf-proxy.conf" ||
 		die "could not set the socket and storage root in $run/wharf-proxy.conf"
