@@ -274,6 +274,12 @@ static int visible(struct json_object *pats, const char *repo)
     return 0;
 }
 
+int auth_catalog_visible(struct app *app, struct request *req, const char *repo)
+{
+    if (!auth_catalog_filtered(app, req)) return 1;
+    return visible(token_catalog_patterns(cur.claims), repo);
+}
+
 #define CATALOG_DEFAULT_N 100
 #define CATALOG_SCAN_MAX 100000 /* names looked at for one filtered page */
 

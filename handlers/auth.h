@@ -61,6 +61,9 @@ int auth_is_admin(struct app *app, struct request *req);
  * the router then answers _catalog with auth_catalog_reply instead. */
 int auth_catalog_filtered(struct app *app, struct request *req);
 void auth_catalog_reply(struct app *app, struct request *req, struct response *res);
+/* auth_catalog_visible: 1 when the caller authorized for the catalog by
+ * auth_request(req) may see repo in a listing (the same rule as _catalog's). */
+int auth_catalog_visible(struct app *app, struct request *req, const char *repo);
 
 /* auth_token_service: the token service (token_service.h) when
  * fastcgi.tokenservice is on, else NULL; owned by app's auth. */
