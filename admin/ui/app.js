@@ -70,10 +70,14 @@ function human(n) {
   return `${i ? v.toFixed(v < 10 ? 1 : 0) : v} ${u[i]}`;
 }
 
+// date: a time from the APIs (seconds since the epoch, or ISO 8601)
+function date(t) {
+  return typeof t === 'number' ? new Date(t * 1000) : new Date(t);
+}
+
 function when(t) {
   if (!t) return '—';
-  const d = new Date(t * 1000);
-  return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return date(t).toISOString().replace('T', ' ').replace(/(:\d\d)\.\d+Z$/, '$1 UTC');
 }
 
 function short(d) {
@@ -81,7 +85,7 @@ function short(d) {
 }
 
 function timeEl(t) {
-  return t ? el('time', { datetime: new Date(t * 1000).toISOString(), text: when(t) }) : '—';
+  return t ? el('time', { datetime: date(t).toISOString(), text: when(t) }) : '—';
 }
 
 function repoLink(name) {
@@ -140,6 +144,24 @@ const canDelete = () => who && who.delete && !who.readonly;
 
 // ---- pages ----
 
+const API_PAGE_MAX = 1000; // the most one /_wharf/api/ listing answers
+
+// listPages: up to want repositories after last, in requests of at most
+// API_PAGE_MAX: {repositories, next}
+async function listPages(url, params, last, want) {
+  const out = [];
+  let next = last || '';
+  while (out.length < want) {
+    const qs = new URLSearchParams({ ...params, n: String(Math.min(API_PAGE_MAX, want - out.length)) });
+    if (next) qs.set('last', next);
+    const d = await api.json(`${url}?${qs}`, { scope: 'registry:catalog:*' });
+    out.push(...d.repositories);
+    next = d.next;
+    if (!next) break;
+  }
+  return { repositories: out, next };
+}
+
 async function repositories(params) {
   const q = params.get('q') || '';
   const n = params.get('n') || '100';
@@ -162,16 +184,9 @@ async function repositories(params) {
   );
   page('Repositories', form, el('p', { class: 'muted', text: 'Loading…' }));
   const t0 = performance.now();
-  const qs = new URLSearchParams({ n });
-  if (last) qs.set('last', last);
   let data;
   try {
-    if (q) {
-      qs.set('q', q);
-      data = await api.json(`/_wharf/api/search?${qs}`, { scope: 'registry:catalog:*' });
-    } else {
-      data = await api.json(`/_wharf/api/repositories?${qs}`, { scope: 'registry:catalog:*' });
-    }
+    data = await listPages(q ? '/_wharf/api/search' : '/_wharf/api/repositories', q ? { q } : {}, last, Number(n));
   } catch (e) {
     main.lastChild.remove();
     return failed(e);
@@ -371,17 +386,7 @@ async function manifest(name, ref) {
 
 // allRepositories: every repository the user may see, with sizes
 async function allRepositories() {
-  const out = [];
-  let last = '';
-  for (let i = 0; i < 100; i++) {
-    const qs = new URLSearchParams({ n: '10000' });
-    if (last) qs.set('last', last);
-    const d = await api.json(`/_wharf/api/repositories?${qs}`, { scope: 'registry:catalog:*' });
-    out.push(...d.repositories);
-    if (!d.next) break;
-    last = d.next;
-  }
-  return out;
+  return (await listPages('/_wharf/api/repositories', {}, '', 1e6)).repositories;
 }
 
 async function usage() {
