@@ -79,10 +79,10 @@ async function main() {
   await step('log in as admin (token service)', async () => {
     await page.fill('#pass', 'admin-Pw1');
     await page.click('form.login button');
-    await page.waitForSelector('table >> text=team/app');
+    await page.waitForSelector('.lbody >> text=team/app');
     const who = await page.textContent('#who');
     expect(who.includes('admin'), `header shows ${who}`);
-    const names = await page.$$eval('tbody tr td:first-child', (t) => t.map((x) => x.textContent));
+    const names = await page.$$eval('.lbody [role=row] > :first-child', (t) => t.map((x) => x.textContent));
     expect(names.join() === 'other/secret,team/app,team/multi', `list: ${names}`);
     await shot(page, 'repositories');
   });
@@ -90,14 +90,14 @@ async function main() {
     await page.fill('#q', 'org.opencontainers.image.version=v2');
     await page.press('#q', 'Enter');
     await page.waitForSelector('text=label:org.opencontainers.image.version=v2');
-    const names = await page.$$eval('tbody tr td:first-child', (t) => t.map((x) => x.textContent));
+    const names = await page.$$eval('.lbody [role=row] > :first-child', (t) => t.map((x) => x.textContent));
     expect(names.join() === 'team/app', `search: ${names}`);
     await shot(page, 'search');
   });
   await step('search by name', async () => {
     await page.fill('#q', 'multi');
     await page.press('#q', 'Enter');
-    await page.waitForFunction(() => [...document.querySelectorAll('tbody tr td:first-child')].map((x) => x.textContent).join() === 'team/multi');
+    await page.waitForFunction(() => [...document.querySelectorAll('.lbody [role=row] > :first-child')].map((x) => x.textContent).join() === 'team/multi');
   });
   await step('repository page: tags, digests, sizes, platforms, pull lines', async () => {
     await page.fill('#q', 'team/app');
@@ -189,8 +189,8 @@ async function main() {
     await page.fill('#user', 'alice');
     await page.fill('#pass', 'alice-Pw2');
     await page.click('form.login button');
-    await page.waitForSelector('table >> text=team/app');
-    const names = await page.$$eval('tbody tr td:first-child', (t) => t.map((x) => x.textContent));
+    await page.waitForSelector('.lbody >> text=team/app');
+    const names = await page.$$eval('.lbody [role=row] > :first-child', (t) => t.map((x) => x.textContent));
     expect(names.join() === 'team/app,team/multi', `list: ${names}`);
   });
   await step('alice is refused a tag delete the rules forbid', async () => {
@@ -233,13 +233,23 @@ async function scale() {
     await login(page, 'admin', 'admin-Pw1');
   });
   await step('10,000 repositories render in under a second', async () => {
-    await page.goto(`${base}/#/?n=10000`);
-    await page.waitForSelector('main[data-rendered="10000"]', { timeout: 30000 });
+    await page.waitForSelector('main[data-rendered]');
+    // from the click on the page size to the first frame painted with the
+    // 10,000 rows: the requests, the DOM, style and layout
+    const wall = await page.evaluate(() => new Promise((resolve) => {
+      const t0 = performance.now();
+      new MutationObserver((_, obs) => {
+        if (document.querySelector('main').dataset.rendered !== '10000') return;
+        obs.disconnect();
+        requestAnimationFrame(() => setTimeout(() => resolve(performance.now() - t0), 0));
+      }).observe(document.querySelector('main'), { attributes: true });
+      location.hash = '#/?n=10000';
+    }));
     const ms = Number(await page.getAttribute('main', 'data-ms'));
-    const rows = await page.$$eval('tbody tr', (t) => t.length);
+    const rows = await page.$$eval('.lbody [role=row]', (t) => t.length);
     expect(rows === 10000, `${rows} rows`);
-    console.log(`# 10000 repositories fetched and rendered in ${ms} ms`);
-    expect(ms < 1000, `${ms} ms`);
+    console.log(`# 10000 repositories: fetched and built in ${ms} ms, painted after ${Math.round(wall)} ms`);
+    expect(wall < 1000, `${Math.round(wall)} ms`);
     await page.screenshot({ path: path.join(shots, 'repositories-10000.png') });
   });
 }
