@@ -246,9 +246,10 @@ async function scale() {
       location.hash = '#/?n=10000';
     }));
     const ms = Number(await page.getAttribute('main', 'data-ms'));
+    const waited = Number(await page.getAttribute('main', 'data-waited'));
     const rows = await page.$$eval('.lbody [role=row]', (t) => t.length);
     expect(rows === 10000, `${rows} rows`);
-    console.log(`# 10000 repositories: fetched and built in ${ms} ms, painted after ${Math.round(wall)} ms`);
+    console.log(`# 10000 repositories: fetched and built in ${ms} ms (${waited} ms waiting for the API), painted after ${Math.round(wall)} ms`);
     expect(wall < 1000, `${Math.round(wall)} ms`);
     await page.screenshot({ path: path.join(shots, 'repositories-10000.png') });
   });
