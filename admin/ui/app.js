@@ -147,7 +147,9 @@ async function failed(e, v) {
   alertMsg(`Refused: ${e.message}`);
 }
 
-const canDelete = () => who && who.delete && !who.readonly;
+// canDelete: deletes are on, and repo (if given) is no mirror of an upstream
+const canDelete = (repo) => who && who.delete && !who.readonly &&
+  !(repo !== undefined && (who.mirrors || []).some((p) => !p || repo === p || repo.startsWith(`${p}/`)));
 
 // ---- pages ----
 
@@ -185,7 +187,7 @@ async function repositories(params) {
       location.hash = `#/?${p}`;
     } },
     el('label', { for: 'q', text: 'Search repositories, tags, labels or digests' }),
-    el('input', { id: 'q', name: 'q', type: 'search', value: q, autocomplete: 'off', placeholder: 'name, tag:v1, label:key=value, sha256:…' }),
+    el('input', { id: 'q', name: 'q', type: 'search', value: q, autocomplete: 'off', placeholder: 'a name, a tag, key=value of a label, a digest' }),
     el('label', { for: 'n', class: 'sr', text: 'Per page' }),
     el('select', { id: 'n', name: 'n' }, ['50', '100', '1000', '10000'].map((v) => el('option', { value: v, selected: v === n, text: `${v} per page` }))),
     el('button', { type: 'submit', text: 'Search' }),
@@ -309,14 +311,14 @@ async function repository(name) {
       el('td', { text: t.platforms.join(', ') || '—' }),
       el('td', {}, timeEl(t.pushed)),
       el('td', { class: 'pulls' }, copyLine(`docker pull ${host}/${name}:${t.name}`), copyLine(`podman pull ${host}/${name}:${t.name}`)),
-      canDelete()
+      canDelete(name)
         ? el('td', {}, el('button', { type: 'button', class: 'danger', 'data-tag': t.name, 'aria-label': `Delete tag ${t.name}`, text: 'Delete', onclick: () => deleteTag(name, t.name) }))
         : null),
   );
   const head = ['Tag', 'Digest', 'Size', 'Platforms', 'Pushed', 'Pull'];
-  if (canDelete()) head.push('Actions');
+  if (canDelete(name)) head.push('Actions');
   const more = data.next ? el('p', { class: 'muted', text: `Showing ${data.tags.length} of ${data.count} tags.` }) : null;
-  const actions = canDelete()
+  const actions = canDelete(name)
     ? el('p', {}, el('button', { type: 'button', class: 'danger', text: 'Delete repository', onclick: () => deleteRepo(name) }))
     : null;
   v.lastChild.replaceWith(
@@ -408,7 +410,7 @@ async function manifest(name, ref) {
   const cfgSection = el('section', { 'aria-label': 'Configuration' });
   const refSection = el('section', { 'aria-label': 'Referrers' }, el('h2', { text: 'Referrers' }), el('p', { class: 'muted', text: 'Loading…' }));
   out.push(cfgSection, refSection);
-  if (canDelete()) {
+  if (canDelete(name)) {
     out.push(el('p', {}, el('button', { type: 'button', class: 'danger', text: 'Delete manifest', onclick: () => deleteManifest(name, digest) })));
   }
   v.lastChild.replaceWith(el('div', {}, ...out));
@@ -477,7 +479,7 @@ async function usage() {
   const max = repos.length ? repos[0].size || 1 : 1;
   v.lastChild.replaceWith(el('div', {},
     el('p', { text: `${repos.length} repositories, ${human(total)} in all (a blob shared by several repositories counts in each).` }),
-    table(['Repository', 'Size', 'Share', 'Tags'], repos.slice(0, 1000).map((r) =>
+    table(['Repository', 'Size', 'Relative size', 'Tags'], repos.slice(0, 1000).map((r) =>
       el('tr', {},
         el('td', {}, repoLink(r.name)),
         el('td', { class: 'num', text: human(r.size) }),

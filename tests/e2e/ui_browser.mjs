@@ -83,7 +83,7 @@ async function main() {
     const who = await page.textContent('#who');
     expect(who.includes('admin'), `header shows ${who}`);
     const names = await page.$$eval('.lbody [role=row] > :first-child', (t) => t.map((x) => x.textContent));
-    expect(names.join() === 'other/secret,team/app,team/multi', `list: ${names}`);
+    expect(names.join() === 'hub/lib/tool,other/secret,team/app,team/multi', `list: ${names}`);
     await shot(page, 'repositories');
   });
   await step('search by label finds the pushed image', async () => {
@@ -153,10 +153,17 @@ async function main() {
     await page.waitForSelector('meter');
     await shot(page, 'storage');
   });
-  await step('mirror page', async () => {
+  await step('mirror page: the upstream and what it cached', async () => {
     await page.click('a[data-nav="upstreams"]');
-    await page.waitForSelector('text=mirrors no upstream');
+    await page.waitForSelector('[aria-label="Cached repositories"] >> text=hub/lib/tool');
+    const text = await page.textContent('main');
+    expect(text.includes('24 h after the last pull'), 'ttl shown');
     await shot(page, 'mirror');
+  });
+  await step('a mirrored repository offers no delete', async () => {
+    await page.click('a:text-is("hub/lib/tool")');
+    await page.waitForSelector('th >> text=v1');
+    expect(!(await page.$('main button.danger')), 'no delete button');
   });
   await step('GC dry run report, then run it (admin)', async () => {
     await page.click('a[data-nav="gc"]');
