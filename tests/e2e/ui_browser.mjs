@@ -110,6 +110,8 @@ async function main() {
     expect(text.includes(`podman pull ${new URL(base).host}/team/app:v2`), 'podman pull line');
     expect(/sha256:[0-9a-f]{12}…/.test(text), 'digest shown');
     await shot(page, 'repository');
+    // the README's picture (docs/ui-repository.png): the top of the page
+    await page.screenshot({ path: path.join(shots, 'readme-repository.png'), clip: { x: 0, y: 0, width: 1280, height: 430 } });
   });
   await step('manifest page: layers, configuration, history', async () => {
     await page.click('th a:text-is("v1")');
