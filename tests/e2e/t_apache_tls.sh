@@ -38,6 +38,8 @@ t_ok "Apache serves wharf-vhost.conf over TLS (certificate verified)"
 # ---- the site ------------------------------------------------------------------------
 v=$(curl -s -o /dev/null --cacert "$CA" --http2 -w '%{http_version}' "$U/v2/")
 check_eq "HTTP/2 negotiated on the TLS site" 2 "$v"
+check_eq "/_wharf/api/repositories reaches Wharf through wharf-proxy.conf (the vhost lets it by)" array \
+	"$(curl -s --cacert "$CA" "$U/_wharf/api/repositories" | jq -r '.repositories | type' 2>/dev/null)"
 # An upload over HTTP/2 (crane, oras and browsers speak it): the Location is
 # built from :authority, the body streams, the digest is checked.
 head -c 3000000 /dev/urandom >"$TMP/h2.bin"

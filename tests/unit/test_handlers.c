@@ -1250,6 +1250,73 @@ static void test_tags_pagination(void **state)
     }
 }
 
+/* /_wharf/api/repositories and /_wharf/api/search (issue 17): the JSON's
+ * shape, paging with "next", the bounds of n and of the strings */
+static const char *api_names(struct fx *f)
+{
+    struct json_object *arr, *next;
+    if (!f->json || !json_object_object_get_ex(f->json, "repositories", &arr) ||
+        !json_object_object_get_ex(f->json, "next", &next))
+        FAIL(f, __LINE__, "no repositories or next");
+    const char *s = "";
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        struct json_object *e = json_object_array_get_idx(arr, i), *name, *tags, *m;
+        json_object_object_get_ex(e, "name", &name);
+        json_object_object_get_ex(e, "tags", &tags);
+        s = arena_printf(f->ta, "%s%s%s:%d", s, i ? "," : "", json_object_get_string(name),
+                         json_object_get_int(tags));
+        if (json_object_object_get_ex(e, "matched", &m))
+            s = arena_printf(f->ta, "%s(%s)", s, json_object_get_string(m));
+    }
+    return arena_printf(f->ta, "%s|%s", s, next ? json_object_get_string(next) : "null");
+}
+
+static void test_api_repositories_search(void **state)
+{
+    struct fx *f = *state;
+    R(f, "GET", "/_wharf/api/repositories", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    assert_string_equal(api_names(f), "|null");
+    const char *m = image(f, "a", NULL, 0, NULL);
+    put_manifest(f, "a", "t1", m);
+    put_manifest(f, "a", "t2", m);
+    image(f, "b/c", NULL, 0, NULL);
+    put_manifest(f, "b/c", "t1", m);
+    R(f, "GET", "/_wharf/api/repositories", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    EXPECT_HDR(f, "Content-Type", "application/json; charset=utf-8");
+    assert_string_equal(api_names(f), "a:2,b/c:1|null");
+    R(f, "GET", "/_wharf/api/repositories?n=1", NULL, 0);
+    assert_string_equal(api_names(f), "a:2|a");
+    R(f, "GET", "/_wharf/api/repositories?n=1&last=a", NULL, 0);
+    assert_string_equal(api_names(f), "b/c:1|null");
+    R(f, "GET", "/_wharf/api/repositories?filter=B%2FC", NULL, 0);
+    assert_string_equal(api_names(f), "b/c:1|null");
+    R(f, "GET", "/_wharf/api/search?q=t2", NULL, 0);
+    assert_string_equal(api_names(f), "a:2(tag:t2)|null");
+    R(f, "GET", "/_wharf/api/search?q=b%2F", NULL, 0);
+    assert_string_equal(api_names(f), "b/c:1(name)|null");
+    const char *badn[] = {"0", "-1", "x", ""};
+    for (size_t i = 0; i < sizeof badn / sizeof badn[0]; i++) {
+        R(f, "GET", arena_printf(f->ta, "/_wharf/api/repositories?n=%s", badn[i]), NULL, 0);
+        EXPECT_ERR(f, 400, "PAGINATION_NUMBER_INVALID");
+        R(f, "GET", arena_printf(f->ta, "/_wharf/api/search?q=a&n=%s", badn[i]), NULL, 0);
+        EXPECT_ERR(f, 400, "PAGINATION_NUMBER_INVALID");
+    }
+    char big[300];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    R(f, "GET", arena_printf(f->ta, "/_wharf/api/search?q=%s", big), NULL, 0);
+    EXPECT_ERR(f, 400, "NAME_INVALID");
+    R(f, "GET", arena_printf(f->ta, "/_wharf/api/repositories?last=%s", big), NULL, 0);
+    EXPECT_ERR(f, 400, "NAME_INVALID");
+    R(f, "POST", "/_wharf/api/repositories", NULL, 0);
+    EXPECT_STATUS(f, 405);
+    EXPECT_HDR(f, "Allow", "GET");
+    R(f, "GET", "/_wharf/api/other", NULL, 0);
+    EXPECT_ERR(f, 404, "UNSUPPORTED");
+}
+
 static void test_catalog_bounds(void **state)
 {
     struct fx *f = *state;
@@ -1943,6 +2010,8 @@ int main(void)
         T(test_tags_pagination, setup_fs),
         T(test_catalog_bounds, setup_mem),
         T(test_catalog_bounds, setup_fs),
+        T(test_api_repositories_search, setup_mem),
+        T(test_api_repositories_search, setup_fs),
         T(test_referrers, setup_mem),
         T(test_referrers, setup_fs),
         T(test_readonly, setup_readonly),
