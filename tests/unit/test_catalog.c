@@ -498,7 +498,6 @@ static void push_image(struct fx *f, const char *repo, const char *tag, const ch
     assert_int_equal(
         registry_manifest_put(&f->r, f->a, repo, tag ? tag : dg, m, strlen(m), NULL, mdg, &detail),
         0);
-    (void)cfgb;
 }
 
 static int64_t image_size(const char *repo, const char *team, const char *layer)
