@@ -1,8 +1,10 @@
 #include "router.h"
 
 #include "../handlers/auth.h"
+#include "../handlers/csrf.h"
 #include "../handlers/handlers.h"
 #include "../handlers/token_service.h"
+#include "../handlers/ui_api.h"
 #include "../lib/digest.h"
 #include "../lib/err.h"
 #include "../lib/health.h"
@@ -210,6 +212,10 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
     }
     if (match(req, &kind, &name, &ref) != 0) {
         counted(req, MH_OTHER);
+        if (ui_api_match(req)) { /* the rest of the web UI's JSON API (issue 17) */
+            ui_api_handle(app, req, res);
+            return;
+        }
         /* no endpoint of the spec's table: 404, with a code of the spec's list
          * (the distribution spec allows no other in an error body) */
         error_reply(req, res, 404, "UNSUPPORTED", "the operation is unsupported", "no such route");
@@ -291,6 +297,9 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
         not_allowed(app, req, res, kind, name, "deletes are disabled (storage.delete.enabled)");
         return;
     }
+    /* a write from a browser (the web UI) must come from this site with the
+     * caller's CSRF token; command-line clients send no Origin */
+    if ((rt->flags & F_WRITE) && csrf_refused(app, req, res, 0)) return;
     req->name = name;
     req->ref = ref;
     req->route = (void *)rt;
