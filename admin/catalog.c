@@ -37,12 +37,6 @@ int cmd_catalog_rebuild(int argc, char **argv)
     int status = 1;
     struct app *app = NULL;
     struct arena *a = NULL;
-    if (!CONFIG_OBJSTORE(cfg)) {
-        fprintf(stderr, "wharf catalog rebuild: the repository index is kept on object stores "
-                        "(s3, swift, azure, gcs, oss) only; this registry's _catalog walks its "
-                        "directories\n");
-        goto out;
-    }
     if (app_new(cfg, &app, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         goto out;
@@ -54,8 +48,9 @@ int cmd_catalog_rebuild(int argc, char **argv)
         fprintf(stderr, "wharf catalog rebuild: %s\n", werr_str(rc));
         goto out;
     }
-    printf("%zu repositories; %zu markers %s, %zu %s\n", st.repos, st.added,
-           dry ? "would be added" : "added", st.removed, dry ? "would be removed" : "removed");
+    printf("%zu repositories; %zu markers %s, %zu %s, %zu %s\n", st.repos, st.added,
+           dry ? "would be added" : "added", st.updated, dry ? "would be rewritten" : "rewritten",
+           st.removed, dry ? "would be removed" : "removed");
     status = 0;
 out:
     if (a) arena_free(a);

@@ -52,7 +52,7 @@ static const struct subcommand commands[] = {
     {"repository", "delete", cmd_repository_delete, "[-c FILE] [--dry-run] NAME",
      "delete a whole repository (its blobs are left to garbage-collect)"},
     {"catalog", "rebuild", cmd_catalog_rebuild, "[-c FILE] [--dry-run]",
-     "rebuild the repository index of an object store (storage.s3) from the bucket"},
+     "rebuild the repository index (_catalog, list, search) from the storage"},
     {"token", "keygen", cmd_token_keygen, "[--alg ES256|RS256|EdDSA] [-o PREFIX]",
      "token service signing key, its certificate and JWKS"},
     {"notify", NULL, cmd_notify, "[-c FILE] [--once]",

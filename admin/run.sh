@@ -229,8 +229,10 @@ if [ "$front" = nginx ]; then
 		bodysed=(-e '/# wharf:bodyfiles$/d' -e 's|^\( *\)# \(.*# wharf:streaming\)$|\1\2|')
 	fi
 	sed -e "s|alias /var/lib/registry/;|alias ${data%/}/;|" \
+		-e "s|/usr/share/wharf/ui|$repo/admin/ui|g" \
 		-e "s|^location /v2/ {|location $prefix/v2/ {|" \
 		-e "s|^location ~ \\^/v2/|location ~ ^$prefix/v2/|" \
+		-e "s|^location /_wharf/api/ {|location $prefix/_wharf/api/ {|" \
 		"${bodysed[@]}" nginx-conf/wharf-locations.conf >"$run/wharf-locations.conf"
 	grep -q "alias ${data%/}/;" "$run/wharf-locations.conf" || die "could not set the storage root in $run/wharf-locations.conf"
 	if [ -n "$bodydir" ]; then
@@ -250,7 +252,9 @@ else
 		apache-conf/httpd.conf.in >"$run/httpd.conf"
 	sed -e "s#\"unix:/run/wharf/wharf.sock|#\"unix:$sock|#" \
 		-e "s|XSendFilePath /var/lib/registry|XSendFilePath $data|" \
+		-e "s|/usr/share/wharf/ui|$repo/admin/ui|g" \
 		-e "s|^ProxyPass \"/v2/\" \"\(.*\)/v2/\"|ProxyPass \"$prefix/v2/\" \"\1$prefix/v2/\"|" \
+		-e "s|^ProxyPass \"/_wharf/api/\" \"\(.*\)/_wharf/api/\"|ProxyPass \"$prefix/_wharf/api/\" \"\1$prefix/_wharf/api/\"|" \
 		apache-conf/wharf-proxy.conf >"$run/wharf-proxy.conf"
 	grep -q "XSendFilePath $data\$" "$run/wharf-proxy.conf" && grep -qF "unix:$sock|" "$run/wharf-proxy.conf" ||
 		die "could not set the socket and storage root in $run/wharf-proxy.conf"
@@ -348,6 +352,7 @@ done
 
 echo "Upload bodies: ${bodydir:+received by $front into }${bodydir:-streamed through the workers}"
 echo "Wharf is serving $where through $front (storage $data) — Ctrl-C to stop"
+case $where in http*) echo "Web UI: $where/" ;; esac
 # Until Ctrl-C, or until either process exits on its own.
 wait -n "$wpid" "$npid" || true
 echo "make run: $(kill -0 "$wpid" 2>/dev/null && echo "$front" || echo wharf) exited" >&2

@@ -1,8 +1,10 @@
 #include "router.h"
 
 #include "../handlers/auth.h"
+#include "../handlers/csrf.h"
 #include "../handlers/handlers.h"
 #include "../handlers/token_service.h"
+#include "../handlers/ui_api.h"
 #include "../lib/digest.h"
 #include "../lib/err.h"
 #include "../lib/health.h"
@@ -21,6 +23,8 @@ enum route_kind {
     R_UPLOADS,
     R_UPLOAD,
     R_REFERRERS,
+    R_API_REPOS,  /* /_wharf/api/repositories (issue 17) */
+    R_API_SEARCH, /* /_wharf/api/search */
     R_COUNT
 };
 enum route_ref { REF_NONE, REF_MANIFEST, REF_DIGEST, REF_UUID };
@@ -55,6 +59,9 @@ static const struct route routes[] = {
     {R_UPLOAD, "PUT", h_upload_put, ACT_PUSH, F_WRITE},
     {R_UPLOAD, "DELETE", h_upload_cancel, ACT_PUSH, F_WRITE},
     {R_REFERRERS, "GET", h_referrers, ACT_PULL, 0},
+    /* the web UI's JSON (issue 17): authorized and filtered as _catalog */
+    {R_API_REPOS, "GET", h_api_repositories, ACT_CATALOG, 0},
+    {R_API_SEARCH, "GET", h_api_search, ACT_CATALOG, 0},
 };
 
 static const enum route_ref kind_ref[R_COUNT] = {[R_MANIFEST] = REF_MANIFEST,
@@ -86,6 +93,14 @@ static int match(struct request *req, enum route_kind *kind, const char **name, 
     const char *p = req->path;
     if (strcmp(p, "/v2/") == 0 || strcmp(p, "/v2") == 0) {
         *kind = R_BASE;
+        return 0;
+    }
+    if (strcmp(p, "/_wharf/api/repositories") == 0) {
+        *kind = R_API_REPOS;
+        return 0;
+    }
+    if (strcmp(p, "/_wharf/api/search") == 0) {
+        *kind = R_API_SEARCH;
         return 0;
     }
     if (strncmp(p, "/v2/", 4) != 0) return WERR_NOTFOUND;
@@ -173,6 +188,8 @@ static const int kind_metrics[R_COUNT] = {
     [R_UPLOADS] = MH_BLOB_UPLOAD,
     [R_UPLOAD] = MH_BLOB_UPLOAD_CHUNK,
     [R_REFERRERS] = MH_REFERRERS,
+    [R_API_REPOS] = MH_OTHER,
+    [R_API_SEARCH] = MH_OTHER,
 };
 
 /* counted: the request is in flight under handler h until transport_handle
@@ -195,6 +212,10 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
     }
     if (match(req, &kind, &name, &ref) != 0) {
         counted(req, MH_OTHER);
+        if (ui_api_match(req)) { /* the rest of the web UI's JSON API (issue 17) */
+            ui_api_handle(app, req, res);
+            return;
+        }
         /* no endpoint of the spec's table: 404, with a code of the spec's list
          * (the distribution spec allows no other in an error body) */
         error_reply(req, res, 404, "UNSUPPORTED", "the operation is unsupported", "no such route");
@@ -258,7 +279,7 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
     req->name = name;
     req->ref = ref;
     if (auth_request(app, req, res, (int)rt->action) != 0) return;
-    if (rt->action == ACT_CATALOG && auth_catalog_filtered(app, req)) {
+    if (kind == R_CATALOG && auth_catalog_filtered(app, req)) {
         auth_catalog_reply(app, req, res); /* only the repositories the caller may pull */
         return;
     }
@@ -276,6 +297,9 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
         not_allowed(app, req, res, kind, name, "deletes are disabled (storage.delete.enabled)");
         return;
     }
+    /* a write from a browser (the web UI) must come from this site with the
+     * caller's CSRF token; command-line clients send no Origin */
+    if ((rt->flags & F_WRITE) && csrf_refused(app, req, res, 0)) return;
     req->name = name;
     req->ref = ref;
     req->route = (void *)rt;

@@ -113,6 +113,7 @@ static const char *scope_for(struct request *req, int action)
     case AUTH_ACT_PUSH: s = arena_printf(ar, "repository:%s:pull,push", req->name); break;
     case AUTH_ACT_DELETE: s = arena_printf(ar, "repository:%s:delete", req->name); break;
     case AUTH_ACT_CATALOG: return "registry:catalog:*";
+    case AUTH_ACT_ADMIN: return "registry:admin:*";
     default: return NULL;
     }
     /* a cross-repository mount also reads `from`: ask for both in one token */
@@ -221,8 +222,10 @@ int auth_request(struct app *app, struct request *req, struct response *res, int
         cur.user = arena_strdup(req->arena, json_object_get_string(sub));
     if (action == AUTH_ACT_NONE) return 0;
     unsigned got = action == AUTH_ACT_CATALOG ? token_rights(claims, "registry", "catalog")
+                   : action == AUTH_ACT_ADMIN ? token_rights(claims, "registry", "admin")
                                               : token_rights(claims, "repository", req->name);
-    unsigned need = action == AUTH_ACT_CATALOG ? RIGHT_ALL : need_of(action);
+    unsigned need =
+        action == AUTH_ACT_CATALOG || action == AUTH_ACT_ADMIN ? RIGHT_ALL : need_of(action);
     if ((got & need) != need) return challenge(app, req, res, action, "insufficient_scope");
     return 0;
 }
@@ -233,6 +236,14 @@ int auth_may(struct app *app, struct request *req, const char *repo, unsigned ri
     if (cur.req != req) return 0;
     if (cur.all) return 1;
     return (token_rights(cur.claims, "repository", repo) & rights) == rights;
+}
+
+int auth_is_admin(struct app *app, struct request *req)
+{
+    if (!app->cfg || app->cfg->auth_type == AUTH_NONE) return 1;
+    if (cur.req != req) return 0;
+    if (cur.all) return 1;
+    return token_rights(cur.claims, "registry", "admin") == RIGHT_ALL;
 }
 
 const char *auth_user(const struct request *req)
@@ -261,6 +272,12 @@ static int visible(struct json_object *pats, const char *repo)
             return 1;
     }
     return 0;
+}
+
+int auth_catalog_visible(struct app *app, struct request *req, const char *repo)
+{
+    if (!auth_catalog_filtered(app, req)) return 1;
+    return visible(token_catalog_patterns(cur.claims), repo);
 }
 
 #define CATALOG_DEFAULT_N 100

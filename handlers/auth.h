@@ -25,6 +25,8 @@ enum auth_action {
     AUTH_ACT_PUSH = 2,
     AUTH_ACT_DELETE = 3,
     AUTH_ACT_CATALOG = 4,
+    AUTH_ACT_ADMIN = 5, /* registry-wide administration (the web UI's GC): token scope
+                           registry:admin:*, granted to who holds every right on "*" */
 };
 
 /* auth_new: load what cfg's auth section and token service need (htpasswd
@@ -50,10 +52,18 @@ int auth_may(struct app *app, struct request *req, const char *repo, unsigned ri
  * htpasswd user, the token's subject, "silly" as the reference's silly
  * controller says), or NULL (anonymous); on req's arena. For events' actor. */
 const char *auth_user(const struct request *req);
+/* auth_is_admin: 1 when the caller authenticated by auth_request(req) may
+ * administer the registry (AUTH_ACT_ADMIN would pass): no auth, silly or
+ * htpasswd (every user holds every right there), or a token granting
+ * registry:admin:*. */
+int auth_is_admin(struct app *app, struct request *req);
 /* auth_catalog_filtered: 1 when the caller may see only some repositories:
  * the router then answers _catalog with auth_catalog_reply instead. */
 int auth_catalog_filtered(struct app *app, struct request *req);
 void auth_catalog_reply(struct app *app, struct request *req, struct response *res);
+/* auth_catalog_visible: 1 when the caller authorized for the catalog by
+ * auth_request(req) may see repo in a listing (the same rule as _catalog's). */
+int auth_catalog_visible(struct app *app, struct request *req, const char *repo);
 
 /* auth_token_service: the token service (token_service.h) when
  * fastcgi.tokenservice is on, else NULL; owned by app's auth. */

@@ -23,6 +23,9 @@ void h_upload_put(struct app *app, struct request *req, struct response *res);
 void h_upload_status(struct app *app, struct request *req, struct response *res);
 void h_upload_cancel(struct app *app, struct request *req, struct response *res);
 void h_referrers(struct app *app, struct request *req, struct response *res);
+/* the repository index for the web UI (handlers/catalog_api.c, issue 17) */
+void h_api_repositories(struct app *app, struct request *req, struct response *res);
+void h_api_search(struct app *app, struct request *req, struct response *res);
 
 /* handler_may_pull: may the caller of req read (pull from) repository repo?
  * The hook for ?mount= without from= (handlers/access.c): 1 yes, 0 no. Until

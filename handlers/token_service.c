@@ -222,6 +222,11 @@ static void add_scope(struct token_service *ts, struct request *req, const char 
             json_object_array_add(granted, json_object_new_string("*"));
             *catalog = 1;
         }
+    } else if (!strcmp(type, "registry") && !strcmp(name, "admin")) {
+        /* the web UI's registry-wide actions (GC): for who holds every right
+         * on every repository (a rule on the pattern "*") */
+        if (access_rights(ts->rules, user, "*") == RIGHT_ALL)
+            json_object_array_add(granted, json_object_new_string("*"));
     }
     if (json_object_array_length(granted) == 0) {
         json_object_put(granted);

@@ -709,8 +709,18 @@ int registry_manifest_put(struct registry *r, struct arena *a, const char *repo,
         if ((rc = write_link(r, path_tag_current(a, repo, ref), digest)) != 0) return rc;
     }
     /* after the links (catalog.h: a racing repository delete cannot lose it) */
-    if (catalog_index_enabled(r) && (rc = catalog_mark(r, a, repo)) != 0) return rc;
+    if (catalog_index_enabled(r) && (rc = catalog_update(r, a, repo, 1)) != 0) return rc;
     return 0;
+}
+
+/* catalog_follow: the index follows a delete that is done: a failure to
+ * rewrite the marker leaves it describing the state before (catalog.h: the
+ * next change or a rebuild fixes it), not worth failing the delete for */
+static void catalog_follow(struct registry *r, struct arena *a, const char *repo)
+{
+    if (!catalog_index_enabled(r)) return;
+    int rc = catalog_update(r, a, repo, 0);
+    if (rc) log_warn("catalog: %s: marker not updated after a delete: %s", repo, werr_str(rc));
 }
 
 int registry_manifest_delete(struct registry *r, struct arena *a, const char *repo,
@@ -743,6 +753,7 @@ int registry_manifest_delete(struct registry *r, struct arena *a, const char *re
         if (urc) return urc;
     }
     rc = storage_delete(r->d, path_revision_dir(a, repo, digest));
+    if (rc == 0) catalog_follow(r, a, repo);
     return rc;
 }
 
@@ -805,7 +816,9 @@ int registry_blob_find(struct registry *r, struct arena *a, const char *digest, 
 
 int registry_tag_delete(struct registry *r, struct arena *a, const char *repo, const char *tag)
 {
-    return storage_delete(r->d, path_tag(a, repo, tag));
+    int rc = storage_delete(r->d, path_tag(a, repo, tag));
+    if (rc == 0) catalog_follow(r, a, repo);
+    return rc;
 }
 
 int registry_repo_exists(struct registry *r, struct arena *a, const char *repo)

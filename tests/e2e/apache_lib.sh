@@ -146,7 +146,8 @@ apache_proxy_render() {
 	cp "$REPO/apache-conf/wharf-proxy.conf" "$dir/wharf-proxy.conf"
 	render_sub "$dir/wharf-proxy.conf" \
 		'"unix:/run/wharf/wharf.sock|' "\"unix:$sock|" \
-		"XSendFilePath /var/lib/registry" "XSendFilePath ${root%/}"
+		"XSendFilePath /var/lib/registry" "XSendFilePath ${root%/}" \
+		"/usr/share/wharf/ui" "$REPO/admin/ui"
 }
 
 # apache_vhost_render DIR HTTP_PORT HTTPS_PORT NAME CERTMODE [CERT KEY]: DIR/sites/

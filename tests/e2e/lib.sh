@@ -215,13 +215,14 @@ nginx_locations_render() {
 	local src=$1 dst=$2 root=$3 bodydir=$4
 	if [ -n "$bodydir" ]; then
 		mkdir -p "$bodydir"
-		sed -e "s|alias /var/lib/registry/;|alias ${root%/}/;|" \
+		sed -e "s|alias /var/lib/registry/;|alias ${root%/}/;|" -e "s|/usr/share/wharf/ui|$REPO/admin/ui|g" \
 			-e "s|client_body_temp_path /var/lib/registry/wharf/body;|client_body_temp_path $bodydir;|" \
 			"$src" >"$dst"
 		grep -q "client_body_temp_path $bodydir;" "$dst" || return 1
 		grep -q '^ *error_page 500 = @wharf_body_failed;' "$dst" || return 1
 	else
-		sed -e "s|alias /var/lib/registry/;|alias ${root%/}/;|" -e '/# wharf:bodyfiles$/d' \
+		sed -e "s|alias /var/lib/registry/;|alias ${root%/}/;|" -e "s|/usr/share/wharf/ui|$REPO/admin/ui|g" \
+			-e '/# wharf:bodyfiles$/d' \
 			-e 's|^\( *\)# \(.*# wharf:streaming\)$|\1\2|' "$src" >"$dst"
 		grep -q '^ *fastcgi_request_buffering off; .*# wharf:streaming$' "$dst" || return 1
 	fi
