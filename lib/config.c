@@ -126,9 +126,9 @@ static int config_defaults(struct config *c)
     c->ts_expiration = 300; /* fastcgi.tokenservice.expiration */
     c->ts_refreshexpiration = 30 * 24 * 3600; /* ....refreshexpiration */
     c->name_components_max = 32;
-    c->proxy_ttl = 168 * 3600;   /* proxy.ttl, as the reference (Distribution 3) */
-    c->notify_fsync = 1;         /* notifications.queue.fsync (Wharf) */
-    c->builds_concurrency = 1;   /* builds (issue 18) */
+    c->proxy_ttl = 168 * 3600; /* proxy.ttl, as the reference (Distribution 3) */
+    c->notify_fsync = 1;       /* notifications.queue.fsync (Wharf) */
+    c->builds_concurrency = 1; /* builds (issue 18) */
     c->builds_timeout = 1800;
     c->builds_tlsverify = 1;
     c->builds_keep = 100;

@@ -233,14 +233,14 @@ struct config {
 
     /* builds (issue 18): automated builds from git (config_builds.c,
      * admin/builder.c, docs/builds.md) */
-    char *builds_workdir;     /* builds.workdir (default /var/lib/wharf/builds) */
-    int builds_concurrency;   /* builds.concurrency: builds running at once (default 1) */
-    long builds_timeout;      /* builds.timeout, seconds (default 30m) */
-    char *builds_registry;    /* builds.registry: host[:port] builds push to (default: http.addr) */
-    int builds_tlsverify;     /* builds.tlsverify (default true) */
-    char *builds_username;    /* builds.username: credentials builds push with */
-    char *builds_password;    /* builds.password (secret) */
-    int builds_keep;          /* builds.keep: finished builds kept with their logs (default 100) */
+    char *builds_workdir;   /* builds.workdir (default /var/lib/wharf/builds) */
+    int builds_concurrency; /* builds.concurrency: builds running at once (default 1) */
+    long builds_timeout;    /* builds.timeout, seconds (default 30m) */
+    char *builds_registry;  /* builds.registry: host[:port] builds push to (default: http.addr) */
+    int builds_tlsverify;   /* builds.tlsverify (default true) */
+    char *builds_username;  /* builds.username: credentials builds push with */
+    char *builds_password;  /* builds.password (secret) */
+    int builds_keep;        /* builds.keep: finished builds kept with their logs (default 100) */
     struct config_build_source *build_sources; /* builds.sources, in file order */
     size_t nbuild_sources;
 

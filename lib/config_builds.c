@@ -91,7 +91,8 @@ static int apply_rule(struct loader *L, struct config_build_rule *r, const struc
                      : !strcmp(v->key, "tag")          ? &r->tag
                      : !strcmp(v->key, "tag_template") ? &r->tag_template
                                                        : NULL;
-        if (!dst) return config_fail(L, v, 1, kp, "unknown key (expected branch, tag or tag_template)");
+        if (!dst)
+            return config_fail(L, v, 1, kp, "unknown key (expected branch, tag or tag_template)");
         int rc = 0;
         const char *s = want_string(L, v, kp, &rc);
         if (!s) return rc;
@@ -116,7 +117,8 @@ static int apply_rule(struct loader *L, struct config_build_rule *r, const struc
                            "use of braces");
     int ecode;
     PCRE2_SIZE eoff;
-    r->re = pcre2_compile((PCRE2_SPTR)r->tag, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ecode, &eoff, NULL);
+    r->re =
+        pcre2_compile((PCRE2_SPTR)r->tag, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ecode, &eoff, NULL);
     if (!r->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ecode, msg, sizeof msg);
@@ -161,8 +163,9 @@ static int apply_source_key(struct loader *L, struct config_build_source *s, con
             if (!val) return rc;
             for (const char *p = a->key; *p; p++)
                 if (!isalnum((unsigned char)*p) && *p != '_')
-                    return config_fail(L, a, 1, ap, "a build argument's name is letters, digits "
-                                                    "and '_'");
+                    return config_fail(L, a, 1, ap,
+                                       "a build argument's name is letters, digits "
+                                       "and '_'");
             s->nargs = i + 1;
             if (!(s->args[i].name = strdup(a->key)) || !(s->args[i].value = strdup(val)))
                 return WERR_NOMEM;
