@@ -233,6 +233,7 @@ if [ "$front" = nginx ]; then
 		-e "s|^location /v2/ {|location $prefix/v2/ {|" \
 		-e "s|^location ~ \\^/v2/|location ~ ^$prefix/v2/|" \
 		-e "s|^location /_wharf/api/ {|location $prefix/_wharf/api/ {|" \
+		-e "s|^location /_wharf/hooks/ {|location $prefix/_wharf/hooks/ {|" \
 		"${bodysed[@]}" nginx-conf/wharf-locations.conf >"$run/wharf-locations.conf"
 	grep -q "alias ${data%/}/;" "$run/wharf-locations.conf" || die "could not set the storage root in $run/wharf-locations.conf"
 	if [ -n "$bodydir" ]; then
@@ -255,6 +256,7 @@ else
 		-e "s|/usr/share/wharf/ui|$repo/admin/ui|g" \
 		-e "s|^ProxyPass \"/v2/\" \"\(.*\)/v2/\"|ProxyPass \"$prefix/v2/\" \"\1$prefix/v2/\"|" \
 		-e "s|^ProxyPass \"/_wharf/api/\" \"\(.*\)/_wharf/api/\"|ProxyPass \"$prefix/_wharf/api/\" \"\1$prefix/_wharf/api/\"|" \
+		-e "s|^ProxyPass \"/_wharf/hooks/\" \"\(.*\)/_wharf/hooks/\"|ProxyPass \"$prefix/_wharf/hooks/\" \"\1$prefix/_wharf/hooks/\"|" \
 		apache-conf/wharf-proxy.conf >"$run/wharf-proxy.conf"
 	grep -q "XSendFilePath $data\$" "$run/wharf-proxy.conf" && grep -qF "unix:$sock|" "$run/wharf-proxy.conf" ||
 		die "could not set the socket and storage root in $run/wharf-proxy.conf"
