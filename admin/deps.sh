@@ -26,6 +26,9 @@ if [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ]; then
     chk_cmd skopeo skopeo
     chk_cmd podman podman
     chk_cmd buildah buildah
+    # builds (issue 18): git fetches the sources, runc runs the built images (t_builds)
+    chk_cmd git git
+    chk_cmd runc runc
     chk_cmd dockerd docker.io
     chk_cmd docker-registry docker-registry
     chk_cmd spawn-fcgi spawn-fcgi

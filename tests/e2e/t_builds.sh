@@ -76,6 +76,18 @@ git daemon --base-path="$G" --export-all --listen=127.0.0.1 --port="$GPORT" --re
 	--pid-file="$TMP/gitd.pid" >"$TMP/gitd.log" 2>&1 &
 track_pid $!
 
+# a notifications endpoint: build events go through the notifications
+SINKPORT=$(free_port)
+python3 "$E2E_DIR/fixtures/notify_sink.py" "$SINKPORT" "$TMP/events.jsonl" >/dev/null 2>"$TMP/sink.log" &
+track_pid $!
+# a git server that accepts and never answers: a build that hangs
+HANGPORT=$(free_port)
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16); c=[]
+while True: c.append(s.accept())' "$HANGPORT" >/dev/null 2>&1 &
+track_pid $!
+
 SECRET_BASE=$(openssl rand -hex 24)
 SECRET_APP=$(openssl rand -hex 24)
 mk_htpasswd "$TMP/users" admin:admin-Pw1 builder:builder-Pw2
@@ -112,6 +124,15 @@ builds:
       context: sub
       rules:
         - {branch: main, tag: edge}
+    - name: hang
+      git: git://127.0.0.1:$HANGPORT/hang.git
+      secret: "$SECRET_APP"
+      repository: demo/hang
+      rules: [{branch: main, tag: latest}]
+notifications:
+  endpoints:
+    - {name: sink, url: "http://127.0.0.1:$SINKPORT/events", timeout: 2s}
+  queue: {directory: $TMP/events}
 EOF
 mkdir -p "$TMP/run"
 chmod 755 "$TMP" "$TMP/run"
@@ -290,6 +311,76 @@ check "the builds' temporary directories are gone" test -z "$(ls -A "$TMP/builds
 check_eq "no build is left queued or running" 0 \
 	"$(curl -s "${ADM[@]}" "$U/_wharf/api/builds" | jq '[.builds[] | select(.status == "queued" or .status == "running")] | length')"
 
+# ---- build events through the notifications -------------------------------
+for ((i = 0; i < 50; i++)); do
+	grep -q "$A2" "$TMP/events.jsonl" 2>/dev/null && break
+	sleep 0.2
+done
+ev=$(jq -c '.body | fromjson | .events[0] | select(.action == "build")' "$TMP/events.jsonl" 2>/dev/null)
+check_eq "build events reach the notifications endpoint (started, succeeded of base 1)" "running succeeded" \
+	"$(jq -r --arg id "$B1" 'select(.build.id == $id) | .build.status' <<<"$ev" | xargs)"
+check_eq "  the event's target: the repository, tag and digest pushed" "demo/base latest $(jq -r .digest <<<"$st")" \
+	"$(jq -r --arg id "$B1" 'select(.build.id == $id and .build.status == "succeeded") | "\(.target.repository) \(.target.tag) \(.target.digest)"' <<<"$ev")"
+check_eq "  the chained build's event names its trigger" "chain: demo/base:latest" \
+	"$(jq -r --arg id "$A2" 'select(.build.id == $id and .build.status == "succeeded") | .build.trigger' <<<"$ev" | cut -d@ -f1)"
+
+# ---- kill -9 of the builder, then of the master: no build left running -------
+master=$(cat "$TMP/run/wharf.pid")
+out=$(curl -s "${ADM[@]}" -X POST -H "X-Wharf-CSRF: $csrf" --data '{"source":"hang"}' "$U/_wharf/api/builds")
+H=$(jq -r .id <<<"$out")
+# hang_git: the pid of the build's git fetch (hanging on HANGPORT), or nothing
+hang_git() { pgrep -f -- "git fetch .*127.0.0.1:$HANGPORT/" | head -n1; }
+# builder_of PID: the ancestor of PID whose parent is the master
+builder_of() {
+	local p=$1 pp
+	while [ -n "$p" ] && [ "$p" != 1 ]; do
+		pp=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null)
+		[ "$pp" = "$master" ] && { echo "$p"; return; }
+		p=$pp
+	done
+}
+g1=
+for ((i = 0; i < 100; i++)); do g1=$(hang_git) && [ -n "$g1" ] && break; sleep 0.1; done
+check_eq "a hanging build is running" running "$(curl -s "${ADM[@]}" "$U/_wharf/api/builds/$H" | jq -r .status)"
+bpid=$(builder_of "$g1")
+check "the build runs under the builder service, a child of the master" test -n "$bpid"
+kill -9 "$bpid"
+for ((i = 0; i < 50; i++)); do [ -d "/proc/$g1" ] || break; sleep 0.1; done
+check "kill -9 of the builder: its build's git dies with it" test ! -d "/proc/$g1"
+g2=
+for ((i = 0; i < 100; i++)); do g2=$(hang_git) && [ -n "$g2" ] && [ "$g2" != "$g1" ] && break; sleep 0.1; done
+check "the restarted builder runs the interrupted build again" test -n "$g2" -a "$g2" != "$g1"
+check_eq "  its state: running, second attempt" "running 2" \
+	"$(curl -s "${ADM[@]}" "$U/_wharf/api/builds/$H" | jq -r '"\(.status) \(.attempts)"')"
+kill -9 "$master"
+for ((i = 0; i < 50; i++)); do [ -z "$(hang_git)" ] && break; sleep 0.1; done
+check "kill -9 of the master: no build process is left" test -z "$(hang_git)"
+for ((i = 0; i < 50; i++)); do
+	[ "$(jq -r .status "$TMP/builds/builds/$H/build.json")" = queued ] && break
+	sleep 0.1
+done
+check_eq "  and the build is back in the queue, not marked running" queued \
+	"$(jq -r .status "$TMP/builds/builds/$H/build.json")"
+wait "$RUN_PID"
+check "the tmp dir of the killed build is gone" test -z "$(ls -A "$TMP/builds/tmp")"
+
+# ---- a new start takes the queued build up again; builds.timeout ends it -----
+REGISTRY_BUILDS_TIMEOUT=2s CONFIG=$TMP/config.yml WHARF_RUNDIR=$TMP/run WHARF_WORKERS=2 \
+	ASAN_OPTIONS=${WHARF_E2E_ASAN_OPTIONS:-detect_leaks=0} \
+	setsid "$REPO/admin/run.sh" >"$TMP/run2.log" 2>&1 </dev/null &
+RUN_PID=$!
+track_pid "$RUN_PID"
+for ((i = 0; i < 150; i++)); do
+	grep -q 'Ctrl-C to stop' "$TMP/run2.log" 2>/dev/null && break
+	sleep 0.1
+done
+for ((i = 0; i < 100; i++)); do
+	case $(jq -r .status "$TMP/builds/builds/$H/build.json") in failed | succeeded | cancelled) break ;; esac
+	sleep 0.1
+done
+check_eq "after a restart the build ran again and builds.timeout (2s) failed it" "failed timed out (builds.timeout) 3" \
+	"$(curl -s "${ADM[@]}" "$U/_wharf/api/builds/$H" | jq -r '"\(.status) \(.reason) \(.attempts)"')"
+check "  its git is gone" test -z "$(hang_git)"
 kill -TERM "$RUN_PID"
 wait "$RUN_PID"
 check_eq "make run stops with status 0" 0 "$?"
