@@ -28,6 +28,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../lib/buildq.h"
 #include "../lib/config.h"
@@ -271,6 +272,12 @@ void hooks_handle(struct app *app, struct request *req, struct response *res)
                     sig ? "the webhook's signature does not match the source's secret"
                         : "the webhook carries no signature (set the source's secret in the "
                           "webhook)");
+        return;
+    }
+    const char *ctype = request_header(req, "Content-Type");
+    if (ctype && !strncasecmp(ctype, "application/x-www-form-urlencoded", 33)) {
+        error_reply(req, res, 415, "UNSUPPORTED", "unsupported webhook content type",
+                    "set the webhook's content type to application/json");
         return;
     }
     if (!strcmp(event, "ping") || !strcmp(event, "diagnostics:ping")) {

@@ -132,7 +132,9 @@ int buildq_tags(const struct config_build_source *s, const char *ref, char **tag
             if (!md) return WERR_NOMEM;
             int m =
                 pcre2_match(r->re, (PCRE2_SPTR)short_ref, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
-            if (m > 0) {
+            if (m > 0 && !r->tag_template) {
+                t = strdup(short_ref); /* no template: the git tag itself */
+            } else if (m > 0) {
                 uint32_t groups = 0;
                 pcre2_pattern_info(r->re, PCRE2_INFO_CAPTURECOUNT, &groups);
                 t = expand(r->tag_template, short_ref, md, groups);

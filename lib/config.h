@@ -326,7 +326,8 @@ struct config_build_rule {
     char *branch;       /* a branch rule: the branch name; NULL for a tag rule */
     char *tag;          /* branch rule: the image tag; tag rule: the git tag's regex */
     void *re;           /* tag rule: tag compiled (pcre2_code_8 *) */
-    char *tag_template; /* tag rule: the image tag; {0} the git tag, {1}.. its groups */
+    char *tag_template; /* tag rule: the image tag, {0} the match, {1}.. its groups;
+                           NULL: the git tag itself */
 };
 /* one build argument (--build-arg name=value) */
 struct config_build_arg {

@@ -110,8 +110,8 @@ static int apply_rule(struct loader *L, struct config_build_rule *r, const struc
                                r->tag);
         return 0;
     }
-    if (!r->tag_template && set_str(&r->tag_template, "{0}") < 0) return WERR_NOMEM;
-    if (!template_ok(r->tag_template))
+    /* no tag_template: the image tag is the git tag itself */
+    if (r->tag_template && !template_ok(r->tag_template))
         return config_fail(L, map_get(k, "tag_template", 0), 0, rp,
                            "tag_template: {N} (N a group number of tag's regex) is the only "
                            "use of braces");
@@ -127,7 +127,8 @@ static int apply_rule(struct loader *L, struct config_build_rule *r, const struc
     }
     uint32_t groups = 0;
     pcre2_pattern_info(r->re, PCRE2_INFO_CAPTURECOUNT, &groups);
-    for (const char *p = strchr(r->tag_template, '{'); p; p = strchr(p + 1, '{'))
+    for (const char *p = r->tag_template ? strchr(r->tag_template, '{') : NULL; p;
+         p = strchr(p + 1, '{'))
         if ((uint32_t)atoi(p + 1) > groups)
             return config_fail(L, map_get(k, "tag_template", 0), 0, rp,
                                "tag_template: {%d} but the regex has %u group(s)", atoi(p + 1),
@@ -285,7 +286,8 @@ PRINTER(dump_build_sources)
         yaml_str(out, s->name);
         fprintf(out, "\n%*sgit: ", 2 * d, "");
         yaml_str(out, s->git);
-        fprintf(out, "\n%*ssecret: \"*****\"\n%*srepository: ", 2 * d, "", 2 * d, "");
+        /* masked, yet long enough to load back (a secret has SECRET_MIN characters) */
+        fprintf(out, "\n%*ssecret: \"****************\"\n%*srepository: ", 2 * d, "", 2 * d, "");
         yaml_str(out, s->repository);
         fprintf(out, "\n%*sdockerfile: ", 2 * d, "");
         yaml_str(out, s->dockerfile);
@@ -303,8 +305,10 @@ PRINTER(dump_build_sources)
             } else {
                 fputs("tag: ", out);
                 yaml_str(out, ru->tag);
-                fprintf(out, "\n%*stag_template: ", 2 * d + 4, "");
-                yaml_str(out, ru->tag_template);
+                if (ru->tag_template) {
+                    fprintf(out, "\n%*stag_template: ", 2 * d + 4, "");
+                    yaml_str(out, ru->tag_template);
+                }
             }
             fputc('\n', out);
         }

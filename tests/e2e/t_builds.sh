@@ -47,7 +47,7 @@ check "config check: tag_template on a branch rule is refused" grep -q 'rules\[0
 sed -i 's/, tag_template: x}/}/' "$TMP/bad.yml"
 out=$("$WHARF_BIN" config check -c "$TMP/bad.yml" 2>&1)
 check "config check: a good section prints with the secret masked" \
-	grep -q 'secret: "\*\*\*\*\*"' <<<"$out"
+	grep -q 'secret: "\*\*\*\*\*' <<<"$out"
 check "config check: builds.registry defaults to http.addr" grep -q 'registry: "127.0.0.1:5000"' <<<"$out"
 
 # ---- two git repositories ---------------------------------------------------
@@ -190,7 +190,7 @@ PUSH1=$(jq -cn --arg a "$BASE1" '{ref: "refs/heads/main", before: "0000000000000
 check_eq "a bad signature is refused (401)" 401 \
 	"$(hook base "not-the-secret" "$PUSH1" -H 'X-GitHub-Event: push' -H 'X-GitHub-Delivery: d-0')"
 check_eq "  with the spec's error JSON" UNAUTHORIZED "$(jq -r '.errors[0].code' "$TMP/hook.out")"
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-GitHub-Event: push' -H 'X-GitHub-Delivery: d-00' \
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' -H 'X-GitHub-Delivery: d-00' \
 	--data-binary "$PUSH1" "$U/_wharf/hooks/base")
 check_eq "no signature is refused (401)" 401 "$code"
 check_eq "the other source's secret is refused (401)" 401 \
@@ -201,6 +201,10 @@ check_eq "a GET of a hook is 405" 405 "$(curl -s -o /dev/null -w '%{http_code}' 
 check_eq "the refused webhooks built nothing" 0 "$(nbuilds)"
 check_eq "the builds API needs credentials (401)" 401 \
 	"$(curl -s -o /dev/null -w '%{http_code}' "$U/_wharf/api/builds")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-GitHub-Event: push' -H 'X-GitHub-Delivery: d-form' \
+	-H "X-Hub-Signature-256: sha256=$(printf '%s' "$PUSH1" | openssl dgst -sha256 -hmac "$SECRET_BASE" -r | cut -d' ' -f1)" \
+	--data-binary "$PUSH1" "$U/_wharf/hooks/base")
+check_eq "a signed push sent form-encoded is refused with a hint (415)" 415 "$code"
 check_eq "a ping is answered" 200 \
 	"$(hook base "$SECRET_BASE" '{"zen":"hi"}' -H 'X-GitHub-Event: ping' -H 'X-GitHub-Delivery: d-ping')"
 
@@ -256,7 +260,7 @@ BASE2=$(git -C "$G/base.git" rev-parse main)
 n0=$(nbuilds)
 PUSH2=$(jq -cn --arg a "$BASE2" '{ref: "refs/tags/v2.0", after: $a}')
 sig=$(printf '%s' "$PUSH2" | openssl dgst -sha256 -hmac "$SECRET_BASE" -r | cut -d' ' -f1)
-code=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST -H 'X-Gitea-Event: push' \
+code=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' -H 'X-Gitea-Event: push' \
 	-H 'X-Gitea-Delivery: g-1' -H "X-Gitea-Signature: $sig" --data-binary "$PUSH2" "$U/_wharf/hooks/base")
 check_eq "a signed Gitea tag push queues a build (202)" 202 "$code"
 B2=$(jq -r '.builds[0]' "$TMP/hook.out")
@@ -264,10 +268,10 @@ check_eq "build of base v2.0 succeeded" succeeded "$(wait_build "$B2")"
 check_eq "  under the tag rule's template (2.0)" "2.0" "$(curl -s "${ADM[@]}" "$U/_wharf/api/builds/$B2" | jq -r '.tags|join(",")')"
 # base:latest moves with a GitLab push of main (its token, not a signature)
 PUSH3=$(jq -cn --arg a "$BASE2" '{object_kind: "push", ref: "refs/heads/main", after: $a, checkout_sha: $a}')
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-Gitlab-Event: Push Hook' \
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' -H 'X-Gitlab-Event: Push Hook' \
 	-H "X-Gitlab-Token: wrong-token-wrong-token" --data-binary "$PUSH3" "$U/_wharf/hooks/base")
 check_eq "a wrong GitLab token is refused (401)" 401 "$code"
-code=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST -H 'X-Gitlab-Event: Push Hook' \
+code=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' -H 'X-Gitlab-Event: Push Hook' \
 	-H "X-Gitlab-Token: $SECRET_BASE" --data-binary "$PUSH3" "$U/_wharf/hooks/base")
 check_eq "a GitLab push with the token queues a build (202)" 202 "$code"
 B3=$(jq -r '.builds[0]' "$TMP/hook.out")
@@ -294,7 +298,7 @@ cd "$G/work-base" && printf 'base v3\n' >message.txt && git commit -qam v3 && gi
 BASE3=$(git -C "$G/base.git" rev-parse main)
 BB=$(jq -cn --arg a "$BASE3" '{push: {changes: [{new: {type: "branch", name: "main", target: {hash: $a}}, old: null}]}}')
 sig=$(printf '%s' "$BB" | openssl dgst -sha256 -hmac "$SECRET_BASE" -r | cut -d' ' -f1)
-code=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST -H 'X-Event-Key: repo:push' \
+code=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' -H 'X-Event-Key: repo:push' \
 	-H 'X-Request-UUID: bb-1' -H "X-Hub-Signature: sha256=$sig" --data-binary "$BB" "$U/_wharf/hooks/base")
 check_eq "a signed Bitbucket Cloud push queues a build (202)" 202 "$code"
 B4=$(jq -r '.builds[0]' "$TMP/hook.out")
@@ -303,7 +307,7 @@ check_eq "cancel of a queued or running build is accepted (202)" 202 "$code"
 check_eq "the cancelled build ends cancelled" cancelled "$(wait_build "$B4")"
 BBS=$(jq -cn --arg a "$BASE3" '{eventKey: "repo:refs_changed", changes: [{ref: {id: "refs/heads/main", displayId: "main", type: "BRANCH"}, fromHash: "x", toHash: $a, type: "UPDATE"}]}')
 sig=$(printf '%s' "$BBS" | openssl dgst -sha256 -hmac "$SECRET_BASE" -r | cut -d' ' -f1)
-code=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST -H 'X-Event-Key: repo:refs_changed' \
+code=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' -H 'X-Event-Key: repo:refs_changed' \
 	-H 'X-Request-Id: bbs-1' -H "X-Hub-Signature: sha256=$sig" --data-binary "$BBS" "$U/_wharf/hooks/base")
 check_eq "a Bitbucket Server push of the same commit is refused as a replay (409)" 409 "$code"
 sleep 1
