@@ -602,8 +602,6 @@ static void reap(const struct config *cfg)
         }
         i++;
     }
-    while (waitpid(-1, NULL, WNOHANG) > 0) /* rm_tree's chmod, stray children */
-        ;
 }
 
 static void stop_build(struct running *r, const char *status, const char *reason)
@@ -904,7 +902,8 @@ int builder_run(const struct config *cfg, const void *ctx)
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = on_chld; /* wakes the sleep below */
+    sa.sa_handler = on_chld; /* wakes the sleep below (nanosleep is never restarted) */
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGCHLD, &sa, NULL);
     if (buildq_mkdirs(cfg) != 0) {
         log_error("builds: cannot make the work directory %s", cfg->builds_workdir);
