@@ -68,6 +68,8 @@ fi
 if [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ]; then
     chk_cmd node nodejs
     chk_cmd npm npm
+    # the web UI's browser tests (tests/e2e/t_ui.sh): headless Chromium
+    chk_cmd chromium chromium
 fi
 install_azurite() {
     [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ] || return 0
@@ -80,8 +82,21 @@ install_azurite() {
     npm install --prefix "$t" --no-audit --no-fund --loglevel=error azurite@3.37.0 >/dev/null ||
         echo "deps: azurite not installed (the azure tests will be skipped)" >&2
 }
+# the web UI's browser tests drive Debian's chromium with playwright-core
+# (npm, no browser download), in the same tool directory
+install_playwright() {
+    [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ] || return 0
+    t=${WHARF_TOOLS:-${HOME:-/root}/.cache/wharf}/playwright
+    [ -f "$t/node_modules/playwright-core/package.json" ] && return 0
+    command -v npm >/dev/null 2>&1 || return 0
+    echo "deps: installing playwright-core (npm) into $t" >&2
+    mkdir -p "$t"
+    npm install --prefix "$t" --no-audit --no-fund --loglevel=error playwright-core@1.65.1 >/dev/null ||
+        echo "deps: playwright-core not installed (the web UI tests will be skipped)" >&2
+}
 if [ -z "$need" ]; then
     install_azurite "${1:-}"
+    install_playwright "${1:-}"
     exit 0
 fi
 echo "deps: installing$need" >&2
@@ -92,3 +107,4 @@ $SUDO apt-get update -qq || true
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
 install_azurite "${1:-}"
+install_playwright "${1:-}"

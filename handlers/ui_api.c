@@ -74,8 +74,13 @@ static void ui_whoami(struct app *app, struct request *req, struct response *res
                user ? json_string(a, user) : "null", auth_kind(c),
                auth_is_admin(app, req) ? "true" : "false", c->readonly ? "true" : "false",
                c->delete_enabled ? "true" : "false");
-    buf_printf(b, "\"mirror\":%s,\"csrf\":\"%s\"}\n", c->nupstreams ? "true" : "false",
-               csrf_token(c, a, user));
+    /* the prefixes of mirrored repositories (proxy.upstreams; "" = all): no
+     * deletes there */
+    buf_puts(b, "\"mirrors\":[");
+    for (size_t i = 0; i < c->nupstreams; i++)
+        buf_printf(b, "%s%s", i ? "," : "",
+                   json_string(a, c->upstreams[i].prefix ? c->upstreams[i].prefix : ""));
+    buf_printf(b, "],\"csrf\":\"%s\"}\n", csrf_token(c, a, user));
     json_reply(req, res, b);
 }
 

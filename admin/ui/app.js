@@ -33,9 +33,13 @@ function el(tag, attrs = {}, ...kids) {
   return e;
 }
 
+// page: a new view in main; a page function writes into its view only, so
+// the late answers of a page the user has left land nowhere
 function page(title, ...kids) {
   document.title = `${title} — Wharf`;
-  main.replaceChildren(el('h1', { text: title }), ...kids);
+  const v = el('div', { class: 'view' }, el('h1', { text: title }), ...kids);
+  main.replaceChildren(v);
+  return v;
 }
 
 function table(head, rows, caption) {
@@ -134,7 +138,8 @@ function confirmAction(text, okLabel = 'Delete') {
   });
 }
 
-async function failed(e) {
+async function failed(e, v) {
+  if (v && !v.isConnected) return; // the user went elsewhere meanwhile
   if (e instanceof api.ApiError && e.status === 401 && !api.loggedIn()) {
     location.hash = `#/login?next=${encodeURIComponent(location.hash)}`;
     return;
@@ -142,11 +147,14 @@ async function failed(e) {
   alertMsg(`Refused: ${e.message}`);
 }
 
-const canDelete = () => who && who.delete && !who.readonly;
+// canDelete: deletes are on, and repo (if given) is no mirror of an upstream
+const canDelete = (repo) => who && who.delete && !who.readonly &&
+  !(repo !== undefined && (who.mirrors || []).some((p) => !p || repo === p || repo.startsWith(`${p}/`)));
 
 // ---- pages ----
 
 const API_PAGE_MAX = 1000; // the most one /_wharf/api/ listing answers
+const ROWS_PER_CHUNK = 100; // rows the browser skips or renders together (style.css .lchunk)
 
 // listPages: up to want repositories after last, in requests of at most
 // API_PAGE_MAX: {repositories, next}
@@ -179,12 +187,12 @@ async function repositories(params) {
       location.hash = `#/?${p}`;
     } },
     el('label', { for: 'q', text: 'Search repositories, tags, labels or digests' }),
-    el('input', { id: 'q', name: 'q', type: 'search', value: q, autocomplete: 'off', placeholder: 'name, tag:v1, label:key=value, sha256:…' }),
+    el('input', { id: 'q', name: 'q', type: 'search', value: q, autocomplete: 'off', placeholder: 'a name, a tag, key=value of a label, a digest' }),
     el('label', { for: 'n', class: 'sr', text: 'Per page' }),
     el('select', { id: 'n', name: 'n' }, ['50', '100', '1000', '10000'].map((v) => el('option', { value: v, selected: v === n, text: `${v} per page` }))),
     el('button', { type: 'submit', text: 'Search' }),
   );
-  page('Repositories', form, el('p', { class: 'muted', text: 'Loading…' }));
+  const v = page('Repositories', form, el('p', { class: 'muted', text: 'Loading…' }));
   const t0 = performance.now();
   const url = q ? '/_wharf/api/search' : '/_wharf/api/repositories';
   const want = Number(n) || 100;
@@ -192,7 +200,8 @@ async function repositories(params) {
   // before this one's rows are built, rows appended as they come. Rows are
   // clones of one prototype, and the list is a grid of divs (ARIA table)
   // whose off-screen rows the browser neither lays out nor paints
-  // (content-visibility in style.css): 10,000 rows show in well under a second.
+  // (content-visibility on chunks of rows, style.css): 10,000 rows show in well
+  // under a second.
   const proto = el('div', { role: 'row', class: 'lrow' },
     el('span', { role: 'cell' }, el('a')),
     el('span', { role: 'cell', class: 'num' }),
@@ -225,22 +234,48 @@ async function repositories(params) {
   };
   let shown = 0;
   let next = last;
-  let pending = page1(next, want);
+  let waited = 0;
+  // More than one request's worth of the whole list: the names first
+  // (/v2/_catalog, cheap: no summaries), then every request at once, each
+  // starting after the name that ends the one before — the workers read the
+  // summaries in parallel. Searches and short pages go one after the other.
+  const ahead = [];
+  if (!q && want > API_PAGE_MAX) {
+    const tw = performance.now();
+    const qs = new URLSearchParams({ n: String(want) });
+    if (last) qs.set('last', last);
+    try {
+      const names = (await api.json(`/v2/_catalog?${qs}`, { scope: 'registry:catalog:*' })).repositories || [];
+      for (let i = 0; i < names.length; i += API_PAGE_MAX)
+        ahead.push(page1(i ? names[i - 1] : last, Math.min(API_PAGE_MAX, want - i)));
+    } catch {
+      ahead.length = 0; // the sequential way below
+    }
+    waited += performance.now() - tw;
+  }
+  let pending = ahead.length ? ahead.shift() : page1(next, want);
   try {
     while (pending) {
+      const tw = performance.now();
       const d = await pending;
+      waited += performance.now() - tw;
       next = d.next;
       const got = d.repositories.length;
-      pending = next && shown + got < want ? page1(next, want - shown - got) : null;
+      if (ahead.length) pending = ahead.shift();
+      else pending = next && shown + got < want ? page1(next, want - shown - got) : null;
       const frag = document.createDocumentFragment();
-      for (const r of d.repositories) frag.append(row(r));
+      for (let i = 0; i < got; i += ROWS_PER_CHUNK) {
+        const chunk = el('div', { role: 'none', class: 'lchunk' });
+        for (const r of d.repositories.slice(i, i + ROWS_PER_CHUNK)) chunk.append(row(r));
+        frag.append(chunk);
+      }
       body.append(frag);
-      if (!shown) main.lastChild.replaceWith(list);
+      if (!shown) v.lastChild.replaceWith(list);
       shown += got;
     }
   } catch (e) {
-    if (!shown) main.lastChild.remove();
-    return failed(e);
+    if (!shown) v.lastChild.remove();
+    return failed(e, v);
   }
   if (!shown) list.replaceWith(el('p', { class: 'empty', text: q ? `Nothing matches “${q}”.` : 'No repositories yet.' }));
   const nav = el('div', { class: 'pager' });
@@ -249,21 +284,23 @@ async function repositories(params) {
     const p = new URLSearchParams(q ? { q, n, last: next } : { n, last: next });
     nav.append(el('a', { href: `#/?${p}`, rel: 'next', text: 'Next page »' }));
   }
-  main.append(nav);
+  v.append(nav);
+  if (!v.isConnected) return;
   const ms = Math.round(performance.now() - t0);
   main.dataset.rendered = String(shown);
   main.dataset.ms = String(ms);
+  main.dataset.waited = String(Math.round(waited)); // of ms, waiting for the API
   status(`${shown} repositories shown in ${ms} ms`);
 }
 
 async function repository(name) {
-  page(name, el('p', { class: 'muted', text: 'Loading…' }));
+  const v = page(name, el('p', { class: 'muted', text: 'Loading…' }));
   let data;
   try {
     data = await api.json(`/_wharf/api/tags?repo=${encodeURIComponent(name)}&n=100`, { scope: `repository:${name}:pull` });
   } catch (e) {
-    main.lastChild.remove();
-    return failed(e);
+    v.lastChild.remove();
+    return failed(e, v);
   }
   const host = location.host;
   const rows = data.tags.map((t) =>
@@ -274,17 +311,17 @@ async function repository(name) {
       el('td', { text: t.platforms.join(', ') || '—' }),
       el('td', {}, timeEl(t.pushed)),
       el('td', { class: 'pulls' }, copyLine(`docker pull ${host}/${name}:${t.name}`), copyLine(`podman pull ${host}/${name}:${t.name}`)),
-      canDelete()
+      canDelete(name)
         ? el('td', {}, el('button', { type: 'button', class: 'danger', 'data-tag': t.name, 'aria-label': `Delete tag ${t.name}`, text: 'Delete', onclick: () => deleteTag(name, t.name) }))
         : null),
   );
   const head = ['Tag', 'Digest', 'Size', 'Platforms', 'Pushed', 'Pull'];
-  if (canDelete()) head.push('Actions');
+  if (canDelete(name)) head.push('Actions');
   const more = data.next ? el('p', { class: 'muted', text: `Showing ${data.tags.length} of ${data.count} tags.` }) : null;
-  const actions = canDelete()
+  const actions = canDelete(name)
     ? el('p', {}, el('button', { type: 'button', class: 'danger', text: 'Delete repository', onclick: () => deleteRepo(name) }))
     : null;
-  main.lastChild.replaceWith(
+  v.lastChild.replaceWith(
     el('div', {},
       data.tags.length ? table(head, rows, `Tags of ${name}`) : el('p', { class: 'empty', text: 'No tags.' }),
       more, actions),
@@ -323,15 +360,15 @@ function kv(obj) {
 }
 
 async function manifest(name, ref) {
-  page(`${name}@${short(ref)}`, el('p', { class: 'muted', text: 'Loading…' }));
+  const v = page(`${name}@${short(ref)}`, el('p', { class: 'muted', text: 'Loading…' }));
   const scope = `repository:${name}:pull`;
   let r;
   try {
     r = await api.request(`/v2/${name}/manifests/${ref}`, { headers: { Accept: MANIFEST_TYPES }, scope });
     if (!r.ok) throw await api.explain(r);
   } catch (e) {
-    main.lastChild.remove();
-    return failed(e);
+    v.lastChild.remove();
+    return failed(e, v);
   }
   const digest = r.headers.get('Docker-Content-Digest') || ref;
   const body = await r.text();
@@ -373,10 +410,10 @@ async function manifest(name, ref) {
   const cfgSection = el('section', { 'aria-label': 'Configuration' });
   const refSection = el('section', { 'aria-label': 'Referrers' }, el('h2', { text: 'Referrers' }), el('p', { class: 'muted', text: 'Loading…' }));
   out.push(cfgSection, refSection);
-  if (canDelete()) {
+  if (canDelete(name)) {
     out.push(el('p', {}, el('button', { type: 'button', class: 'danger', text: 'Delete manifest', onclick: () => deleteManifest(name, digest) })));
   }
-  main.lastChild.replaceWith(el('div', {}, ...out));
+  v.lastChild.replaceWith(el('div', {}, ...out));
   const configTypes = ['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json'];
   if (m.config && configTypes.includes(m.config.mediaType)) {
     try {
@@ -429,20 +466,20 @@ async function allRepositories() {
 }
 
 async function usage() {
-  page('Storage', el('p', { class: 'muted', text: 'Loading…' }));
+  const v = page('Storage', el('p', { class: 'muted', text: 'Loading…' }));
   let repos;
   try {
     repos = await allRepositories();
   } catch (e) {
-    main.lastChild.remove();
-    return failed(e);
+    v.lastChild.remove();
+    return failed(e, v);
   }
   repos.sort((a, b) => (b.size || 0) - (a.size || 0) || a.name.localeCompare(b.name));
   const total = repos.reduce((s, r) => s + (r.size || 0), 0);
   const max = repos.length ? repos[0].size || 1 : 1;
-  main.lastChild.replaceWith(el('div', {},
+  v.lastChild.replaceWith(el('div', {},
     el('p', { text: `${repos.length} repositories, ${human(total)} in all (a blob shared by several repositories counts in each).` }),
-    table(['Repository', 'Size', 'Share', 'Tags'], repos.slice(0, 1000).map((r) =>
+    table(['Repository', 'Size', 'Relative size', 'Tags'], repos.slice(0, 1000).map((r) =>
       el('tr', {},
         el('td', {}, repoLink(r.name)),
         el('td', { class: 'num', text: human(r.size) }),
@@ -451,18 +488,18 @@ async function usage() {
 }
 
 async function upstreams() {
-  page('Mirror', el('p', { class: 'muted', text: 'Loading…' }));
+  const v = page('Mirror', el('p', { class: 'muted', text: 'Loading…' }));
   let d;
   let repos = [];
   try {
     d = await api.json('/_wharf/api/upstreams', { scope: 'registry:catalog:*' });
     if (d.upstreams.length) repos = await allRepositories();
   } catch (e) {
-    main.lastChild.remove();
-    return failed(e);
+    v.lastChild.remove();
+    return failed(e, v);
   }
   if (!d.upstreams.length) {
-    main.lastChild.replaceWith(el('p', { class: 'empty', text: 'This registry mirrors no upstream (config.yml proxy:).' }));
+    v.lastChild.replaceWith(el('p', { class: 'empty', text: 'This registry mirrors no upstream (config.yml proxy:).' }));
     return;
   }
   const parts = [];
@@ -481,7 +518,7 @@ async function upstreams() {
         : el('p', { class: 'muted', text: 'Nothing cached yet.' }),
     );
   }
-  main.lastChild.replaceWith(el('div', {}, ...parts));
+  v.lastChild.replaceWith(el('div', {}, ...parts));
 }
 
 function gcReport(d) {
@@ -499,13 +536,13 @@ function gcReport(d) {
 }
 
 async function gc() {
-  page('Garbage collection', el('p', { class: 'muted', text: 'Running a dry run…' }));
+  const v = page('Garbage collection', el('p', { class: 'muted', text: 'Running a dry run…' }));
   let d;
   try {
     d = await api.json('/_wharf/api/gc', { scope: 'registry:admin:*' });
   } catch (e) {
-    main.lastChild.remove();
-    return failed(e);
+    v.lastChild.remove();
+    return failed(e, v);
   }
   const run = who && who.admin && !who.readonly
     ? el('p', {}, el('button', {
@@ -520,12 +557,12 @@ async function gc() {
         ev.target.disabled = false;
         if (!r.ok) return failed(await api.explain(r));
         const res = await r.json();
-        main.replaceChildren(el('h1', { text: 'Garbage collection' }), el('h2', { text: 'Done' }), gcReport(res));
+        v.replaceChildren(el('h1', { text: 'Garbage collection' }), el('h2', { text: 'Done' }), gcReport(res));
         status(`Deleted ${res.blobs_deleted} blobs, freed ${human(res.bytes_freed)}`);
       },
     }))
     : null;
-  main.lastChild.replaceWith(el('div', {}, el('h2', { text: 'Dry run' }), gcReport(d), run));
+  v.lastChild.replaceWith(el('div', {}, el('h2', { text: 'Dry run' }), gcReport(d), run));
 }
 
 function loginPage(params) {

@@ -17,7 +17,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/auth_lib.sh"
 e2e_init
-need=$(need_cmd skopeo curl nginx) || { t_skip "make run" "$need"; e2e_done; exit; }
+need=$(need_cmd skopeo curl nginx jq) || { t_skip "make run" "$need"; e2e_done; exit; }
 
 mkimage "$TMP/img" --tag v1 --layers 2 --size 300000 --seed make-run >"$TMP/img.digest"
 
@@ -46,6 +46,12 @@ run_front() {
 	t_ok "$front: make run says it serves on port $port"
 	local url=http://127.0.0.1:$port
 	check_eq "$front: GET /v2/ answers 200" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/")"
+	check "$front: GET / is the web UI" sh -c "curl -sf '$url/' | grep -q '/_wharf/ui/app.js'"
+	check "$front: the UI's page has a strict Content-Security-Policy" \
+		sh -c "curl -s -D - -o /dev/null '$url/' | grep -qi \"^content-security-policy: default-src 'none'\""
+	check_eq "$front: the UI's script is served" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url/_wharf/ui/app.js")"
+	check_eq "$front: /_wharf/api/ reaches Wharf" false \
+		"$(curl -s "$url/_wharf/api/whoami" | jq -r .readonly)"
 	check "$front: skopeo push" skopeo_copy "oci:$TMP/img:v1" "docker://127.0.0.1:$port/demo/app:1"
 	rm -rf "$TMP/back-$front"
 	check "$front: skopeo pull" skopeo_copy "docker://127.0.0.1:$port/demo/app:1" "oci:$TMP/back-$front:v1"

@@ -26,37 +26,8 @@ if [ -z "$CHROMIUM" ] || [ ! -d "$PW" ]; then
 	exit 0
 fi
 SHOTS=${WHARF_UI_SHOTS:-$TMP/shots}
+PARTS=${WHARF_UI_PARTS:-main scale} # the parts to run (main: the UI, scale: 10,000 repositories)
 mkdir -p "$SHOTS"
-
-# ---- the registry: token auth, admin may do all, alice pulls team/* --------
-check "wharf token keygen" "$WHARF_BIN" token keygen -o "$TMP/signer"
-mk_htpasswd "$TMP/users" admin:admin-Pw1 alice:alice-Pw2
-cat >"$TMP/access.yml" <<'YML'
-groups:
-  admins: [admin]
-rules:
-  - repositories: ["team/*"]
-    users: [alice]
-    actions: [pull]
-  - repositories: ["*"]
-    groups: [admins]
-    actions: ["*"]
-YML
-export REGISTRY_AUTH=token
-export REGISTRY_AUTH_TOKEN_REALM=http://unused.invalid/auth/token
-export REGISTRY_AUTH_TOKEN_AUTOREDIRECT=true
-export REGISTRY_AUTH_TOKEN_SERVICE=wharf-ui
-export REGISTRY_AUTH_TOKEN_ISSUER=wharf-ui-issuer
-export REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE=$TMP/signer.crt
-export REGISTRY_FASTCGI_TOKENSERVICE_ISSUER=wharf-ui-issuer
-export REGISTRY_FASTCGI_TOKENSERVICE_SERVICE=wharf-ui
-export REGISTRY_FASTCGI_TOKENSERVICE_SIGNINGKEY=$TMP/signer.key
-export REGISTRY_FASTCGI_TOKENSERVICE_HTPASSWD=$TMP/users
-export REGISTRY_FASTCGI_TOKENSERVICE_ACCESSRULES=$TMP/access.yml
-export REGISTRY_STORAGE_MAINTENANCE_GC_GRACEPERIOD=1s # the UI's GC run is online
-wharf_start || { t_fail "registry starts"; exit 1; }
-unset "${!REGISTRY_@}"
-U=$W_URL
 
 # token USER:PASS SCOPE...: a bearer token from the token service
 token() {
@@ -105,6 +76,52 @@ EOF
 	[ -z "$tag" ] || [ "$(put_manifest "$repo" "$tag" "$TMP/$n.json" $OCI_M)" = 201 ]
 }
 
+if [[ " $PARTS " == *" main "* ]]; then
+# ---- an upstream registry the one under test mirrors under hub/ ------------
+wharf_start || { t_fail "upstream registry starts"; exit 1; }
+UP_URL=$W_URL
+U=$UP_URL ADM=none
+mkdir -p "$TMP/up"
+(TMP=$TMP/up image lib/tool v1 amd64 tool) || t_fail "push lib/tool:v1 to the upstream"
+cat >"$TMP/proxy.yml" <<EOF
+proxy:
+  upstreams:
+    - prefix: hub
+      remoteurl: $UP_URL
+      ttl: 24h
+EOF
+export WHARF_E2E_CONFIG_APPEND=$TMP/proxy.yml
+
+# ---- the registry: token auth, admin may do all, alice pulls team/* --------
+check "wharf token keygen" "$WHARF_BIN" token keygen -o "$TMP/signer"
+mk_htpasswd "$TMP/users" admin:admin-Pw1 alice:alice-Pw2
+cat >"$TMP/access.yml" <<'YML'
+groups:
+  admins: [admin]
+rules:
+  - repositories: ["team/*"]
+    users: [alice]
+    actions: [pull]
+  - repositories: ["*"]
+    groups: [admins]
+    actions: ["*"]
+YML
+export REGISTRY_AUTH=token
+export REGISTRY_AUTH_TOKEN_REALM=http://unused.invalid/auth/token
+export REGISTRY_AUTH_TOKEN_AUTOREDIRECT=true
+export REGISTRY_AUTH_TOKEN_SERVICE=wharf-ui
+export REGISTRY_AUTH_TOKEN_ISSUER=wharf-ui-issuer
+export REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE=$TMP/signer.crt
+export REGISTRY_FASTCGI_TOKENSERVICE_ISSUER=wharf-ui-issuer
+export REGISTRY_FASTCGI_TOKENSERVICE_SERVICE=wharf-ui
+export REGISTRY_FASTCGI_TOKENSERVICE_SIGNINGKEY=$TMP/signer.key
+export REGISTRY_FASTCGI_TOKENSERVICE_HTPASSWD=$TMP/users
+export REGISTRY_FASTCGI_TOKENSERVICE_ACCESSRULES=$TMP/access.yml
+export REGISTRY_STORAGE_MAINTENANCE_GC_GRACEPERIOD=1s # the UI's GC run is online
+wharf_start || { t_fail "registry starts"; exit 1; }
+unset "${!REGISTRY_@}" WHARF_E2E_CONFIG_APPEND
+U=$W_URL
+
 ADM=$(token admin:admin-Pw1 "repository:team/app:pull,push,delete" "repository:team/multi:pull,push" \
 	"repository:other/secret:pull,push")
 check "admin token" test -n "$ADM"
@@ -131,6 +148,9 @@ printf '{"schemaVersion":2,"mediaType":"%s","artifactType":"application/spdx+jso
 	"$(desc application/spdx+json "$TMP/sbom.json")" "$(desc $OCI_M "$TMP/app1.json")" >"$TMP/sbom-m.json"
 check_eq "push an SBOM referrer of team/app:v1" 201 \
 	"$(put_manifest team/app "$(sha "$TMP/sbom-m.json")" "$TMP/sbom-m.json" $OCI_M)"
+check_eq "pull hub/lib/tool:v1 through the mirror" 200 "$(curl -s -o /dev/null -w '%{http_code}' \
+	-H "Authorization: Bearer $(token admin:admin-Pw1 repository:hub/lib/tool:pull)" \
+	-H "Accept: $OCI_M" "$U/v2/hub/lib/tool/manifests/v1")"
 # an unreferenced blob for the GC to find
 head -c 5000 /dev/urandom >"$TMP/orphan"
 put_blob team/app "$TMP/orphan" >/dev/null
@@ -206,7 +226,9 @@ check_eq "repository delete: 202" 202 \
 check_eq "the deleted repository is gone" 404 \
 	"$(http_code -H "Authorization: Bearer $(token admin:admin-Pw1 repository:other/secret:pull)" "$U/v2/other/secret/tags/list")"
 wharf_stop
+fi
 
+if [[ " $PARTS " == *" scale "* ]]; then
 # ---- 10,000 repositories, htpasswd auth: the login form sends Basic ---------
 mk_htpasswd "$TMP/users2" admin:admin-Pw1
 "$PYTHON" "$E2E_DIR/fixtures/catalog_fill.py" "$TMP/many" 10000 --prefix many/r
@@ -226,5 +248,6 @@ while IFS= read -r line; do
 	esac
 done <<<"$out"
 wharf_stop
+fi
 diag "screenshots: $SHOTS"
 e2e_done

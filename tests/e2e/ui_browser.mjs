@@ -83,7 +83,7 @@ async function main() {
     const who = await page.textContent('#who');
     expect(who.includes('admin'), `header shows ${who}`);
     const names = await page.$$eval('.lbody [role=row] > :first-child', (t) => t.map((x) => x.textContent));
-    expect(names.join() === 'other/secret,team/app,team/multi', `list: ${names}`);
+    expect(names.join() === 'hub/lib/tool,other/secret,team/app,team/multi', `list: ${names}`);
     await shot(page, 'repositories');
   });
   await step('search by label finds the pushed image', async () => {
@@ -110,6 +110,8 @@ async function main() {
     expect(text.includes(`podman pull ${new URL(base).host}/team/app:v2`), 'podman pull line');
     expect(/sha256:[0-9a-f]{12}…/.test(text), 'digest shown');
     await shot(page, 'repository');
+    // the README's picture (docs/ui-repository.png): the top of the page
+    await page.screenshot({ path: path.join(shots, 'readme-repository.png'), clip: { x: 0, y: 0, width: 1280, height: 430 } });
   });
   await step('manifest page: layers, configuration, history', async () => {
     await page.click('th a:text-is("v1")');
@@ -153,10 +155,17 @@ async function main() {
     await page.waitForSelector('meter');
     await shot(page, 'storage');
   });
-  await step('mirror page', async () => {
+  await step('mirror page: the upstream and what it cached', async () => {
     await page.click('a[data-nav="upstreams"]');
-    await page.waitForSelector('text=mirrors no upstream');
+    await page.waitForSelector('[aria-label="Cached repositories"] >> text=hub/lib/tool');
+    const text = await page.textContent('main');
+    expect(text.includes('24 h after the last pull'), 'ttl shown');
     await shot(page, 'mirror');
+  });
+  await step('a mirrored repository offers no delete', async () => {
+    await page.click('a:text-is("hub/lib/tool")');
+    await page.waitForSelector('th >> text=v1');
+    expect(!(await page.$('main button.danger')), 'no delete button');
   });
   await step('GC dry run report, then run it (admin)', async () => {
     await page.click('a[data-nav="gc"]');
@@ -246,9 +255,10 @@ async function scale() {
       location.hash = '#/?n=10000';
     }));
     const ms = Number(await page.getAttribute('main', 'data-ms'));
+    const waited = Number(await page.getAttribute('main', 'data-waited'));
     const rows = await page.$$eval('.lbody [role=row]', (t) => t.length);
     expect(rows === 10000, `${rows} rows`);
-    console.log(`# 10000 repositories: fetched and built in ${ms} ms, painted after ${Math.round(wall)} ms`);
+    console.log(`# 10000 repositories: fetched and built in ${ms} ms (${waited} ms waiting for the API), painted after ${Math.round(wall)} ms`);
     expect(wall < 1000, `${Math.round(wall)} ms`);
     await page.screenshot({ path: path.join(shots, 'repositories-10000.png') });
   });
