@@ -369,7 +369,10 @@ wait "$RUN_PID"
 check "the tmp dir of the killed build is gone" test -z "$(ls -A "$TMP/builds/tmp")"
 
 # ---- a new start takes the queued build up again; builds.timeout ends it -----
-REGISTRY_BUILDS_TIMEOUT=2s CONFIG=$TMP/config.yml WHARF_RUNDIR=$TMP/run WHARF_WORKERS=2 \
+# (behind Apache when it is installed: its ProxyPass for /_wharf/hooks/)
+front=nginx
+command -v apache2 >/dev/null 2>&1 && [ -e /usr/lib/apache2/modules/mod_xsendfile.so ] && front=apache
+FRONT=$front REGISTRY_BUILDS_TIMEOUT=2s CONFIG=$TMP/config.yml WHARF_RUNDIR=$TMP/run WHARF_WORKERS=2 \
 	ASAN_OPTIONS=${WHARF_E2E_ASAN_OPTIONS:-detect_leaks=0} \
 	setsid "$REPO/admin/run.sh" >"$TMP/run2.log" 2>&1 </dev/null &
 RUN_PID=$!
@@ -385,6 +388,12 @@ done
 check_eq "after a restart the build ran again and builds.timeout (2s) failed it" "failed timed out (builds.timeout) 3" \
 	"$(curl -s "${ADM[@]}" "$U/_wharf/api/builds/$H" | jq -r '"\(.status) \(.reason) \(.attempts)"')"
 check "  its git is gone" test -z "$(hang_git)"
+check_eq "$front: a signed ping reaches the webhook" 200 \
+	"$(hook base "$SECRET_BASE" '{"zen":"again"}' -H 'X-GitHub-Event: ping' -H 'X-GitHub-Delivery: d-ping2')"
+check_eq "$front: a bad signature is refused (401)" 401 \
+	"$(hook base "$SECRET_APP" "$PUSH1" -H 'X-GitHub-Event: push' -H 'X-GitHub-Delivery: d-x')"
+check_eq "$front: the builds API answers" 200 \
+	"$(curl -s -o /dev/null -w '%{http_code}' "${ADM[@]}" "$U/_wharf/api/builds/$H/log")"
 kill -TERM "$RUN_PID"
 wait "$RUN_PID"
 check_eq "make run stops with status 0" 0 "$?"
