@@ -293,9 +293,11 @@ void hooks_handle(struct app *app, struct request *req, struct response *res)
         ignored(req, res, arena_printf(req->arena, "event %.64s builds nothing", event));
         return;
     }
-    if (delivery && *delivery) {
-        int rc =
-            buildq_seen(cfg, arena_printf(req->arena, "delivery\n%s\n%.200s", s->name, delivery));
+    const char *dkey = delivery && *delivery
+                           ? arena_printf(req->arena, "delivery\n%s\n%.200s", s->name, delivery)
+                           : NULL;
+    if (dkey) {
+        int rc = buildq_seen(cfg, dkey);
         if (rc == WERR_EXISTS) {
             log_warn("builds: webhook for source %s: delivery %.64s replayed: refused", s->name,
                      delivery);
@@ -333,14 +335,15 @@ void hooks_handle(struct app *app, struct request *req, struct response *res)
             json_object_array_add(skipped, json_object_new_string(ref));
             continue;
         }
-        int rc =
-            buildq_seen(cfg, arena_printf(req->arena, "commit\n%s\n%s\n%s", s->name, ref, commit));
+        const char *ckey = arena_printf(req->arena, "commit\n%s\n%s\n%s", s->name, ref, commit);
+        int rc = buildq_seen(cfg, ckey);
         if (rc == WERR_EXISTS) {
             replayed++;
             continue;
         }
         char id[BUILDQ_ID_MAX];
         if (rc || buildq_enqueue(cfg, s, ref, commit, provider_name[p], NULL, id)) {
+            if (!rc) buildq_forget(cfg, ckey); /* queued nothing: a redelivery may */
             failed++;
             continue;
         }
@@ -350,6 +353,7 @@ void hooks_handle(struct app *app, struct request *req, struct response *res)
     }
     json_object_put(root);
     if (failed) {
+        if (dkey && !json_object_array_length(ids)) buildq_forget(cfg, dkey);
         json_object_put(ids);
         json_object_put(skipped);
         error_reply(req, res, 500, "UNKNOWN", "the build queue is not writable", NULL);

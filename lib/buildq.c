@@ -230,14 +230,26 @@ out:
     return rc;
 }
 
-int buildq_seen(const struct config *cfg, const char *key)
+static void seen_name(const char *key, char hex[65])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
-    char hex[65], p[4096];
     EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+void buildq_forget(const struct config *cfg, const char *key)
+{
+    char hex[65], p[4096];
+    seen_name(key, hex);
+    if (!buildq_path(cfg, p, sizeof p, "seen", hex, NULL)) unlink(p);
+}
+
+int buildq_seen(const struct config *cfg, const char *key)
+{
+    char hex[65], p[4096];
+    seen_name(key, hex);
     int rc = buildq_mkdirs(cfg);
     if (rc) return rc;
     if (buildq_path(cfg, p, sizeof p, "seen", hex, NULL)) return WERR_TOOBIG;

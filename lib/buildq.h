@@ -57,6 +57,10 @@ int buildq_enqueue(const struct config *cfg, const struct config_build_source *s
  * new (it is now recorded), WERR_EXISTS when it was there, WERR_IO. */
 int buildq_seen(const struct config *cfg, const char *key);
 
+/* buildq_forget: removes key from the replay guard (a webhook whose builds
+ * could not be queued may be delivered again). */
+void buildq_forget(const struct config *cfg, const char *key);
+
 /* buildq_pushed: a manifest was pushed to repo under tag (digest): leave the
  * trigger the builder turns into chained builds. Returns 0 or WERR_IO. */
 int buildq_pushed(const struct config *cfg, const char *repo, const char *tag, const char *digest);

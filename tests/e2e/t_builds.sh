@@ -310,10 +310,24 @@ sig=$(printf '%s' "$BBS" | openssl dgst -sha256 -hmac "$SECRET_BASE" -r | cut -d
 code=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' -H 'X-Event-Key: repo:refs_changed' \
 	-H 'X-Request-Id: bbs-1' -H "X-Hub-Signature: sha256=$sig" --data-binary "$BBS" "$U/_wharf/hooks/base")
 check_eq "a Bitbucket Server push of the same commit is refused as a replay (409)" 409 "$code"
-sleep 1
+# a webhook whose build cannot be queued (500) may be delivered again
+cd "$G/work-base" && printf 'base v4\n' >message.txt && git commit -qam v4 && git push -q "$G/base.git" main && cd "$TMP"
+PUSH4=$(jq -cn --arg a "$(git -C "$G/base.git" rev-parse main)" '{ref: "refs/heads/main", after: $a}')
+mv "$TMP/builds/builds" "$TMP/builds/builds.away" && : >"$TMP/builds/builds"
+check_eq "a webhook whose build cannot be queued gets 500" 500 \
+	"$(hook base "$SECRET_BASE" "$PUSH4" -H 'X-GitHub-Event: push' -H 'X-GitHub-Delivery: d-4')"
+rm -f "$TMP/builds/builds" && mv "$TMP/builds/builds.away" "$TMP/builds/builds"
+check_eq "  its redelivery (same id) is queued then (202)" 202 \
+	"$(hook base "$SECRET_BASE" "$PUSH4" -H 'X-GitHub-Event: push' -H 'X-GitHub-Delivery: d-4')"
+check_eq "  and built" succeeded "$(wait_build "$(jq -r '.builds[0]' "$TMP/hook.out")")"
+# (and app once more, chained: wait until nothing is queued or running)
+active() { curl -s "${ADM[@]}" "$U/_wharf/api/builds" | jq '[.builds[] | select(.status == "queued" or .status == "running")] | length'; }
+for ((i = 0; i < 150; i++)); do [ "$(active)" = 0 ] && break; sleep 0.2; done
+sleep 0.5
 check "the builds' temporary directories are gone" test -z "$(ls -A "$TMP/builds/tmp")"
-check_eq "no build is left queued or running" 0 \
-	"$(curl -s "${ADM[@]}" "$U/_wharf/api/builds" | jq '[.builds[] | select(.status == "queued" or .status == "running")] | length')"
+check_eq "no build is left queued or running" 0 "$(active)"
+check_eq "each push of base:latest after app's first build rebuilt app once (2)" "succeeded succeeded" \
+	"$(curl -s "${ADM[@]}" "$U/_wharf/api/builds?source=app" | jq -r '[.builds[] | select(.trigger | startswith("chain:")) | .status] | join(" ")')"
 
 # ---- build events through the notifications -------------------------------
 for ((i = 0; i < 50; i++)); do
