@@ -329,6 +329,23 @@ check_eq "no build is left queued or running" 0 "$(active)"
 check_eq "each push of base:latest after app's first build rebuilt app once (2)" "succeeded succeeded" \
 	"$(curl -s "${ADM[@]}" "$U/_wharf/api/builds?source=app" | jq -r '[.builds[] | select(.trigger | startswith("chain:")) | .status] | join(" ")')"
 
+# ---- the web UI's builds pages (headless Chromium) --------------------------
+CHROMIUM=${CHROMIUM:-$(command -v chromium || true)}
+PWC=${WHARF_TOOLS:-${HOME:-/root}/.cache/wharf}/playwright/node_modules/playwright-core
+if [ -n "$CHROMIUM" ] && [ -d "$PWC" ] && command -v node >/dev/null; then
+	mkdir -p "$TMP/shots"
+	out=$(cd "$E2E_DIR" && CHROMIUM=$CHROMIUM PW=$PWC timeout 120 node builds_browser.mjs "$U" admin admin-Pw1 "$TMP/shots" 2>"$TMP/browser.err")
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) t_ok "${line#ok - }" ;;
+		"not ok - "*) t_fail "${line#not ok - }" ;;
+		esac
+	done <<<"$out"
+	grep -q '^ok - ui: no console errors' <<<"$out" || t_fail "ui: the browser run finished" "$(tail -n 5 "$TMP/browser.err")"
+else
+	t_skip "ui: the builds pages" "chromium or playwright-core missing (make deps-test installs them)"
+fi
+
 # ---- build events through the notifications -------------------------------
 for ((i = 0; i < 50; i++)); do
 	grep -q "$A2" "$TMP/events.jsonl" 2>/dev/null && break
