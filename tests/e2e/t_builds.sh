@@ -346,6 +346,15 @@ else
 	t_skip "ui: the builds pages" "chromium or playwright-core missing (make deps-test installs them)"
 fi
 
+# ---- a commit behind its ref's head is fetched by itself ---------------------
+out=$(curl -s "${ADM[@]}" -X POST -H "X-Wharf-CSRF: $csrf" \
+	--data "{\"source\":\"base\",\"tag\":\"v2.0\",\"commit\":\"$BASE1\"}" "$U/_wharf/api/builds")
+C1=$(jq -r .id <<<"$out")
+check_eq "build now of an older commit succeeded" succeeded "$(wait_build "$C1")"
+check_eq "  it built that commit, not the ref's head" "$BASE1" \
+	"$(curl -s "${ADM[@]}" "$U/_wharf/api/builds/$C1" | jq -r .revision)"
+check_eq "  and the image has its content" "base v1" "$(run_image "127.0.0.1:$PORT/demo/base:2.0")"
+
 # ---- build events through the notifications -------------------------------
 for ((i = 0; i < 50; i++)); do
 	grep -q "$A2" "$TMP/events.jsonl" 2>/dev/null && break
