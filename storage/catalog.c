@@ -8,7 +8,10 @@
  *   taken in a later second than that mtime (a change within the same second
  *   would not move it); a page is then a binary search, O(page size);
  * - summaries (search, every driver): what search matches on, per marker,
- *   re-read only when the marker's mtime or size moved (same second rule).
+ *   re-read when the marker's mtime or size moved, and while it was read
+ *   within its mtime's second (a rewrite within the same second keeps the
+ *   mtime) — on object stores, less than CLOCK_SKEW_S after it (the store's
+ *   clock may differ from this host's).
  * Both are rebuilt from the markers alone; a lost cache costs time only. */
 #include "catalog.h"
 
@@ -31,10 +34,11 @@
 #define CONFIG_MAX (1u << 20)  /* bytes of an image config read for its labels */
 #define LINK_MAX 256           /* bytes of a tag's link */
 #define MANIFESTS_MAX 100000   /* manifests described in one marker */
-#define LOCK_TTL_S 30          /* a dead holder's lease keeps others out this long */
-#define LOCK_WAIT_MS 5000      /* then the update goes on without the lock */
+#define LOCK_TTL_S 15          /* a dead holder's lease keeps others out this long */
+#define LOCK_WAIT_MS 3000      /* then the update goes on without the lock */
 #define SCAN_CHUNK 1000        /* names read per listing by list and search */
 #define READY_VERSION "v2"     /* the marker format catalog.ready vouches for */
+#define CLOCK_SKEW_S 30        /* a marker's mtime (the store's clock) vs this host's */
 #define DIGEST_PREFIX_MIN 12   /* hex digits of a digest prefix search accepts */
 
 /* the driver whose index was seen complete by this process (one request
@@ -114,6 +118,8 @@ struct summary {
     const char **tag, **tagdg;
     size_t nman; /* sorted by digest */
     struct man *man;
+    size_t ndangling; /* tag directories without a readable current link, sorted */
+    const char **dangling;
 };
 
 static int cmp_man(const void *x, const void *y)
@@ -164,6 +170,15 @@ static int parse_summary(struct arena *a, const char *data, size_t len, struct s
             s->tagdg[i++] = d;
         }
         s->ntag = i;
+    }
+    if (json_object_object_get_ex(root, "dangling", &v) &&
+        json_object_is_type(v, json_type_array)) {
+        size_t n = json_object_array_length(v);
+        s->dangling = arena_alloc(a, (n + 1) * sizeof *s->dangling);
+        for (size_t i = 0; i < n; i++) {
+            const char *d = jstr(a, json_object_array_get_idx(v, i));
+            if (d) s->dangling[s->ndangling++] = d;
+        }
     }
     if (json_object_object_get_ex(root, "manifests", &mans) &&
         json_object_is_type(mans, json_type_object)) {
@@ -256,6 +271,12 @@ static char *serialize(struct arena *a, const struct summary *s)
         json_object_object_add(mans, m->digest, mo);
     }
     json_object_object_add(root, "manifests", mans);
+    if (s->ndangling) {
+        struct json_object *d = json_object_new_array();
+        for (size_t i = 0; i < s->ndangling; i++)
+            json_object_array_add(d, json_object_new_string(s->dangling[i]));
+        json_object_object_add(root, "dangling", d);
+    }
     char *out = arena_strdup(a, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
     json_object_put(root);
     return out;
@@ -373,12 +394,62 @@ static int has_manifests(struct registry *r, struct arena *a, const char *repo)
            st.is_dir;
 }
 
+/* manifests_of: s->man from s's tag digests: the tagged manifests, then the
+ * children of indexes, rounds until no new digest appears (bounded); those
+ * `old` describes are taken from it (content-addressed: they cannot differ) */
+static int manifests_of(struct registry *r, struct arena *a, const struct summary *old,
+                        struct summary *s)
+{
+    s->man = NULL;
+    s->nman = 0;
+    size_t want = s->ntag, cap = 0;
+    const char **todo = arena_alloc(a, (want + 1) * sizeof *todo);
+    for (size_t i = 0; i < s->ntag; i++)
+        todo[i] = s->tagdg[i];
+    for (int round = 0; want && round < 4; round++) {
+        qsort(todo, want, sizeof *todo, cmp_str);
+        size_t cap_need = s->nman + want;
+        if (cap_need > MANIFESTS_MAX) break;
+        if (cap_need > cap) {
+            struct man *nm = arena_alloc(a, (cap_need + 1) * sizeof *nm);
+            if (s->nman) memcpy(nm, s->man, s->nman * sizeof *nm);
+            s->man = nm;
+            cap = cap_need;
+        }
+        size_t sorted = s->nman;
+        for (size_t i = 0; i < want; i++) {
+            if (i && !strcmp(todo[i], todo[i - 1])) continue;
+            struct summary done = {.nman = sorted, .man = s->man};
+            if (man_find(&done, todo[i])) continue;
+            const struct man *o = man_find(old, todo[i]);
+            if (o) {
+                s->man[s->nman++] = *o;
+                continue;
+            }
+            int rc = describe(r, a, todo[i], &s->man[s->nman]);
+            if (rc == WERR_NOTFOUND || rc == WERR_INVALID) continue;
+            if (rc) return rc;
+            s->nman++;
+        }
+        size_t nchild = 0;
+        for (size_t i = 0; i < s->nman; i++)
+            nchild += s->man[i].nchild;
+        qsort(s->man, s->nman, sizeof *s->man, cmp_man);
+        todo = arena_alloc(a, (nchild + 1) * sizeof *todo);
+        want = 0;
+        for (size_t i = 0; i < s->nman; i++) /* qsort moved the new ones: all of them */
+            for (size_t j = 0; j < s->man[i].nchild; j++)
+                if (!man_find(s, s->man[i].child[j])) todo[want++] = s->man[i].child[j];
+    }
+    return 0;
+}
+
 /* compute: repo's summary as storage holds it now; *present 0 when repo has
- * no _manifests (no marker then). Manifests `old` describes are taken from
- * it (content-addressed: they cannot differ). With mtimes, last_push is the
- * newest tag link's mtime (a marker that never saw a push). */
+ * no _manifests (no marker then). With mtimes, last_push is the newest tag
+ * link's mtime (for a marker that never saw a push). lk (may be NULL) is
+ * renewed as tags are read. */
 static int compute(struct registry *r, struct arena *a, const char *repo, const struct summary *old,
-                   int mtimes, struct summary *s, int *present)
+                   int mtimes, struct storage_lock *lk, struct summary *s, int *present)
 {
     memset(s, 0, sizeof *s);
     s->name = arena_strdup(a, repo);
@@ -391,11 +462,16 @@ static int compute(struct registry *r, struct arena *a, const char *repo, const 
     if (rc) return rc;
     s->tag = arena_alloc(a, (nt + 1) * sizeof *s->tag);
     s->tagdg = arena_alloc(a, (nt + 1) * sizeof *s->tagdg);
+    s->dangling = arena_alloc(a, (nt + 1) * sizeof *s->dangling);
     for (size_t i = 0; i < nt; i++) {
         char *dg;
         const char *cur = path_tag_current(a, repo, tags[i]);
+        if (i % 64 == 63 && lk) storage_lock_renew(lk);
         rc = read_link(r, a, cur, &dg);
-        if (rc == WERR_NOTFOUND || rc == WERR_INVALID) continue; /* being deleted, or damaged */
+        if (rc == WERR_NOTFOUND || rc == WERR_INVALID) { /* being deleted, or a crash's */
+            s->dangling[s->ndangling++] = tags[i];
+            continue;
+        }
         if (rc) return rc;
         s->tag[s->ntag] = tags[i];
         s->tagdg[s->ntag++] = dg;
@@ -403,48 +479,7 @@ static int compute(struct registry *r, struct arena *a, const char *repo, const 
         if (mtimes && storage_stat(r->d, cur, &st) == 0 && st.mtime > s->last_push)
             s->last_push = st.mtime;
     }
-    /* the manifests: the tagged ones, then the children of indexes, rounds
-     * until no new digest appears (bounded) */
-    size_t want = s->ntag;
-    const char **todo = arena_alloc(a, (want + 1) * sizeof *todo);
-    for (size_t i = 0; i < s->ntag; i++)
-        todo[i] = s->tagdg[i];
-    size_t cap = 0;
-    for (int round = 0; want && round < 4; round++) {
-        qsort(todo, want, sizeof *todo, cmp_str);
-        size_t cap_need = s->nman + want;
-        if (cap_need > MANIFESTS_MAX) break;
-        if (cap_need > cap) {
-            struct man *nm = arena_alloc(a, (cap_need + 1) * sizeof *nm);
-            if (s->nman) memcpy(nm, s->man, s->nman * sizeof *nm);
-            s->man = nm;
-            cap = cap_need;
-        }
-        size_t first = s->nman;
-        for (size_t i = 0; i < want; i++) {
-            if (i && !strcmp(todo[i], todo[i - 1])) continue;
-            if (man_find(s, todo[i])) continue; /* sorted below before each round */
-            const struct man *o = man_find(old, todo[i]);
-            if (o) {
-                s->man[s->nman++] = *o;
-                continue;
-            }
-            rc = describe(r, a, todo[i], &s->man[s->nman]);
-            if (rc == WERR_NOTFOUND || rc == WERR_INVALID) continue;
-            if (rc) return rc;
-            s->nman++;
-        }
-        size_t nchild = 0;
-        for (size_t i = first; i < s->nman; i++)
-            nchild += s->man[i].nchild;
-        qsort(s->man, s->nman, sizeof *s->man, cmp_man);
-        todo = arena_alloc(a, (nchild + 1) * sizeof *todo);
-        want = 0;
-        for (size_t i = 0; i < s->nman; i++)
-            for (size_t j = 0; j < s->man[i].nchild; j++)
-                if (!man_find(s, s->man[i].child[j])) todo[want++] = s->man[i].child[j];
-    }
-    return 0;
+    return manifests_of(r, a, old, s);
 }
 
 /* ---- reading markers ---- */
@@ -463,48 +498,95 @@ static int read_marker(struct registry *r, struct arena *a, const char *repo, ch
 
 enum refresh_outcome { RF_SAME, RF_ADDED, RF_UPDATED, RF_REMOVED, RF_ABSENT };
 
-/* refresh: make repo's marker agree with storage, under the repository's
- * lock (catalog.h). dry_run: say what would change. */
+/* repo_lock: the repository's lock where locks are cheap (a flock on local
+ * drivers); NULL elsewhere: an object store's lease costs a quarter second
+ * per manifest put, so there each writer verifies what it wrote instead
+ * (written_ok) */
+static struct storage_lock *repo_lock(struct registry *r, struct arena *a, const char *repo)
+{
+    if (!r->cfg || CONFIG_OBJSTORE(r->cfg)) return NULL;
+    struct storage_lock *lk = NULL;
+    int rc = storage_lock(r->d, a, path_lock(a, arena_printf(a, "catalog/%s", hex_of(a, repo))),
+                          LOCK_TTL_S, LOCK_WAIT_MS, &lk);
+    if (rc == WERR_BUSY)
+        log_warn("catalog: %s: its lock was held for %d ms; updating without it", repo,
+                 LOCK_WAIT_MS);
+    else if (rc && rc != WERR_UNSUPPORTED)
+        log_warn("catalog: %s: no lock (%s); updating without it", repo, werr_str(rc));
+    return rc ? NULL : lk;
+}
+
+/* written_ok: the tags s names are those storage lists now. A writer that
+ * raced another (no lock), or followed a crash that lost a marker update,
+ * finds a difference here and recomputes. */
+static int written_ok(struct registry *r, struct arena *a, const struct summary *s)
+{
+    char **tags;
+    size_t nt;
+    int rc = storage_list(r->d, a, path_tags(a, s->name), &tags, &nt);
+    if (rc == WERR_NOTFOUND) nt = 0, rc = 0;
+    if (rc) return 1; /* unknown: the next change or a rebuild will tell */
+    if (nt != s->ntag + s->ndangling) return 0;
+    size_t i = 0, d = 0; /* storage's list is the merge of tags and dangling */
+    for (size_t k = 0; k < nt; k++) {
+        if (i < s->ntag && !strcmp(tags[k], s->tag[i]))
+            i++;
+        else if (d < s->ndangling && !strcmp(tags[k], s->dangling[d]))
+            d++;
+        else
+            return 0;
+    }
+    return 1;
+}
+
+/* refresh_once: make repo's marker agree with storage (dry_run: only say
+ * what would change); *now what was written (name NULL: nothing) */
+static int refresh_once(struct registry *r, struct arena *a, const char *repo, int pushed,
+                        int dry_run, struct storage_lock *lk, enum refresh_outcome *out,
+                        struct summary *now)
+{
+    char *raw = NULL;
+    struct summary old;
+    memset(now, 0, sizeof *now);
+    int had = read_marker(r, a, repo, &raw, &old);
+    if (had && had != WERR_NOTFOUND) return had;
+    int old_ok = had == 0 && old.name && !strcmp(old.name, repo);
+    int present;
+    int rc =
+        compute(r, a, repo, old_ok ? &old : NULL, !old_ok || !old.last_push, lk, now, &present);
+    if (rc) return rc;
+    if (!present) {
+        now->name = NULL;
+        *out = had == 0 ? RF_REMOVED : RF_ABSENT;
+        return had == 0 && !dry_run ? catalog_unmark(r, a, repo) : 0;
+    }
+    if (old_ok && old.last_push > now->last_push) now->last_push = old.last_push;
+    if (pushed) now->last_push = time(NULL);
+    char *text = serialize(a, now);
+    if (had == 0 && !strcmp(raw, text)) {
+        *out = RF_SAME;
+        return 0;
+    }
+    *out = had == 0 ? RF_UPDATED : RF_ADDED;
+    return dry_run ? 0 : storage_put(r->d, marker_path(a, repo), text, strlen(text));
+}
+
+#define VERIFY_ROUNDS 3
+
+/* refresh: refresh_once, then (unless dry_run) verified: recomputed while
+ * storage lists other tags than were written, a few rounds at most */
 static int refresh(struct registry *r, struct arena *a, const char *repo, int pushed, int dry_run,
                    enum refresh_outcome *out)
 {
-    struct storage_lock *lk = NULL;
+    struct storage_lock *lk = dry_run ? NULL : repo_lock(r, a, repo);
+    struct summary now;
     int rc = 0;
-    if (!dry_run) {
-        rc = storage_lock(r->d, a, path_lock(a, arena_printf(a, "catalog/%s", hex_of(a, repo))),
-                          LOCK_TTL_S, LOCK_WAIT_MS, &lk);
-        if (rc == WERR_BUSY)
-            log_warn("catalog: %s: its lock was held for %d ms; updating without it", repo,
-                     LOCK_WAIT_MS);
-        if (rc && rc != WERR_UNSUPPORTED && rc != WERR_BUSY) return rc;
-        rc = 0;
+    for (int round = 0; round < VERIFY_ROUNDS; round++) {
+        enum refresh_outcome o;
+        if ((rc = refresh_once(r, a, repo, pushed, dry_run, lk, &o, &now)) != 0) break;
+        if (round == 0) *out = o;
+        if (dry_run || !now.name || written_ok(r, a, &now)) break;
     }
-    char *raw = NULL;
-    struct summary old, now;
-    int had = read_marker(r, a, repo, &raw, &old);
-    if (had && had != WERR_NOTFOUND) {
-        rc = had;
-        goto out;
-    }
-    int old_ok = had == 0 && old.name && !strcmp(old.name, repo);
-    int present;
-    rc = compute(r, a, repo, old_ok ? &old : NULL, !old_ok || !old.last_push, &now, &present);
-    if (rc) goto out;
-    if (!present) {
-        *out = had == 0 ? RF_REMOVED : RF_ABSENT;
-        if (had == 0 && !dry_run) rc = catalog_unmark(r, a, repo);
-        goto out;
-    }
-    if (old_ok && old.last_push > now.last_push) now.last_push = old.last_push;
-    if (pushed) now.last_push = time(NULL);
-    char *text = serialize(a, &now);
-    if (had == 0 && !strcmp(raw, text)) {
-        *out = RF_SAME;
-        goto out;
-    }
-    *out = had == 0 ? RF_UPDATED : RF_ADDED;
-    if (!dry_run) rc = storage_put(r->d, marker_path(a, repo), text, strlen(text));
-out:
     storage_unlock(lk);
     return rc;
 }
@@ -513,6 +595,58 @@ int catalog_update(struct registry *r, struct arena *a, const char *repo, int pu
 {
     enum refresh_outcome o;
     return refresh(r, a, repo, pushed, 0, &o);
+}
+
+int catalog_pushed(struct registry *r, struct arena *a, const char *repo, const char *tag,
+                   const char *digest)
+{
+    struct storage_lock *lk = repo_lock(r, a, repo);
+    char *raw = NULL;
+    struct summary old, now;
+    int rc = read_marker(r, a, repo, &raw, &old);
+    if (rc && rc != WERR_NOTFOUND) goto out;
+    time_t t = time(NULL);
+    if (rc || !old.name || strcmp(old.name, repo)) { /* none yet, or unreadable: all of it */
+        storage_unlock(lk);
+        return catalog_update(r, a, repo, 1);
+    }
+    if (!tag && old.last_push >= t - 60) { /* by digest: its tag push will follow */
+        rc = 0;
+        goto out;
+    }
+    /* the old summary with this tag set (tags stay sorted) */
+    now = old;
+    now.last_push = t;
+    if (tag) {
+        now.tag = arena_alloc(a, (old.ntag + 1) * sizeof *now.tag);
+        now.tagdg = arena_alloc(a, (old.ntag + 1) * sizeof *now.tagdg);
+        size_t k = 0, i = 0;
+        for (; i < old.ntag && strcmp(old.tag[i], tag) < 0; i++, k++)
+            now.tag[k] = old.tag[i], now.tagdg[k] = old.tagdg[i];
+        now.tag[k] = arena_strdup(a, tag), now.tagdg[k++] = arena_strdup(a, digest);
+        if (i < old.ntag && !strcmp(old.tag[i], tag)) i++;
+        for (; i < old.ntag; i++, k++)
+            now.tag[k] = old.tag[i], now.tagdg[k] = old.tagdg[i];
+        now.ntag = k;
+        now.dangling = arena_alloc(a, (old.ndangling + 1) * sizeof *now.dangling);
+        now.ndangling = 0;
+        for (i = 0; i < old.ndangling; i++)
+            if (strcmp(old.dangling[i], tag)) now.dangling[now.ndangling++] = old.dangling[i];
+        if ((rc = manifests_of(r, a, &old, &now)) != 0) goto out;
+    }
+    char *text = serialize(a, &now);
+    if ((rc = storage_put(r->d, marker_path(a, repo), text, strlen(text))) != 0) goto out;
+    if (!written_ok(r, a, &now)) { /* a racing writer or a lost update: all of it */
+        enum refresh_outcome o;
+        struct summary w;
+        for (int round = 0; round < VERIFY_ROUNDS; round++) {
+            if ((rc = refresh_once(r, a, repo, 1, 0, lk, &o, &w)) != 0) break;
+            if (!w.name || written_ok(r, a, &w)) break;
+        }
+    }
+out:
+    storage_unlock(lk);
+    return rc;
 }
 
 int catalog_mark(struct registry *r, struct arena *a, const char *repo)
@@ -796,11 +930,11 @@ static int entry_fill(struct registry *r, struct arena *a, int indexed, struct c
         if (rc) return rc;
         if (!s.name) { /* an issue 7 marker: refresh lost its race; compute */
             int present;
-            if ((rc = compute(r, a, x->name, NULL, 1, &s, &present)) != 0) return rc;
+            if ((rc = compute(r, a, x->name, NULL, 1, NULL, &s, &present)) != 0) return rc;
         }
     } else {
         int present;
-        int rc = compute(r, a, x->name, NULL, 1, &s, &present);
+        int rc = compute(r, a, x->name, NULL, 1, NULL, &s, &present);
         if (rc) return rc;
     }
     x->tags = s.ntag;
@@ -815,14 +949,14 @@ static int ci_contains(const char *hay, const char *needle)
     return !needle || !*needle || strcasestr(hay, needle) != NULL;
 }
 
-/* names_scan: the names after last in order, chunk by chunk, from the index
+/* names_chunk: up to want names after `after` in order, chunk by chunk, from the index
  * or (read-only without one) from registry_catalog's walk */
 static int names_chunk(struct registry *r, struct arena *a, int indexed, const char *after,
-                       char ***v, size_t *k, int *more)
+                       size_t want, char ***v, size_t *k, int *more)
 {
-    if (!indexed) return registry_catalog(r, a, after, SCAN_CHUNK, v, k, more);
+    if (!indexed) return registry_catalog(r, a, after, want, v, k, more);
     struct names l = {.a = a};
-    int rc = names_after(r, a, after, SCAN_CHUNK, &l, more);
+    int rc = names_after(r, a, after, want, &l, more);
     *v = l.v;
     *k = l.n;
     return rc;
@@ -842,7 +976,9 @@ int catalog_list(struct registry *r, struct arena *a, const char *filter, const 
         char **v;
         size_t k;
         int m;
-        if ((rc = names_chunk(r, a, indexed, after, &v, &k, &m)) != 0) return rc;
+        /* unfiltered, a page and one name more (O(page size)); else chunks */
+        size_t want = filter && *filter ? SCAN_CHUNK : max < SCAN_CHUNK ? max + 1 : SCAN_CHUNK;
+        if ((rc = names_chunk(r, a, indexed, after, want, &v, &k, &m)) != 0) return rc;
         for (size_t i = 0; i < k && !done; i++) {
             if (!ci_contains(v[i], filter)) continue;
             if (allow && !allow(ctx, v[i])) continue;
@@ -935,7 +1071,15 @@ struct sent {
     time_t mtime, taken;
     int64_t fsize;
     struct srec *rec;
+    char *raw; /* the marker's bytes, kept on object stores for the snapshot */
 };
+
+static void sent_free(struct sent *e)
+{
+    free(e->hex);
+    free(e->rec);
+    free(e->raw);
+}
 static pthread_mutex_t sc_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     const struct storage_driver *d;
@@ -971,6 +1115,69 @@ static int cmp_sent(const void *x, const void *y)
     return strcmp(((const struct sent *)x)->hex, ((const struct sent *)y)->hex);
 }
 
+/* The snapshot (object stores): a cold worker would read every marker, one
+ * request each. /wharf/catalog.summaries holds what some worker read: per
+ * marker a line "<hex> <mtime> <size> <read at> <marker JSON>". A worker
+ * starting cold loads it, then the usual listing decides which markers moved
+ * since and are read again. Written whole (put) by a worker that read many
+ * markers; any node may overwrite it; it is never the truth, only a head
+ * start, so a lost or stale snapshot costs reads, never a wrong answer. */
+#define SNAPSHOT "/wharf/catalog.summaries"
+#define SNAPSHOT_MAX (256u << 20)
+#define SNAPSHOT_MIN_READS 64
+
+static void snapshot_put(struct registry *r, struct arena *a)
+{
+    struct buf *b = buf_arena_new(a, 0);
+    for (size_t i = 0; i < scache.n; i++) {
+        const struct sent *e = &scache.v[i];
+        if (!e->raw || strchr(e->raw, '\n')) continue;
+        buf_printf(b, "%s %lld %lld %lld %s\n", e->hex, (long long)e->mtime, (long long)e->fsize,
+                   (long long)e->taken, e->raw);
+    }
+    if (b->len > SNAPSHOT_MAX) return;
+    int rc = storage_put(r->d, SNAPSHOT, b->data ? b->data : "", b->len);
+    if (rc) log_warn("catalog: the summaries snapshot was not written: %s", werr_str(rc));
+}
+
+/* snapshot_load: scache (empty) from the snapshot, sorted by hex */
+static void snapshot_load(struct registry *r, struct arena *a)
+{
+    char *data;
+    size_t len;
+    if (storage_get(r->d, a, SNAPSHOT, SNAPSHOT_MAX, &data, &len) != 0) return;
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += data[i] == '\n';
+    struct sent *v = xmalloc((lines + 1) * sizeof *v);
+    size_t n = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char hex[2 * CATALOG_NAME_MAX + 1];
+        long long mt, sz, tk;
+        int off = 0;
+        if (sscanf(line, "%512s %lld %lld %lld %n", hex, &mt, &sz, &tk, &off) != 4 || !off)
+            continue;
+        if (n && strcmp(v[n - 1].hex, hex) >= 0) continue; /* not sorted: not ours */
+        struct arena *u = arena_new();
+        char *nm = name_of(u, hex);
+        const char *raw = line + off;
+        struct summary s;
+        int ok = nm && parse_summary(u, raw, strlen(raw), &s) == 0;
+        struct srec *rec = nm ? srec_new(u, nm, ok ? &s : NULL) : NULL;
+        arena_free(u);
+        if (!rec) continue;
+        v[n++] = (struct sent){.hex = xstrdup(hex),
+                               .mtime = (time_t)mt,
+                               .taken = (time_t)tk,
+                               .fsize = sz,
+                               .rec = rec,
+                               .raw = xstrdup(raw)};
+    }
+    scache.v = v;
+    scache.n = n;
+}
+
 /* sc_refresh: the cache made current: one walk of the markers, a read of
  * each one that is new or moved; the caller holds sc_mu */
 static int sc_refresh(struct registry *r)
@@ -981,9 +1188,22 @@ static int sc_refresh(struct registry *r)
     if (rc == WERR_NOTFOUND) rc = 0;
     if (rc) goto out;
     if (now.n) qsort(now.v, now.n, sizeof *now.v, cmp_sent);
+    int snap = r->cfg && CONFIG_OBJSTORE(r->cfg);
+    time_t skew = snap ? CLOCK_SKEW_S : 0; /* a local file's mtime is this host's clock */
+    size_t reads = 0;
+    if (snap && (scache.d != r->d || scache.n == 0) && now.n >= SNAPSHOT_MIN_READS) {
+        if (scache.d != r->d) {
+            for (size_t i = 0; i < scache.n; i++)
+                sent_free(&scache.v[i]);
+            free(scache.v);
+            scache.v = NULL, scache.n = 0;
+        }
+        scache.d = r->d;
+        snapshot_load(r, t); /* a cold worker: what another one read, checked below */
+    }
     if (scache.d != r->d) { /* another driver (tests): start over */
         for (size_t i = 0; i < scache.n; i++)
-            free(scache.v[i].hex), free(scache.v[i].rec);
+            sent_free(&scache.v[i]);
         free(scache.v);
         scache.v = NULL, scache.n = 0, scache.d = r->d;
     }
@@ -993,12 +1213,10 @@ static int sc_refresh(struct registry *r)
         struct sent *x = &now.v[i];
         char *nm = name_of(t, x->hex);
         if (!nm) continue;
-        while (j < scache.n && strcmp(scache.v[j].hex, x->hex) < 0) {
-            free(scache.v[j].hex), free(scache.v[j].rec);
-            j++;
-        }
+        while (j < scache.n && strcmp(scache.v[j].hex, x->hex) < 0)
+            sent_free(&scache.v[j++]);
         struct sent *o = j < scache.n && !strcmp(scache.v[j].hex, x->hex) ? &scache.v[j] : NULL;
-        if (o && o->mtime == x->mtime && o->fsize == x->fsize && o->taken > x->mtime) {
+        if (o && o->mtime == x->mtime && o->fsize == x->fsize && o->taken > x->mtime + skew) {
             nv[nn++] = *o; /* unchanged */
             j++;
             continue;
@@ -1018,26 +1236,28 @@ static int sc_refresh(struct registry *r)
             break;
         }
         struct srec *rec = srec_new(u, nm, s.name ? &s : NULL);
+        char *keep = snap ? xstrdup(raw) : NULL;
         arena_free(u);
         if (!rec) {
+            free(keep);
             rc = WERR_NOMEM;
             break;
         }
-        if (o) {
-            free(o->hex), free(o->rec);
-            j++;
-        }
+        if (o) sent_free(&scache.v[j++]);
         nv[nn++] = (struct sent){.hex = xstrdup(x->hex),
                                  .mtime = x->mtime,
                                  .taken = taken,
                                  .fsize = x->fsize,
-                                 .rec = rec};
+                                 .rec = rec,
+                                 .raw = keep};
+        reads++;
     }
     for (; j < scache.n; j++)
-        free(scache.v[j].hex), free(scache.v[j].rec);
+        sent_free(&scache.v[j]);
     free(scache.v);
     scache.v = nv;
     scache.n = nn;
+    if (snap && reads >= SNAPSHOT_MIN_READS) snapshot_put(r, t);
 out:
     arena_free(t);
     return rc;
@@ -1100,7 +1320,7 @@ int catalog_search(struct registry *r, struct arena *a, const char *q, const cha
                 if (allow && !allow(ctx, v[i])) continue;
                 struct summary s;
                 int present;
-                if ((rc = compute(r, a, v[i], NULL, 1, &s, &present)) != 0) return rc;
+                if ((rc = compute(r, a, v[i], NULL, 1, NULL, &s, &present)) != 0) return rc;
                 struct srec *x = srec_new(a, v[i], &s);
                 if (!x) return WERR_NOMEM;
                 const char *why = match(a, x, q);

@@ -81,6 +81,13 @@ int catalog_index_enabled(const struct registry *r);
  * manifests or tags (pushed: a manifest was just put, last_push becomes now);
  * removes the marker when repo holds no _manifests any more. 0 or a WERR_*. */
 int catalog_update(struct registry *r, struct arena *a, const char *repo, int pushed);
+/* catalog_pushed: the marker after a manifest put (tag: the tag it was put
+ * under, NULL by digest): the old marker with that tag set, written, then
+ * checked against the tags storage lists (a difference — a racing writer, an
+ * update lost to a crash — recomputes it all); recomputed all along when
+ * there was no marker. 0 or a WERR_*. */
+int catalog_pushed(struct registry *r, struct arena *a, const char *repo, const char *tag,
+                   const char *digest);
 /* catalog_mark: catalog_update without a push. catalog_unmark: delete the
  * marker (absent is fine). 0 or the driver's WERR_*. */
 int catalog_mark(struct registry *r, struct arena *a, const char *repo);

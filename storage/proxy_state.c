@@ -74,13 +74,16 @@ int proxy_manifest_store(struct registry *r, struct arena *a, const char *repo, 
         if ((rc = storage_put(r->d, data, body, len)) != 0) return rc;
     if ((rc = storage_put(r->d, path_revision_link(a, repo, digest), digest, strlen(digest))) != 0)
         return rc;
-    /* the repository index of object stores (storage/catalog.h), after the link */
-    if (catalog_index_enabled(r) && (rc = catalog_mark(r, a, repo)) != 0) return rc;
-    if (!tag) return 0;
-    if ((rc = storage_put(r->d, path_tag_index_link(a, repo, tag, digest), digest,
-                          strlen(digest))) != 0)
-        return rc;
-    return storage_put(r->d, path_tag_current(a, repo, tag), digest, strlen(digest));
+    if (tag) {
+        if ((rc = storage_put(r->d, path_tag_index_link(a, repo, tag, digest), digest,
+                              strlen(digest))) != 0)
+            return rc;
+        if ((rc = storage_put(r->d, path_tag_current(a, repo, tag), digest, strlen(digest))) != 0)
+            return rc;
+    }
+    /* the repository index (storage/catalog.h), after the links */
+    if (catalog_index_enabled(r)) return catalog_pushed(r, a, repo, tag, digest);
+    return 0;
 }
 
 int proxy_blob_link(struct registry *r, struct arena *a, const char *repo, const char *digest,

@@ -709,7 +709,9 @@ int registry_manifest_put(struct registry *r, struct arena *a, const char *repo,
         if ((rc = write_link(r, path_tag_current(a, repo, ref), digest)) != 0) return rc;
     }
     /* after the links (catalog.h: a racing repository delete cannot lose it) */
-    if (catalog_index_enabled(r) && (rc = catalog_update(r, a, repo, 1)) != 0) return rc;
+    if (catalog_index_enabled(r) &&
+        (rc = catalog_pushed(r, a, repo, is_digest_ref(ref) ? NULL : ref, digest)) != 0)
+        return rc;
     return 0;
 }
 

@@ -78,8 +78,9 @@ catalog_checks() {
 	check_eq "search: the deleted tag is gone" none "$(api_names '/_wharf/api/search?q=v2' | sed 's/^$/none/')"
 	check_eq "delete cat/alpha's manifest by digest" 202 \
 		"$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$W_URL/v2/cat/alpha/manifests/$md")"
+	# (an object store keeps no empty directory: there the repository is gone)
 	check_eq "list: cat/alpha has no tag left" "0 0" \
-		"$(api '/_wharf/api/repositories?filter=alpha' | jq -r '.repositories[0] | "\(.tags) \(.size)"')"
+		"$(api '/_wharf/api/repositories?filter=alpha' | jq -r '.repositories[0] | "\(.tags // 0) \(.size // 0)"')"
 	check_eq "search: its label is gone" "cat/beta" "$(api_names '/_wharf/api/search?q=team')"
 	check "wharf repository delete cat/alpha" "$WHARF_BIN" repository delete -c "$cfg" cat/alpha
 	check_eq "list: cat/alpha is gone" "cat/beta,cat/multi" "$(api_names /_wharf/api/repositories)"
@@ -88,17 +89,17 @@ catalog_checks() {
 
 	# kill -9 every worker while tags are being put, then rebuild
 	local man i k
-	check "push cat/crash:t0" skopeo_copy oci:"$TMP/ib":v1 docker://$R/cat/crash:t0 --preserve-digests
+	check "push cat/crash:t0" skopeo_copy oci:"$TMP/ib2":v2 docker://$R/cat/crash:t0 --preserve-digests
 	man=$(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$W_URL/v2/cat/crash/manifests/t0")
 	(
-		for i in $(seq 1 300); do
+		for i in $(seq 1 "${CAT_CRASH_PUTS:-300}"); do
 			curl -s -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
 				--data-binary "$man" "$W_URL/v2/cat/crash/manifests/t$i"
 		done
 	) &
 	local loop=$!
 	for k in 1 2 3 4; do
-		sleep 0.4
+		sleep "${CAT_CRASH_SLEEP:-0.4}"
 		kill -9 $(wharf_children) 2>/dev/null
 	done
 	wait "$loop"

@@ -38,6 +38,8 @@ t_ok "Apache serves wharf-vhost.conf over TLS (certificate verified)"
 # ---- the site ------------------------------------------------------------------------
 v=$(curl -s -o /dev/null --cacert "$CA" --http2 -w '%{http_version}' "$U/v2/")
 check_eq "HTTP/2 negotiated on the TLS site" 2 "$v"
+check_eq "/_wharf/api/repositories reaches Wharf through wharf-proxy.conf (the vhost lets it by)" array \
+	"$(curl -s --cacert "$CA" "$U/_wharf/api/repositories" | jq -r '.repositories | type' 2>/dev/null)"
 # An upload over HTTP/2 (crane, oras and browsers speak it): the Location is
 # built from :authority, the body streams, the digest is checked.
 head -c 3000000 /dev/urandom >"$TMP/h2.bin"
@@ -58,7 +60,9 @@ check_eq "certbot webroot challenge served over plain HTTP, not redirected" toke
 c=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HP/.well-known/acme-challenge/nosuch")
 check_eq "a missing challenge is 404, not redirected" 404 "$c"
 c=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" "$U/")
-check_eq "nothing but the registry on the site" 403 "$c"
+check_eq "the web UI at /" 200 "$c"
+c=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" "$U/other/page")
+check_eq "nothing but the registry and its UI on the site" 403 "$c"
 c=$(curl -s --cacert "$CA" "$U/v2/a%2Fb/tags/list" | jq -r '.errors[0].code' 2>/dev/null)
 check "an encoded slash reaches Wharf (its JSON error, not Apache's page)" test -n "$c" -a "$c" != null
 

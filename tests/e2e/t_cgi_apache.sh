@@ -167,6 +167,13 @@ check "ScriptAlias: no X-Sendfile header leaks" test -z "$(grep -i '^x-sendfile'
 check "ScriptAlias: the .htaccess site sees the same repositories" \
 	"${SKOPEO[@]}" inspect --cert-dir "$TMP/tls/certdir" --raw "docker://$R/cgi/scriptalias:v1"
 
+# ---- the web UI's JSON API (issue 17) through both forms ---------------------------------
+isjson() { jq -r 'if (.repositories | type) == "array" then "ok" else "no" end' 2>/dev/null; }
+check_eq "CGI (.htaccess): /_wharf/api/repositories answers its JSON" ok \
+	"$(curl -s --cacert "$CA" "$U/_wharf/api/repositories" | isjson)"
+check_eq "CGI (ScriptAlias): /_wharf/api/search answers its JSON" ok \
+	"$(curl -s --cacert "$CA" "https://$R2/_wharf/api/search?q=cgi" | isjson)"
+
 # ---- credentials reach the CGI (CGIPassAuth in .htaccess) -------------------------------
 "$PYTHON" -W ignore -c 'import crypt; print("e2e:" + crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH)))' \
 	>"$WH/htpasswd" 2>/dev/null

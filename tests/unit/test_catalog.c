@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../../lib/arena.h"
 #include "../../lib/config.h"
@@ -33,7 +35,7 @@
  * driver's. */
 struct cw {
     struct storage_driver base; /* base.inner: the counted driver */
-    int walks, lists, pages, stats, puts, deletes;
+    int walks, lists, pages, stats, puts, deletes, gets;
     /* hook: before the fire_at-th put (or delete, when on_delete) run inject once */
     int on_delete, seen, fire_at, fired;
     void (*inject)(void *ctx);
@@ -58,6 +60,12 @@ static int cw_put(struct storage_driver *b, const char *p, const void *d, size_t
     CW(b)->puts++;
     maybe_fire(CW(b), 0);
     return storage_put(b->inner, p, d, l);
+}
+static int cw_get(struct storage_driver *b, struct arena *a, const char *p, size_t max, char **d,
+                  size_t *l)
+{
+    CW(b)->gets++;
+    return storage_get(b->inner, a, p, max, d, l);
 }
 static int cw_stat(struct storage_driver *b, const char *p, struct storage_stat *st)
 {
@@ -103,6 +111,7 @@ static const struct storage_driver_ops cw_ops = {
     .version = STORAGE_DRIVER_VERSION,
     .name = "counting",
     .free = cw_free,
+    .get_content = cw_get,
     .put_content = cw_put,
     .stat = cw_stat,
     .list = cw_list,
@@ -461,13 +470,314 @@ static void test_push_delete_interleavings(void **state)
         assert_string_equal(v[i], w[i]);
 }
 
+/* ---- the list and search (issue 17) ---- */
+
+/* push_image: an image whose config carries the label "team=<team>" and one
+ * layer of bytes `layer`, put under tag (or by digest when tag is NULL);
+ * its manifest's digest in mdg, its layer's in ldg */
+static void push_image(struct fx *f, const char *repo, const char *tag, const char *team,
+                       const char *layer, char mdg[DIGEST_MAX_STR], char ldg[DIGEST_MAX_STR])
+{
+    char dc[DIGEST_MAX_STR];
+    char *cfgb = arena_printf(f->a,
+                              "{\"architecture\":\"amd64\",\"config\":{\"Labels\":{"
+                              "\"team\":\"%s\",\"repo\":\"%s\"}}}",
+                              team, repo);
+    assert_int_equal(push_blob(&f->r, f->a, repo, cfgb, dc), 0);
+    assert_int_equal(push_blob(&f->r, f->a, repo, layer, ldg), 0);
+    char *m =
+        arena_printf(f->a,
+                     "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
+                     "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+                     "\"size\":%zu,\"digest\":\"%s\"},\"layers\":[{\"mediaType\":"
+                     "\"application/vnd.oci.image.layer.v1.tar\",\"size\":%zu,\"digest\":\"%s\"}]}",
+                     strlen(cfgb), dc, strlen(layer), ldg);
+    const char *detail = NULL;
+    char dg[DIGEST_MAX_STR];
+    digest_of(DIGEST_SHA256, m, strlen(m), dg);
+    assert_int_equal(
+        registry_manifest_put(&f->r, f->a, repo, tag ? tag : dg, m, strlen(m), NULL, mdg, &detail),
+        0);
+    (void)cfgb;
+}
+
+static int64_t image_size(const char *repo, const char *team, const char *layer)
+{
+    /* manifest + config + layer, as push_image builds them */
+    char cfgb[512], dc[DIGEST_MAX_STR], dl[DIGEST_MAX_STR], m[1024];
+    snprintf(
+        cfgb, sizeof cfgb,
+        "{\"architecture\":\"amd64\",\"config\":{\"Labels\":{\"team\":\"%s\",\"repo\":\"%s\"}}}",
+        team, repo);
+    digest_of(DIGEST_SHA256, cfgb, strlen(cfgb), dc);
+    digest_of(DIGEST_SHA256, layer, strlen(layer), dl);
+    snprintf(m, sizeof m,
+             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
+             "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+             "\"size\":%zu,\"digest\":\"%s\"},\"layers\":[{\"mediaType\":"
+             "\"application/vnd.oci.image.layer.v1.tar\",\"size\":%zu,\"digest\":\"%s\"}]}",
+             strlen(cfgb), dc, strlen(layer), dl);
+    return (int64_t)(strlen(m) + strlen(cfgb) + strlen(layer));
+}
+
+static const char *joined(struct arena *a, const struct catalog_entry *v, size_t n, int why)
+{
+    const char *out = "";
+    for (size_t i = 0; i < n; i++)
+        out = arena_printf(a, "%s%s%s%s%s", out, i ? "," : "", v[i].name, why ? " " : "",
+                           why ? (v[i].matched ? v[i].matched : "(null)") : "");
+    return out;
+}
+
+static int not_secret(void *ctx, const char *repo)
+{
+    (void)ctx;
+    return strncmp(repo, "secret/", 7) != 0;
+}
+
+static void test_list_figures_filter_paging(void **state)
+{
+    struct fx *f = *state;
+    char m1[DIGEST_MAX_STR], l1[DIGEST_MAX_STR], m2[DIGEST_MAX_STR], l2[DIGEST_MAX_STR];
+    push_image(f, "web/front", "v1", "blue", "layer-one", m1, l1);
+    push_image(f, "web/front", "v2", "blue", "layer-two!", m2, l2);
+    push_image(f, "db/Store", "latest", "red", "layer-db", m1, l1);
+    push_image(f, "secret/keys", "v1", "red", "layer-s", m1, l1);
+    struct catalog_entry *v;
+    size_t n;
+    int more;
+    time_t t0 = time(NULL);
+    assert_int_equal(catalog_list(&f->r, f->a, NULL, NULL, 10, NULL, NULL, &v, &n, &more), 0);
+    assert_string_equal(joined(f->a, v, n, 0), "db/Store,secret/keys,web/front");
+    assert_false(more);
+    assert_int_equal(v[2].tags, 2);
+    /* two manifests and configs (distinct: the same labels, the same bytes:
+     * one config), two layers */
+    int64_t want = image_size("web/front", "blue", "layer-one") +
+                   image_size("web/front", "blue", "layer-two!") -
+                   (int64_t)strlen("{\"architecture\":\"amd64\",\"config\":{\"Labels\":{\"team\":"
+                                   "\"blue\",\"repo\":\"web/front\"}}}");
+    assert_int_equal(v[2].size, want);
+    assert_true(v[2].last_push >= t0 - 1 && v[2].last_push <= time(NULL));
+    assert_null(v[2].matched);
+    /* filter: case-insensitive substring; allow hides; paging */
+    assert_int_equal(catalog_list(&f->r, f->a, "STORE", NULL, 10, NULL, NULL, &v, &n, &more), 0);
+    assert_string_equal(joined(f->a, v, n, 0), "db/Store");
+    assert_int_equal(catalog_list(&f->r, f->a, "e", NULL, 10, not_secret, NULL, &v, &n, &more), 0);
+    assert_string_equal(joined(f->a, v, n, 0), "db/Store,web/front");
+    assert_int_equal(catalog_list(&f->r, f->a, NULL, NULL, 1, not_secret, NULL, &v, &n, &more), 0);
+    assert_string_equal(joined(f->a, v, n, 0), "db/Store");
+    assert_true(more);
+    assert_int_equal(
+        catalog_list(&f->r, f->a, NULL, "db/Store", 1, not_secret, NULL, &v, &n, &more), 0);
+    assert_string_equal(joined(f->a, v, n, 0), "web/front");
+    assert_false(more); /* secret/keys was skipped, nothing visible follows */
+    /* the index follows a tag delete, a manifest delete, a repository delete */
+    assert_int_equal(registry_tag_delete(&f->r, f->a, "web/front", "v2"), 0);
+    assert_int_equal(catalog_list(&f->r, f->a, "front", NULL, 10, NULL, NULL, &v, &n, &more), 0);
+    assert_int_equal(v[0].tags, 1);
+    assert_int_equal(v[0].size, image_size("web/front", "blue", "layer-one"));
+    assert_int_equal(registry_repo_delete(&f->r, f->a, "db/Store"), 0);
+    assert_int_equal(catalog_list(&f->r, f->a, NULL, NULL, 10, NULL, NULL, &v, &n, &more), 0);
+    assert_string_equal(joined(f->a, v, n, 0), "secret/keys,web/front");
+}
+
+static void test_search(void **state)
+{
+    struct fx *f = *state;
+    char m1[DIGEST_MAX_STR], l1[DIGEST_MAX_STR], m2[DIGEST_MAX_STR], l2[DIGEST_MAX_STR];
+    char m3[DIGEST_MAX_STR], l3[DIGEST_MAX_STR];
+    push_image(f, "web/front", "v1", "blue", "layer-one", m1, l1);
+    push_image(f, "db/store", "stable", "red", "layer-db", m2, l2);
+    push_image(f, "secret/keys", "stable", "red", "layer-s", m3, l3);
+    struct catalog_entry *v;
+    size_t n;
+    int more;
+#define S(q, allow, want)                                                                          \
+    do {                                                                                           \
+        assert_int_equal(catalog_search(&f->r, f->a, q, NULL, 10, allow, NULL, &v, &n, &more), 0); \
+        assert_string_equal(joined(f->a, v, n, 1), want);                                          \
+    } while (0)
+    S("FRO", NULL, "web/front name");
+    S("stable", NULL, "db/store tag:stable,secret/keys tag:stable");
+    S("stable", not_secret, "db/store tag:stable");
+    S("team=red", NULL, "db/store label:team=red,secret/keys label:team=red");
+    S("team=green", NULL, "");
+    S("team", not_secret, "db/store label:team=red,web/front label:team=blue");
+    S(m1, NULL, arena_printf(f->a, "web/front digest:%s", m1));
+    S(arena_strndup(f->a, m2 + 7, 12), NULL, arena_printf(f->a, "db/store digest:%s", m2));
+    S(arena_strndup(f->a, m2, 7 + 12), NULL, arena_printf(f->a, "db/store digest:%s", m2));
+    S(arena_strndup(f->a, m2 + 7, 11), NULL, ""); /* too short for a digest */
+    S(l1, NULL, arena_printf(f->a, "web/front digest:%s", l1));
+    /* paging */
+    assert_int_equal(catalog_search(&f->r, f->a, "stable", NULL, 1, NULL, NULL, &v, &n, &more), 0);
+    assert_string_equal(joined(f->a, v, n, 0), "db/store");
+    assert_true(more);
+    assert_int_equal(
+        catalog_search(&f->r, f->a, "stable", "db/store", 1, NULL, NULL, &v, &n, &more), 0);
+    assert_string_equal(joined(f->a, v, n, 0), "secret/keys");
+    assert_false(more);
+    /* the cache follows changes: a tag moved, a tag deleted */
+    push_image(f, "db/store", "v9", "green", "layer-db2", m2, l2);
+    S("team=green", NULL, "db/store label:team=green");
+    assert_int_equal(registry_tag_delete(&f->r, f->a, "db/store", "v9"), 0);
+    S("team=green", NULL, "");
+    S("v9", NULL, "");
+    /* a query that is nothing but empty lists everything */
+    assert_int_equal(catalog_search(&f->r, f->a, "", NULL, 10, NULL, NULL, &v, &n, &more), 0);
+    assert_int_equal(n, 3);
+#undef S
+}
+
+static void test_page_reads_only_its_markers(void **state)
+{
+    struct fx *f = *state;
+    char m[DIGEST_MAX_STR], l[DIGEST_MAX_STR];
+    for (int i = 0; i < 40; i++)
+        push_image(f, arena_printf(f->a, "many/r%02d", i), "v1", "x", "layer", m, l);
+    struct catalog_entry *v;
+    size_t n;
+    int more;
+    assert_int_equal(catalog_list(&f->r, f->a, NULL, NULL, 5, NULL, NULL, &v, &n, &more), 0);
+    f->c->gets = f->c->pages = f->c->walks = f->c->lists = 0;
+    assert_int_equal(catalog_list(&f->r, f->a, NULL, "many/r20", 5, NULL, NULL, &v, &n, &more), 0);
+    assert_string_equal(joined(f->a, v, n, 0), "many/r21,many/r22,many/r23,many/r24,many/r25");
+    assert_int_equal(f->c->gets, 5);  /* the page's markers */
+    assert_int_equal(f->c->pages, 1); /* one listing */
+    assert_int_equal(f->c->walks + f->c->lists, 0);
+}
+
+static void test_lost_update_healed_by_next_push(void **state)
+{
+    struct fx *f = *state;
+    char m[DIGEST_MAX_STR], l[DIGEST_MAX_STR];
+    push_image(f, "r", "v1", "x", "layer", m, l);
+    struct catalog_rebuild_stats st;
+    assert_int_equal(catalog_rebuild(&f->r, f->a, 0, &st), 0); /* the index is ready */
+    char *old;
+    size_t ol;
+    assert_int_equal(storage_get(f->d, f->a, marker(f->a, "r"), 1 << 20, &old, &ol), 0);
+    /* a crash after v2's links, before its marker: the old marker stays */
+    push_image(f, "r", "v2", "x", "layer", m, l);
+    assert_int_equal(storage_put(f->d, marker(f->a, "r"), old, ol), 0);
+    struct catalog_entry *v;
+    size_t n;
+    int more;
+    assert_int_equal(catalog_list(&f->r, f->a, NULL, NULL, 10, NULL, NULL, &v, &n, &more), 0);
+    assert_int_equal(v[0].tags, 1); /* stale until… */
+    push_image(f, "r", "v3", "x", "layer", m, l);
+    assert_int_equal(catalog_list(&f->r, f->a, NULL, NULL, 10, NULL, NULL, &v, &n, &more), 0);
+    assert_int_equal(v[0].tags, 3); /* …the next push: storage listed another tag set */
+    /* and a rebuild rewrites a marker that disagrees */
+    assert_int_equal(storage_put(f->d, marker(f->a, "r"), old, ol), 0);
+    assert_int_equal(catalog_rebuild(&f->r, f->a, 0, &st), 0);
+    assert_int_equal(st.updated, 1);
+    assert_int_equal(catalog_list(&f->r, f->a, NULL, NULL, 10, NULL, NULL, &v, &n, &more), 0);
+    assert_int_equal(v[0].tags, 3);
+}
+
+/* the filesystem driver: a page comes from the per-process names cache (a
+ * stat of the markers' directory), and the cache sees a new repository */
+static void test_filesystem_names_cache(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_catalog.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct storage_driver *in;
+    assert_int_equal(driver_filesystem_new(dir, &in), 0);
+    struct fx f = {0};
+    f.d = cw_new(in);
+    f.c = CW(f.d);
+    f.cfg.storage = STORAGE_FILESYSTEM;
+    f.cfg.manifest_max = 4u << 20;
+    f.cfg.validation_disabled = 1;
+    f.r = (struct registry){.d = f.d, .cfg = &f.cfg};
+    f.a = arena_new();
+    char m[DIGEST_MAX_STR], l[DIGEST_MAX_STR];
+    for (int i = 0; i < 30; i++)
+        push_image(&f, arena_printf(f.a, "fs/r%02d", i), "v1", "x", "layer", m, l);
+    char **v;
+    size_t n;
+    int more;
+    assert_int_equal(registry_catalog(&f.r, f.a, NULL, 10, &v, &n, &more), 0);
+    sleep(1); /* the cache trusts a listing taken in a later second than the mtime */
+    assert_int_equal(registry_catalog(&f.r, f.a, NULL, 10, &v, &n, &more), 0);
+    f.c->lists = f.c->stats = f.c->walks = f.c->pages = 0;
+    assert_int_equal(registry_catalog(&f.r, f.a, "fs/r14", 3, &v, &n, &more), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0], "fs/r15");
+    assert_true(more);
+    assert_int_equal(f.c->stats, 1); /* the directory's mtime */
+    assert_int_equal(f.c->lists + f.c->walks + f.c->pages, 0);
+    push_image(&f, "fs/new", "v1", "x", "layer", m, l);
+    assert_int_equal(registry_catalog(&f.r, f.a, "fs/m", 1, &v, &n, &more), 0);
+    assert_string_equal(v[0], "fs/new");
+    arena_free(f.a);
+    storage_driver_free(f.d);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* object stores: a cold worker (another driver instance here) loads the
+ * summaries snapshot instead of reading every marker, and reads again only
+ * the markers that moved since */
+static void test_search_snapshot(void **state)
+{
+    struct fx *f = *state;
+    char m[DIGEST_MAX_STR], l[DIGEST_MAX_STR];
+    for (int i = 0; i < 70; i++)
+        push_image(f, arena_printf(f->a, "snap/r%02d", i), "v1", "x", "layer", m, l);
+    struct catalog_entry *v;
+    size_t n;
+    int more;
+    assert_int_equal(catalog_search(&f->r, f->a, "team=x", NULL, 100, NULL, NULL, &v, &n, &more),
+                     0);
+    assert_int_equal(n, 70);
+    char *snap;
+    size_t sl;
+    assert_int_equal(storage_get(f->d, f->a, "/wharf/catalog.summaries", 1 << 24, &snap, &sl), 0);
+    /* as if it had been read long after the markers were written (the cache
+     * trusts a read made CLOCK_SKEW_S past a marker's mtime) */
+    struct buf *b = buf_arena_new(f->a, 0);
+    char *save = NULL;
+    for (char *line = strtok_r(snap, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char hex[600];
+        long long mt, sz, tk;
+        int off = 0;
+        assert_int_equal(sscanf(line, "%599s %lld %lld %lld %n", hex, &mt, &sz, &tk, &off), 4);
+        buf_printf(b, "%s %lld %lld %lld %s\n", hex, mt, sz, tk + 100, line + off);
+    }
+    assert_int_equal(storage_put(f->d, "/wharf/catalog.summaries", b->data, b->len), 0);
+    /* another worker: a driver of its own over the same store */
+    struct storage_driver *d2 = cw_new(f->d);
+    struct registry r2 = {.d = d2, .cfg = &f->cfg};
+    assert_int_equal(catalog_search(&r2, f->a, "team=x", NULL, 100, NULL, NULL, &v, &n, &more), 0);
+    assert_int_equal(n, 70);
+    assert_int_equal(CW(d2)->gets, 2); /* catalog.ready and the snapshot: no marker */
+    assert_int_equal(catalog_search(&r2, f->a, "snap/r42", NULL, 100, NULL, NULL, &v, &n, &more),
+                     0);
+    assert_int_equal(n, 1);
+    /* a marker that moved is read again */
+    push_image(f, "snap/r07", "v2", "y", "layer", m, l);
+    CW(d2)->gets = 0;
+    assert_int_equal(catalog_search(&r2, f->a, "team=y", NULL, 100, NULL, NULL, &v, &n, &more), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].name, "snap/r07");
+    assert_int_equal(CW(d2)->gets, 1);
+    free(d2); /* the wrapper only: its inner driver is the fixture's */
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_index_order_and_paging),     T(test_one_listing_per_page),
-        T(test_lazy_build_on_foreign_root), T(test_readonly_walks_and_writes_nothing),
-        T(test_delete_and_rebuild),         T(test_push_delete_interleavings),
+        T(test_index_order_and_paging),      T(test_one_listing_per_page),
+        T(test_lazy_build_on_foreign_root),  T(test_readonly_walks_and_writes_nothing),
+        T(test_delete_and_rebuild),          T(test_push_delete_interleavings),
+        T(test_list_figures_filter_paging),  T(test_search),
+        T(test_page_reads_only_its_markers), T(test_lost_update_healed_by_next_push),
+        T(test_filesystem_names_cache),      T(test_search_snapshot),
     };
 #undef T
     return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);

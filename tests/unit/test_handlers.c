@@ -1282,6 +1282,73 @@ static void test_tags_pagination(void **state)
     }
 }
 
+/* /_wharf/api/repositories and /_wharf/api/search (issue 17): the JSON's
+ * shape, paging with "next", the bounds of n and of the strings */
+static const char *api_names(struct fx *f)
+{
+    struct json_object *arr, *next;
+    if (!f->json || !json_object_object_get_ex(f->json, "repositories", &arr) ||
+        !json_object_object_get_ex(f->json, "next", &next))
+        FAIL(f, __LINE__, "no repositories or next");
+    const char *s = "";
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        struct json_object *e = json_object_array_get_idx(arr, i), *name, *tags, *m;
+        json_object_object_get_ex(e, "name", &name);
+        json_object_object_get_ex(e, "tags", &tags);
+        s = arena_printf(f->ta, "%s%s%s:%d", s, i ? "," : "", json_object_get_string(name),
+                         json_object_get_int(tags));
+        if (json_object_object_get_ex(e, "matched", &m))
+            s = arena_printf(f->ta, "%s(%s)", s, json_object_get_string(m));
+    }
+    return arena_printf(f->ta, "%s|%s", s, next ? json_object_get_string(next) : "null");
+}
+
+static void test_api_repositories_search(void **state)
+{
+    struct fx *f = *state;
+    R(f, "GET", "/_wharf/api/repositories", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    assert_string_equal(api_names(f), "|null");
+    const char *m = image(f, "a", NULL, 0, NULL);
+    put_manifest(f, "a", "t1", m);
+    put_manifest(f, "a", "t2", m);
+    image(f, "b/c", NULL, 0, NULL);
+    put_manifest(f, "b/c", "t1", m);
+    R(f, "GET", "/_wharf/api/repositories", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    EXPECT_HDR(f, "Content-Type", "application/json; charset=utf-8");
+    assert_string_equal(api_names(f), "a:2,b/c:1|null");
+    R(f, "GET", "/_wharf/api/repositories?n=1", NULL, 0);
+    assert_string_equal(api_names(f), "a:2|a");
+    R(f, "GET", "/_wharf/api/repositories?n=1&last=a", NULL, 0);
+    assert_string_equal(api_names(f), "b/c:1|null");
+    R(f, "GET", "/_wharf/api/repositories?filter=B%2FC", NULL, 0);
+    assert_string_equal(api_names(f), "b/c:1|null");
+    R(f, "GET", "/_wharf/api/search?q=t2", NULL, 0);
+    assert_string_equal(api_names(f), "a:2(tag:t2)|null");
+    R(f, "GET", "/_wharf/api/search?q=b%2F", NULL, 0);
+    assert_string_equal(api_names(f), "b/c:1(name)|null");
+    const char *badn[] = {"0", "-1", "x", ""};
+    for (size_t i = 0; i < sizeof badn / sizeof badn[0]; i++) {
+        R(f, "GET", arena_printf(f->ta, "/_wharf/api/repositories?n=%s", badn[i]), NULL, 0);
+        EXPECT_ERR(f, 400, "PAGINATION_NUMBER_INVALID");
+        R(f, "GET", arena_printf(f->ta, "/_wharf/api/search?q=a&n=%s", badn[i]), NULL, 0);
+        EXPECT_ERR(f, 400, "PAGINATION_NUMBER_INVALID");
+    }
+    char big[300];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    R(f, "GET", arena_printf(f->ta, "/_wharf/api/search?q=%s", big), NULL, 0);
+    EXPECT_ERR(f, 400, "NAME_INVALID");
+    R(f, "GET", arena_printf(f->ta, "/_wharf/api/repositories?last=%s", big), NULL, 0);
+    EXPECT_ERR(f, 400, "NAME_INVALID");
+    R(f, "POST", "/_wharf/api/repositories", NULL, 0);
+    EXPECT_STATUS(f, 405);
+    EXPECT_HDR(f, "Allow", "GET");
+    R(f, "GET", "/_wharf/api/other", NULL, 0);
+    EXPECT_ERR(f, 404, "UNSUPPORTED");
+}
+
 static void test_catalog_bounds(void **state)
 {
     struct fx *f = *state;
@@ -1403,6 +1470,127 @@ static void test_referrers(void **state)
 }
 
 /* ---- configuration: read-only, deletes disabled ------------------------------ */
+
+/* ---- the web UI's JSON API (handlers/ui_api.c) and CSRF (handlers/csrf.c) ---- */
+
+static const char *jget(struct fx *f, const char *path)
+{
+    struct json_object *o = f->json;
+    char *dup = arena_strdup(f->ta, path), *save = NULL;
+    for (char *k = strtok_r(dup, ".", &save); k && o; k = strtok_r(NULL, ".", &save)) {
+        struct json_object *v = NULL;
+        if (json_object_is_type(o, json_type_array))
+            v = json_object_array_get_idx(o, (size_t)atoi(k));
+        else if (!json_object_object_get_ex(o, k, &v))
+            v = NULL;
+        o = v;
+    }
+    return o ? arena_strdup(f->ta, json_object_get_string(o)) : "(none)";
+}
+
+static void test_ui_api(void **state)
+{
+    struct fx *f = *state;
+    R(f, "GET", "/_wharf/api/whoami", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    EXPECT_HDR(f, "Cache-Control", "no-store");
+    assert_string_equal(jget(f, "auth"), "none");
+    assert_string_equal(jget(f, "admin"), "true");
+    assert_string_equal(jget(f, "delete"), "true");
+    const char *csrf = jget(f, "csrf");
+    assert_int_equal(strlen(csrf), 64);
+    const char *m = image(f, "ui/app", NULL, 0, NULL);
+    const char *d = put_manifest(f, "ui/app", "v1", m);
+    put_manifest(f, "ui/app", "v2", m);
+    R(f, "GET", "/_wharf/api/tags?repo=ui/app", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    assert_string_equal(jget(f, "count"), "2");
+    assert_string_equal(jget(f, "tags.0.name"), "v1");
+    assert_string_equal(jget(f, "tags.0.digest"), d);
+    assert_string_equal(
+        jget(f, "tags.0.size"),
+        arena_printf(f->ta, "%zu", strlen(m) + strlen(CONFIG_BLOB) + strlen(LAYER_BLOB)));
+    assert_string_equal(jget(f, "tags.0.platforms.0"), "linux/amd64");
+    assert_true(atoll(jget(f, "tags.0.pushed")) > 1700000000);
+    assert_string_equal(jget(f, "next"), "(none)"); /* null */
+    R(f, "GET", "/_wharf/api/tags?repo=ui/app&n=1", NULL, 0);
+    assert_string_equal(jget(f, "tags.1"), "(none)");
+    assert_string_equal(jget(f, "next"), "v1");
+    R(f, "GET", "/_wharf/api/tags?repo=ui/app&n=1&last=v1", NULL, 0);
+    assert_string_equal(jget(f, "tags.0.name"), "v2");
+    R(f, "GET", "/_wharf/api/tags?repo=ui/app&n=x", NULL, 0);
+    EXPECT_ERR(f, 400, "PAGINATION_NUMBER_INVALID");
+    R(f, "GET", "/_wharf/api/tags?repo=Bad..Name", NULL, 0);
+    EXPECT_ERR(f, 400, "NAME_INVALID");
+    R(f, "GET", "/_wharf/api/tags", NULL, 0);
+    EXPECT_ERR(f, 400, "NAME_INVALID");
+    R(f, "GET", "/_wharf/api/tags?repo=no/such", NULL, 0);
+    EXPECT_ERR(f, 404, "NAME_UNKNOWN");
+    R(f, "GET", "/_wharf/api/nope", NULL, 0);
+    EXPECT_ERR(f, 404, "UNSUPPORTED");
+    R(f, "PUT", "/_wharf/api/whoami", "{}", 2);
+    EXPECT_ERR(f, 405, "UNSUPPORTED");
+    EXPECT_HDR(f, "Allow", "GET");
+    R(f, "GET", "/_wharf/api/upstreams", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    assert_string_equal(f->body, "{\"upstreams\":[]}\n");
+    /* a GC dry run: the extra blob is found, nothing goes */
+    const char *orphan = push_blob(f, "ui/app", "orphan bytes");
+    R(f, "GET", "/_wharf/api/gc", NULL, 0);
+    EXPECT_STATUS(f, 200);
+    assert_string_equal(jget(f, "dry_run"), "true");
+    assert_string_equal(jget(f, "blobs_deleted"), "1");
+    assert_string_equal(jget(f, "items.0.digest"), orphan);
+    R(f, "HEAD", arena_printf(f->ta, "/v2/ui/app/blobs/%s", orphan), NULL, 0);
+    EXPECT_STATUS(f, 200);
+    /* CSRF: the UI's own writes always need the token; browsers' writes to /v2/ too */
+    R(f, "POST", "/_wharf/api/gc", NULL, 0);
+    EXPECT_ERR(f, 403, "DENIED");
+    R(f, "DELETE", "/_wharf/api/repositories/ui/app", NULL, 0);
+    EXPECT_ERR(f, 403, "DENIED");
+    R(f, "DELETE", "/_wharf/api/repositories/ui/app", NULL, 0, "X-Wharf-CSRF: 00");
+    EXPECT_ERR(f, 403, "DENIED");
+    R(f, "DELETE", "/_wharf/api/repositories/ui/app", NULL, 0,
+      arena_printf(f->ta, "X-Wharf-CSRF: %s", csrf), "Origin: http://evil.test");
+    EXPECT_ERR(f, 403, "DENIED");
+    R(f, "DELETE", "/v2/ui/app/manifests/v2", NULL, 0, "Sec-Fetch-Site: cross-site",
+      arena_printf(f->ta, "X-Wharf-CSRF: %s", csrf));
+    EXPECT_ERR(f, 403, "DENIED");
+    R(f, "DELETE", "/v2/ui/app/manifests/v2", NULL, 0, "Origin: http://reg.test");
+    EXPECT_ERR(f, 403, "DENIED");
+    R(f, "DELETE", "/v2/ui/app/manifests/v2", NULL, 0, "Origin: http://reg.test",
+      "Sec-Fetch-Site: same-origin", arena_printf(f->ta, "X-Wharf-CSRF: %s", csrf));
+    EXPECT_STATUS(f, 202);
+    R(f, "DELETE", "/v2/ui/app/manifests/v1", NULL, 0); /* a command-line client */
+    EXPECT_STATUS(f, 202);
+    R(f, "DELETE", "/_wharf/api/repositories/Bad..Name", NULL, 0,
+      arena_printf(f->ta, "X-Wharf-CSRF: %s", csrf));
+    EXPECT_ERR(f, 400, "NAME_INVALID");
+    R(f, "DELETE", "/_wharf/api/repositories/ui/app", NULL, 0,
+      arena_printf(f->ta, "X-Wharf-CSRF: %s", csrf), "Origin: http://reg.test");
+    EXPECT_STATUS(f, 202);
+    R(f, "GET", "/v2/ui/app/tags/list", NULL, 0);
+    EXPECT_ERR(f, 404, "NAME_UNKNOWN");
+    R(f, "DELETE", "/_wharf/api/repositories/ui/app", NULL, 0,
+      arena_printf(f->ta, "X-Wharf-CSRF: %s", csrf));
+    EXPECT_ERR(f, 404, "NAME_UNKNOWN");
+    /* (a GC run, online with its settle time, is t_ui.sh's) */
+}
+
+/* read-only mode and disabled deletes refuse the UI's writes as the API's */
+static void test_ui_api_refused(void **state)
+{
+    struct fx *f = *state;
+    R(f, "GET", "/_wharf/api/whoami", NULL, 0);
+    const char *csrf = jget(f, "csrf"), *ro = jget(f, "readonly");
+    R(f, "DELETE", "/_wharf/api/repositories/r", NULL, 0,
+      arena_printf(f->ta, "X-Wharf-CSRF: %s", csrf));
+    EXPECT_ERR(f, 405, "UNSUPPORTED");
+    if (!strcmp(ro, "true")) {
+        R(f, "POST", "/_wharf/api/gc", NULL, 0, arena_printf(f->ta, "X-Wharf-CSRF: %s", csrf));
+        EXPECT_ERR(f, 405, "UNSUPPORTED");
+    }
+}
 
 static void test_readonly(void **state)
 {
@@ -1977,8 +2165,14 @@ int main(void)
         T(test_tags_pagination, setup_fs),
         T(test_catalog_bounds, setup_mem),
         T(test_catalog_bounds, setup_fs),
+        T(test_api_repositories_search, setup_mem),
+        T(test_api_repositories_search, setup_fs),
         T(test_referrers, setup_mem),
         T(test_referrers, setup_fs),
+        T(test_ui_api, setup_mem),
+        T(test_ui_api, setup_fs),
+        T(test_ui_api_refused, setup_readonly),
+        T(test_ui_api_refused, setup_nodelete),
         T(test_readonly, setup_readonly),
         T(test_delete_disabled, setup_nodelete),
         T(test_auth_htpasswd, setup_htpasswd),
