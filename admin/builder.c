@@ -26,7 +26,7 @@
  * master's death through PR_SET_PDEATHSIG) it kills its runners and puts
  * their builds back in the queue; when it is killed outright, the next
  * service finds builds marked running at start and does the same. A build
- * put back more than MAX_ATTEMPTS times fails instead.
+ * started MAX_ATTEMPTS times and interrupted again fails instead.
  *
  * Chained builds: every tagged manifest push leaves a trigger
  * (buildq_pushed). For each, the sources whose last build's Dockerfile
