@@ -744,7 +744,7 @@ static const char *const every_key[] = {
  * spaces a level); list items and quoted header names are not keys. */
 static size_t dump_paths(const char *dump, char paths[][CONFIG_MAX_PATH], size_t max)
 {
-    char stack[CONFIG_MAX_DEPTH][64];
+    char stack[CONFIG_MAX_DEPTH][64] = {{0}}; /* list items leave levels unset */
     size_t n = 0;
     for (const char *line = dump; *line && n < max;) {
         const char *eol = strchr(line, '\n');
