@@ -355,6 +355,10 @@ done
 echo "Upload bodies: ${bodydir:+received by $front into }${bodydir:-streamed through the workers}"
 echo "Wharf is serving $where through $front (storage $data) — Ctrl-C to stop"
 case $where in http*) echo "Web UI: $where/" ;; esac
+# builds.sources (issue 18): the webhook URL of each, to paste into the git service
+for src in $(sed -n '/^builds:/,/^[^ ]/s/^    - name: "\(.*\)"$/\1/p' <<<"$resolved"); do
+	echo "Build webhook of source $src: $where/_wharf/hooks/$src"
+done
 # Until Ctrl-C, or until either process exits on its own.
 wait -n "$wpid" "$npid" || true
 echo "make run: $(kill -0 "$wpid" 2>/dev/null && echo "$front" || echo wharf) exited" >&2

@@ -153,6 +153,7 @@ if ! grep -q "Wharf is serving http://127.0.0.1:$PORT" "$TMP/run.log"; then
 	exit
 fi
 t_ok "make run CONFIG= with a builds section serves"
+check "make run prints each source's webhook URL" grep -q "Build webhook of source app: http://127.0.0.1:$PORT/_wharf/hooks/app" "$TMP/run.log"
 U=http://127.0.0.1:$PORT
 ADM=(-u admin:admin-Pw1)
 
