@@ -26,6 +26,9 @@ if [ "${WHARF_DEPS:-}" = test ] || [ "${1:-}" = test ]; then
     chk_cmd skopeo skopeo
     chk_cmd podman podman
     chk_cmd buildah buildah
+    # builds (issue 18): git fetches the sources, runc runs the built images (t_builds)
+    chk_cmd git git
+    chk_cmd runc runc
     chk_cmd dockerd docker.io
     # make image and its tests (t_image, t_image_swarm): PID 1 of the image
     chk_cmd tini tini

@@ -269,6 +269,7 @@ if [ "$front" = nginx ]; then
 		-e "s|^location /v2/ {|location $prefix/v2/ {|" \
 		-e "s|^location ~ \\^/v2/|location ~ ^$prefix/v2/|" \
 		-e "s|^location /_wharf/api/ {|location $prefix/_wharf/api/ {|" \
+		-e "s|^location /_wharf/hooks/ {|location $prefix/_wharf/hooks/ {|" \
 		"${bodysed[@]}" nginx-conf/wharf-locations.conf >"$run/wharf-locations.conf"
 	grep -q "alias ${data%/}/;" "$run/wharf-locations.conf" || die "could not set the storage root in $run/wharf-locations.conf"
 	if [ -n "$bodydir" ]; then
@@ -291,6 +292,7 @@ else
 		-e "s|/usr/share/wharf/ui|$repo/admin/ui|g" \
 		-e "s|^ProxyPass \"/v2/\" \"\(.*\)/v2/\"|ProxyPass \"$prefix/v2/\" \"\1$prefix/v2/\"|" \
 		-e "s|^ProxyPass \"/_wharf/api/\" \"\(.*\)/_wharf/api/\"|ProxyPass \"$prefix/_wharf/api/\" \"\1$prefix/_wharf/api/\"|" \
+		-e "s|^ProxyPass \"/_wharf/hooks/\" \"\(.*\)/_wharf/hooks/\"|ProxyPass \"$prefix/_wharf/hooks/\" \"\1$prefix/_wharf/hooks/\"|" \
 		apache-conf/wharf-proxy.conf >"$run/wharf-proxy.conf"
 	grep -q "XSendFilePath $data\$" "$run/wharf-proxy.conf" && grep -qF "unix:$sock|" "$run/wharf-proxy.conf" ||
 		die "could not set the socket and storage root in $run/wharf-proxy.conf"
@@ -401,6 +403,10 @@ printf '%s\n' "${probe[@]}" >"$run/probe"
 echo "Upload bodies: ${bodydir:+received by $front into }${bodydir:-streamed through the workers}"
 echo "Wharf is serving $where through $front (storage $data) — Ctrl-C to stop"
 case $where in http*) echo "Web UI: $where/" ;; esac
+# builds.sources (issue 18): the webhook URL of each, to paste into the git service
+for src in $(sed -n '/^builds:/,/^[^ ]/s/^    - name: "\(.*\)"$/\1/p' <<<"$resolved"); do
+	echo "Build webhook of source $src: $where/_wharf/hooks/$src"
+done
 # Until Ctrl-C, or until either process exits on its own.
 wait -n "$wpid" "$npid" || true
 echo "make run: $(kill -0 "$wpid" 2>/dev/null && echo "$front" || echo wharf) exited" >&2

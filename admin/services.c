@@ -10,6 +10,7 @@
 #include "../lib/health.h"
 #include "../lib/loghook.h"
 #include "../lib/metrics.h"
+#include "builder.h"
 #include "debug.h"
 #include "health.h"
 #include "mailhook.h"
@@ -22,6 +23,7 @@ static const struct pool_task service_rows[] = {
     {.name = "debug server", .enabled = debug_enabled, .run = debug_run},
     {.name = "notification sender", .enabled = notify_enabled, .run = notify_run},
     {.name = "log mail hook", .enabled = mailhook_enabled, .run = mailhook_run},
+    {.name = "builder", .enabled = builder_enabled, .run = builder_run}, /* issue 18 */
     {.name = NULL}, /* keeps the array non-empty; rows go above this line */
 };
 

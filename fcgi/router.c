@@ -1,8 +1,10 @@
 #include "router.h"
 
 #include "../handlers/auth.h"
+#include "../handlers/builds_api.h"
 #include "../handlers/csrf.h"
 #include "../handlers/handlers.h"
+#include "../handlers/hooks.h"
 #include "../handlers/token_service.h"
 #include "../handlers/ui_api.h"
 #include "../lib/digest.h"
@@ -208,6 +210,16 @@ static void dispatch(struct app *app, struct request *req, struct response *res)
     if (token_service_match(ts, req)) { /* fastcgi.tokenservice.path */
         counted(req, MH_TOKEN);
         token_service_handle(ts, req, res);
+        return;
+    }
+    if (hooks_match(req)) { /* build webhooks (issue 18): the signature is the auth */
+        counted(req, MH_OTHER);
+        hooks_handle(app, req, res);
+        return;
+    }
+    if (builds_api_match(req)) { /* the builds' JSON API (issue 18) */
+        counted(req, MH_OTHER);
+        builds_api_handle(app, req, res);
         return;
     }
     if (match(req, &kind, &name, &ref) != 0) {

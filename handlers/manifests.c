@@ -3,7 +3,10 @@
 
 #include "events.h"
 
+#include "../lib/buildq.h"
+#include "../lib/config.h"
 #include "../lib/err.h"
+#include "../lib/log.h"
 #include "../lib/names.h"
 #include "../storage/manifest.h"
 #include "../storage/registry.h"
@@ -177,6 +180,12 @@ void h_manifest_put(struct app *app, struct request *req, struct response *res)
     }
     events_manifest(app, req, EVENT_PUSH, strchr(req->ref, ':') ? NULL : req->ref, digest, NULL,
                     body, len);
+    /* builds (issue 18): a tagged push may be the FROM of sources: the
+     * builder service decides, from a trigger file (chained builds) */
+    if (config_builds_active(app->cfg) && !strchr(req->ref, ':') &&
+        buildq_pushed(app->cfg, req->name, req->ref, digest) != 0)
+        log_warn("builds: no chained-build trigger for %s:%s (workdir %s not writable)", req->name,
+                 req->ref, app->cfg->builds_workdir);
     res->status = 201;
     response_header(
         res, req->arena, "Location",

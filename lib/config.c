@@ -126,8 +126,12 @@ static int config_defaults(struct config *c)
     c->ts_expiration = 300; /* fastcgi.tokenservice.expiration */
     c->ts_refreshexpiration = 30 * 24 * 3600; /* ....refreshexpiration */
     c->name_components_max = 32;
-    c->proxy_ttl = 168 * 3600;   /* proxy.ttl, as the reference (Distribution 3) */
-    c->notify_fsync = 1;         /* notifications.queue.fsync (Wharf) */
+    c->proxy_ttl = 168 * 3600; /* proxy.ttl, as the reference (Distribution 3) */
+    c->notify_fsync = 1;       /* notifications.queue.fsync (Wharf) */
+    c->builds_concurrency = 1; /* builds (issue 18) */
+    c->builds_timeout = 1800;
+    c->builds_tlsverify = 1;
+    c->builds_keep = 100;
     s3_config_defaults(c);       /* storage.s3, redis (issue 7) */
     objstore_config_defaults(c); /* storage.swift, azure, gcs, oss (issue 15) */
     /* health.storagedriver.interval: the reference's 10s */
@@ -195,6 +199,7 @@ int config_load(const char *path, char *const *envp, struct config **out, char *
     }
     if ((rc = uploads_finish(&L)) < 0) goto out;
     if ((rc = notify_finish(&L)) < 0) goto out;
+    if ((rc = builds_finish(&L)) < 0) goto out;
     *out = L.c;
     L.c = NULL;
 out:

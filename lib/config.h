@@ -231,6 +231,19 @@ struct config {
     struct config_health_check *health_checks; /* health.file, .http, .tcp entries */
     size_t nhealth_checks;
 
+    /* builds (issue 18): automated builds from git (config_builds.c,
+     * admin/builder.c, docs/builds.md) */
+    char *builds_workdir;   /* builds.workdir (default /var/lib/wharf/builds) */
+    int builds_concurrency; /* builds.concurrency: builds running at once (default 1) */
+    long builds_timeout;    /* builds.timeout, seconds (default 30m) */
+    char *builds_registry;  /* builds.registry: host[:port] builds push to (default: http.addr) */
+    int builds_tlsverify;   /* builds.tlsverify (default true) */
+    char *builds_username;  /* builds.username: credentials builds push with */
+    char *builds_password;  /* builds.password (secret) */
+    int builds_keep;        /* builds.keep: finished builds kept with their logs (default 100) */
+    struct config_build_source *build_sources; /* builds.sources, in file order */
+    size_t nbuild_sources;
+
     /* http.debug (issue 14): the debug server (admin/debug.c, docs/metrics.md) */
     char *debug_addr;       /* http.debug.addr: "host:port" or ":port"; NULL = no debug server */
     int debug_prom_enabled; /* http.debug.prometheus.enabled (default false) */
@@ -307,6 +320,37 @@ int config_health_active(const struct config *c);
 /* config_notify_active: 1 when at least one notifications endpoint is
  * enabled (events are then raised and queued), else 0. */
 int config_notify_active(const struct config *c);
+
+/* one rule of a build source: which pushed git refs build, under which tag */
+struct config_build_rule {
+    char *branch;       /* a branch rule: the branch name; NULL for a tag rule */
+    char *tag;          /* branch rule: the image tag; tag rule: the git tag's regex */
+    void *re;           /* tag rule: tag compiled (pcre2_code_8 *) */
+    char *tag_template; /* tag rule: the image tag, {0} the match, {1}.. its groups;
+                           NULL: the git tag itself */
+};
+/* one build argument (--build-arg name=value) */
+struct config_build_arg {
+    char *name, *value;
+};
+/* one entry of builds.sources: a git repository built into a repository here */
+struct config_build_source {
+    char *name;       /* required, unique, [a-z0-9._-]: the webhook's URL names it */
+    char *git;        /* required: the git URL fetched (https://, ssh, git://, file://) */
+    char *secret;     /* required: the webhook secret (HMAC key or GitLab token) */
+    char *repository; /* required: the repository the image is pushed to */
+    char *dockerfile; /* default "Dockerfile", relative to the checkout */
+    char *context;    /* default ".", relative to the checkout */
+    struct config_build_rule *rules;
+    size_t nrules;
+    struct config_build_arg *args;
+    size_t nargs;
+};
+/* config_builds_active: 1 when builds.sources is not empty (the builder
+ * service runs, the webhooks answer), else 0. */
+int config_builds_active(const struct config *c);
+/* config_build_source: the source named name, or NULL. */
+const struct config_build_source *config_build_source(const struct config *c, const char *name);
 
 /* one entry of middleware.storage */
 enum config_mw { MW_REDIRECT = 1, MW_CLOUDFRONT = 2 };

@@ -277,6 +277,13 @@ PRINTER(dump_endpoints);
 RELEASER(release_endpoints);
 int notify_finish(struct loader *L);
 
+/* config_builds.c: builds (issue 18) */
+APPLIER(apply_build_sources);
+PRINTER(dump_build_sources);
+RELEASER(release_build_sources);
+SHOWN(shown_builds);
+int builds_finish(struct loader *L);
+
 /* config_health.c: health (issue 14) */
 APPLIER(apply_health_ms);
 APPLIER(apply_health_checks);

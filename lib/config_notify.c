@@ -96,9 +96,11 @@ static int apply_ignore(struct loader *L, struct config_endpoint *e, const struc
     }
     for (size_t i = 0; i < e->nignore_actions; i++) {
         const char *a = e->ignore_actions[i];
-        if (strcmp(a, "push") && strcmp(a, "pull") && strcmp(a, "mount") && strcmp(a, "delete"))
-            log_warn("%s.actions: \"%s\" is no action events have (push, pull, mount, delete)",
-                     path, a);
+        if (strcmp(a, "push") && strcmp(a, "pull") && strcmp(a, "mount") && strcmp(a, "delete") &&
+            strcmp(a, "build"))
+            log_warn(
+                "%s.actions: \"%s\" is no action events have (push, pull, mount, delete, build)",
+                path, a);
     }
     return 0;
 }

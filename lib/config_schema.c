@@ -395,6 +395,21 @@ static const struct field f_health[] = {
     END,
 };
 
+/* builds (issue 18): config_builds.c */
+static const struct field f_builds[] = {
+    STR("workdir", CFG_OFF(builds_workdir), F_ABSPATH),
+    INT("concurrency", CFG_OFF(builds_concurrency), S_INT, 1, 64),
+    DUR("timeout", CFG_OFF(builds_timeout)),
+    STR("registry", CFG_OFF(builds_registry), 0),
+    BOOL("tlsverify", CFG_OFF(builds_tlsverify)),
+    STR("username", CFG_OFF(builds_username), 0),
+    STR("password", CFG_OFF(builds_password), F_SECRET),
+    INT("keep", CFG_OFF(builds_keep), S_INT, 1, 100000),
+    CUSTOM("sources", apply_build_sources, .dump = dump_build_sources,
+           .release = release_build_sources),
+    END,
+};
+
 /* in the order config_dump has always printed them */
 static const struct field f_root[] = {
     CUSTOM("version", apply_version, .dump = dump_version),
@@ -411,6 +426,7 @@ static const struct field f_root[] = {
     SECTION("compatibility", f_compatibility),
     SECTION("notifications", f_notifications),
     SECTION("health", f_health),
+    SECTION("builds", f_builds, .shown = shown_builds),
     UNSUP("reporting"),
     UNSUP("catalog"),
     UNSUP("policy"),

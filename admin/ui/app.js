@@ -616,6 +616,111 @@ async function whoami() {
   return who;
 }
 
+// ---- automated builds (issue 18): the builds' JSON API ----
+
+const BUILD_SCOPE = 'registry:admin:*';
+
+function buildLink(id) {
+  return el('a', { href: `#/b/${id}`, text: id });
+}
+
+async function builds() {
+  const v = page('Builds', el('p', { class: 'muted', text: 'Loading…' }));
+  let d;
+  try {
+    d = await api.json('/_wharf/api/builds?n=100', { scope: BUILD_SCOPE });
+  } catch (e) {
+    v.lastChild.remove();
+    if (e instanceof api.ApiError && e.status === 404) {
+      v.append(el('p', { class: 'empty', text: 'Automated builds are not configured (config.yml builds:).' }));
+      return;
+    }
+    return failed(e, v);
+  }
+  const sources = [...new Set(d.builds.map((b) => b.source))].sort();
+  const form = el('form', { class: 'search', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    const body = { source: f.get('source') };
+    if (f.get('branch')) body.branch = f.get('branch');
+    const btn = ev.target.querySelector('button');
+    btn.disabled = true;
+    const r = await api.request('/_wharf/api/builds', {
+      method: 'POST', scope: BUILD_SCOPE, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+    btn.disabled = false;
+    if (!r.ok) return failed(await api.explain(r), v);
+    const b = await r.json();
+    status(`Build ${b.id} queued`);
+    location.hash = `#/b/${b.id}`;
+  } },
+  el('label', { for: 'build-source', text: 'Build now' }),
+  el('input', { id: 'build-source', name: 'source', placeholder: 'source', list: 'build-sources', required: true, 'aria-label': 'Source' }),
+  el('datalist', { id: 'build-sources' }, sources.map((s) => el('option', { value: s }))),
+  el('input', { id: 'build-branch', name: 'branch', placeholder: 'branch (default: the first rule\'s)', 'aria-label': 'Branch' }),
+  el('button', { type: 'submit', text: 'Build' }));
+  const rows = d.builds.map((b) => el('tr', { 'data-status': b.status },
+    el('td', {}, buildLink(b.id)),
+    el('td', { text: b.source }),
+    el('td', {}, el('code', { title: b.ref, text: b.ref.replace(/^refs\/(heads|tags)\//, '') })),
+    el('td', { text: (b.tags || []).join(', ') }),
+    el('td', { class: 'build-status', text: b.status }),
+    el('td', { title: b.trigger, text: b.trigger.replace(/@(sha256:[0-9a-f]{12})[0-9a-f]+/, '@$1…') }),
+    el('td', {}, timeEl(b.created))));
+  v.lastChild.replaceWith(el('div', {},
+    who && who.admin && !who.readonly ? form : null,
+    rows.length
+      ? table(['Build', 'Source', 'Ref', 'Tags', 'Status', 'Trigger', 'Queued'], rows, 'Builds, newest first')
+      : el('p', { class: 'empty', text: 'No build yet: push to a linked repository, or build now.' })));
+}
+
+async function build(id) {
+  const v = page(`Build ${id}`, el('p', { class: 'muted', text: 'Loading…' }));
+  const url = `/_wharf/api/builds/${encodeURIComponent(id)}`;
+  let b;
+  let log;
+  try {
+    b = await api.json(url, { scope: BUILD_SCOPE });
+    const r = await api.request(`${url}/log`, { scope: BUILD_SCOPE });
+    log = r.ok ? await r.text() : '';
+  } catch (e) {
+    v.lastChild.remove();
+    return failed(e, v);
+  }
+  if (!v.isConnected) return;
+  const fact = (k, val) => [el('dt', { text: k }), el('dd', {}, val === '' || val === undefined ? '—' : val)];
+  const active = b.status === 'queued' || b.status === 'running';
+  const cancel = active && who && who.admin
+    ? el('p', {}, el('button', { type: 'button', class: 'danger', text: 'Cancel build', onclick: async (ev) => {
+      if (!(await confirmAction('Stop this build?', 'Cancel build'))) return;
+      ev.target.disabled = true;
+      const r = await api.request(`${url}/cancel`, { method: 'POST', scope: BUILD_SCOPE });
+      if (!r.ok) return failed(await api.explain(r), v);
+      status('Cancel asked');
+    } }))
+    : null;
+  v.lastChild.replaceWith(el('div', {},
+    el('dl', { class: 'facts' },
+      fact('Status', el('span', { class: 'build-status', text: b.status })),
+      b.reason ? fact('Reason', b.reason) : null,
+      fact('Source', b.source),
+      fact('Repository', repoLink(b.repository)),
+      fact('Ref', el('code', { text: b.ref })),
+      fact('Tags', (b.tags || []).join(', ')),
+      fact('Revision', b.revision ? el('code', { text: b.revision }) : ''),
+      fact('Digest', b.digest ? manifestLink(b.repository, b.digest) : ''),
+      fact('Trigger', b.trigger),
+      (b.chain || []).length ? fact('Chain', b.chain.join(' → ')) : null,
+      fact('Queued', timeEl(b.created)),
+      fact('Started', timeEl(b.started)),
+      fact('Finished', timeEl(b.finished))),
+    cancel,
+    el('h2', { text: 'Log' }),
+    log ? el('pre', { class: 'log', tabindex: '0', 'aria-label': 'Build log', text: log }) : el('p', { class: 'empty', text: 'No output yet.' })));
+  // a queued or running build: look again in two seconds while the page is shown
+  if (active) setTimeout(() => { if (v.isConnected) build(id); }, 2000);
+}
+
 // ---- routing ----
 
 async function route() {
@@ -652,6 +757,14 @@ async function route() {
   if (path === '/gc') {
     cur('gc');
     return gc();
+  }
+  if (path === '/builds') {
+    cur('builds');
+    return builds();
+  }
+  if (path.startsWith('/b/')) {
+    cur('builds');
+    return build(decodeURIComponent(path.slice(3)));
   }
   cur('repos');
   return repositories(params);

@@ -638,6 +638,16 @@ static void test_s3_and_redis(void **state)
 /* Configurations that together use every key the schema accepts: one per
  * choice that excludes the others (a storage driver, an auth method). */
 static const char *const every_key[] = {
+    /* builds (issue 18) */
+    "version: 0.1\nstorage:\n  inmemory: {}\nbuilds:\n  workdir: /tmp/wb\n  concurrency: 2\n"
+    "  timeout: 10m\n  registry: 'registry.example:443'\n  tlsverify: false\n"
+    "  username: builder\n  password: builds-pw\n  keep: 7\n  sources:\n"
+    "    - name: app\n      git: 'https://git.example/app.git'\n"
+    "      secret: every-key-secret-0123\n      repository: team/app\n"
+    "      dockerfile: docker/Dockerfile\n      context: docker\n      rules:\n"
+    "        - {branch: main, tag: latest}\n        - {tag: '^v(.*)$', tag_template: '{1}'}\n"
+    "        - {tag: '^rel-'}\n      args: {VERSION: '1', OTHER: two}\n",
+
     "version: 0.1\n"
     "log:\n  level: debug\n  formatter: json\n  accesslog: {disabled: true}\n"
     "  reportcaller: true\n  fields: {service: registry, port: 5000, \"a b\": 'x\"y'}\n"
@@ -734,7 +744,7 @@ static const char *const every_key[] = {
  * spaces a level); list items and quoted header names are not keys. */
 static size_t dump_paths(const char *dump, char paths[][CONFIG_MAX_PATH], size_t max)
 {
-    char stack[CONFIG_MAX_DEPTH][64];
+    char stack[CONFIG_MAX_DEPTH][64] = {{0}}; /* list items leave levels unset */
     size_t n = 0;
     for (const char *line = dump; *line && n < max;) {
         const char *eol = strchr(line, '\n');
@@ -777,7 +787,7 @@ static void check_keys(const struct field *f, const char *prefix, char (*paths)[
  * valgrind, tests/unit/valgrind.sh) each loads and frees without a leak. */
 static void test_dump_every_key(void **state)
 {
-    enum { MAXP = 1024 };
+    enum { MAXP = 2048 };
     char(*paths)[CONFIG_MAX_PATH] = calloc(MAXP, CONFIG_MAX_PATH);
     size_t npaths = 0, nchecked = 0;
     assert_non_null(paths);
