@@ -29,17 +29,6 @@ int builds_api_match(const struct request *req)
     return !strncmp(req->path, BUILDS_API_PREFIX, n) && (!req->path[n] || req->path[n] == '/');
 }
 
-static void reply(struct request *req, struct response *res, int status, struct json_object *o)
-{
-    size_t len;
-    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-    char *body = arena_printf(req->arena, "%s\n", s);
-    res->status = status;
-    response_header(res, req->arena, "Cache-Control", "no-store");
-    response_body(res, body, len + 1, "application/json; charset=utf-8", req->arena);
-    json_object_put(o);
-}
-
 static void list(struct app *app, struct request *req, struct response *res)
 {
     const char *ns = request_query(req, "n"), *src = request_query(req, "source");
@@ -79,7 +68,7 @@ static void list(struct app *app, struct request *req, struct response *res)
     }
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "builds", arr);
-    reply(req, res, 200, o);
+    json_object_reply(req, res, 200, o);
 }
 
 static void show_log(struct app *app, struct request *req, struct response *res, const char *id)
@@ -194,7 +183,7 @@ static void build_now(struct app *app, struct request *req, struct response *res
     log_info("builds: source %s: %s queued as build %s by hand%s%s", s->name, ref, id,
              user ? " by " : "", user ? user : "");
     struct json_object *st = buildq_read(app->cfg, id);
-    reply(req, res, 202, st ? st : json_object_new_object());
+    json_object_reply(req, res, 202, st ? st : json_object_new_object());
 }
 
 static void cancel(struct app *app, struct request *req, struct response *res, const char *id)
@@ -221,7 +210,7 @@ static void cancel(struct app *app, struct request *req, struct response *res, c
     }
     close(fd);
     log_info("builds: build %s: cancel asked", id);
-    reply(req, res, 202, st);
+    json_object_reply(req, res, 202, st);
 }
 
 void builds_api_handle(struct app *app, struct request *req, struct response *res)
@@ -282,5 +271,5 @@ void builds_api_handle(struct app *app, struct request *req, struct response *re
         error_reply(req, res, 404, "UNSUPPORTED", "no such build", id);
         return;
     }
-    reply(req, res, 200, st);
+    json_object_reply(req, res, 200, st);
 }

@@ -3,6 +3,7 @@
 #include "../lib/err.h"
 #include "../lib/log.h"
 
+#include <json-c/json.h>
 #include <string.h>
 
 char *json_string(struct arena *a, const char *s)
@@ -41,6 +42,17 @@ void error_reply(struct request *req, struct response *res, int status, const ch
                               json_string(a, code), json_string(a, message),
                               detail ? json_string(a, detail) : "null");
     response_body(res, body, strlen(body), "application/json; charset=utf-8", a);
+}
+
+void json_object_reply(struct request *req, struct response *res, int status, struct json_object *o)
+{
+    size_t len;
+    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+    char *body = arena_printf(req->arena, "%s\n", s);
+    res->status = status;
+    response_header(res, req->arena, "Cache-Control", "no-store");
+    response_body(res, body, len + 1, "application/json; charset=utf-8", req->arena);
+    json_object_put(o);
 }
 
 /* Seconds a client is asked to wait before retrying (Retry-After): an outage

@@ -35,6 +35,11 @@ int handler_may_pull(struct app *app, struct request *req, const char *repo);
 /* error_reply: status + the spec's {"errors":[{code,message,detail}]} (detail may be NULL). */
 void error_reply(struct request *req, struct response *res, int status, const char *code,
                  const char *message, const char *detail);
+/* json_object_reply: status + o serialised (plain, a trailing newline) as
+ * application/json, Cache-Control: no-store; takes o's reference. */
+struct json_object;
+void json_object_reply(struct request *req, struct response *res, int status,
+                       struct json_object *o);
 /* error_storage: map a storage failure that no handler-specific code covers. */
 void error_storage(struct request *req, struct response *res, int werr);
 /* error_body_failed: the web server's request body file could not be

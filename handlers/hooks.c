@@ -93,22 +93,11 @@ int hooks_token_ok(const char *secret, const char *token)
 enum provider { P_NONE, P_GITHUB, P_GITEA, P_GITLAB, P_BITBUCKET };
 static const char *const provider_name[] = {"", "github", "gitea", "gitlab", "bitbucket"};
 
-static void reply_json(struct request *req, struct response *res, int status, struct json_object *o)
-{
-    size_t len;
-    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-    char *body = arena_printf(req->arena, "%s\n", s);
-    res->status = status;
-    response_header(res, req->arena, "Cache-Control", "no-store");
-    response_body(res, body, len + 1, "application/json; charset=utf-8", req->arena);
-    json_object_put(o);
-}
-
 static void ignored(struct request *req, struct response *res, const char *why)
 {
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "ignored", json_object_new_string(why));
-    reply_json(req, res, 200, o);
+    json_object_reply(req, res, 200, o);
 }
 
 static const char *jstr(struct json_object *o, const char *k)
@@ -283,7 +272,7 @@ void hooks_handle(struct app *app, struct request *req, struct response *res)
     if (!strcmp(event, "ping") || !strcmp(event, "diagnostics:ping")) {
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "pong", json_object_new_string(s->name));
-        reply_json(req, res, 200, o);
+        json_object_reply(req, res, 200, o);
         return;
     }
     int push = p == P_GITHUB || p == P_GITEA ? !strcmp(event, "push")
@@ -371,5 +360,5 @@ void hooks_handle(struct app *app, struct request *req, struct response *res)
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "builds", ids);
     json_object_object_add(o, "ignored", skipped);
-    reply_json(req, res, json_object_array_length(ids) ? 202 : 200, o);
+    json_object_reply(req, res, json_object_array_length(ids) ? 202 : 200, o);
 }

@@ -32,7 +32,6 @@
 #define CATALOG_NAME_MAX 256   /* bytes of a name (or of `last`) that are encoded */
 #define MARKER_MAX (16u << 20) /* bytes of a marker read back */
 #define CONFIG_MAX (1u << 20)  /* bytes of an image config read for its labels */
-#define LINK_MAX 256           /* bytes of a tag's link */
 #define MANIFESTS_MAX 100000   /* manifests described in one marker */
 #define LOCK_TTL_S 15          /* a dead holder's lease keeps others out this long */
 #define LOCK_WAIT_MS 3000      /* then the update goes on without the lock */
@@ -307,20 +306,6 @@ static int64_t summary_size(struct arena *a, const struct summary *s)
 
 /* ---- a summary from storage ---- */
 
-static int read_link(struct registry *r, struct arena *a, const char *path, char **digest)
-{
-    char *data;
-    size_t len;
-    int rc = storage_get(r->d, a, path, LINK_MAX, &data, &len);
-    if (rc == WERR_TOOBIG) return WERR_INVALID;
-    if (rc) return rc;
-    while (len && (data[len - 1] == '\n' || data[len - 1] == ' '))
-        data[--len] = 0;
-    if (digest_parse(data, NULL, NULL) != 0) return WERR_INVALID;
-    *digest = data;
-    return 0;
-}
-
 /* labels: an image config's config.Labels (Docker and OCI alike) */
 static void config_labels(struct registry *r, struct arena *a, const char *digest, struct man *m)
 {
@@ -467,7 +452,7 @@ static int compute(struct registry *r, struct arena *a, const char *repo, const 
         char *dg;
         const char *cur = path_tag_current(a, repo, tags[i]);
         if (i % 64 == 63 && lk) storage_lock_renew(lk);
-        rc = read_link(r, a, cur, &dg);
+        rc = registry_read_link(r, a, cur, &dg);
         if (rc == WERR_NOTFOUND || rc == WERR_INVALID) { /* being deleted, or a crash's */
             s->dangling[s->ndangling++] = tags[i];
             continue;
@@ -634,7 +619,7 @@ static int merge_listed(struct registry *r, struct arena *a, const char *repo,
             continue;
         }
         char *dg;
-        rc = read_link(r, a, path_tag_current(a, repo, tags[i]), &dg);
+        rc = registry_read_link(r, a, path_tag_current(a, repo, tags[i]), &dg);
         if (rc == WERR_NOTFOUND || rc == WERR_INVALID) {
             now->dangling[now->ndangling++] = tags[i];
             continue;

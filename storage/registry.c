@@ -23,8 +23,7 @@
 #define LINK_MAX 256
 #define UPLOAD_CHUNK (256 * 1024)
 
-/* read a link file: "alg:hex", validated */
-static int read_link(struct registry *r, struct arena *a, const char *path, char **digest)
+int registry_read_link(struct registry *r, struct arena *a, const char *path, char **digest)
 {
     char *data;
     size_t len;
@@ -106,7 +105,7 @@ int registry_blob_stat(struct registry *r, struct arena *a, const char *repo, co
                        struct blob_desc *out)
 {
     char *linked;
-    int rc = read_link(r, a, path_layer_link(a, repo, digest), &linked);
+    int rc = registry_read_link(r, a, path_layer_link(a, repo, digest), &linked);
     if (rc == WERR_INVALID) rc = WERR_NOTFOUND;
     if (rc) return rc;
     if (strcmp(linked, digest) != 0) return WERR_NOTFOUND;
@@ -127,7 +126,8 @@ int registry_blob_stat_for_read(struct registry *r, struct arena *a, const char 
     if (rc != WERR_NOTFOUND) return rc;
     /* linked here, data renamed aside by an online GC (storage/gc.c steps 3-4) */
     char *linked;
-    if (read_link(r, a, path_layer_link(a, repo, digest), &linked) != 0 || strcmp(linked, digest))
+    if (registry_read_link(r, a, path_layer_link(a, repo, digest), &linked) != 0 ||
+        strcmp(linked, digest))
         return WERR_NOTFOUND;
     struct storage_stat st;
     rc = storage_stat(r->d, path_blob_quarantine(a, digest), &st);
@@ -562,7 +562,7 @@ static int manifest_linked(struct registry *r, struct arena *a, const char *repo
                            const char *digest)
 {
     char *linked;
-    int rc = read_link(r, a, path_revision_link(a, repo, digest), &linked);
+    int rc = registry_read_link(r, a, path_revision_link(a, repo, digest), &linked);
     if (rc == WERR_INVALID) return WERR_NOTFOUND;
     if (rc) return rc;
     return strcmp(linked, digest) == 0 ? 0 : WERR_NOTFOUND;
@@ -577,7 +577,7 @@ int registry_manifest_get(struct registry *r, struct arena *a, const char *repo,
     if (r->mirror) mirror_manifest_sync(r->mirror, r, a, repo, ref);
     if (!is_digest_ref(ref)) {
         char *linked;
-        rc = read_link(r, a, path_tag_current(a, repo, ref), &linked);
+        rc = registry_read_link(r, a, path_tag_current(a, repo, ref), &linked);
         if (rc == WERR_INVALID) rc = WERR_NOTFOUND;
         if (rc) return rc;
         dg = linked;
@@ -739,7 +739,7 @@ int registry_manifest_delete(struct registry *r, struct arena *a, const char *re
     if (rc && rc != WERR_NOTFOUND) return rc;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char *cur;
-        if (read_link(r, a, path_tag_current(a, repo, tags[i]), &cur) == 0 &&
+        if (registry_read_link(r, a, path_tag_current(a, repo, tags[i]), &cur) == 0 &&
             strcmp(cur, digest) == 0) {
             int drc = storage_delete(r->d, path_tag(a, repo, tags[i]));
             if (drc && drc != WERR_NOTFOUND) return drc;

@@ -82,6 +82,10 @@ struct upload {
 #define UPLOAD_LOCK_TTL_S 120
 typedef ssize_t (*body_read_fn)(void *ctx, void *buf, size_t n); /* 0 = end, <0 error */
 
+/* registry_read_link: a link file's "alg:hex" (whitespace after it cut),
+ * validated (WERR_INVALID when it is not a digest or is too long); on a. */
+int registry_read_link(struct registry *r, struct arena *a, const char *path, char **digest);
+
 int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
                           struct upload **out);
 /* registry_upload_open: take the upload's lock (storage_lock: requests for one
