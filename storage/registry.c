@@ -448,6 +448,38 @@ void registry_upload_release(struct upload *u)
     u->lock = NULL;
 }
 
+/* what is left of a committed upload (its state files, its lock), removed
+ * once the request has answered (an arena cleanup runs after the web server
+ * got the whole response): on an object store that is a listing and a
+ * request per file the client need not wait for. A crash before it leaves
+ * the files to the upload purge and the lease to its ttl. */
+struct upload_purge {
+    struct registry *r;
+    char *dir, *uuid;
+    struct storage_lock *lock;
+};
+
+static void upload_purge_run(void *p)
+{
+    struct upload_purge *pg = p;
+    int rc = storage_delete(pg->r->d, pg->dir);
+    if (rc && rc != WERR_NOTFOUND)
+        log_warn("upload %s: its files were not removed (%s); the upload purge will", pg->uuid,
+                 werr_str(rc));
+    if (pg->lock) storage_unlock(pg->lock);
+}
+
+static void upload_purge_later(struct registry *r, struct arena *a, struct upload *u)
+{
+    struct upload_purge *pg = arena_zalloc(a, sizeof *pg);
+    pg->r = r;
+    pg->dir = path_upload(a, u->repo, u->uuid);
+    pg->uuid = arena_strdup(a, u->uuid);
+    pg->lock = u->lock; /* released after the files (the arena runs cleanups last first) */
+    u->lock = NULL;
+    arena_cleanup(a, upload_purge_run, pg);
+}
+
 /* rehash the upload's data with another algorithm (sha512 digests) */
 static int rehash(struct registry *r, struct arena *a, struct upload *u, enum digest_alg alg,
                   char out[DIGEST_MAX_STR])
@@ -531,7 +563,10 @@ int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u
         if ((rc = storage_move(r->d, data_path, path_blob_data(a, digest))) != 0) return rc;
     }
     if ((rc = write_link(r, path_layer_link(a, u->repo, digest), digest)) != 0) return rc;
-    registry_upload_cancel(r, a, u);
+    if (r->cfg && CONFIG_OBJSTORE(r->cfg))
+        upload_purge_later(r, a, u);
+    else
+        registry_upload_cancel(r, a, u);
     if (out) {
         snprintf(out->digest, sizeof out->digest, "%s", digest);
         out->size = u->offset;

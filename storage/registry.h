@@ -112,7 +112,8 @@ int registry_upload_append_file(struct registry *r, struct arena *a, struct uplo
 /* registry_upload_commit: verify that the hash state covers exactly the stored
  * bytes (its length == the data's size == offset) and the digest (WERR_DIGEST:
  * the upload is removed and nothing stored), move the data into the blob store atomically, link it
- * in the repository, remove the upload. */
+ * in the repository, remove the upload (on an object store once the request
+ * answered: an arena cleanup of a, which also releases the lock). */
 int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u,
                            const char *digest, struct blob_desc *out);
 int registry_upload_cancel(struct registry *r, struct arena *a, struct upload *u);

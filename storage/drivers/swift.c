@@ -46,6 +46,8 @@
 #define SW_PAGE 10000            /* names per listing page (Swift's largest) */
 #define SW_PAGES_MAX 10000       /* pages of one listing */
 #define SW_MAX_OBJECT (5LL << 30)
+#define SW_FLAT_MAX                                                                                \
+    (1LL << 20)                /* a DLO moved into the blob store at most this big is copied flat */
 #define SW_TEMPURL_EXPIRY 1200 /* seconds, the reference's 20 minutes */
 #define SW_CT "Content-Type: application/octet-stream"
 
@@ -329,6 +331,11 @@ static int attempt(struct sw_driver *d, CURL *h, struct sw_req *q, const char *t
     CURLcode cc = curl_easy_perform(h);
     curl_slist_free_all(hl);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &q->r.status);
+    if (log_enabled(LOG_DEBUG)) {
+        double secs = 0;
+        curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &secs);
+        log_debug("swift: %s %s: HTTP %ld in %.1f ms", q->method, q->url, q->r.status, secs * 1e3);
+    }
     int rc;
     if (cc == CURLE_WRITE_ERROR && x.overflow && q->r.status / 100 == 2) {
         rc = WERR_TOOBIG;
@@ -349,8 +356,6 @@ static int attempt(struct sw_driver *d, CURL *h, struct sw_req *q, const char *t
         }
     } else {
         rc = retryable(q->r.status) ? 1 : status_err(q->r.status);
-        if (q->r.status != 404 && q->r.status != 401)
-            log_debug("swift: %s %s: HTTP %ld", q->method, q->url, q->r.status);
         if (rc == WERR_NOSPACE) log_warn("swift: %s: HTTP 507: the store is full", q->url);
     }
     buf_free(&errbody);
@@ -1288,10 +1293,11 @@ static int move_object(struct sw_driver *d, struct arena *a, const char *sk, con
     rc = manifest_of(d, a, dk, &oldseg, &dr);
     if (rc && rc != WERR_NOTFOUND) return rc;
     if (oldseg && srcseg && !strcmp(oldseg, srcseg)) oldseg = NULL;
-    /* a DLO of at most one segment's size becomes a plain object: one
-     * request to read it, and the reference serves it (its Stat waits, then
-     * fails, on a DLO of 0 bytes: an empty blob) */
-    int flat = srcseg && sr->length >= 0 && sr->length <= d->chunksize;
+    /* a small DLO becomes a plain object: one request to read it (configs,
+     * small layers), and the reference serves it (its Stat waits, then
+     * fails, on a DLO of 0 bytes: an empty blob). A larger one stays a DLO,
+     * as the reference moves it: a new manifest, no copy of the bytes */
+    int flat = srcseg && sr->length >= 0 && sr->length <= SW_FLAT_MAX && sr->length <= d->chunksize;
     if (flat) {
         rc = sr->length ? obj_copy(d, sk, dk) : obj_put(d, dk, "", 0);
         struct sw_resp cr;

@@ -115,6 +115,48 @@ static void push_blob(struct fx *f, const char *repo, const void *p, size_t n,
 
 /* ---- uploads ---- */
 
+/* on an object store a committed upload's files and lock go once the
+ * request's arena ends (after the answer), not before; elsewhere at once */
+static void test_upload_purged_after_answer(void **state)
+{
+    struct fx *f = *state;
+    static const enum storage_type kinds[] = {STORAGE_INMEMORY, STORAGE_SWIFT};
+    for (size_t k = 0; k < 2; k++) {
+        struct config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.storage = kinds[k];
+        f->r.cfg = &cfg;
+        struct arena *post = arena_new(), *req = arena_new();
+        struct upload *u;
+        assert_int_equal(registry_upload_start(&f->r, post, "a/b", &u), 0);
+        char *dir = arena_strdup(f->a, path_upload(f->a, "a/b", u->uuid));
+        char *uuid = arena_strdup(f->a, u->uuid);
+        arena_free(post);
+        assert_int_equal(registry_upload_open(&f->r, req, "a/b", uuid, &u), 0);
+        char blob[32], dg[DIGEST_MAX_STR];
+        snprintf(blob, sizeof blob, "purge %zu", k);
+        assert_int_equal(append(f, req, u, blob, strlen(blob), 0, -1), 0);
+        digest_of(DIGEST_SHA256, blob, strlen(blob), dg);
+        assert_int_equal(registry_upload_commit(&f->r, req, u, dg, NULL), 0);
+        assert_true(exists(f, path_blob_data(f->a, dg)));
+        struct storage_lock *lk = NULL;
+        int held = storage_lock(f->d, f->a, path_upload_lock(f->a, uuid), 10, 0, &lk);
+        if (kinds[k] == STORAGE_SWIFT) {
+            assert_true(exists(f, dir));
+            assert_int_equal(held, WERR_BUSY);
+        } else {
+            assert_false(exists(f, dir));
+            assert_int_equal(held, 0);
+            storage_unlock(lk);
+        }
+        arena_free(req); /* the request answered */
+        assert_false(exists(f, dir));
+        assert_int_equal(storage_lock(f->d, f->a, path_upload_lock(f->a, uuid), 10, 0, &lk), 0);
+        storage_unlock(lk);
+        f->r.cfg = NULL;
+    }
+}
+
 static void test_upload_chunks_reopened(void **state)
 {
     struct fx *f = *state;
@@ -1104,6 +1146,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_upload_chunks_reopened),
+        T(test_upload_purged_after_answer),
         T(test_upload_empty_blob),
         T(test_upload_digest_mismatch),
         T(test_upload_lock_and_cover),
