@@ -1,20 +1,10 @@
 #!/usr/bin/env bash
-# tests/bench/swift.sh — Swift storage timings (issue 15), results for
-# docs/storage-swift.md. Everything on this machine, on loopback: an
-# OpenStack Swift all-in-one (tests/storage/swift_lib.sh, native API,
-# TempAuth) and:
-#   ref          the reference registry (docker-registry 2.8.2) with
-#                storage.swift on container bench-ref, redirects on (TempURLs,
-#                its default when the cluster offers them)
-#   wharf        nginx + wharf serve, storage.swift on container bench-wharf,
-#                blob GETs answered 307 to TempURLs
-#   wharf-stream the same config.yml with storage.redirect.disable: the
-#                worker streams
-# Both registries use the reference's default segment size (20 MiB) and the
-# same secretkey. bench.py --only blobs,images: a BLOB_MB MiB blob pushed
-# monolithic and chunked and pulled (redirect followed), a 5-layer image
-# pushed and pulled with skopeo, 8 concurrent skopeo pushes.
-# Env: REPEAT (2), BLOB_MB (256), LAYER_MB (32), OUT (tests/bench/results/swift-<time>).
+# tests/bench/perfenv.sh — the environment of tests/bench/swift.sh (Swift
+# all-in-one, the reference on container bench-ref, Wharf behind nginx on
+# bench-wharf with and without redirects), left running for profiling by
+# hand: Wharf logs at debug level, so node1/wharf.log has one line per Swift
+# request with its status and time. Ports and the work directory go to
+# /tmp/perf.env; stop it with Ctrl-C (or kill its process group).
 source "$(dirname "$0")/../e2e/lib.sh"
 source "$REPO/tests/storage/swift_lib.sh"
 e2e_init
