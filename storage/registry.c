@@ -101,14 +101,18 @@ static int blob_data_stat(struct registry *r, struct arena *a, const char *diges
     return 0;
 }
 
-int registry_blob_stat(struct registry *r, struct arena *a, const char *repo, const char *digest,
-                       struct blob_desc *out)
+/* blob_stat_linked: *linked set when repo links digest (0 when the link is
+ * missing or names another digest: WERR_NOTFOUND, nothing else looked at) */
+static int blob_stat_linked(struct registry *r, struct arena *a, const char *repo,
+                            const char *digest, struct blob_desc *out, int *linked)
 {
-    char *linked;
-    int rc = registry_read_link(r, a, path_layer_link(a, repo, digest), &linked);
+    char *ln;
+    *linked = 0;
+    int rc = registry_read_link(r, a, path_layer_link(a, repo, digest), &ln);
     if (rc == WERR_INVALID) rc = WERR_NOTFOUND;
     if (rc) return rc;
-    if (strcmp(linked, digest) != 0) return WERR_NOTFOUND;
+    if (strcmp(ln, digest) != 0) return WERR_NOTFOUND;
+    *linked = 1;
     int64_t size;
     if ((rc = blob_data_stat(r, a, digest, &size)) != 0) return rc;
     if (out) {
@@ -118,17 +122,22 @@ int registry_blob_stat(struct registry *r, struct arena *a, const char *repo, co
     return 0;
 }
 
+int registry_blob_stat(struct registry *r, struct arena *a, const char *repo, const char *digest,
+                       struct blob_desc *out)
+{
+    int linked;
+    return blob_stat_linked(r, a, repo, digest, out, &linked);
+}
+
 int registry_blob_stat_for_read(struct registry *r, struct arena *a, const char *repo,
                                 const char *digest, struct blob_desc *out, int *quarantined)
 {
     *quarantined = 0;
-    int rc = registry_blob_stat(r, a, repo, digest, out);
-    if (rc != WERR_NOTFOUND) return rc;
+    int linked;
+    int rc = blob_stat_linked(r, a, repo, digest, out, &linked);
+    /* not linked here: the answer (a push's existence check reads one link) */
+    if (rc != WERR_NOTFOUND || !linked) return rc;
     /* linked here, data renamed aside by an online GC (storage/gc.c steps 3-4) */
-    char *linked;
-    if (registry_read_link(r, a, path_layer_link(a, repo, digest), &linked) != 0 ||
-        strcmp(linked, digest))
-        return WERR_NOTFOUND;
     struct storage_stat st;
     rc = storage_stat(r->d, path_blob_quarantine(a, digest), &st);
     if (rc == WERR_NOTFOUND) /* or put back meanwhile */

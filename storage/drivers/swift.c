@@ -1675,12 +1675,13 @@ static void sw_cancel(struct storage_writer *base)
 
 #define SW_APPEND_THREADS 4
 #define SW_APPEND_MAX (1LL << 30) /* larger bodies go through a writer (lock renewals) */
+#define SW_PIECE_MIN (4LL << 20)  /* the smallest piece a body is cut into */
 
 struct piece_job {
     struct sw_writer *w;
     int fd;
-    int64_t len;
-    size_t first, n; /* segment numbers first+1 .. first+n */
+    int64_t len, chunk; /* the body's length, the size of its pieces */
+    size_t first, n;    /* segment numbers first+1 .. first+n */
     pthread_mutex_t mu;
     size_t next;
     int rc;
@@ -1689,7 +1690,7 @@ struct piece_job {
 static void *piece_worker(void *p)
 {
     struct piece_job *j = p;
-    int64_t chunk = j->w->d->chunksize;
+    int64_t chunk = j->chunk;
     for (;;) {
         pthread_mutex_lock(&j->mu);
         size_t i = j->next++;
@@ -1731,10 +1732,20 @@ static int sw_append_file(struct storage_driver *base, struct arena *a, const ch
     if (rc) return rc;
     struct sw_writer *w = (struct sw_writer *)wb;
     if ((rc = seg_load(w)) != 0 || (rc = flush_segment(w)) != 0 || len == 0) goto out;
+    /* segments of chunksize; a body of fewer than SW_APPEND_THREADS of them
+     * is cut in SW_APPEND_THREADS pieces (at least SW_PIECE_MIN) put side
+     * by side: one object PUT through Swift's proxy uses one core of it */
     int64_t chunk = w->d->chunksize;
+    if (len < chunk * SW_APPEND_THREADS) {
+        int64_t piece = (len + SW_APPEND_THREADS - 1) / SW_APPEND_THREADS;
+        piece = (piece + 65535) / 65536 * 65536;
+        if (piece < SW_PIECE_MIN) piece = SW_PIECE_MIN;
+        if (piece < chunk) chunk = piece;
+    }
     struct piece_job j = {.w = w,
                           .fd = fd,
                           .len = len,
+                          .chunk = chunk,
                           .first = w->nseg,
                           .n = (size_t)((len + chunk - 1) / chunk),
                           .mu = PTHREAD_MUTEX_INITIALIZER};
