@@ -1675,7 +1675,6 @@ static void sw_cancel(struct storage_writer *base)
 
 #define SW_APPEND_THREADS 4
 #define SW_APPEND_MAX (1LL << 30) /* larger bodies go through a writer (lock renewals) */
-#define SW_PIECE_MIN (4LL << 20)  /* the smallest piece a body is cut into */
 
 struct piece_job {
     struct sw_writer *w;
@@ -1732,16 +1731,10 @@ static int sw_append_file(struct storage_driver *base, struct arena *a, const ch
     if (rc) return rc;
     struct sw_writer *w = (struct sw_writer *)wb;
     if ((rc = seg_load(w)) != 0 || (rc = flush_segment(w)) != 0 || len == 0) goto out;
-    /* segments of chunksize; a body of fewer than SW_APPEND_THREADS of them
-     * is cut in SW_APPEND_THREADS pieces (at least SW_PIECE_MIN) put side
-     * by side: one object PUT through Swift's proxy uses one core of it */
+    /* segments of chunksize, as the reference cuts them: Swift's DLO reads
+     * segments past the tenth at one per second (rate_limit_after_segment),
+     * so smaller pieces would cost every pull */
     int64_t chunk = w->d->chunksize;
-    if (len < chunk * SW_APPEND_THREADS) {
-        int64_t piece = (len + SW_APPEND_THREADS - 1) / SW_APPEND_THREADS;
-        piece = (piece + 65535) / 65536 * 65536;
-        if (piece < SW_PIECE_MIN) piece = SW_PIECE_MIN;
-        if (piece < chunk) chunk = piece;
-    }
     struct piece_job j = {.w = w,
                           .fd = fd,
                           .len = len,
