@@ -15,6 +15,10 @@
 # monolithic and chunked and pulled (redirect followed), a 5-layer image
 # pushed and pulled with skopeo, 8 concurrent skopeo pushes.
 # Env: REPEAT (2), BLOB_MB (256), LAYER_MB (32), OUT (tests/bench/results/swift-<time>).
+# HOLD=1: no benchmark; the environment is left running for profiling by hand
+# (Wharf at log level debug: node1/wharf.log has a line per Swift request
+# with its status and time), ports and work directory in /tmp/perf.env,
+# until Ctrl-C.
 source "$(dirname "$0")/../e2e/lib.sh"
 source "$REPO/tests/storage/swift_lib.sh"
 e2e_init
@@ -38,11 +42,13 @@ swift_yml() {
     secretkey: bench-tempurl-key
 EOF2
 }
+LEVEL=warn
+[ -n "${HOLD:-}" ] && LEVEL=debug
 CFG=$TMP/config.yml
 cat >"$CFG" <<EOF2
 version: 0.1
 log:
-  level: warn
+  level: $LEVEL
   accesslog:
     disabled: true
 storage:
@@ -88,6 +94,12 @@ REF_PID=$!
 track_pid $REF_PID
 wait_http "http://127.0.0.1:$RP/v2/" "$REF_PID" 20 || { tail "$TMP/ref.log" >&2; exit 1; }
 
+if [ -n "${HOLD:-}" ]; then
+	echo "RP=$RP N1=$N1_PORT N2=$N2_PORT TMP=$TMP SWIFT_ENDPOINT=$SWIFT_ENDPOINT" >/tmp/perf.env
+	echo "# holding; ports in /tmp/perf.env" >&2
+	sleep infinity &
+	wait
+fi
 export BENCH_TMP=$TMP BENCH_BLOB_MB=$BLOB_MB BENCH_IMAGE_LAYERS=5 BENCH_LAYER_MB=$LAYER_MB
 echo "# $BLOB_MB MiB blob and 5 x $LAYER_MB MB image, repeat $REPEAT" >&2
 python3 "$BENCH/bench.py" --only blobs,images --repeat "$REPEAT" --out "$OUT" \
