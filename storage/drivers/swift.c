@@ -46,8 +46,8 @@
 #define SW_PAGE 10000            /* names per listing page (Swift's largest) */
 #define SW_PAGES_MAX 10000       /* pages of one listing */
 #define SW_MAX_OBJECT (5LL << 30)
-#define SW_FLAT_MAX                                                                                \
-    (1LL << 20)                /* a DLO moved into the blob store at most this big is copied flat */
+/* a DLO moved into the blob store at most this big is copied flat */
+#define SW_FLAT_MAX (1LL << 20)
 #define SW_TEMPURL_EXPIRY 1200 /* seconds, the reference's 20 minutes */
 #define SW_CT "Content-Type: application/octet-stream"
 
@@ -1679,8 +1679,8 @@ static void sw_cancel(struct storage_writer *base)
 struct piece_job {
     struct sw_writer *w;
     int fd;
-    int64_t len, chunk; /* the body's length, the size of its pieces */
-    size_t first, n;    /* segment numbers first+1 .. first+n */
+    int64_t len;
+    size_t first, n; /* segment numbers first+1 .. first+n */
     pthread_mutex_t mu;
     size_t next;
     int rc;
@@ -1689,7 +1689,7 @@ struct piece_job {
 static void *piece_worker(void *p)
 {
     struct piece_job *j = p;
-    int64_t chunk = j->chunk;
+    int64_t chunk = j->w->d->chunksize;
     for (;;) {
         pthread_mutex_lock(&j->mu);
         size_t i = j->next++;
@@ -1738,7 +1738,6 @@ static int sw_append_file(struct storage_driver *base, struct arena *a, const ch
     struct piece_job j = {.w = w,
                           .fd = fd,
                           .len = len,
-                          .chunk = chunk,
                           .first = w->nseg,
                           .n = (size_t)((len + chunk - 1) / chunk),
                           .mu = PTHREAD_MUTEX_INITIALIZER};
