@@ -177,13 +177,12 @@ case $blobobj in "$CONTAINER"/e2e/segments/*) t_ok "the blob is a DLO over e2e/s
 *) t_fail "the blob is a DLO over e2e/segments/ (as the reference writes)" "$blobobj" ;; esac
 check_eq "no orphan segments after Wharf's uploads" 0 "$(orphan_segments)"
 # a committed upload's files and lock go after the answer (storage/registry.c)
-for _ in $(seq 25); do
-	left=$(swift_objects | awk '$1 ~ /\/_uploads\// || $1 ~ /wharf\/locks\/uploads\// {print $1}')
-	[ -z "$left" ] && break
-	sleep 0.2
-done
-[ -z "$left" ]
-t_result "no upload files nor upload locks left after the commits" $? "$(echo "$left" | head -n 5)"
+upload_leftovers() {
+	swift_objects | awk '$1 ~ /\/_uploads\// || $1 ~ /wharf\/locks\/uploads\// {print $1}'
+}
+no_upload_leftovers() { [ -z "$(upload_leftovers)" ]; }
+wait_for 5 no_upload_leftovers
+t_result "no upload files nor upload locks left after the commits" $? "$(upload_leftovers | head -n 5)"
 sw_wharf_stop
 
 # --- redirect disabled: the worker streams, Range supported --------------------------------
