@@ -239,7 +239,9 @@ int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
     return 0;
 }
 
-/* the newest saved hash state not beyond `limit` bytes; offset 0 when none */
+/* the newest saved hash state not beyond `limit` bytes; offset 0 when none.
+ * A state listed but gone when read (its successor's holder deletes the one
+ * before after answering: save_hashstate) is passed over for the next one. */
 static int load_hashstate(struct registry *r, struct arena *a, struct upload *u, int64_t limit)
 {
     hasher_init(&u->h, DIGEST_SHA256);
@@ -251,28 +253,35 @@ static int load_hashstate(struct registry *r, struct arena *a, struct upload *u,
     int rc = storage_list(r->d, a, dir, &names, &n);
     if (rc == WERR_NOTFOUND) return 0;
     if (rc) return rc;
-    int64_t best = -1;
-    for (size_t i = 0; i < n; i++) {
-        char *end;
-        long long v = strtoll(names[i], &end, 10);
-        if (*end || v < 0 || v > limit) continue;
-        if (v > best) best = v;
-    }
-    if (best <= 0) return 0;
-    char *data;
-    size_t len;
-    rc = storage_get(r->d, a, path_upload_hashstate(a, u->repo, u->uuid, "sha256", best),
-                     DIGEST_STATE_MAX, &data, &len);
-    if (rc) return rc;
-    if (hasher_load(&u->h, DIGEST_SHA256, (unsigned char *)data, len) != 0 ||
-        (int64_t)u->h.len != best) {
-        log_warn("upload %s: unreadable hash state at %lld, restarting it", u->uuid,
-                 (long long)best);
-        hasher_init(&u->h, DIGEST_SHA256);
+    int64_t below = limit + 1;
+    for (;;) {
+        int64_t best = -1;
+        for (size_t i = 0; i < n; i++) {
+            char *end;
+            long long v = strtoll(names[i], &end, 10);
+            if (*end || v < 0 || v >= below) continue;
+            if (v > best) best = v;
+        }
+        if (best <= 0) return 0;
+        char *data;
+        size_t len;
+        rc = storage_get(r->d, a, path_upload_hashstate(a, u->repo, u->uuid, "sha256", best),
+                         DIGEST_STATE_MAX, &data, &len);
+        if (rc == WERR_NOTFOUND) {
+            below = best;
+            continue;
+        }
+        if (rc) return rc;
+        if (hasher_load(&u->h, DIGEST_SHA256, (unsigned char *)data, len) != 0 ||
+            (int64_t)u->h.len != best) {
+            log_warn("upload %s: unreadable hash state at %lld, restarting it", u->uuid,
+                     (long long)best);
+            hasher_init(&u->h, DIGEST_SHA256);
+            return 0;
+        }
+        u->offset = best;
         return 0;
     }
-    u->offset = best;
-    return 0;
 }
 
 struct open_ctx {
@@ -330,6 +339,21 @@ int registry_upload_open(struct registry *r, struct arena *a, const char *repo, 
     return 0;
 }
 
+/* the state an append replaced, deleted once the request has answered on
+ * an object store (a request or two the client need not wait for; a crash
+ * before it leaves it to the upload's purge) */
+struct stale_state {
+    struct registry *r;
+    char *path, *uuid;
+};
+
+static void stale_state_run(void *p)
+{
+    struct stale_state *ss = p;
+    int rc = storage_delete(ss->r->d, ss->path);
+    if (rc && rc != WERR_NOTFOUND) log_warn("upload %s: stale hash state kept", ss->uuid);
+}
+
 static int save_hashstate(struct registry *r, struct arena *a, struct upload *u, int64_t prev)
 {
     unsigned char st[DIGEST_STATE_MAX];
@@ -338,7 +362,14 @@ static int save_hashstate(struct registry *r, struct arena *a, struct upload *u,
         storage_put(r->d, path_upload_hashstate(a, u->repo, u->uuid, "sha256", u->offset), st, n);
     if (rc) return rc;
     if (prev > 0 && prev != u->offset) {
-        int drc = storage_delete(r->d, path_upload_hashstate(a, u->repo, u->uuid, "sha256", prev));
+        char *old = path_upload_hashstate(a, u->repo, u->uuid, "sha256", prev);
+        if (r->cfg && CONFIG_OBJSTORE(r->cfg)) {
+            struct stale_state *ss = arena_zalloc(a, sizeof *ss);
+            *ss = (struct stale_state){r, old, arena_strdup(a, u->uuid)};
+            arena_cleanup(a, stale_state_run, ss);
+            return 0;
+        }
+        int drc = storage_delete(r->d, old);
         if (drc && drc != WERR_NOTFOUND) log_warn("upload %s: stale hash state kept", u->uuid);
     }
     return 0;

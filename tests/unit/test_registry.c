@@ -157,6 +157,43 @@ static void test_upload_purged_after_answer(void **state)
     }
 }
 
+/* on an object store the hash state an append replaced goes after the
+ * answer (save_hashstate); the next request reads the newest one even while
+ * the old one is still there */
+static void test_hashstate_replaced_after_answer(void **state)
+{
+    struct fx *f = *state;
+    struct config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.storage = STORAGE_SWIFT;
+    f->r.cfg = &cfg;
+    struct upload *u;
+    struct arena *a1 = arena_new(), *a2 = arena_new();
+    assert_int_equal(registry_upload_start(&f->r, a1, "h/s", &u), 0);
+    char *uuid = arena_strdup(f->a, u->uuid);
+    assert_int_equal(registry_upload_open(&f->r, a1, "h/s", uuid, &u), 0);
+    assert_int_equal(append(f, a1, u, "0123456789", 10, 0, -1), 0);
+    registry_upload_release(u);
+    arena_free(a1);
+    assert_int_equal(registry_upload_open(&f->r, a2, "h/s", uuid, &u), 0);
+    assert_int_equal(u->offset, 10);
+    assert_int_equal(append(f, a2, u, "abcdef", 6, 0, -1), 0);
+    registry_upload_release(u);
+    char *s10 = arena_strdup(f->a, path_upload_hashstate(f->a, "h/s", uuid, "sha256", 10));
+    char *s16 = arena_strdup(f->a, path_upload_hashstate(f->a, "h/s", uuid, "sha256", 16));
+    assert_true(exists(f, s10)); /* the request has not answered yet */
+    assert_true(exists(f, s16));
+    struct arena *a3 = arena_new();
+    assert_int_equal(registry_upload_open(&f->r, a3, "h/s", uuid, &u), 0);
+    assert_int_equal(u->offset, 16);
+    registry_upload_release(u);
+    arena_free(a3);
+    arena_free(a2); /* answered: the replaced state goes */
+    assert_false(exists(f, s10));
+    assert_true(exists(f, s16));
+    f->r.cfg = NULL;
+}
+
 static void test_upload_chunks_reopened(void **state)
 {
     struct fx *f = *state;
@@ -1147,6 +1184,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_upload_chunks_reopened),
         T(test_upload_purged_after_answer),
+        T(test_hashstate_replaced_after_answer),
         T(test_upload_empty_blob),
         T(test_upload_digest_mismatch),
         T(test_upload_lock_and_cover),
