@@ -131,14 +131,37 @@ static void body_failed(struct app *app, struct request *req, struct response *r
  * bytes), is the front's or an intruder's doing, never the client's: 500 and
  * a log line saying why. A size other than Content-Range's with a chunked
  * body is the client's: 400, as when the streamed body is too short or long. */
+/* a body file opened before the upload's lock was taken (its hash is then
+ * computed while the lock settles: registry_upload_open_for) */
+struct body_file {
+    int fd;
+    int64_t size;
+    char *real;
+};
+
+static void body_file_close(void *p)
+{
+    struct body_file *b = p;
+    if (b->fd >= 0) close(b->fd);
+    free(b->real);
+}
+
 static int append_body_file(struct app *app, struct request *req, struct response *res,
-                            struct upload *u, const char *path, int64_t max)
+                            struct upload *u, const char *path, int64_t max,
+                            const struct body_file *pre)
 {
     int fd;
     int64_t size;
     char *real;
     const char *why;
-    int rc = bodyfile_open(app->cfg->bodydir, path, &fd, &size, &real, &why);
+    int rc = 0;
+    if (pre) { /* closed by the arena */
+        fd = pre->fd;
+        size = pre->size;
+        real = pre->real;
+    } else {
+        rc = bodyfile_open(app->cfg->bodydir, path, &fd, &size, &real, &why);
+    }
     if (rc) {
         log_error("upload %s: body file %s refused: %s (fastcgi.uploads.bodydir %s)", u->uuid, path,
                   why ? why : werr_str(rc), app->cfg->bodydir ? app->cfg->bodydir : "unset");
@@ -167,14 +190,17 @@ static int append_body_file(struct app *app, struct request *req, struct respons
             log_debug("upload %s: %lld bytes from body file %s", u->uuid, (long long)size, real);
         }
     }
-    close(fd);
-    free(real);
+    if (!pre) {
+        close(fd);
+        free(real);
+    }
     return rc;
 }
 
 /* append the request body to u, checking Content-Range against the upload's
  * offset first. Returns 0 or it has written the error reply. */
-static int append_body(struct app *app, struct request *req, struct response *res, struct upload *u)
+static int append_body(struct app *app, struct request *req, struct response *res, struct upload *u,
+                       const struct body_file *pre)
 {
     int64_t max = req->content_length >= 0 ? req->content_length : -1;
     const char *cr = request_header(req, "Content-Range");
@@ -214,7 +240,7 @@ static int append_body(struct app *app, struct request *req, struct response *re
         return -1;
     }
     const char *bf = app->cfg->bodyfiles ? request_param(req, "WHARF_BODY_FILE") : NULL;
-    if (bf && *bf) return append_body_file(app, req, res, u, bf, max);
+    if (bf && *bf) return append_body_file(app, req, res, u, bf, max, pre);
     struct body_ctx body = {req, 0};
     int rc = registry_upload_append(app->reg, req->arena, u, body_reader, &body, max);
     if (rc == WERR_TOOBIG) {
@@ -364,7 +390,7 @@ void h_upload_start(struct app *app, struct request *req, struct response *res)
     }
     if (digest) {
         /* monolithic upload: POST ?digest= with the whole blob as the body */
-        if (append_body(app, req, res, u) != 0) {
+        if (append_body(app, req, res, u, NULL) != 0) {
             registry_upload_cancel(app->reg, a, u);
             return;
         }
@@ -375,11 +401,26 @@ void h_upload_start(struct app *app, struct request *req, struct response *res)
     upload_headers(app, req, res, u);
 }
 
-static int open_upload(struct app *app, struct request *req, struct response *res,
-                       struct upload **u)
+/* the request's body file opened ahead (NULL when it has none, or it is
+ * refused: append_body then opens it again and says why) */
+static const struct body_file *body_file_ahead(struct app *app, struct request *req)
 {
+    if (!app->cfg->bodyfiles || request_param(req, "WHARF_BODY_FAILED")) return NULL;
+    const char *bf = request_param(req, "WHARF_BODY_FILE");
+    if (!bf || !*bf) return NULL;
+    struct body_file *b = arena_zalloc(req->arena, sizeof *b);
+    const char *why;
+    if (bodyfile_open(app->cfg->bodydir, bf, &b->fd, &b->size, &b->real, &why) != 0) return NULL;
+    arena_cleanup(req->arena, body_file_close, b);
+    return b;
+}
+
+static int open_upload(struct app *app, struct request *req, struct response *res,
+                       const struct body_file *body, const char *commit, struct upload **u)
+{
+    struct upload_intent in = {body ? body->fd : -1, body ? body->size : 0, commit};
     int rc = uuid_valid(req->ref) == 0
-                 ? registry_upload_open(app->reg, req->arena, req->name, req->ref, u)
+                 ? registry_upload_open_for(app->reg, req->arena, req->name, req->ref, &in, u)
                  : WERR_NOTFOUND;
     if (rc == WERR_NOTFOUND) {
         error_reply(req, res, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry",
@@ -396,8 +437,9 @@ static int open_upload(struct app *app, struct request *req, struct response *re
 void h_upload_patch(struct app *app, struct request *req, struct response *res)
 {
     struct upload *u;
-    if (open_upload(app, req, res, &u)) return;
-    if (append_body(app, req, res, u) != 0) return;
+    const struct body_file *body = body_file_ahead(app, req);
+    if (open_upload(app, req, res, body, NULL, &u)) return;
+    if (append_body(app, req, res, u, body) != 0) return;
     res->status = 202;
     upload_headers(app, req, res, u);
     /* free before the answer: the client's next request (the PUT) must not
@@ -410,15 +452,16 @@ void h_upload_put(struct app *app, struct request *req, struct response *res)
     const char *digest = request_query(req, "digest");
     if (check_digest(req, res, digest)) return;
     struct upload *u;
-    if (open_upload(app, req, res, &u)) return;
-    if (has_body(req) && append_body(app, req, res, u) != 0) return;
+    const struct body_file *body = has_body(req) ? body_file_ahead(app, req) : NULL;
+    if (open_upload(app, req, res, body, digest, &u)) return;
+    if (has_body(req) && append_body(app, req, res, u, body) != 0) return;
     commit(app, req, res, u, digest);
 }
 
 void h_upload_status(struct app *app, struct request *req, struct response *res)
 {
     struct upload *u;
-    if (open_upload(app, req, res, &u)) return;
+    if (open_upload(app, req, res, NULL, NULL, &u)) return;
     res->status = 204;
     upload_headers(app, req, res, u);
     registry_upload_release(u);
@@ -427,7 +470,7 @@ void h_upload_status(struct app *app, struct request *req, struct response *res)
 void h_upload_cancel(struct app *app, struct request *req, struct response *res)
 {
     struct upload *u;
-    if (open_upload(app, req, res, &u)) return;
+    if (open_upload(app, req, res, NULL, NULL, &u)) return;
     int rc = registry_upload_cancel(app->reg, req->arena, u);
     if (rc) {
         error_storage(req, res, rc);

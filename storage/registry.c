@@ -228,12 +228,17 @@ int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
     int rc = storage_put(r->d, path_upload_startedat(a, repo, u->uuid), ts, strlen(ts));
     if (rc) return rc;
     /* an empty data file, so the upload's size is always known from storage
-     * (opened to append: the id is new, there is nothing to truncate, and an
-     * object store is spared the probe for an old object to delete) */
-    struct storage_writer *w;
-    if ((rc = storage_writer_open(r->d, a, path_upload_data(a, repo, u->uuid), 1, &w)) != 0)
-        return rc;
-    if ((rc = storage_commit(w)) != 0) return rc;
+     * (on Swift an empty object: one request, where a writer probes for an
+     * object first, and its writer takes an empty object over without a
+     * copy; elsewhere opened to append: the id is new, nothing to truncate) */
+    char *data = path_upload_data(a, repo, u->uuid);
+    if (r->cfg && r->cfg->storage == STORAGE_SWIFT) {
+        if ((rc = storage_put(r->d, data, "", 0)) != 0) return rc;
+    } else {
+        struct storage_writer *w;
+        if ((rc = storage_writer_open(r->d, a, data, 1, &w)) != 0) return rc;
+        if ((rc = storage_commit(w)) != 0) return rc;
+    }
     u->stored = 0;
     *out = u;
     return 0;
@@ -288,16 +293,47 @@ struct open_ctx {
     struct registry *r;
     struct arena *a;
     struct upload *u;
+    const struct upload_intent *in;
 };
 
+/* a body file hashed while the lock settles: at most this long (a longer
+ * one is hashed once the lock is held, renewing it as it goes) */
+#define PREHASH_MAX (256LL << 20)
+
+static int hash_fd(int fd, int64_t len, struct hasher *h, struct storage_lock *renew)
+{
+    char *buf = malloc(UPLOAD_CHUNK);
+    if (!buf) return WERR_NOMEM;
+    int64_t done = 0;
+    int rc = 0;
+    while (!rc && done < len) {
+        size_t want = UPLOAD_CHUNK;
+        if ((int64_t)want > len - done) want = (size_t)(len - done);
+        ssize_t n = pread(fd, buf, want, (off_t)done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            rc = WERR_IO;
+            break;
+        }
+        hasher_update(h, buf, (size_t)n);
+        done += n;
+        if (renew) rc = storage_lock_renew(renew);
+    }
+    free(buf);
+    return rc;
+}
+
 /* read_upload_state: the upload's size, hash state and offset as its last
- * holder saved them; only reads (run while the lock settles, maybe twice) */
+ * holder saved them, and the intent's work; only reads (run while the lock
+ * settles, maybe twice) */
 static int read_upload_state(void *p)
 {
     struct open_ctx *c = p;
     struct registry *r = c->r;
     struct arena *a = c->a;
     struct upload *u = c->u;
+    u->pre.hashed = 0;
+    u->pre.absent = NULL;
     /* the data file is created with the upload: when it is there the upload
      * exists (one request fewer than reading startedat first); without it
      * (an upload the reference began, or one being purged) startedat says */
@@ -317,11 +353,26 @@ static int read_upload_state(void *p)
         memset(&tm, 0, sizeof tm);
         if (strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm)) u->started = timegm(&tm);
     }
-    return load_hashstate(r, a, u, size);
+    if ((rc = load_hashstate(r, a, u, size)) != 0) return rc;
+    const struct upload_intent *in = c->in;
+    if (!in) return 0;
+    if (in->body_fd >= 0 && in->body_len > 0 && in->body_len <= PREHASH_MAX) {
+        u->pre.h = u->h;
+        if (hash_fd(in->body_fd, in->body_len, &u->pre.h, NULL) == 0) {
+            u->pre.fd = in->body_fd;
+            u->pre.len = in->body_len;
+            u->pre.from = u->offset;
+            u->pre.hashed = 1;
+        }
+    }
+    int64_t have;
+    if (in->commit && blob_data_stat(r, a, in->commit, &have) == WERR_NOTFOUND)
+        u->pre.absent = in->commit;
+    return 0;
 }
 
-int registry_upload_open(struct registry *r, struct arena *a, const char *repo, const char *uuid,
-                         struct upload **out)
+int registry_upload_open_for(struct registry *r, struct arena *a, const char *repo,
+                             const char *uuid, const struct upload_intent *in, struct upload **out)
 {
     struct upload *u = arena_zalloc(a, sizeof(*u));
     u->repo = repo;
@@ -329,7 +380,7 @@ int registry_upload_open(struct registry *r, struct arena *a, const char *repo, 
     /* the lock, then the state: a request that waited sees the offset and
      * hash state its predecessor saved (its Content-Range check is right).
      * The state is read while a lease lock settles (storage_lock_during). */
-    struct open_ctx c = {r, a, u};
+    struct open_ctx c = {r, a, u, in};
     int rc = storage_lock_during(r->d, a, path_upload_lock(a, uuid), UPLOAD_LOCK_TTL_S,
                                  UPLOAD_LOCK_WAIT_MS, read_upload_state, &c, &u->lock);
     if (rc == WERR_BUSY)
@@ -337,6 +388,12 @@ int registry_upload_open(struct registry *r, struct arena *a, const char *repo, 
     if (rc) return rc;
     *out = u;
     return 0;
+}
+
+int registry_upload_open(struct registry *r, struct arena *a, const char *repo, const char *uuid,
+                         struct upload **out)
+{
+    return registry_upload_open_for(r, a, repo, uuid, NULL, out);
 }
 
 /* the state an append replaced, deleted once the request has answered on
@@ -440,26 +497,15 @@ int registry_upload_append_file(struct registry *r, struct arena *a, struct uplo
     if (len < 0) return WERR_INVALID;
     if (len == 0) return 0; /* an empty body appends nothing (the state stays) */
     /* hash first, from fd: the bytes hashed are those of the inode the
-     * driver then adopts or copies (never re-opened by name) */
+     * driver then adopts or copies (never re-opened by name); done already
+     * when the lock settled on the state this append starts from */
     struct hasher h = u->h;
-    char *buf = malloc(UPLOAD_CHUNK);
-    if (!buf) return WERR_NOMEM;
-    int64_t done = 0;
     int rc = 0;
-    while (!rc && done < len) {
-        size_t want = UPLOAD_CHUNK;
-        if ((int64_t)want > len - done) want = (size_t)(len - done);
-        ssize_t n = pread(fd, buf, want, (off_t)done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            rc = WERR_IO;
-            break;
-        }
-        hasher_update(&h, buf, (size_t)n);
-        done += n;
-        rc = storage_lock_renew(u->lock);
-    }
-    free(buf);
+    if (u->pre.hashed && u->pre.fd == fd && u->pre.len == len && u->pre.from == u->offset)
+        h = u->pre.h;
+    else
+        rc = hash_fd(fd, len, &h, u->lock);
+    u->pre.hashed = 0;
     if (rc) return rc;
     u->stored = -1;
     if ((rc = storage_append_file(r->d, a, path_upload_data(a, u->repo, u->uuid), u->offset, fd,
@@ -589,7 +635,10 @@ int registry_upload_commit(struct registry *r, struct arena *a, struct upload *u
         return WERR_DIGEST;
     }
     int64_t have;
-    if (blob_data_stat(r, a, digest, &have) == 0 && have == u->offset) {
+    /* a blob not stored while the lock settled is moved in without looking
+     * again (a blob found then is looked up again: it may have gone since) */
+    int absent = u->pre.absent && !strcmp(u->pre.absent, digest);
+    if (!absent && blob_data_stat(r, a, digest, &have) == 0 && have == u->offset) {
         /* content-addressed: the same bytes are already stored */
     } else {
         /* make the data durable before it becomes visible under its digest

@@ -75,6 +75,14 @@ struct upload {
     time_t started;            /* 0 when open() did not need to read it */
     int64_t stored;            /* the data's size in storage as this request left it, -1 unknown */
     struct storage_lock *lock; /* held from open until release, commit, cancel or the arena's end */
+    /* work done while the lock settled (registry_upload_open_for) */
+    struct {
+        struct hasher h; /* the state after the body file fd's first len bytes */
+        int fd;
+        int64_t len, from; /* hashed on top of the state at offset `from` */
+        int hashed;
+        const char *absent; /* a digest whose blob was not stored then */
+    } pre;
 };
 /* How long a request waits for another one holding the same upload (then
  * WERR_BUSY), and how long a lease of a dead holder keeps others out. */
@@ -95,6 +103,18 @@ int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
  * held until commit or cancel, or until the arena is freed. */
 int registry_upload_open(struct registry *r, struct arena *a, const char *repo, const char *uuid,
                          struct upload **out);
+/* What the request that opens an upload will do with it, so that some of
+ * that work overlaps the wait of a lease lock (storage_lock_during): the
+ * body file's hash computed on the saved state, the committed digest's blob
+ * looked up. Only reads; used later only when still valid (same fd, length
+ * and offset; a blob found then is looked up again at the commit). */
+struct upload_intent {
+    int body_fd; /* a body file to append (-1: none), its first body_len bytes */
+    int64_t body_len;
+    const char *commit; /* the digest the request commits (NULL: none) */
+};
+int registry_upload_open_for(struct registry *r, struct arena *a, const char *repo,
+                             const char *uuid, const struct upload_intent *in, struct upload **out);
 /* registry_upload_append: stream a body into the upload, hashing as it arrives,
  * then save the hash state. max: bytes expected (-1 = until end). Returns
  * WERR_IO when the body broke off (what arrived is kept and saved); WERR_TOOBIG

@@ -67,6 +67,15 @@ struct sw_driver {
     pthread_mutex_t mu; /* guards pool */
     CURL *pool[SW_POOL_MAX];
     size_t npool;
+    pthread_mutex_t memo_mu; /* guards memo */
+    struct sw_memo {
+        char *key; /* malloc; NULL: none */
+        int64_t length;
+        time_t mtime;
+        int has_manifest;
+        char manifest[SW_HDR_MAX];
+        struct timespec t;
+    } memo;
 };
 
 static const struct storage_driver_ops sw_ops;
@@ -636,8 +645,68 @@ static int enc(struct buf *b, const char *s)
 
 /* sw_do: an authenticated request on the account, the container or an
  * object; a 401 authenticates again once and retries */
+/* The last HEAD that sw_stat made, kept for a writer or a move of the same
+ * object soon after (a PATCH or PUT of an upload stats its data while its
+ * lock settles, then opens or moves it): that HEAD would answer the same,
+ * as nothing of this process wrote the object since (any write to it drops
+ * the memo) and another process writing it meanwhile is what the caller's
+ * lock keeps out. Used once, within SW_MEMO_MS. */
+#define SW_MEMO_MS 250
+
+static void memo_drop(struct sw_driver *d, const char *key)
+{
+    pthread_mutex_lock(&d->memo_mu);
+    if (d->memo.key && (!key || !strcmp(d->memo.key, key))) {
+        free(d->memo.key);
+        d->memo.key = NULL;
+    }
+    pthread_mutex_unlock(&d->memo_mu);
+}
+
+static void memo_put(struct sw_driver *d, const char *key, const struct sw_resp *r)
+{
+    pthread_mutex_lock(&d->memo_mu);
+    free(d->memo.key);
+    d->memo.key = xstrdup(key);
+    d->memo.length = r->length;
+    d->memo.mtime = r->mtime;
+    d->memo.has_manifest = r->has_manifest;
+    snprintf(d->memo.manifest, sizeof d->memo.manifest, "%s", r->manifest);
+    clock_gettime(CLOCK_MONOTONIC, &d->memo.t);
+    pthread_mutex_unlock(&d->memo_mu);
+}
+
+/* memo_take: 1 and r's length, mtime and manifest when the memo is key's
+ * and fresh (it is then used up) */
+static int memo_take(struct sw_driver *d, const char *key, struct sw_resp *r)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int hit = 0;
+    pthread_mutex_lock(&d->memo_mu);
+    if (d->memo.key && !strcmp(d->memo.key, key)) {
+        long ms = (long)(now.tv_sec - d->memo.t.tv_sec) * 1000 +
+                  (now.tv_nsec - d->memo.t.tv_nsec) / 1000000;
+        if (ms >= 0 && ms < SW_MEMO_MS) {
+            memset(r, 0, sizeof *r);
+            r->status = 200;
+            r->length = d->memo.length;
+            r->mtime = d->memo.mtime;
+            r->has_manifest = d->memo.has_manifest;
+            snprintf(r->manifest, sizeof r->manifest, "%s", d->memo.manifest);
+            hit = 1;
+        }
+        free(d->memo.key);
+        d->memo.key = NULL;
+    }
+    pthread_mutex_unlock(&d->memo_mu);
+    return hit;
+}
+
 static int sw_do(struct sw_driver *d, struct sw_op *o)
 {
+    if (strcmp(o->method, "GET") && strcmp(o->method, "HEAD")) memo_drop(d, o->obj);
+
     struct arena *a = arena_new();
     int rc = 0;
     unsigned long stale = 0;
@@ -682,6 +751,12 @@ static int obj_head(struct sw_driver *d, const char *key, struct sw_resp *r)
     int rc = sw_do(d, &o);
     *r = o.r;
     return rc;
+}
+
+/* obj_head_memo: obj_head, answered by the memo when it holds key */
+static int obj_head_memo(struct sw_driver *d, const char *key, struct sw_resp *r)
+{
+    return memo_take(d, key, r) ? 0 : obj_head(d, key, r);
 }
 
 static int obj_put(struct sw_driver *d, const char *key, const void *data, size_t len)
@@ -919,9 +994,11 @@ static int sw_stat(struct storage_driver *base, const char *path, struct storage
     }
     struct arena *a = arena_new();
     struct sw_resp r;
-    rc = obj_head(d, key_of(d, a, path), &r);
+    char *key = key_of(d, a, path);
+    rc = obj_head(d, key, &r);
     if (rc == 0) {
         *st = (struct storage_stat){r.length < 0 ? 0 : r.length, r.mtime ? r.mtime : time(NULL), 0};
+        memo_put(d, key, &r);
     } else if (rc == WERR_NOTFOUND) {
         struct sw_list l;
         if ((rc = list_names(d, a, dir_of(d, a, path), 0, NULL, 1, &l)) == 0) {
@@ -1329,7 +1406,7 @@ static int sw_move(struct storage_driver *base, const char *src, const char *dst
     struct arena *a = arena_new();
     char *sk = key_of(d, a, src), *dk = key_of(d, a, dst);
     struct sw_resp sr;
-    rc = obj_head(d, sk, &sr);
+    rc = obj_head_memo(d, sk, &sr);
     if (rc == 0) {
         rc = move_object(d, a, sk, dk, &sr);
         goto out;
@@ -1527,7 +1604,7 @@ static int sw_writer(struct storage_driver *base, struct arena *a, const char *p
         if (rc == WERR_NOTFOUND) rc = 0;
         w->fresh = w->manifest = 1;
         w->segpath = new_segpath(d);
-    } else if ((rc = obj_head(d, w->key, &r)) == WERR_NOTFOUND) {
+    } else if ((rc = obj_head_memo(d, w->key, &r)) == WERR_NOTFOUND) {
         rc = 0;
         w->fresh = w->manifest = 1;
         w->segpath = new_segpath(d);
@@ -1543,6 +1620,11 @@ static int sw_writer(struct storage_driver *base, struct arena *a, const char *p
             w->segpath = xstrdup(sp);
             w->base_size = r.length < 0 ? 0 : r.length;
         }
+    } else if (rc == 0 && r.length == 0) {
+        /* an empty plain object (an upload's data as it began): nothing to
+         * carry over, the manifest replaces it */
+        w->segpath = new_segpath(d);
+        w->manifest = 1;
     } else if (rc == 0) {
         /* a plain object becomes the first segment, as the reference does */
         w->segpath = new_segpath(d);
@@ -2052,6 +2134,8 @@ static void sw_free(struct storage_driver *base)
         curl_easy_cleanup(d->pool[i]);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->amu);
+    free(d->memo.key);
+    pthread_mutex_destroy(&d->memo_mu);
     char **s[] = {&d->container,   &d->files,     &d->segroot, &d->authurl,      &d->user,
                   &d->tenant,      &d->tenantid,  &d->domain,  &d->domainid,     &d->tdomain,
                   &d->tdomainid,   &d->trustid,   &d->region,  &d->endpointtype, &d->accesskey,
@@ -2140,6 +2224,7 @@ int driver_swift_new(const struct config *cfg, struct storage_driver **out, char
     storage_driver_init(&d->base, &sw_ops, NULL);
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->amu, NULL);
+    pthread_mutex_init(&d->memo_mu, NULL);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     d->container = xstrdup(cfg->swift_container);
     const char *pfx = cfg->swift_prefix ? cfg->swift_prefix : "";

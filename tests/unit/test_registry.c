@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -192,6 +193,59 @@ static void test_hashstate_replaced_after_answer(void **state)
     assert_false(exists(f, s10));
     assert_true(exists(f, s16));
     f->r.cfg = NULL;
+}
+
+/* registry_upload_open_for: the body file hashed on the saved state and
+ * the committed blob looked up while the lock settles; the append uses that
+ * hash only for the same file, length and offset */
+static void test_upload_open_for(void **state)
+{
+    struct fx *f = *state;
+    char tmpl[] = "/tmp/wharf-openfor-XXXXXX";
+    int fd = mkstemp(tmpl);
+    assert_true(fd >= 0);
+    unlink(tmpl);
+    assert_int_equal(write(fd, "abcdef", 6), 6);
+    struct upload *u;
+    struct arena *a1 = arena_new(), *a2 = arena_new(), *a3 = arena_new();
+    assert_int_equal(registry_upload_start(&f->r, a1, "o/f", &u), 0);
+    char *uuid = arena_strdup(f->a, u->uuid);
+    assert_int_equal(registry_upload_open(&f->r, a1, "o/f", uuid, &u), 0);
+    assert_int_equal(append(f, a1, u, "0123456789", 10, 0, -1), 0);
+    registry_upload_release(u);
+    arena_free(a1);
+    char dg[DIGEST_MAX_STR];
+    digest_of(DIGEST_SHA256, "0123456789abcdef", 16, dg);
+    struct upload_intent in = {fd, 6, dg};
+    assert_int_equal(registry_upload_open_for(&f->r, a2, "o/f", uuid, &in, &u), 0);
+    assert_int_equal(u->offset, 10);
+    assert_int_equal(u->pre.hashed, 1); /* on the state at 10 */
+    assert_int_equal(u->pre.from, 10);
+    assert_non_null(u->pre.absent); /* not stored yet */
+    /* a state that no longer matches is not used: hashed again */
+    u->pre.from = 0;
+    struct hasher wrong;
+    hasher_init(&wrong, DIGEST_SHA256);
+    u->pre.h = wrong;
+    assert_int_equal(registry_upload_append_file(&f->r, a2, u, fd, tmpl, 6), 0);
+    struct blob_desc bd;
+    assert_int_equal(registry_upload_commit(&f->r, a2, u, dg, &bd), 0);
+    assert_int_equal(bd.size, 16);
+    arena_free(a2);
+    /* stored now: an upload committing the same digest finds it again */
+    assert_int_equal(registry_upload_start(&f->r, a3, "o/f", &u), 0);
+    uuid = arena_strdup(f->a, u->uuid);
+    struct upload_intent in2 = {fd, 6, dg};
+    assert_int_equal(registry_upload_open_for(&f->r, a3, "o/f", uuid, &in2, &u), 0);
+    assert_null(u->pre.absent);
+    assert_int_equal(u->pre.hashed, 1);
+    assert_int_equal(registry_upload_append_file(&f->r, a3, u, fd, tmpl, 6), 0);
+    char dg2[DIGEST_MAX_STR];
+    digest_of(DIGEST_SHA256, "abcdef", 6, dg2);
+    assert_int_equal(registry_upload_commit(&f->r, a3, u, dg2, &bd), 0); /* the hash used */
+    assert_int_equal(bd.size, 6);
+    arena_free(a3);
+    close(fd);
 }
 
 static void test_upload_chunks_reopened(void **state)
@@ -1185,6 +1239,7 @@ int main(void)
         T(test_upload_chunks_reopened),
         T(test_upload_purged_after_answer),
         T(test_hashstate_replaced_after_answer),
+        T(test_upload_open_for),
         T(test_upload_empty_blob),
         T(test_upload_digest_mismatch),
         T(test_upload_lock_and_cover),
