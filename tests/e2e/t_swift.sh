@@ -43,7 +43,7 @@ sw_wharf() {
 	cat >"$S_DIR/config.yml" <<EOT
 version: 0.1
 log:
-  level: info
+  level: ${SW_LOG_LEVEL:-info}
 storage:
 $SWIFT_YML
   delete:
@@ -117,7 +117,7 @@ orphan_segments() {
 		END { n = 0; for (s in seg) { ok = 0; for (p in m) if (index(s, p) == 1) ok = 1; if (!ok) n++ } print n }'
 }
 
-sw_wharf w1 || { t_fail "wharf on swift starts" "$(tail -n 20 "$TMP/w1/wharf.log")"; exit 1; }
+SW_LOG_LEVEL=debug sw_wharf w1 || { t_fail "wharf on swift starts" "$(tail -n 20 "$TMP/w1/wharf.log")"; exit 1; }
 R=$S_HOST
 t_ok "wharf on swift starts (it creates the container)"
 
@@ -165,6 +165,8 @@ for c in c1 c2 c3; do
 	loc=$(echo "$out" | awk -F': ' 'tolower($1)=="location"{print $2}')
 done
 t_result "3 PATCHes (6 MiB+11, 3 B, 5 MiB) accepted with the right Range" $((1 - ok))
+up_id=${loc##*/uploads/}
+up_id=${up_id%%\?*}
 [ "${loc#http}" = "$loc" ] && loc=http://$R$loc
 sep='?'
 case $loc in *\?*) sep='&' ;; esac
@@ -176,6 +178,13 @@ blobobj=$(swift_objects | awk -v h="${dg#sha256:}" '$1 ~ h "/data$" {print $3}')
 case $blobobj in "$CONTAINER"/e2e/segments/*) t_ok "the blob is a DLO over e2e/segments/ (as the reference writes)" ;;
 *) t_fail "the blob is a DLO over e2e/segments/ (as the reference writes)" "$blobobj" ;; esac
 check_eq "no orphan segments after Wharf's uploads" 0 "$(orphan_segments)"
+# the requests of that upload (log level debug: a line per Swift request):
+# its data is looked at once while each lock settles and once after each
+# append (the listing caught up); the writer and the move reuse the first
+# (storage/drivers/swift.c, the memo), the POST creates it without a probe
+data_heads() { grep -c "swift: HEAD [^ ]*/_uploads/$up_id/data: " "$S_DIR/wharf.log"; }
+check_eq "the chunked upload's data was HEADed 7 times (POST 0, PATCH 2 each, PUT 1)" 7 \
+	"$(data_heads)"
 # a committed upload's files and lock go after the answer (storage/registry.c)
 upload_leftovers() {
 	swift_objects | awk '$1 ~ /\/_uploads\// || $1 ~ /wharf\/locks\/uploads\// {print $1}'
