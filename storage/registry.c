@@ -15,6 +15,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -747,6 +748,87 @@ static int ref_check(struct registry *r, struct arena *a, const char *repo,
     return 0;
 }
 
+/* The references of a manifest are checked side by side on an object store
+ * (a check is a request or two of some milliseconds each; an image has a
+ * config and a handful of layers), one by one elsewhere. Each check runs on
+ * an arena of its own; the first failure in the manifest's order is the one
+ * reported, as when they run one by one. */
+#define REF_THREADS 4
+
+struct ref_job {
+    const struct descriptor *d;
+    int is_manifest, schema1;
+    int rc;
+    const char *detail;
+};
+
+struct ref_jobs {
+    struct registry *r;
+    const char *repo;
+    struct ref_job *j;
+    size_t n;
+    size_t next; /* atomic */
+};
+
+static void ref_job_run(struct registry *r, struct arena *a, const char *repo, struct ref_job *j)
+{
+    if (j->schema1) { /* fsLayers carry no size */
+        j->rc = registry_blob_stat(r, a, repo, j->d->digest, NULL);
+        if (j->rc) j->detail = j->d->digest;
+        return;
+    }
+    j->rc = ref_check(r, a, repo, j->d, j->is_manifest, &j->detail);
+}
+
+static void *ref_worker(void *p)
+{
+    struct ref_jobs *js = p;
+    struct arena *a = arena_new();
+    for (;;) {
+        size_t i = __atomic_fetch_add(&js->next, 1, __ATOMIC_RELAXED);
+        if (i >= js->n) break;
+        struct ref_job *j = &js->j[i];
+        ref_job_run(js->r, a, js->repo, j);
+        /* the detail outlives this arena */
+        if (j->rc && j->detail) j->detail = strdup(j->detail);
+    }
+    arena_free(a);
+    return NULL;
+}
+
+static int ref_checks(struct registry *r, struct arena *a, const char *repo, struct ref_job *j,
+                      size_t n, const char **detail)
+{
+    size_t nt = r->cfg && CONFIG_OBJSTORE(r->cfg) ? (n < REF_THREADS ? n : REF_THREADS) : 0;
+    if (nt < 2) {
+        for (size_t i = 0; i < n; i++) {
+            ref_job_run(r, a, repo, &j[i]);
+            if (j[i].rc) {
+                *detail = j[i].detail;
+                return j[i].rc;
+            }
+        }
+        return 0;
+    }
+    struct ref_jobs js = {r, repo, j, n, 0};
+    pthread_t th[REF_THREADS];
+    size_t started = 0;
+    for (; started + 1 < nt; started++)
+        if (pthread_create(&th[started], NULL, ref_worker, &js)) break;
+    ref_worker(&js);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (j[i].rc && !rc) {
+            rc = j[i].rc;
+            *detail = j[i].detail ? arena_strdup(a, j[i].detail) : NULL;
+        }
+        if (j[i].rc) free((char *)j[i].detail);
+    }
+    return rc;
+}
+
 static int regex_any(const struct config_regex *re, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++) {
@@ -801,7 +883,9 @@ int registry_manifest_put(struct registry *r, struct arena *a, const char *repo,
         return WERR_DIGEST;
     }
     /* every referenced blob / manifest must be in this repository */
-    if (mi.has_config && (rc = ref_check(r, a, repo, &mi.config, 0, detail)) != 0) return rc;
+    struct ref_job *jobs = arena_zalloc(a, (mi.nrefs + 1) * sizeof *jobs);
+    size_t njobs = 0;
+    if (mi.has_config) jobs[njobs++] = (struct ref_job){.d = &mi.config};
     int index = manifest_is_index(mi.kind);
     for (size_t i = 0; i < mi.nrefs; i++) {
         const struct descriptor *d = &mi.refs[i];
@@ -813,15 +897,10 @@ int registry_manifest_put(struct registry *r, struct arena *a, const char *repo,
         }
         if (!index && d->has_urls) continue; /* foreign / non-distributable layer */
         if (index && !platform_must_exist(r->cfg, d)) continue;
-        if (mi.kind == MF_SCHEMA1) { /* fsLayers carry no size */
-            if ((rc = registry_blob_stat(r, a, repo, d->digest, NULL)) != 0) {
-                *detail = d->digest;
-                return rc;
-            }
-            continue;
-        }
-        if ((rc = ref_check(r, a, repo, d, index, detail)) != 0) return rc;
+        jobs[njobs++] =
+            (struct ref_job){.d = d, .is_manifest = index, .schema1 = mi.kind == MF_SCHEMA1};
     }
+    if ((rc = ref_checks(r, a, repo, jobs, njobs, detail)) != 0) return rc;
     char *data = path_blob_data(a, digest);
     struct storage_stat st;
     if (storage_stat(r->d, data, &st) != 0 || st.size != (int64_t)len) {

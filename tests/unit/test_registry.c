@@ -723,6 +723,59 @@ static void test_manifest_docker_media_type(void **state)
     assert_string_equal(mt, MT_DOCKER_V2);
 }
 
+/* on an object store the references are checked side by side: every one
+ * present passes; of several missing or lying, the first in the manifest's
+ * order is reported, as when they are checked one by one */
+static void test_manifest_refs_side_by_side(void **state)
+{
+    struct fx *f = *state;
+    struct config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.storage = STORAGE_SWIFT;
+    f->r.cfg = &cfg;
+    const char *repo = "side";
+    char dc[DIGEST_MAX_STR], dl[6][DIGEST_MAX_STR], dm1[DIGEST_MAX_STR], dm2[DIGEST_MAX_STR];
+    push_blob(f, repo, "{\"c\":1}", 7, dc);
+    for (int i = 0; i < 6; i++) {
+        char blob[16];
+        snprintf(blob, sizeof blob, "layer-%d", i); /* 7 bytes */
+        push_blob(f, repo, blob, 7, dl[i]);
+    }
+    digest_of(DIGEST_SHA256, "missing one", 11, dm1);
+    digest_of(DIGEST_SHA256, "missing two", 11, dm2);
+#define SIDE_L(d, n)                                                                               \
+    "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"size\":" n                   \
+    ",\"digest\":\"" d "\"}"
+#define SIDE_FMT                                                                                   \
+    "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST                                        \
+    "\",\"config\":{\"mediaType\":\"application/"                                                  \
+    "vnd.oci.image.config.v1+json\",\"size\":7,\"digest\":\"%s\"},"                                \
+    "\"layers\":[" SIDE_L("%s", "7") "," SIDE_L("%s", "7") "," SIDE_L("%s", "%d") "," SIDE_L(      \
+        "%s", "7") "," SIDE_L("%s", "7") "," SIDE_L("%s", "7") "]}"
+    char dg[DIGEST_MAX_STR];
+    const char *detail = NULL;
+    char *ok = arena_printf(f->a, SIDE_FMT, dc, dl[0], dl[1], 7, dl[2], dl[3], dl[4], dl[5]);
+    assert_int_equal(
+        registry_manifest_put(&f->r, f->a, repo, "t", ok, strlen(ok), NULL, dg, &detail), 0);
+    char *two = arena_printf(f->a, SIDE_FMT, dc, dl[0], dl[1], 11, dm1, dl[3], dm2, dl[5]);
+    detail = NULL;
+    assert_int_equal(
+        registry_manifest_put(&f->r, f->a, repo, "u", two, strlen(two), NULL, dg, &detail),
+        WERR_NOTFOUND);
+    assert_non_null(detail);
+    assert_string_equal(detail, dm1);
+    char *lie = arena_printf(f->a, SIDE_FMT, dc, dl[0], dl[1], 9, dl[2], dl[3], dm2, dl[5]);
+    detail = NULL;
+    assert_int_equal(
+        registry_manifest_put(&f->r, f->a, repo, "v", lie, strlen(lie), NULL, dg, &detail),
+        WERR_INVALID);
+    assert_non_null(detail);
+    assert_non_null(strstr(detail, dl[2]));
+#undef SIDE_FMT
+#undef SIDE_L
+    f->r.cfg = NULL;
+}
+
 static void test_manifest_missing_blob(void **state)
 {
     struct fx *f = *state;
@@ -1251,6 +1304,7 @@ int main(void)
         T(test_manifest_put_get),
         T(test_manifest_docker_media_type),
         T(test_manifest_missing_blob),
+        T(test_manifest_refs_side_by_side),
         T(test_index_missing_child),
         T(test_tags_sorted_and_delete),
         T(test_manifest_delete),
