@@ -19,6 +19,9 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -56,6 +59,67 @@
  * that the pool is at its max with connections waiting. */
 #define SCALE_LOG_INTERVAL 1.0
 #define QUEUE_WARN_INTERVAL 10.0
+
+/* ---- libfcgi's poll --------------------------------------------------- */
+
+/* libfcgi (OS_Accept, os_unix.c) waits up to 2 s for the first bytes of a
+ * connection it accepted on a Unix socket (Debian's build with poll()) and
+ * closes the connection when that wait fails, as it does with EINTR when a
+ * signal arrives: the SIGTERM that retires a worker at a reload or a drain
+ * then dropped a request the web server had already sent (nginx: 502). This
+ * poll(), to which the dynamic linker binds every call of the process
+ * instead of libc's, waits out a signal for the rest of the time when the
+ * caller is libfcgi, and is plain ppoll() for everyone else. (t_pool.sh: "a
+ * reload does not drop connections accepted but not yet read".) */
+static uintptr_t fcgi_lo, fcgi_hi; /* libfcgi's code */
+static pthread_once_t fcgi_once = PTHREAD_ONCE_INIT;
+
+static int fcgi_phdr(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    if (!info->dlpi_name || !strstr(info->dlpi_name, "libfcgi.so")) return 0;
+    for (size_t i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+        fcgi_lo = info->dlpi_addr + ph->p_vaddr;
+        fcgi_hi = fcgi_lo + ph->p_memsz;
+        return 1;
+    }
+    return 0;
+}
+
+static void fcgi_range(void)
+{
+    dl_iterate_phdr(fcgi_phdr, NULL);
+}
+
+int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    uintptr_t caller = (uintptr_t)__builtin_return_address(0);
+    pthread_once(&fcgi_once, fcgi_range);
+    int patient = caller >= fcgi_lo && caller < fcgi_hi;
+    struct timespec end = {0, 0};
+    if (timeout > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        end.tv_sec += timeout / 1000 + (end.tv_nsec + (timeout % 1000) * 1000000L) / 1000000000L;
+        end.tv_nsec = (end.tv_nsec + (timeout % 1000) * 1000000L) % 1000000000L;
+    }
+    for (;;) {
+        struct timespec left = {0, 0};
+        if (timeout > 0) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long long ns =
+                (long long)(end.tv_sec - now.tv_sec) * 1000000000LL + (end.tv_nsec - now.tv_nsec);
+            if (ns < 0) ns = 0;
+            left.tv_sec = (time_t)(ns / 1000000000LL);
+            left.tv_nsec = (long)(ns % 1000000000LL);
+        }
+        int r = ppoll(fds, n, timeout < 0 ? NULL : &left, NULL);
+        if (r >= 0 || errno != EINTR || !patient) return r;
+    }
+}
 
 /* ---- signal state ---------------------------------------------------- */
 

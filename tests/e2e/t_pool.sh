@@ -163,6 +163,39 @@ all_new() {
 check "pool: SIGHUP with a good config replaces every worker" wait_for 10 all_new
 check "pool: serving after a good reload" get_v2 "$SOCK"
 
+# ---- a reload while connections are accepted but their request not yet read:
+# libfcgi waits (select) for a connection's first bytes and dropped it when a
+# signal cut that wait (the old generation's SIGTERM): nginx answered 502
+silent_then_reload() {
+    /usr/bin/python3 - "$SOCK" "$M" <<'PY'
+import os, signal, sys, time
+sys.path.insert(0, "tests/e2e/fixtures")
+import fcgi
+sock, master = sys.argv[1], int(sys.argv[2])
+conns = [fcgi.connect(sock, 10) for _ in range(2)]  # one per worker, nothing sent
+time.sleep(0.5)                                       # both accepted, waiting for bytes
+os.kill(master, signal.SIGHUP)
+time.sleep(0.5)                                       # the old workers told to stop
+ok = 0
+for s in conns:
+    p = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/v2/", "SCRIPT_NAME": "/v2/",
+         "QUERY_STRING": "", "SERVER_NAME": "localhost", "SERVER_PORT": "5000",
+         "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1"}
+    body = b"".join(fcgi.nv(k.encode(), v.encode()) for k, v in p.items())
+    try:
+        s.sendall(fcgi.rec(fcgi.BEGIN, 1, b"\x00\x01\x00\x00\x00\x00\x00\x00") +
+                  fcgi.rec(fcgi.PARAMS, 1, body) + fcgi.rec(fcgi.PARAMS, 1))
+        r = fcgi.finish(s)
+    except OSError:
+        r = b""
+    ok += b"registry/2.0" in r
+print(ok)
+sys.exit(0 if ok == 2 else 1)
+PY
+}
+check "pool: a reload does not drop connections accepted but not yet read" silent_then_reload
+before=$(workers_of "$M")
+
 # ---- SIGHUP that moves the socket ---------------------------------------
 SOCK2=$T/wharf2.sock
 write_conf "$CONF" 2 0 "$SOCK2"
