@@ -1530,12 +1530,21 @@ static int writer_persist(struct sw_writer *w)
     }
     if (rc == 0 && w->changed) {
         /* the container listing behind a DLO may lag its segments (eventual
-         * consistency): wait, bounded, until the manifest shows every byte */
+         * consistency): wait, bounded, until it shows every segment. That
+         * listing (the segment prefix) is what a HEAD or GET of the manifest
+         * reads, without the manifest's own request on top */
         int64_t want = persisted(w);
         long delay = 50;
         for (int i = 0; i < 8; i++) {
-            struct sw_resp r;
-            if (obj_head(w->d, w->key, &r) == 0 && r.length == want) break;
+            struct arena *t = arena_new();
+            struct sw_list l;
+            int64_t sum = 0;
+            int seen = list_names(w->d, t, arena_printf(t, "%s/", w->segpath), 0, NULL, 0, &l) == 0;
+            for (size_t k = 0; seen && k < l.n; k++)
+                sum += l.e[k].size;
+            seen = seen && l.n == w->nseg && sum == want;
+            arena_free(t);
+            if (seen) break;
             backoff(&delay);
         }
     }
