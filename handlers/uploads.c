@@ -415,10 +415,10 @@ static const struct body_file *body_file_ahead(struct app *app, struct request *
     return b;
 }
 
-static int open_upload(struct app *app, struct request *req, struct response *res,
+static int open_upload(struct app *app, struct request *req, struct response *res, int append,
                        const struct body_file *body, const char *commit, struct upload **u)
 {
-    struct upload_intent in = {body ? body->fd : -1, body ? body->size : 0, commit};
+    struct upload_intent in = {append, body ? body->fd : -1, body ? body->size : 0, commit};
     int rc = uuid_valid(req->ref) == 0
                  ? registry_upload_open_for(app->reg, req->arena, req->name, req->ref, &in, u)
                  : WERR_NOTFOUND;
@@ -438,7 +438,7 @@ void h_upload_patch(struct app *app, struct request *req, struct response *res)
 {
     struct upload *u;
     const struct body_file *body = body_file_ahead(app, req);
-    if (open_upload(app, req, res, body, NULL, &u)) return;
+    if (open_upload(app, req, res, 1, body, NULL, &u)) return;
     if (append_body(app, req, res, u, body) != 0) return;
     res->status = 202;
     upload_headers(app, req, res, u);
@@ -453,7 +453,7 @@ void h_upload_put(struct app *app, struct request *req, struct response *res)
     if (check_digest(req, res, digest)) return;
     struct upload *u;
     const struct body_file *body = has_body(req) ? body_file_ahead(app, req) : NULL;
-    if (open_upload(app, req, res, body, digest, &u)) return;
+    if (open_upload(app, req, res, has_body(req), body, digest, &u)) return;
     if (has_body(req) && append_body(app, req, res, u, body) != 0) return;
     commit(app, req, res, u, digest);
 }
@@ -461,7 +461,7 @@ void h_upload_put(struct app *app, struct request *req, struct response *res)
 void h_upload_status(struct app *app, struct request *req, struct response *res)
 {
     struct upload *u;
-    if (open_upload(app, req, res, NULL, NULL, &u)) return;
+    if (open_upload(app, req, res, 0, NULL, NULL, &u)) return;
     res->status = 204;
     upload_headers(app, req, res, u);
     registry_upload_release(u);
@@ -470,7 +470,7 @@ void h_upload_status(struct app *app, struct request *req, struct response *res)
 void h_upload_cancel(struct app *app, struct request *req, struct response *res)
 {
     struct upload *u;
-    if (open_upload(app, req, res, NULL, NULL, &u)) return;
+    if (open_upload(app, req, res, 0, NULL, NULL, &u)) return;
     int rc = registry_upload_cancel(app->reg, req->arena, u);
     if (rc) {
         error_storage(req, res, rc);

@@ -324,6 +324,12 @@ int storage_writer_at(struct storage_driver *d, struct arena *a, const char *pat
 
 #define APPEND_FILE_CHUNK (256 * 1024)
 
+void storage_prepare_append(struct storage_driver *d, const char *path)
+{
+    DELEGATE(d, prepare_append);
+    if (d->ops->prepare_append) d->ops->prepare_append(d, path);
+}
+
 int storage_append_file(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
                         int fd, const char *src, int64_t len, struct storage_lock *lk)
 {

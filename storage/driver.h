@@ -149,6 +149,12 @@ struct storage_driver_ops {
      * through a writer (storage_append_file). */
     int (*append_file)(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
                        int fd, const char *src, int64_t len);
+    /* prepare_append (added with issue 15): a writer appending to path (or
+     * an append_file), whose size the caller has just read with stat, comes
+     * shortly: the driver may read now, while the caller waits anyway (a
+     * lock settling), what opening it would read. Only reads; may do
+     * nothing. Fallback: nothing. */
+    void (*prepare_append)(struct storage_driver *d, const char *path);
 };
 
 /* What an open reader does. Both required. */
@@ -266,6 +272,8 @@ void storage_lock_settling(long settle_ms);
  * first; WERR_IO when the driver cannot cut. */
 int storage_writer_at(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
                       struct storage_writer **out);
+/* storage_prepare_append: the prepare_append op (see there), or nothing */
+void storage_prepare_append(struct storage_driver *d, const char *path);
 /* storage_append_file: the append_file op, or the fallback: a writer on path
  * (append), cut to offset, fed len bytes of fd (pread from 0), lk (may be
  * NULL) renewed between chunks. WERR_IO when fd holds fewer than len bytes. */

@@ -366,6 +366,9 @@ static int read_upload_state(void *p)
             u->pre.hashed = 1;
         }
     }
+    /* right after the data's stat, which a driver may build on */
+    if (in->append && u->stored >= 0)
+        storage_prepare_append(r->d, path_upload_data(a, u->repo, u->uuid));
     int64_t have;
     if (in->commit && blob_data_stat(r, a, in->commit, &have) == WERR_NOTFOUND)
         u->pre.absent = in->commit;

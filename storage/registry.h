@@ -106,9 +106,11 @@ int registry_upload_open(struct registry *r, struct arena *a, const char *repo, 
 /* What the request that opens an upload will do with it, so that some of
  * that work overlaps the wait of a lease lock (storage_lock_during): the
  * body file's hash computed on the saved state, the committed digest's blob
- * looked up. Only reads; used later only when still valid (same fd, length
- * and offset; a blob found then is looked up again at the commit). */
+ * looked up, the driver told an append comes (storage_prepare_append). Only reads; used later only
+ * when still valid (same fd, length and offset; a blob found then is looked up again at the
+ * commit). */
 struct upload_intent {
+    int append;  /* the request appends a body */
     int body_fd; /* a body file to append (-1: none), its first body_len bytes */
     int64_t body_len;
     const char *commit; /* the digest the request commits (NULL: none) */

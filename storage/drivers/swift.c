@@ -75,6 +75,8 @@ struct sw_driver {
         int has_manifest;
         char manifest[SW_HDR_MAX];
         struct timespec t;
+        int64_t *seg; /* malloc: a DLO's segment sizes (prepare_append); NULL: not read */
+        size_t nseg;
     } memo;
 };
 
@@ -653,20 +655,27 @@ static int enc(struct buf *b, const char *s)
  * lock keeps out. Used once, within SW_MEMO_MS. */
 #define SW_MEMO_MS 250
 
+/* memo_clear: with memo_mu held */
+static void memo_clear(struct sw_driver *d)
+{
+    free(d->memo.key);
+    free(d->memo.seg);
+    d->memo.key = NULL;
+    d->memo.seg = NULL;
+    d->memo.nseg = 0;
+}
+
 static void memo_drop(struct sw_driver *d, const char *key)
 {
     pthread_mutex_lock(&d->memo_mu);
-    if (d->memo.key && (!key || !strcmp(d->memo.key, key))) {
-        free(d->memo.key);
-        d->memo.key = NULL;
-    }
+    if (d->memo.key && (!key || !strcmp(d->memo.key, key))) memo_clear(d);
     pthread_mutex_unlock(&d->memo_mu);
 }
 
 static void memo_put(struct sw_driver *d, const char *key, const struct sw_resp *r)
 {
     pthread_mutex_lock(&d->memo_mu);
-    free(d->memo.key);
+    memo_clear(d);
     d->memo.key = xstrdup(key);
     d->memo.length = r->length;
     d->memo.mtime = r->mtime;
@@ -677,9 +686,15 @@ static void memo_put(struct sw_driver *d, const char *key, const struct sw_resp 
 }
 
 /* memo_take: 1 and r's length, mtime and manifest when the memo is key's
- * and fresh (it is then used up) */
-static int memo_take(struct sw_driver *d, const char *key, struct sw_resp *r)
+ * and fresh (it is then used up); *seg and *nseg (when seg is not NULL) the
+ * DLO's segment sizes when prepare_append read them (malloc; else NULL) */
+static int memo_take(struct sw_driver *d, const char *key, struct sw_resp *r, int64_t **seg,
+                     size_t *nseg)
 {
+    if (seg) {
+        *seg = NULL;
+        *nseg = 0;
+    }
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     int hit = 0;
@@ -695,9 +710,13 @@ static int memo_take(struct sw_driver *d, const char *key, struct sw_resp *r)
             r->has_manifest = d->memo.has_manifest;
             snprintf(r->manifest, sizeof r->manifest, "%s", d->memo.manifest);
             hit = 1;
+            if (seg && d->memo.seg) {
+                *seg = d->memo.seg;
+                *nseg = d->memo.nseg;
+                d->memo.seg = NULL;
+            }
         }
-        free(d->memo.key);
-        d->memo.key = NULL;
+        memo_clear(d);
     }
     pthread_mutex_unlock(&d->memo_mu);
     return hit;
@@ -756,7 +775,7 @@ static int obj_head(struct sw_driver *d, const char *key, struct sw_resp *r)
 /* obj_head_memo: obj_head, answered by the memo when it holds key */
 static int obj_head_memo(struct sw_driver *d, const char *key, struct sw_resp *r)
 {
-    return memo_take(d, key, r) ? 0 : obj_head(d, key, r);
+    return memo_take(d, key, r, NULL, NULL) ? 0 : obj_head(d, key, r);
 }
 
 static int obj_put(struct sw_driver *d, const char *key, const void *data, size_t len)
@@ -1608,12 +1627,15 @@ static int sw_writer(struct storage_driver *base, struct arena *a, const char *p
     w->bcap = (size_t)d->chunksize;
     w->buf = xmalloc(w->bcap);
     struct sw_resp r;
+    int64_t *pre = NULL;
+    size_t npre = 0;
     if (!append) {
         rc = sw_delete(base, path);
         if (rc == WERR_NOTFOUND) rc = 0;
         w->fresh = w->manifest = 1;
         w->segpath = new_segpath(d);
-    } else if ((rc = obj_head_memo(d, w->key, &r)) == WERR_NOTFOUND) {
+    } else if ((rc = memo_take(d, w->key, &r, &pre, &npre) ? 0 : obj_head(d, w->key, &r)) ==
+               WERR_NOTFOUND) {
         rc = 0;
         w->fresh = w->manifest = 1;
         w->segpath = new_segpath(d);
@@ -1625,9 +1647,16 @@ static int sw_writer(struct storage_driver *base, struct arena *a, const char *p
             rc = WERR_IO;
         } else {
             /* its segments are listed when first needed (a commit of an
-             * upload opens a writer that writes nothing) */
+             * upload opens a writer that writes nothing), or were listed
+             * while the caller's lock settled (prepare_append) */
             w->segpath = xstrdup(sp);
             w->base_size = r.length < 0 ? 0 : r.length;
+            if (pre) {
+                w->seg = pre;
+                w->nseg = w->capseg = npre;
+                w->loaded = 1;
+                pre = NULL;
+            }
         }
     } else if (rc == 0 && r.length == 0) {
         /* an empty plain object (an upload's data as it began): nothing to
@@ -1644,6 +1673,7 @@ static int sw_writer(struct storage_driver *base, struct arena *a, const char *p
         w->manifest = 1;
     }
     arena_free(t);
+    free(pre);
     if (rc) {
         writer_free(w);
         return rc;
@@ -1654,6 +1684,40 @@ static int sw_writer(struct storage_driver *base, struct arena *a, const char *p
     arena_cleanup(a, writer_cleanup, w);
     *out = &w->base;
     return 0;
+}
+
+/* sw_prepare_append: the segments of the DLO whose HEAD is in the memo,
+ * listed now for the writer that will take the memo (the registry calls it
+ * while an upload's lock settles) */
+static void sw_prepare_append(struct storage_driver *base, const char *path)
+{
+    struct sw_driver *d = (struct sw_driver *)base;
+    if (path_check(path, 0)) return;
+    struct arena *a = arena_new();
+    char *key = key_of(d, a, path), *manifest = NULL;
+    pthread_mutex_lock(&d->memo_mu);
+    if (d->memo.key && !strcmp(d->memo.key, key) && d->memo.has_manifest && !d->memo.seg)
+        manifest = arena_strdup(a, d->memo.manifest);
+    pthread_mutex_unlock(&d->memo_mu);
+    char *sp = manifest ? segments_of(d, a, manifest) : NULL;
+    if (sp) {
+        struct sw_writer w;
+        memset(&w, 0, sizeof w);
+        w.d = d;
+        w.key = key;
+        w.segpath = sp;
+        if (seg_load(&w) == 0) {
+            pthread_mutex_lock(&d->memo_mu);
+            if (d->memo.key && !strcmp(d->memo.key, key) && !d->memo.seg) {
+                d->memo.seg = w.seg;
+                d->memo.nseg = w.nseg;
+                w.seg = NULL;
+            }
+            pthread_mutex_unlock(&d->memo_mu);
+        }
+        free(w.seg);
+    }
+    arena_free(a);
 }
 
 static int sw_write(struct storage_writer *base, const void *buf, size_t n)
@@ -2143,7 +2207,7 @@ static void sw_free(struct storage_driver *base)
         curl_easy_cleanup(d->pool[i]);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->amu);
-    free(d->memo.key);
+    memo_clear(d);
     pthread_mutex_destroy(&d->memo_mu);
     char **s[] = {&d->container,   &d->files,     &d->segroot, &d->authurl,      &d->user,
                   &d->tenant,      &d->tenantid,  &d->domain,  &d->domainid,     &d->tdomain,
@@ -2196,6 +2260,7 @@ static const struct storage_driver_ops sw_ops = {
     .list_page = sw_list_page,
     .lock = sw_lock,
     .append_file = sw_append_file,
+    .prepare_append = sw_prepare_append,
 };
 
 static char *dup_or_null(const char *s)

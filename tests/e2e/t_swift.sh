@@ -186,6 +186,18 @@ check_eq "no orphan segments after Wharf's uploads" 0 "$(orphan_segments)"
 data_heads() { grep -c "swift: HEAD [^ ]*/_uploads/$up_id/data: " "$S_DIR/wharf.log"; }
 check_eq "the chunked upload's data was HEADed 4 times (once per PATCH and PUT)" 4 \
 	"$(data_heads)"
+# an append's segments are listed while the lock settles (prepare_append),
+# not after the lock's read-back: the Swift request following that read-back
+# (in the same worker) is never a listing of segments
+lists_after_lock() {
+	awk -v id="$up_id" '
+		/swift: / { match($0, /pid=[0-9]+/); p = substr($0, RSTART, RLENGTH)
+			if (after[p] && $0 ~ /prefix=e2e%2Fsegments%2F/) n++
+			after[p] = ($0 ~ ("swift: GET [^ ]*/wharf/locks/uploads/" id ": HTTP 200")) }
+		END { print n + 0 }' "$S_DIR/wharf.log"
+}
+check_eq "no segment listing after an upload lock's read-back (listed while it settled)" 0 \
+	"$(lists_after_lock)"
 # a committed upload's files and lock go after the answer (storage/registry.c)
 upload_leftovers() {
 	swift_objects | awk '$1 ~ /\/_uploads\// || $1 ~ /wharf\/locks\/uploads\// {print $1}'

@@ -216,7 +216,7 @@ static void test_upload_open_for(void **state)
     arena_free(a1);
     char dg[DIGEST_MAX_STR];
     digest_of(DIGEST_SHA256, "0123456789abcdef", 16, dg);
-    struct upload_intent in = {fd, 6, dg};
+    struct upload_intent in = {1, fd, 6, dg};
     assert_int_equal(registry_upload_open_for(&f->r, a2, "o/f", uuid, &in, &u), 0);
     assert_int_equal(u->offset, 10);
     assert_int_equal(u->pre.hashed, 1); /* on the state at 10 */
@@ -235,7 +235,7 @@ static void test_upload_open_for(void **state)
     /* stored now: an upload committing the same digest finds it again */
     assert_int_equal(registry_upload_start(&f->r, a3, "o/f", &u), 0);
     uuid = arena_strdup(f->a, u->uuid);
-    struct upload_intent in2 = {fd, 6, dg};
+    struct upload_intent in2 = {1, fd, 6, dg};
     assert_int_equal(registry_upload_open_for(&f->r, a3, "o/f", uuid, &in2, &u), 0);
     assert_null(u->pre.absent);
     assert_int_equal(u->pre.hashed, 1);
