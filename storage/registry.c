@@ -1,4 +1,5 @@
 #include "registry.h"
+#include "../lib/parallel.h"
 #include "bdcache.h"
 #include "catalog.h"
 
@@ -814,13 +815,7 @@ static int ref_checks(struct registry *r, struct arena *a, const char *repo, str
         return 0;
     }
     struct ref_jobs js = {r, repo, j, n, 0};
-    pthread_t th[REF_THREADS];
-    size_t started = 0;
-    for (; started + 1 < nt; started++)
-        if (pthread_create(&th[started], NULL, ref_worker, &js)) break;
-    ref_worker(&js);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    par_run(nt, ref_worker, &js);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (j[i].rc && !rc) {

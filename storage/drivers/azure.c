@@ -2,6 +2,7 @@
  * writer's blocks and the locks. REST API version AZ_VERSION; every request
  * signed with SharedKey; every response body bounded. */
 #include "azure.h"
+#include "../../lib/parallel.h"
 
 #include "objstore.h"
 #include "xml.h"
@@ -1425,13 +1426,7 @@ static int az_append_file(struct storage_driver *base, struct arena *a, const ch
     j.ids = calloc(j.pieces, sizeof *j.ids);
     if (!j.ids) abort();
     size_t nt = j.pieces < AZ_APPEND_THREADS ? j.pieces : AZ_APPEND_THREADS;
-    pthread_t th[AZ_APPEND_THREADS];
-    size_t started = 0;
-    for (; started + 1 < nt; started++)
-        if (pthread_create(&th[started], NULL, append_worker, &j)) break;
-    append_worker(&j);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    par_run(nt, append_worker, &j);
     rc = j.rc;
     for (size_t i = 0; i < j.pieces && rc == 0; i++) {
         int64_t sz = j.total - (int64_t)i * AZ_BLOCK;

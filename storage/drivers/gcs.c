@@ -1,6 +1,7 @@
 /* gcs.c — the Google Cloud Storage driver, see gcs.h for the layout, the
  * writer's segments and the credentials. */
 #include "gcs.h"
+#include "../../lib/parallel.h"
 
 #include "objstore.h"
 #include "../../lib/b64url.h"
@@ -989,13 +990,7 @@ static int delete_keys(struct gcs_driver *d, struct gcs_list *l)
 {
     struct del_job j = {.d = d, .l = l, .mu = PTHREAD_MUTEX_INITIALIZER};
     size_t nt = l->n < GCS_DELETE_THREADS ? l->n : GCS_DELETE_THREADS;
-    pthread_t th[GCS_DELETE_THREADS];
-    size_t started = 0;
-    for (; started + 1 < nt; started++)
-        if (pthread_create(&th[started], NULL, del_worker, &j)) break;
-    del_worker(&j);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    par_run(nt, del_worker, &j);
     pthread_mutex_destroy(&j.mu);
     return j.rc;
 }

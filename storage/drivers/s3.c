@@ -4,6 +4,7 @@
  * a request is signed (SigV4 / OSS V1) and presigned, the prefix of the
  * service's own headers (x-amz- / x-oss-), and a few limits. */
 #include "s3.h"
+#include "../../lib/parallel.h"
 #include "oss.h"
 
 #include "objstore.h"
@@ -1460,14 +1461,7 @@ static int mpu_copy(struct s3_driver *d, const char *dst, const char **src, int6
     j.etag = calloc(n, sizeof *j.etag);
     if (!j.etag) abort();
     size_t nt = (size_t)d->copyconc < n ? (size_t)d->copyconc : n;
-    if (nt > 32) nt = 32;
-    pthread_t th[32];
-    size_t started = 0;
-    for (; started + 1 < nt; started++)
-        if (pthread_create(&th[started], NULL, part_worker, &j)) break;
-    part_worker(&j);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    par_run(nt, part_worker, &j); /* at most PAR_MAX (32) */
     rc = j.rc;
     if (rc == 0) {
         struct buf x;

@@ -13,6 +13,7 @@
  * and deletes it at the source, so deleting a manifest may delete its
  * segments (only segments under this driver's "<prefix>/segments/"). */
 #include "swift.h"
+#include "../../lib/parallel.h"
 
 #include "objstore.h"
 #include "../../lib/curl_lazy.h"
@@ -1897,13 +1898,7 @@ static int sw_append_file(struct storage_driver *base, struct arena *a, const ch
                           .n = (size_t)((len + chunk - 1) / chunk),
                           .mu = PTHREAD_MUTEX_INITIALIZER};
     size_t nt = j.n < SW_APPEND_THREADS ? j.n : SW_APPEND_THREADS;
-    pthread_t th[SW_APPEND_THREADS];
-    size_t started = 0;
-    for (; started + 1 < nt; started++)
-        if (pthread_create(&th[started], NULL, piece_worker, &j)) break;
-    piece_worker(&j);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    par_run(nt, piece_worker, &j);
     pthread_mutex_destroy(&j.mu);
     rc = j.rc;
     if (rc) {
