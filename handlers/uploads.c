@@ -124,13 +124,6 @@ static void body_failed(struct app *app, struct request *req, struct response *r
     error_body_failed(req, res, 0);
 }
 
-/* append_body_file: the body as a file the web server received (issue 12),
- * max the bytes expected (-1: any). Returns 0 or it has written the error
- * reply. A path the checks refuse, or a file whose size is not the declared
- * Content-Length (nginx wrote the file only once it had exactly that many
- * bytes), is the front's or an intruder's doing, never the client's: 500 and
- * a log line saying why. A size other than Content-Range's with a chunked
- * body is the client's: 400, as when the streamed body is too short or long. */
 /* a body file opened before the upload's lock was taken (its hash is then
  * computed while the lock settles: registry_upload_open_for) */
 struct body_file {
@@ -146,6 +139,13 @@ static void body_file_close(void *p)
     free(b->real);
 }
 
+/* append_body_file: the body as a file the web server received (issue 12),
+ * max the bytes expected (-1: any). Returns 0 or it has written the error
+ * reply. A path the checks refuse, or a file whose size is not the declared
+ * Content-Length (nginx wrote the file only once it had exactly that many
+ * bytes), is the front's or an intruder's doing, never the client's: 500 and
+ * a log line saying why. A size other than Content-Range's with a chunked
+ * body is the client's: 400, as when the streamed body is too short or long. */
 static int append_body_file(struct app *app, struct request *req, struct response *res,
                             struct upload *u, const char *path, int64_t max,
                             const struct body_file *pre)

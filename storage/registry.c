@@ -1,10 +1,10 @@
 #include "registry.h"
-#include "../lib/parallel.h"
 #include "bdcache.h"
 #include "catalog.h"
 
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/parallel.h"
 #include "manifest.h"
 #include "mirror.h"
 #include "open.h"
@@ -16,7 +16,6 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

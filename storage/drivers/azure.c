@@ -2,7 +2,6 @@
  * writer's blocks and the locks. REST API version AZ_VERSION; every request
  * signed with SharedKey; every response body bounded. */
 #include "azure.h"
-#include "../../lib/parallel.h"
 
 #include "objstore.h"
 #include "xml.h"
@@ -11,6 +10,7 @@
 #include "../../lib/curl_lazy.h"
 #include "../../lib/err.h"
 #include "../../lib/log.h"
+#include "../../lib/parallel.h"
 #include "../../lib/sigv4.h"
 
 #include <curl/curl.h>

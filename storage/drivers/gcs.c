@@ -1,13 +1,13 @@
 /* gcs.c — the Google Cloud Storage driver, see gcs.h for the layout, the
  * writer's segments and the credentials. */
 #include "gcs.h"
-#include "../../lib/parallel.h"
 
 #include "objstore.h"
 #include "../../lib/b64url.h"
 #include "../../lib/curl_lazy.h"
 #include "../../lib/err.h"
 #include "../../lib/log.h"
+#include "../../lib/parallel.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -4,7 +4,6 @@
  * a request is signed (SigV4 / OSS V1) and presigned, the prefix of the
  * service's own headers (x-amz- / x-oss-), and a few limits. */
 #include "s3.h"
-#include "../../lib/parallel.h"
 #include "oss.h"
 
 #include "objstore.h"
@@ -13,6 +12,7 @@
 #include "../../lib/err.h"
 #include "../../lib/log.h"
 #include "../../lib/osssign.h"
+#include "../../lib/parallel.h"
 #include "../../lib/sigv4.h"
 #include "../lease.h"
 

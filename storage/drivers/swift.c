@@ -13,12 +13,12 @@
  * and deletes it at the source, so deleting a manifest may delete its
  * segments (only segments under this driver's "<prefix>/segments/"). */
 #include "swift.h"
-#include "../../lib/parallel.h"
 
 #include "objstore.h"
 #include "../../lib/curl_lazy.h"
 #include "../../lib/err.h"
 #include "../../lib/log.h"
+#include "../../lib/parallel.h"
 #include "../../lib/sigv4.h"
 
 #include <curl/curl.h>
