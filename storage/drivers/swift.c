@@ -656,6 +656,13 @@ static int enc(struct buf *b, const char *s)
  * lock keeps out. Used once, within SW_MEMO_MS. */
 #define SW_MEMO_MS 250
 
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 /* memo_clear: with memo_mu held */
 static void memo_clear(struct sw_driver *d)
 {
@@ -696,13 +703,10 @@ static int memo_take(struct sw_driver *d, const char *key, struct sw_resp *r, in
         *seg = NULL;
         *nseg = 0;
     }
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
     int hit = 0;
     pthread_mutex_lock(&d->memo_mu);
     if (d->memo.key && !strcmp(d->memo.key, key)) {
-        long ms = (long)(now.tv_sec - d->memo.t.tv_sec) * 1000 +
-                  (now.tv_nsec - d->memo.t.tv_nsec) / 1000000;
+        long ms = ms_since(&d->memo.t);
         if (ms >= 0 && ms < SW_MEMO_MS) {
             memset(r, 0, sizeof *r);
             r->status = 200;
@@ -2012,13 +2016,6 @@ static void ms_sleep(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-}
-
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
 /* lease_read: 0 and the holder's token when a live lease is at key,
