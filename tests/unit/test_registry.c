@@ -118,15 +118,22 @@ static void push_blob(struct fx *f, const char *repo, const void *p, size_t n,
 
 /* on an object store a committed upload's files and lock go once the
  * request's arena ends (after the answer), not before; elsewhere at once */
+/* as_storage: the registry's config says storage kind t (the driver stays
+ * the fixture's): an object store's code paths on local files */
+static void as_storage(struct fx *f, struct config *cfg, enum storage_type t)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->storage = t;
+    f->r.cfg = cfg;
+}
+
 static void test_upload_purged_after_answer(void **state)
 {
     struct fx *f = *state;
     static const enum storage_type kinds[] = {STORAGE_INMEMORY, STORAGE_SWIFT};
     for (size_t k = 0; k < 2; k++) {
         struct config cfg;
-        memset(&cfg, 0, sizeof cfg);
-        cfg.storage = kinds[k];
-        f->r.cfg = &cfg;
+        as_storage(f, &cfg, kinds[k]);
         struct arena *post = arena_new(), *req = arena_new();
         struct upload *u;
         assert_int_equal(registry_upload_start(&f->r, post, "a/b", &u), 0);
@@ -165,9 +172,7 @@ static void test_hashstate_replaced_after_answer(void **state)
 {
     struct fx *f = *state;
     struct config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.storage = STORAGE_SWIFT;
-    f->r.cfg = &cfg;
+    as_storage(f, &cfg, STORAGE_SWIFT);
     struct upload *u;
     struct arena *a1 = arena_new(), *a2 = arena_new();
     assert_int_equal(registry_upload_start(&f->r, a1, "h/s", &u), 0);
@@ -730,9 +735,7 @@ static void test_manifest_refs_side_by_side(void **state)
 {
     struct fx *f = *state;
     struct config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.storage = STORAGE_SWIFT;
-    f->r.cfg = &cfg;
+    as_storage(f, &cfg, STORAGE_SWIFT);
     const char *repo = "side";
     char dc[DIGEST_MAX_STR], dl[6][DIGEST_MAX_STR], dm1[DIGEST_MAX_STR], dm2[DIGEST_MAX_STR];
     push_blob(f, repo, "{\"c\":1}", 7, dc);
