@@ -165,6 +165,21 @@ static void test_upload_purged_after_answer(void **state)
     }
 }
 
+/* upload_begun: an upload of repo holding "0123456789", appended by a
+ * request of its own that has answered; its id (on f->a) */
+static char *upload_begun(struct fx *f, const char *repo)
+{
+    struct upload *u;
+    struct arena *a = arena_new();
+    assert_int_equal(registry_upload_start(&f->r, a, repo, &u), 0);
+    char *uuid = arena_strdup(f->a, u->uuid);
+    assert_int_equal(registry_upload_open(&f->r, a, repo, uuid, &u), 0);
+    assert_int_equal(append(f, a, u, "0123456789", 10, 0, -1), 0);
+    registry_upload_release(u);
+    arena_free(a);
+    return uuid;
+}
+
 /* on an object store the hash state an append replaced goes after the
  * answer (save_hashstate); the next request reads the newest one even while
  * the old one is still there */
@@ -174,13 +189,8 @@ static void test_hashstate_replaced_after_answer(void **state)
     struct config cfg;
     as_storage(f, &cfg, STORAGE_SWIFT);
     struct upload *u;
-    struct arena *a1 = arena_new(), *a2 = arena_new();
-    assert_int_equal(registry_upload_start(&f->r, a1, "h/s", &u), 0);
-    char *uuid = arena_strdup(f->a, u->uuid);
-    assert_int_equal(registry_upload_open(&f->r, a1, "h/s", uuid, &u), 0);
-    assert_int_equal(append(f, a1, u, "0123456789", 10, 0, -1), 0);
-    registry_upload_release(u);
-    arena_free(a1);
+    struct arena *a2 = arena_new();
+    char *uuid = upload_begun(f, "h/s");
     assert_int_equal(registry_upload_open(&f->r, a2, "h/s", uuid, &u), 0);
     assert_int_equal(u->offset, 10);
     assert_int_equal(append(f, a2, u, "abcdef", 6, 0, -1), 0);
@@ -212,13 +222,8 @@ static void test_upload_open_for(void **state)
     unlink(tmpl);
     assert_int_equal(write(fd, "abcdef", 6), 6);
     struct upload *u;
-    struct arena *a1 = arena_new(), *a2 = arena_new(), *a3 = arena_new();
-    assert_int_equal(registry_upload_start(&f->r, a1, "o/f", &u), 0);
-    char *uuid = arena_strdup(f->a, u->uuid);
-    assert_int_equal(registry_upload_open(&f->r, a1, "o/f", uuid, &u), 0);
-    assert_int_equal(append(f, a1, u, "0123456789", 10, 0, -1), 0);
-    registry_upload_release(u);
-    arena_free(a1);
+    struct arena *a2 = arena_new(), *a3 = arena_new();
+    char *uuid = upload_begun(f, "o/f");
     char dg[DIGEST_MAX_STR];
     digest_of(DIGEST_SHA256, "0123456789abcdef", 16, dg);
     struct upload_intent in = {1, fd, 6, dg};
