@@ -62,6 +62,7 @@ struct sw_driver {
     int authversion, skipverify, tempurl_container;
     long chunksize;
     pthread_mutex_t amu; /* guards token, storage_url, project_id, ready */
+    pthread_mutex_t smu; /* held by the thread running setup */
     char *token, *storage_url, *project_id;
     unsigned long gen;  /* bumped at every authentication */
     int ready;          /* container checked, TempURL key set */
@@ -597,6 +598,7 @@ static int authenticate(struct sw_driver *d)
 }
 
 static int setup(struct sw_driver *d);
+static _Thread_local int sw_in_setup;
 
 /* session: the current token and storage URL (on a), authenticating first
  * when there is none or when the one of generation stale was refused */
@@ -611,13 +613,24 @@ static int session(struct sw_driver *d, struct arena *a, unsigned long stale, ch
         *url = arena_strdup(a, d->storage_url);
         *gen = d->gen;
     }
-    int need_setup = rc == 0 && !d->ready;
-    if (need_setup) d->ready = 1;
+    int ready = d->ready;
     pthread_mutex_unlock(&d->amu);
-    if (need_setup && setup(d) != 0) {
+    /* the first session sets up the container; threads of this process
+     * starting together wait for it (a PUT beside it would meet a 404) */
+    if (rc == 0 && !ready && !sw_in_setup) {
+        pthread_mutex_lock(&d->smu);
         pthread_mutex_lock(&d->amu);
-        d->ready = 0;
+        ready = d->ready;
         pthread_mutex_unlock(&d->amu);
+        if (!ready) {
+            sw_in_setup = 1; /* setup's own requests come back here */
+            int src = setup(d);
+            sw_in_setup = 0;
+            pthread_mutex_lock(&d->amu);
+            d->ready = src == 0;
+            pthread_mutex_unlock(&d->amu);
+        }
+        pthread_mutex_unlock(&d->smu);
     }
     return rc;
 }
@@ -1841,6 +1854,8 @@ struct piece_job {
     int fd;
     int64_t len;
     size_t first, n; /* segment numbers first+1 .. first+n */
+    int manifest;    /* one more job: the writer's DLO manifest */
+    int manifest_rc;
     pthread_mutex_t mu;
     size_t next;
     int rc;
@@ -1855,7 +1870,14 @@ static void *piece_worker(void *p)
         size_t i = j->next++;
         int stop = j->rc != 0;
         pthread_mutex_unlock(&j->mu);
-        if (i >= j->n || stop) break;
+        if (i >= j->n + (size_t)j->manifest || stop) break;
+        if (i == j->n) {
+            struct arena *a = arena_new();
+            j->manifest_rc = manifest_put(
+                j->w->d, j->w->key, arena_printf(a, "%s/%s", j->w->d->container, j->w->segpath));
+            arena_free(a);
+            continue;
+        }
         int64_t off = (int64_t)i * chunk, plen = j->len - off < chunk ? j->len - off : chunk;
         struct arena *a = arena_new();
         const char *h[1] = {SW_CT};
@@ -1900,10 +1922,17 @@ static int sw_append_file(struct storage_driver *base, struct arena *a, const ch
                           .len = len,
                           .first = w->nseg,
                           .n = (size_t)((len + chunk - 1) / chunk),
+                          .manifest_rc = WERR_IO, /* until put */
                           .mu = PTHREAD_MUTEX_INITIALIZER};
-    size_t nt = j.n < SW_APPEND_THREADS ? j.n : SW_APPEND_THREADS;
+    /* an object that was there (an upload's empty data, or a plain object
+     * now its first segment) becomes a DLO: its manifest is put beside the
+     * pieces — until they land, and if they fail, it reads as before */
+    j.manifest = w->manifest && !w->fresh;
+    size_t jobs = j.n + (size_t)j.manifest;
+    size_t nt = jobs < SW_APPEND_THREADS ? jobs : SW_APPEND_THREADS;
     par_run(nt, piece_worker, &j);
     pthread_mutex_destroy(&j.mu);
+    if (j.manifest && j.manifest_rc == 0) w->manifest = 0;
     rc = j.rc;
     if (rc) {
         /* no gap may stay in the numbering: every piece goes */
@@ -1997,7 +2026,7 @@ static int sw_url_for(struct storage_driver *base, struct arena *a, const char *
  * and created again; two takers may both delete it, so that path waits the
  * lease module's 250 ms. */
 #define SW_LEASE_MAX 1024
-#define SW_LEASE_SETTLE_MS 40
+#define SW_LEASE_SETTLE_MS 20
 #define SW_LEASE_TAKEOVER_MS 250
 #define SW_LEASE_POLL_MAX_MS 500
 
@@ -2199,6 +2228,7 @@ static void sw_free(struct storage_driver *base)
         curl_easy_cleanup(d->pool[i]);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->amu);
+    pthread_mutex_destroy(&d->smu);
     memo_clear(d);
     pthread_mutex_destroy(&d->memo_mu);
     char **s[] = {&d->container,   &d->files,     &d->segroot, &d->authurl,      &d->user,
@@ -2290,6 +2320,7 @@ int driver_swift_new(const struct config *cfg, struct storage_driver **out, char
     storage_driver_init(&d->base, &sw_ops, NULL);
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->amu, NULL);
+    pthread_mutex_init(&d->smu, NULL);
     pthread_mutex_init(&d->memo_mu, NULL);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     d->container = xstrdup(cfg->swift_container);
