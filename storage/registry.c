@@ -216,6 +216,29 @@ static void rfc3339(time_t t, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* the files an upload begins with, put side by side on an object store (two
+ * requests of a few ms each a POST need not wait for one after the other) */
+struct start_put {
+    struct storage_driver *d;
+    const char *path, *data;
+    size_t len;
+    int rc;
+};
+struct start_puts {
+    struct start_put p[2];
+    size_t next;
+};
+
+static void *start_worker(void *arg)
+{
+    struct start_puts *ps = arg;
+    for (;;) {
+        size_t i = __atomic_fetch_add(&ps->next, 1, __ATOMIC_RELAXED);
+        if (i >= 2) return NULL;
+        ps->p[i].rc = storage_put(ps->p[i].d, ps->p[i].path, ps->p[i].data, ps->p[i].len);
+    }
+}
+
 int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
                           struct upload **out)
 {
@@ -226,16 +249,21 @@ int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
     hasher_init(&u->h, DIGEST_SHA256);
     char ts[32];
     rfc3339(u->started, ts);
-    int rc = storage_put(r->d, path_upload_startedat(a, repo, u->uuid), ts, strlen(ts));
-    if (rc) return rc;
+    char *startedat = path_upload_startedat(a, repo, u->uuid);
     /* an empty data file, so the upload's size is always known from storage
      * (on Swift an empty object: one request, where a writer probes for an
      * object first, and its writer takes an empty object over without a
-     * copy; elsewhere opened to append: the id is new, nothing to truncate) */
+     * copy; elsewhere opened to append: the id is new, nothing to truncate).
+     * Until the POST answers nobody knows the id: the two files need no
+     * order (a failure leaves them to the upload purge either way). */
     char *data = path_upload_data(a, repo, u->uuid);
+    int rc;
     if (r->cfg && r->cfg->storage == STORAGE_SWIFT) {
-        if ((rc = storage_put(r->d, data, "", 0)) != 0) return rc;
+        struct start_puts ps = {{{r->d, startedat, ts, strlen(ts), 0}, {r->d, data, "", 0, 0}}, 0};
+        par_run(2, start_worker, &ps);
+        if ((rc = ps.p[0].rc) != 0 || (rc = ps.p[1].rc) != 0) return rc;
     } else {
+        if ((rc = storage_put(r->d, startedat, ts, strlen(ts))) != 0) return rc;
         struct storage_writer *w;
         if ((rc = storage_writer_open(r->d, a, data, 1, &w)) != 0) return rc;
         if ((rc = storage_commit(w)) != 0) return rc;
@@ -247,11 +275,15 @@ int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
 
 /* the newest saved hash state not beyond `limit` bytes; offset 0 when none.
  * A state listed but gone when read (its successor's holder deletes the one
- * before after answering: save_hashstate) is passed over for the next one. */
-static int load_hashstate(struct registry *r, struct arena *a, struct upload *u, int64_t limit)
+ * before after answering: save_hashstate) is passed over for the next one.
+ * *top (when not NULL): the newest state listed within limit (0: none),
+ * whether or not it was read. */
+static int load_hashstate(struct registry *r, struct arena *a, struct upload *u, int64_t limit,
+                          int64_t *top)
 {
     hasher_init(&u->h, DIGEST_SHA256);
     u->offset = 0;
+    if (top) *top = 0;
     if (limit <= 0) return 0; /* no data: no state to look for (one listing fewer) */
     char **names;
     size_t n;
@@ -268,6 +300,7 @@ static int load_hashstate(struct registry *r, struct arena *a, struct upload *u,
             if (*end || v < 0 || v >= below) continue;
             if (v > best) best = v;
         }
+        if (top && below == limit + 1 && best > 0) *top = best;
         if (best <= 0) return 0;
         char *data;
         size_t len;
@@ -324,6 +357,61 @@ static int hash_fd(int fd, int64_t len, struct hasher *h, struct storage_lock *r
     return rc;
 }
 
+/* the three reads of read_upload_state side by side on an object store
+ * (each a request or two of a few ms, the hash of a body file some more):
+ * 0 the data's stat (then, for an append, the driver's prepare_append);
+ * 1 the newest hash state whatever the data's size, and the body file
+ *   hashed on it — kept only when the stat then allows that state (a state
+ *   past the data, left by a crash, is rare: the reads are done again);
+ * 2 for a commit, the blob's stat. Each job has its own arena. */
+struct state_jobs {
+    struct open_ctx *c;
+    size_t next;
+    int st_rc;
+    struct storage_stat st;
+    int hs_rc, hashed;
+    int64_t top;      /* the newest state job 1 found listed */
+    struct upload hs; /* offset, h and pre.h of job 1 */
+    int blob_rc;
+};
+
+static void state_job(struct state_jobs *j, size_t i, struct arena *t)
+{
+    struct registry *r = j->c->r;
+    struct upload *u = j->c->u;
+    const struct upload_intent *in = j->c->in;
+    char *data = path_upload_data(t, u->repo, u->uuid);
+    if (i == 0) {
+        j->st_rc = storage_stat(r->d, data, &j->st);
+        if (j->st_rc == 0 && in && in->append) storage_prepare_append(r->d, data);
+    } else if (i == 1) {
+        j->hs.repo = u->repo;
+        j->hs.uuid = u->uuid;
+        j->hs_rc = load_hashstate(r, t, &j->hs, INT64_MAX - 1, &j->top);
+        if (j->hs_rc == 0 && in && in->body_fd >= 0 && in->body_len > 0 &&
+            in->body_len <= PREHASH_MAX) {
+            j->hs.pre.h = j->hs.h;
+            j->hashed = hash_fd(in->body_fd, in->body_len, &j->hs.pre.h, NULL) == 0;
+        }
+    } else {
+        int64_t have;
+        j->blob_rc = blob_data_stat(r, t, in->commit, &have);
+    }
+}
+
+static void *state_worker(void *p)
+{
+    struct state_jobs *j = p;
+    size_t n = j->c->in && j->c->in->commit ? 3 : 2;
+    for (;;) {
+        size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+        if (i >= n) return NULL;
+        struct arena *t = arena_new();
+        state_job(j, i, t);
+        arena_free(t);
+    }
+}
+
 /* read_upload_state: the upload's size, hash state and offset as its last
  * holder saved them, and the intent's work; only reads (run while the lock
  * settles, maybe twice) */
@@ -333,13 +421,18 @@ static int read_upload_state(void *p)
     struct registry *r = c->r;
     struct arena *a = c->a;
     struct upload *u = c->u;
+    const struct upload_intent *in = c->in;
     u->pre.hashed = 0;
     u->pre.absent = NULL;
+    struct state_jobs j = {.c = c, .st_rc = WERR_IO, .hs_rc = WERR_IO, .blob_rc = WERR_IO};
+    int side = r->cfg && CONFIG_OBJSTORE(r->cfg);
+    if (side) par_run(in && in->commit ? 3 : 2, state_worker, &j);
     /* the data file is created with the upload: when it is there the upload
      * exists (one request fewer than reading startedat first); without it
      * (an upload the reference began, or one being purged) startedat says */
     struct storage_stat st;
-    int rc = storage_stat(r->d, path_upload_data(a, u->repo, u->uuid), &st);
+    int rc = side ? j.st_rc : storage_stat(r->d, path_upload_data(a, u->repo, u->uuid), &st);
+    if (side) st = j.st;
     int64_t size = rc == 0 ? st.size : 0;
     if (rc && rc != WERR_NOTFOUND) return rc;
     /* data that is not there: unknown to commit, which looks again (404) */
@@ -354,23 +447,34 @@ static int read_upload_state(void *p)
         memset(&tm, 0, sizeof tm);
         if (strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm)) u->started = timegm(&tm);
     }
-    if ((rc = load_hashstate(r, a, u, size)) != 0) return rc;
-    const struct upload_intent *in = c->in;
-    if (!in) return 0;
-    if (in->body_fd >= 0 && in->body_len > 0 && in->body_len <= PREHASH_MAX) {
-        u->pre.h = u->h;
-        if (hash_fd(in->body_fd, in->body_len, &u->pre.h, NULL) == 0) {
-            u->pre.fd = in->body_fd;
-            u->pre.len = in->body_len;
-            u->pre.from = u->offset;
-            u->pre.hashed = 1;
-        }
+    /* job 1's answer is the one for this size when no state it looked at
+     * lies past the data (load_hashstate(size) would look at the same ones) */
+    int spec = side && j.hs_rc == 0 && j.top <= size;
+    if (spec) {
+        u->h = j.hs.h;
+        u->offset = j.hs.offset;
+    } else if ((rc = load_hashstate(r, a, u, size, NULL)) != 0) {
+        return rc;
     }
+    if (!in) return 0;
+    if (spec && j.hashed) {
+        u->pre.h = j.hs.pre.h;
+    } else if (!spec && in->body_fd >= 0 && in->body_len > 0 && in->body_len <= PREHASH_MAX) {
+        u->pre.h = u->h;
+        if (hash_fd(in->body_fd, in->body_len, &u->pre.h, NULL) != 0) goto hashed;
+    } else {
+        goto hashed;
+    }
+    u->pre.fd = in->body_fd;
+    u->pre.len = in->body_len;
+    u->pre.from = u->offset;
+    u->pre.hashed = 1;
+hashed:
     /* right after the data's stat, which a driver may build on */
-    if (in->append && u->stored >= 0)
+    if (!side && in->append && u->stored >= 0)
         storage_prepare_append(r->d, path_upload_data(a, u->repo, u->uuid));
     int64_t have;
-    if (in->commit && blob_data_stat(r, a, in->commit, &have) == WERR_NOTFOUND)
+    if (in->commit && (side ? j.blob_rc : blob_data_stat(r, a, in->commit, &have)) == WERR_NOTFOUND)
         u->pre.absent = in->commit;
     return 0;
 }
@@ -487,7 +591,7 @@ int registry_upload_append(struct registry *r, struct arena *a, struct upload *u
     if (body_rc == WERR_TOOBIG) {
         /* refuse the chunk entirely: restore the previous state */
         struct upload tmp = *u;
-        if (load_hashstate(r, a, &tmp, prev) == 0) *u = tmp;
+        if (load_hashstate(r, a, &tmp, prev, NULL) == 0) *u = tmp;
         return WERR_TOOBIG;
     }
     u->offset += got;

@@ -258,6 +258,48 @@ static void test_upload_open_for(void **state)
     close(fd);
 }
 
+/* on an object store read_upload_state's reads run side by side: the same
+ * offset, hash and blob lookup; a hash state past the data (a crash may
+ * leave one) sends it back to the reads one after another, which pass it
+ * over (side by side, the newest state, unreadable here, restarted it) */
+static void test_upload_open_side_by_side(void **state)
+{
+    struct fx *f = *state;
+    struct config cfg;
+    as_storage(f, &cfg, STORAGE_SWIFT);
+    char tmpl[] = "/tmp/wharf-sideby-XXXXXX";
+    int fd = mkstemp(tmpl);
+    assert_true(fd >= 0);
+    unlink(tmpl);
+    assert_int_equal(write(fd, "ghijkl", 6), 6);
+    char *uuid = upload_begun(f, "s/b");
+    char dg[DIGEST_MAX_STR];
+    digest_of(DIGEST_SHA256, "0123456789ghijkl", 16, dg);
+    struct upload_intent in = {1, fd, 6, dg};
+    struct upload *u;
+    struct arena *a2 = arena_new();
+    assert_int_equal(registry_upload_open_for(&f->r, a2, "s/b", uuid, &in, &u), 0);
+    assert_int_equal(u->offset, 10);
+    assert_int_equal(u->pre.hashed, 1);
+    assert_int_equal(u->pre.from, 10);
+    assert_non_null(u->pre.absent);
+    registry_upload_release(u);
+    arena_free(a2);
+    assert_int_equal(
+        storage_put(f->d, path_upload_hashstate(f->a, "s/b", uuid, "sha256", 99), "junk", 4), 0);
+    a2 = arena_new();
+    assert_int_equal(registry_upload_open_for(&f->r, a2, "s/b", uuid, &in, &u), 0);
+    assert_int_equal(u->offset, 10);
+    assert_int_equal(u->pre.hashed, 1);
+    assert_int_equal(registry_upload_append_file(&f->r, a2, u, fd, tmpl, 6), 0);
+    struct blob_desc bd;
+    assert_int_equal(registry_upload_commit(&f->r, a2, u, dg, &bd), 0);
+    assert_int_equal(bd.size, 16);
+    arena_free(a2);
+    close(fd);
+    f->r.cfg = NULL;
+}
+
 static void test_upload_chunks_reopened(void **state)
 {
     struct fx *f = *state;
@@ -1301,6 +1343,7 @@ int main(void)
         T(test_upload_purged_after_answer),
         T(test_hashstate_replaced_after_answer),
         T(test_upload_open_for),
+        T(test_upload_open_side_by_side),
         T(test_upload_empty_blob),
         T(test_upload_digest_mismatch),
         T(test_upload_lock_and_cover),
