@@ -255,6 +255,27 @@ check "and pulls it back byte-identical" \
 check "byte-identical" blobs_same "$TMP/src2" "$TMP/back3"
 sw_wharf_stop
 
+# --- requests for one upload racing each other ---------------------------------------------
+# t_upload_race.sh's rounds: on Swift the upload's lease lock is a conditional
+# create read back after its settle; no committed blob may hold bytes that are
+# not its digest's. Under a prefix of their own (the GC below counts blobs).
+SW_MAIN_YML=$SWIFT_YML
+SWIFT_YML=${SWIFT_YML/prefix: \/e2e/prefix: /e2e-race}
+if sw_wharf race "  redirect:
+    disable: true"; then
+	out=$("$PYTHON" "$E2E_DIR/fixtures/upload_race.py" "http://$S_HOST" \
+		"${WHARF_SWIFT_RACE_ROUNDS:-30}" $((256 * 1024)) 2>&1)
+	t_result "racing requests on one upload: every committed blob hashes to its digest" $? \
+		"$(echo "$out" | tail -n 25)"
+	diag "$(echo "$out" | tail -n 1)"
+	check "blobs were committed (the rounds reached commits)" \
+		test "$(echo "$out" | tail -n 1 | sed -n 's/.* committed \([0-9]*\) .*/\1/p')" -gt 5
+	sw_wharf_stop
+else
+	t_fail "wharf for the racing rounds starts" "$(tail -n 20 "$TMP/race/wharf.log")"
+fi
+SWIFT_YML=$SW_MAIN_YML
+
 # --- the reference registry on the same container and prefix ------------------------------
 if command -v docker-registry >/dev/null 2>&1; then
 	RP=$(free_port)
