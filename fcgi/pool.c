@@ -296,6 +296,31 @@ int pool_listen_open(const char *listen, int backlog, int mode, int *fd, char *e
 
 /* ---- worker ---------------------------------------------------------- */
 
+/* The storage's first session (a token, a container check: some 10-15 ms
+ * on Swift) made on a thread of its own as a pool worker starts, not on its
+ * first request. Signals stay the main thread's. A pool worker's app lives
+ * until the worker exits (a reload replaces workers, not their app). */
+static int warm_done;
+
+static void *warm_main(void *p)
+{
+    app_warm(p);
+    __atomic_store_n(&warm_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static int warm_start(struct app *app)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pthread_t t;
+    int ok = pthread_create(&t, NULL, warm_main, app) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (ok) pthread_detach(t);
+    return ok;
+}
+
 /* single mode: re-read the config and rebuild the app; keep the old on error. */
 static void single_reload(const struct pool_opts *o, struct config **cfg, struct app **app)
 {
@@ -411,8 +436,11 @@ static void worker_child(const struct pool_opts *o, struct config *cfg, int fd, 
         log_error("worker: cannot start: %s", err);
         _exit(WORKER_START_FAILED);
     }
+    int warming = warm_start(app);
     int status = worker_loop(o, &cfg, &app, fd, 0);
-    app_free(app);
+    /* a warm-up still running (a store that does not answer) uses the app:
+     * the exit frees it */
+    if (!warming || __atomic_load_n(&warm_done, __ATOMIC_ACQUIRE)) app_free(app);
     _exit(status);
 }
 

@@ -1,6 +1,7 @@
 #include "app.h"
 
 #include "../lib/err.h"
+#include "../storage/driver.h"
 #include "../storage/registry.h"
 #include "auth.h"
 
@@ -32,6 +33,11 @@ void app_free(struct app *app)
     auth_free(app->auth);
     registry_close(app->reg);
     free(app);
+}
+
+void app_warm(struct app *app)
+{
+    storage_warm(app->reg->d);
 }
 
 int app_repo_is_mirror(struct app *app, const char *name)

@@ -25,4 +25,8 @@ void app_free(struct app *app);
  * UNSUPPORTED, as the reference does). */
 int app_repo_is_mirror(struct app *app, const char *name);
 
+/* app_warm: the storage driver's first session made ahead of the first
+ * request (storage_warm); may block. A pool worker runs it on a thread. */
+void app_warm(struct app *app);
+
 #endif

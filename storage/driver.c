@@ -330,6 +330,12 @@ void storage_prepare_append(struct storage_driver *d, const char *path)
     if (d->ops->prepare_append) d->ops->prepare_append(d, path);
 }
 
+void storage_warm(struct storage_driver *d)
+{
+    DELEGATE(d, warm);
+    if (d->ops->warm) d->ops->warm(d);
+}
+
 int storage_append_file(struct storage_driver *d, struct arena *a, const char *path, int64_t offset,
                         int fd, const char *src, int64_t len, struct storage_lock *lk)
 {

@@ -155,6 +155,12 @@ struct storage_driver_ops {
      * lock settling), what opening it would read. Only reads; may do
      * nothing. Fallback: nothing. */
     void (*prepare_append)(struct storage_driver *d, const char *path);
+    /* warm (added with issue 15): what the driver's first request would do
+     * first (authenticate, check its container), done ahead of it; a pool
+     * worker calls it once at start, on a thread of its own, while it may
+     * already serve. May block; failures are the first request's to meet
+     * again. Fallback: nothing. */
+    void (*warm)(struct storage_driver *d);
 };
 
 /* What an open reader does. Both required. */
@@ -274,6 +280,8 @@ int storage_writer_at(struct storage_driver *d, struct arena *a, const char *pat
                       struct storage_writer **out);
 /* storage_prepare_append: the prepare_append op (see there), or nothing */
 void storage_prepare_append(struct storage_driver *d, const char *path);
+/* storage_warm: the warm op (see there), or nothing */
+void storage_warm(struct storage_driver *d);
 /* storage_append_file: the append_file op, or the fallback: a writer on path
  * (append), cut to offset, fed len bytes of fd (pread from 0), lk (may be
  * NULL) renewed between chunks. WERR_IO when fd holds fewer than len bytes. */

@@ -635,6 +635,19 @@ static int session(struct sw_driver *d, struct arena *a, unsigned long stale, ch
     return rc;
 }
 
+/* sw_warm: the first session (a token, the container checked, the TempURL
+ * key set) before the first request needs it */
+static void sw_warm(struct storage_driver *base)
+{
+    struct sw_driver *d = (struct sw_driver *)base;
+    struct arena *a = arena_new();
+    char *token, *url;
+    unsigned long gen;
+    if (session(d, a, 0, &token, &url, &gen) != 0)
+        log_warn("swift: no session at start (the first request tries again)");
+    arena_free(a);
+}
+
 /* ---------------------------------------------------------------- requests */
 
 struct sw_op {
@@ -2283,6 +2296,7 @@ static const struct storage_driver_ops sw_ops = {
     .lock = sw_lock,
     .append_file = sw_append_file,
     .prepare_append = sw_prepare_append,
+    .warm = sw_warm,
 };
 
 static char *dup_or_null(const char *s)

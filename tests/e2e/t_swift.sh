@@ -118,9 +118,10 @@ orphan_segments() {
 }
 
 # --- a container not there yet, and a POST first -------------------------------------
-# A worker's first request sets the container up; a POST puts its two files
-# side by side, so the thread beside the one creating the container waits for
-# it (it met a 404 and the POST answered 500). Each of the three workers' first.
+# A worker's first session sets the container up (on its warm-up thread or
+# its first request, whichever comes first); a POST puts its two files side
+# by side, so every thread beside the one creating the container waits for
+# it (one met a 404 and the POST answered 500). Each of the three workers' first.
 SW_MAIN_YML=$SWIFT_YML
 SWIFT_YML=${SWIFT_YML/container: $CONTAINER/container: $CONTAINER-fresh}
 if sw_wharf fresh; then
@@ -138,6 +139,14 @@ SWIFT_YML=$SW_MAIN_YML
 SW_LOG_LEVEL=debug sw_wharf w1 || { t_fail "wharf on swift starts" "$(tail -n 20 "$TMP/w1/wharf.log")"; exit 1; }
 R=$S_HOST
 t_ok "wharf on swift starts (it creates the container)"
+# each worker makes its first Swift session (a token, the container and the
+# TempURL key checked) on a thread as it starts (storage_warm), not on its
+# first request; nothing has touched the storage yet (GET /v2/ does not)
+auths() { grep -c 'swift: GET [^ ]*/auth/v1.0: HTTP 200' "$S_DIR/wharf.log"; }
+three_auths() { [ "$(auths)" -ge 3 ]; }
+wait_for 10 three_auths
+t_result "each of the 3 workers authenticated as it started, before any request" $? \
+	"$(auths) authentications"
 
 # --- skopeo push / pull -----------------------------------------------------------
 mkimage "$TMP/src" --tag v1 --layers 3 --size 3000000 --compress none --seed swift-e2e >"$TMP/src.digest"
