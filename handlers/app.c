@@ -1,7 +1,6 @@
 #include "app.h"
 
 #include "../lib/err.h"
-#include "../storage/driver.h"
 #include "../storage/registry.h"
 #include "auth.h"
 
@@ -37,7 +36,7 @@ void app_free(struct app *app)
 
 void app_warm(struct app *app)
 {
-    storage_warm(app->reg->d);
+    registry_warm(app->reg);
 }
 
 int app_repo_is_mirror(struct app *app, const char *name)

@@ -74,6 +74,11 @@ void registry_close(struct registry *r)
     free(r);
 }
 
+void registry_warm(struct registry *r)
+{
+    storage_warm(r->d);
+}
+
 int registry_repo_is_mirror(struct registry *r, const char *repo)
 {
     if (!repo || !r->cfg) return 0;

@@ -31,6 +31,9 @@ struct registry {
  * Returns 0 or a WERR_* with err filled. */
 int registry_open(const struct config *cfg, struct registry **out, char *err, size_t errlen);
 void registry_close(struct registry *r);
+/* registry_warm: the driver's first session ahead of the first request
+ * (storage_warm); may block */
+void registry_warm(struct registry *r);
 
 /* registry_repo_is_mirror: 1 when repository repo (may be NULL: 0) mirrors an
  * upstream (proxy:, proxy.upstreams): pushes and deletes are refused there. */
