@@ -61,8 +61,9 @@ struct sw_driver {
     char *trustid, *region, *endpointtype, *secretkey, *accesskey;
     int authversion, skipverify, tempurl_container;
     long chunksize;
-    pthread_mutex_t amu; /* guards token, storage_url, project_id, ready */
-    pthread_mutex_t smu; /* held by the thread running setup */
+    pthread_mutex_t amu;          /* guards token, storage_url, project_id, ready */
+    pthread_mutex_t smu;          /* held by the thread running setup */
+    struct timespec setup_failed; /* when setup last failed (ready 0); zero: never */
     char *token, *storage_url, *project_id;
     unsigned long gen;  /* bumped at every authentication */
     int ready;          /* container checked, TempURL key set */
@@ -599,6 +600,17 @@ static int authenticate(struct sw_driver *d)
 
 static int setup(struct sw_driver *d);
 static _Thread_local int sw_in_setup;
+static long ms_since(const struct timespec *t0);
+
+#define SW_SETUP_RETRY_MS 5000
+
+/* setup_resting: a set-up failed less than SW_SETUP_RETRY_MS ago (amu held) */
+static int setup_resting(const struct sw_driver *d)
+{
+    if (!d->setup_failed.tv_sec && !d->setup_failed.tv_nsec) return 0;
+    long ms = ms_since(&d->setup_failed);
+    return ms >= 0 && ms < SW_SETUP_RETRY_MS;
+}
 
 /* session: the current token and storage URL (on a), authenticating first
  * when there is none or when the one of generation stale was refused */
@@ -613,14 +625,16 @@ static int session(struct sw_driver *d, struct arena *a, unsigned long stale, ch
         *url = arena_strdup(a, d->storage_url);
         *gen = d->gen;
     }
-    int ready = d->ready;
+    int ready = d->ready || setup_resting(d);
     pthread_mutex_unlock(&d->amu);
     /* the first session sets up the container; threads of this process
-     * starting together wait for it (a PUT beside it would meet a 404) */
+     * starting together wait for it (a PUT beside it would meet a 404). A
+     * set-up that failed (a 403 on the TempURL key, Swift away) is tried
+     * again after SW_SETUP_RETRY_MS, not by every request meanwhile. */
     if (rc == 0 && !ready && !sw_in_setup) {
         pthread_mutex_lock(&d->smu);
         pthread_mutex_lock(&d->amu);
-        ready = d->ready;
+        ready = d->ready || setup_resting(d);
         pthread_mutex_unlock(&d->amu);
         if (!ready) {
             sw_in_setup = 1; /* setup's own requests come back here */
@@ -628,6 +642,7 @@ static int session(struct sw_driver *d, struct arena *a, unsigned long stale, ch
             sw_in_setup = 0;
             pthread_mutex_lock(&d->amu);
             d->ready = src == 0;
+            if (src) clock_gettime(CLOCK_MONOTONIC, &d->setup_failed);
             pthread_mutex_unlock(&d->amu);
         }
         pthread_mutex_unlock(&d->smu);
@@ -1938,9 +1953,12 @@ static int sw_append_file(struct storage_driver *base, struct arena *a, const ch
                           .manifest_rc = WERR_IO, /* until put */
                           .mu = PTHREAD_MUTEX_INITIALIZER};
     /* an object that was there (an upload's empty data, or a plain object
-     * now its first segment) becomes a DLO: its manifest is put beside the
-     * pieces — until they land, and if they fail, it reads as before */
-    j.manifest = w->manifest && !w->fresh;
+     * now its first segment) becomes a DLO: its manifest is put beside a
+     * single piece — until it lands, and if it fails (or the process dies),
+     * the DLO reads as the object did or holds the whole piece, past the
+     * saved state, which the next append cuts. Several pieces could land
+     * with a gap (a crash): their manifest is put after them. */
+    j.manifest = w->manifest && !w->fresh && j.n == 1;
     size_t jobs = j.n + (size_t)j.manifest;
     size_t nt = jobs < SW_APPEND_THREADS ? jobs : SW_APPEND_THREADS;
     par_run(nt, piece_worker, &j);
@@ -2067,7 +2085,12 @@ static int lease_read(struct sw_driver *d, const char *key, char token[33], int 
 {
     struct buf b;
     buf_init(&b, SW_LEASE_MAX);
-    int rc = obj_get(d, key, 0, -1, SW_LEASE_MAX, &b, NULL);
+    /* the newest copy any replica holds: on a cluster with replicas, one
+     * that missed the last write must not answer for it (X-Newest) */
+    const char *h[1] = {"X-Newest: true"};
+    struct sw_op o = {
+        .method = "GET", .obj = key, .hdrs = h, .nhdrs = 1, .resp = &b, .resp_max = SW_LEASE_MAX};
+    int rc = sw_do(d, &o);
     token[0] = '\0';
     if (absent) *absent = rc == WERR_NOTFOUND;
     if (rc == WERR_TOOBIG) rc = WERR_INVALID;

@@ -136,6 +136,25 @@ else
 fi
 SWIFT_YML=$SW_MAIN_YML
 
+# --- a set-up that fails -----------------------------------------------------------------
+# A user Swift authenticates but lets touch nothing: every worker's set-up
+# (the container's HEAD first) fails. It is tried again after 5 s, not by
+# every request meanwhile (each one redid it, one thread at a time).
+SWIFT_YML=${SWIFT_YML/username: test:tester/username: test:nobody}
+SWIFT_YML=${SWIFT_YML/password: testing/password: nothing}
+if SW_LOG_LEVEL=debug sw_wharf nobody; then
+	for _ in 1 2 3 4 5 6 7 8 9; do
+		curl -s -o /dev/null -I "http://$S_HOST/v2/nb/img/blobs/sha256:$(printf '%064d' 0)"
+	done
+	heads=$(grep -c "swift: HEAD [^ ]*/v1/AUTH_test/$CONTAINER: HTTP 403" "$S_DIR/wharf.log")
+	check "a failing set-up: at most one try per worker (3) for 9 requests within 5 s ($heads)" \
+		test "$heads" -le 3
+	sw_wharf_stop
+else
+	t_fail "wharf as a user Swift lets touch nothing starts" "$(tail -n 20 "$TMP/nobody/wharf.log")"
+fi
+SWIFT_YML=$SW_MAIN_YML
+
 SW_LOG_LEVEL=debug sw_wharf w1 || { t_fail "wharf on swift starts" "$(tail -n 20 "$TMP/w1/wharf.log")"; exit 1; }
 R=$S_HOST
 t_ok "wharf on swift starts (it creates the container)"

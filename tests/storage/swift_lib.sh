@@ -84,6 +84,8 @@ account_autocreate = true
 [filter:tempauth]
 use = egg:swift#tempauth
 user_test_tester = testing .admin
+# authenticates, may touch nothing of the account (t_swift: a failing set-up)
+user_test_nobody = nothing
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:$mc
