@@ -1,9 +1,10 @@
 /* parallel.h — run one worker function on a few threads at once.
  *
- * The drivers put an upload's pieces or delete many objects side by side,
- * and the registry checks a manifest's references side by side: each has a
- * job struct its worker function takes the next item from (an index under
- * a mutex or an atomic), so any number of threads may run it. */
+ * The drivers put an upload's pieces or delete many objects side by side
+ * (par_run: a job struct each worker takes the next item from, under a
+ * mutex, stopping at the first failure); the registry checks a manifest's
+ * references, reads an upload's state and puts its first files side by
+ * side (par_for: a function of the item's index, every item done). */
 #ifndef WHARF_PARALLEL_H
 #define WHARF_PARALLEL_H
 
@@ -16,5 +17,9 @@
  * one of them; returns once every one has returned. A thread that cannot be
  * started is done without: the others share its work. */
 void par_run(size_t nt, void *(*fn)(void *), void *ctx);
+
+/* par_for: fn(ctx, i) once for each i in 0..n-1, on min(n, nt) threads
+ * (par_run), each taking the next i; returns once every one has returned. */
+void par_for(size_t n, size_t nt, void (*fn)(void *ctx, size_t i), void *ctx);
 
 #endif

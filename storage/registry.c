@@ -229,19 +229,11 @@ struct start_put {
     size_t len;
     int rc;
 };
-struct start_puts {
-    struct start_put p[2];
-    size_t next;
-};
 
-static void *start_worker(void *arg)
+static void start_put_one(void *ctx, size_t i)
 {
-    struct start_puts *ps = arg;
-    for (;;) {
-        size_t i = __atomic_fetch_add(&ps->next, 1, __ATOMIC_RELAXED);
-        if (i >= 2) return NULL;
-        ps->p[i].rc = storage_put(ps->p[i].d, ps->p[i].path, ps->p[i].data, ps->p[i].len);
-    }
+    struct start_put *p = (struct start_put *)ctx + i;
+    p->rc = storage_put(p->d, p->path, p->data, p->len);
 }
 
 int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
@@ -264,9 +256,9 @@ int registry_upload_start(struct registry *r, struct arena *a, const char *repo,
     char *data = path_upload_data(a, repo, u->uuid);
     int rc;
     if (r->cfg && r->cfg->storage == STORAGE_SWIFT) {
-        struct start_puts ps = {{{r->d, startedat, ts, strlen(ts), 0}, {r->d, data, "", 0, 0}}, 0};
-        par_run(2, start_worker, &ps);
-        if ((rc = ps.p[0].rc) != 0 || (rc = ps.p[1].rc) != 0) return rc;
+        struct start_put p[2] = {{r->d, startedat, ts, strlen(ts), 0}, {r->d, data, "", 0, 0}};
+        par_for(2, 2, start_put_one, p);
+        if ((rc = p[0].rc) != 0 || (rc = p[1].rc) != 0) return rc;
     } else {
         if ((rc = storage_put(r->d, startedat, ts, strlen(ts))) != 0) return rc;
         struct storage_writer *w;
@@ -371,7 +363,6 @@ static int hash_fd(int fd, int64_t len, struct hasher *h, struct storage_lock *r
  * 2 for a commit, the blob's stat. Each job has its own arena. */
 struct state_jobs {
     struct open_ctx *c;
-    size_t next;
     int st_rc;
     struct storage_stat st;
     int hs_rc, hashed;
@@ -380,8 +371,10 @@ struct state_jobs {
     int blob_rc;
 };
 
-static void state_job(struct state_jobs *j, size_t i, struct arena *t)
+static void state_job(void *ctx, size_t i)
 {
+    struct state_jobs *j = ctx;
+    struct arena *t = arena_new();
     struct registry *r = j->c->r;
     struct upload *u = j->c->u;
     const struct upload_intent *in = j->c->in;
@@ -402,19 +395,7 @@ static void state_job(struct state_jobs *j, size_t i, struct arena *t)
         int64_t have;
         j->blob_rc = blob_data_stat(r, t, in->commit, &have);
     }
-}
-
-static void *state_worker(void *p)
-{
-    struct state_jobs *j = p;
-    size_t n = j->c->in && j->c->in->commit ? 3 : 2;
-    for (;;) {
-        size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
-        if (i >= n) return NULL;
-        struct arena *t = arena_new();
-        state_job(j, i, t);
-        arena_free(t);
-    }
+    arena_free(t);
 }
 
 /* read_upload_state: the upload's size, hash state and offset as its last
@@ -431,7 +412,7 @@ static int read_upload_state(void *p)
     u->pre.absent = NULL;
     struct state_jobs j = {.c = c, .st_rc = WERR_IO, .hs_rc = WERR_IO, .blob_rc = WERR_IO};
     int side = r->cfg && CONFIG_OBJSTORE(r->cfg);
-    if (side) par_run(in && in->commit ? 3 : 2, state_worker, &j);
+    if (side) par_for(in && in->commit ? 3 : 2, 3, state_job, &j);
     /* the data file is created with the upload: when it is there the upload
      * exists (one request fewer than reading startedat first); without it
      * (an upload the reference began, or one being purged) startedat says */
@@ -878,8 +859,6 @@ struct ref_jobs {
     struct registry *r;
     const char *repo;
     struct ref_job *j;
-    size_t n;
-    size_t next; /* atomic */
 };
 
 static void ref_job_run(struct registry *r, struct arena *a, const char *repo, struct ref_job *j)
@@ -892,20 +871,15 @@ static void ref_job_run(struct registry *r, struct arena *a, const char *repo, s
     j->rc = ref_check(r, a, repo, j->d, j->is_manifest, &j->detail);
 }
 
-static void *ref_worker(void *p)
+static void ref_one(void *p, size_t i)
 {
     struct ref_jobs *js = p;
     struct arena *a = arena_new();
-    for (;;) {
-        size_t i = __atomic_fetch_add(&js->next, 1, __ATOMIC_RELAXED);
-        if (i >= js->n) break;
-        struct ref_job *j = &js->j[i];
-        ref_job_run(js->r, a, js->repo, j);
-        /* the detail outlives this arena */
-        if (j->rc && j->detail) j->detail = strdup(j->detail);
-    }
+    struct ref_job *j = &js->j[i];
+    ref_job_run(js->r, a, js->repo, j);
+    /* the detail outlives this arena */
+    if (j->rc && j->detail) j->detail = strdup(j->detail);
     arena_free(a);
-    return NULL;
 }
 
 static int ref_checks(struct registry *r, struct arena *a, const char *repo, struct ref_job *j,
@@ -922,8 +896,8 @@ static int ref_checks(struct registry *r, struct arena *a, const char *repo, str
         }
         return 0;
     }
-    struct ref_jobs js = {r, repo, j, n, 0};
-    par_run(nt, ref_worker, &js);
+    struct ref_jobs js = {r, repo, j};
+    par_for(n, nt, ref_one, &js);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (j[i].rc && !rc) {
