@@ -600,7 +600,13 @@ static int authenticate(struct sw_driver *d)
 
 static int setup(struct sw_driver *d);
 static _Thread_local int sw_in_setup;
-static long ms_since(const struct timespec *t0);
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
 
 #define SW_SETUP_RETRY_MS 5000
 
@@ -696,13 +702,6 @@ static int enc(struct buf *b, const char *s)
  * the memo) and another process writing it meanwhile is what the caller's
  * lock keeps out. Used once, within SW_MEMO_MS. */
 #define SW_MEMO_MS 250
-
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
-}
 
 /* memo_clear: with memo_mu held */
 static void memo_clear(struct sw_driver *d)
@@ -1584,15 +1583,19 @@ static char *new_segpath(struct sw_driver *d)
     return p;
 }
 
+/* writer_manifest: the writer's object as the DLO of its segment path */
+static int writer_manifest(const struct sw_writer *w)
+{
+    struct arena *a = arena_new();
+    int rc = manifest_put(w->d, w->key, arena_printf(a, "%s/%s", w->d->container, w->segpath));
+    arena_free(a);
+    return rc;
+}
+
 static int writer_persist(struct sw_writer *w)
 {
     int rc = flush_segment(w);
-    if (rc == 0 && w->manifest) {
-        struct arena *a = arena_new();
-        rc = manifest_put(w->d, w->key, arena_printf(a, "%s/%s", w->d->container, w->segpath));
-        arena_free(a);
-        if (rc == 0) w->manifest = 0;
-    }
+    if (rc == 0 && w->manifest && (rc = writer_manifest(w)) == 0) w->manifest = 0;
     if (rc == 0 && w->changed) {
         /* the container listing behind a DLO may lag its segments (eventual
          * consistency): wait, bounded, until it shows every segment. That
@@ -1900,10 +1903,7 @@ static void *piece_worker(void *p)
         pthread_mutex_unlock(&j->mu);
         if (i >= j->n + (size_t)j->manifest || stop) break;
         if (i == j->n) {
-            struct arena *a = arena_new();
-            j->manifest_rc = manifest_put(
-                j->w->d, j->w->key, arena_printf(a, "%s/%s", j->w->d->container, j->w->segpath));
-            arena_free(a);
+            j->manifest_rc = writer_manifest(j->w);
             continue;
         }
         int64_t off = (int64_t)i * chunk, plen = j->len - off < chunk ? j->len - off : chunk;
