@@ -443,19 +443,18 @@ static int read_upload_state(void *p)
         return rc;
     }
     if (!in) return 0;
-    if (spec && j.hashed) {
+    if (spec) {
         u->pre.h = j.hs.pre.h;
-    } else if (!spec && in->body_fd >= 0 && in->body_len > 0 && in->body_len <= PREHASH_MAX) {
+        u->pre.hashed = j.hashed;
+    } else if (in->body_fd >= 0 && in->body_len > 0 && in->body_len <= PREHASH_MAX) {
         u->pre.h = u->h;
-        if (hash_fd(in->body_fd, in->body_len, &u->pre.h, NULL) != 0) goto hashed;
-    } else {
-        goto hashed;
+        u->pre.hashed = hash_fd(in->body_fd, in->body_len, &u->pre.h, NULL) == 0;
     }
-    u->pre.fd = in->body_fd;
-    u->pre.len = in->body_len;
-    u->pre.from = u->offset;
-    u->pre.hashed = 1;
-hashed:
+    if (u->pre.hashed) {
+        u->pre.fd = in->body_fd;
+        u->pre.len = in->body_len;
+        u->pre.from = u->offset;
+    }
     /* right after the data's stat, which a driver may build on */
     if (!side && in->append && u->stored >= 0)
         storage_prepare_append(r->d, path_upload_data(a, u->repo, u->uuid));
