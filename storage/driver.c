@@ -6,6 +6,7 @@
 #include "../lib/err.h"
 #include "../lib/metrics.h"
 #include "../lib/log.h"
+#include "../lib/mstime.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -255,16 +256,9 @@ int storage_lock(struct storage_driver *d, struct arena *a, const char *path, in
     return rc;
 }
 
-static void settle_sleep(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 void storage_lock_settling(long settle_ms)
 {
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (lock_work.fn) {
         struct lock_work w = lock_work;
@@ -273,9 +267,8 @@ void storage_lock_settling(long settle_ms)
         w.ran = 1;
         lock_work = w;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    long spent = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-    if (spent < settle_ms) settle_sleep(settle_ms - spent);
+    long spent = ms_since(&t0);
+    if (spent < settle_ms) ms_sleep(settle_ms - spent);
 }
 
 int storage_lock_during(struct storage_driver *d, struct arena *a, const char *path, int ttl_s,

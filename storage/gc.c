@@ -52,6 +52,7 @@
 #include "../lib/digest.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/mstime.h"
 #include "manifest.h"
 #include "open.h"
 #include "paths.h"
@@ -720,13 +721,6 @@ out:
     return rc;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* online steps 3 and 4 (see the top of the file) for blobs and manifests */
 static int sweep_online(struct gc *g, time_t recheck1)
 {
@@ -749,7 +743,7 @@ static int sweep_online(struct gc *g, time_t recheck1)
     }
     kill_point(g, "settle", 0);
     if (g->o->test_step) g->o->test_step(g->o->test_ctx, "settle");
-    sleep_ms(g->o->settle_ms > 0 ? g->o->settle_ms : 0);
+    ms_sleep(g->o->settle_ms);
     if ((rc = rescan(g, recheck1 - 1)) != 0) return rc;
     for (size_t i = 0; i < g->ndel; i++) {
         struct mdel *e = &g->del[i];

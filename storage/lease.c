@@ -3,6 +3,7 @@
 
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/mstime.h"
 
 #include <errno.h>
 #include <openssl/rand.h>
@@ -27,20 +28,6 @@ struct lease {
 };
 
 static const struct storage_lock_ops lease_ops;
-
-static void lease_sleep(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
-}
 
 /* lease_read: 0 and the holder's token when a live lease is at path,
  * WERR_NOTFOUND when there is none or it ended, or a WERR_*. */
@@ -137,7 +124,7 @@ int storage_lease_lock(struct storage_driver *d, struct arena *a, const char *pa
         if (rc && rc != WERR_NOTFOUND) return rc;
         long waited = ms_since(&t0);
         if (waited >= wait_ms) return WERR_BUSY;
-        lease_sleep(pause < wait_ms - waited ? pause : wait_ms - waited);
+        ms_sleep(pause < wait_ms - waited ? pause : wait_ms - waited);
         if (pause < LEASE_POLL_MAX_MS) pause *= 2;
     }
     l->held = 1;

@@ -10,6 +10,7 @@
 #include "../../lib/curl_lazy.h"
 #include "../../lib/err.h"
 #include "../../lib/log.h"
+#include "../../lib/mstime.h"
 #include "../../lib/parallel.h"
 #include "../../lib/sigv4.h"
 
@@ -1486,20 +1487,6 @@ struct az_lock {
     int held;
 };
 
-static void lease_sleep(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 /* lease_read: 0 when a live lease is at key, WERR_NOTFOUND when there is
  * none, 1 when the blob there is a lease that ended or no lease at all (to be
  * replaced with If-Match: *etag, its version), or a WERR_*. */
@@ -1592,7 +1579,7 @@ static int az_lock(struct storage_driver *base, struct arena *a, const char *pat
         if (rc && rc != 1) return rc;
         long waited = ms_since(&t0);
         if (waited >= wait_ms) return WERR_BUSY;
-        lease_sleep(pause < wait_ms - waited ? pause : wait_ms - waited);
+        ms_sleep(pause < wait_ms - waited ? pause : wait_ms - waited);
         if (pause < AZ_LEASE_POLL_MAX_MS) pause *= 2;
     }
     l->held = 1;

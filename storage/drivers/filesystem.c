@@ -14,6 +14,7 @@
 
 #include "../../lib/err.h"
 #include "../../lib/log.h"
+#include "../../lib/mstime.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -954,13 +955,6 @@ static void fs_lock_release(void *p)
     l->fd = -1;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 static int fs_lock(struct storage_driver *base, struct arena *a, const char *path, int ttl_s,
                    long wait_ms, struct storage_lock **out)
 {
@@ -999,15 +993,13 @@ static int fs_lock(struct storage_driver *base, struct arena *a, const char *pat
         }
         close(fd);
         fd = -1;
-        struct timespec t1;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        long waited = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        long waited = ms_since(&t0);
         if (waited >= wait_ms) {
             rc = WERR_BUSY;
             goto out;
         }
         /* polled (not a blocking flock) so the wait is bounded */
-        sleep_ms(pause < wait_ms - waited ? pause : wait_ms - waited);
+        ms_sleep(pause < wait_ms - waited ? pause : wait_ms - waited);
         if (pause < 50) pause *= 2;
     }
     struct fs_lock *l = arena_zalloc(a, sizeof(*l));

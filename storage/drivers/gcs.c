@@ -7,6 +7,7 @@
 #include "../../lib/curl_lazy.h"
 #include "../../lib/err.h"
 #include "../../lib/log.h"
+#include "../../lib/mstime.h"
 #include "../../lib/parallel.h"
 
 #include <curl/curl.h>
@@ -2079,13 +2080,6 @@ struct gcs_lock {
     int held;
 };
 
-static void lease_sleep(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* lease_read: 0 (a live lease; its token and generation), WERR_NOTFOUND
  * (none; *gen 0) or ended (*gen its generation), or a WERR_*. Leases of the
  * gc before the driver lock ("wharf-gc-lease 1") are read too, as lease.c
@@ -2167,7 +2161,7 @@ static int gcs_lock(struct storage_driver *base, struct arena *a, const char *pa
     if (RAND_bytes(rnd, sizeof rnd) != 1) return WERR_IO;
     for (size_t i = 0; i < sizeof rnd; i++)
         snprintf(l->token + 2 * i, 3, "%02x", rnd[i]);
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     long pause = 50;
     char token[33];
@@ -2181,10 +2175,9 @@ static int gcs_lock(struct storage_driver *base, struct arena *a, const char *pa
         } else if (rc) {
             return rc;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        long waited = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        long waited = ms_since(&t0);
         if (waited >= wait_ms) return WERR_BUSY;
-        lease_sleep(pause < wait_ms - waited ? pause : wait_ms - waited);
+        ms_sleep(pause < wait_ms - waited ? pause : wait_ms - waited);
         if (pause < GCS_LEASE_POLL_MAX_MS) pause *= 2;
     }
     l->held = 1;

@@ -18,6 +18,7 @@
 #include "../../lib/curl_lazy.h"
 #include "../../lib/err.h"
 #include "../../lib/log.h"
+#include "../../lib/mstime.h"
 #include "../../lib/parallel.h"
 #include "../../lib/sigv4.h"
 
@@ -600,13 +601,6 @@ static int authenticate(struct sw_driver *d)
 
 static int setup(struct sw_driver *d);
 static _Thread_local int sw_in_setup;
-
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
-}
 
 #define SW_SETUP_RETRY_MS 5000
 
@@ -2070,13 +2064,6 @@ struct sw_lock {
     time_t renewed;
     int held;
 };
-
-static void ms_sleep(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* lease_read: 0 and the holder's token when a live lease is at key,
  * WERR_NOTFOUND when there is none or it ended (*absent, when given, set
